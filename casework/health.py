@@ -1,0 +1,55 @@
+"""Health of the parts the product needs: database, broker, workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from casework.models import WorkerHeartbeat
+
+
+def database_status() -> dict:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "vendor": connection.vendor}
+
+
+def broker_status() -> dict:
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True, "transport": app.conf.broker_url.split(":", 1)[0]}
+
+
+def worker_status(now: dt.datetime | None = None) -> dict:
+    now = now or timezone.now()
+    limit = now - dt.timedelta(seconds=3 * settings.DSAR_WORKER_HEARTBEAT_SECONDS)
+    try:
+        alive = WorkerHeartbeat.objects.filter(seen_at__gte=limit).count()
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": alive > 0, "workers": alive}
+
+
+def record_heartbeat(hostname: str | None = None) -> None:
+    WorkerHeartbeat.objects.update_or_create(
+        hostname=hostname or socket.gethostname(), defaults={"seen_at": timezone.now()}
+    )
+
+
+def health() -> tuple[bool, dict]:
+    parts = {"database": database_status(), "broker": broker_status()}
+    parts["worker"] = worker_status() if parts["database"]["ok"] else {"ok": False}
+    return all(p["ok"] for p in parts.values()), parts

@@ -1,0 +1,86 @@
+"""E-mails to subjects and staff. Subjects are written to in their language, only through the
+channel the request was verified with; nothing here logs an address."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+
+from casework import deadlines, roles, selectors
+from casework.models import Case, CaseNote
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_TEMPLATES = {
+    "rejected": "casework/email/rejected",
+    "extended": "casework/email/extended",
+}
+
+
+def _send(*, to: list[str], template: str, context: dict, language: str) -> None:
+    with translation.override(language):
+        subject = render_to_string(f"{template}_subject.txt", context).strip()
+        text = render_to_string(f"{template}.txt", context)
+        html = render_to_string(f"{template}.html", context)
+    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to)
+    message.attach_alternative(html, "text/html")
+    message.send()
+
+
+def notify_subject(case: Case, kind: str) -> bool:
+    """Tell the subject about a decision (rejection, extension). Returns False when the case
+    has no e-mail (a postal request: staff send a letter)."""
+    if not case.email:
+        logger.info("case %s: no e-mail on record, %s notice goes by post", case.reference, kind)
+        return False
+    reason = (
+        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.REASON, visible_to_subject=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    _send(
+        to=[case.email],
+        template=SUBJECT_TEMPLATES[kind],
+        context={
+            "case": case,
+            "reason": reason.text if reason else "",
+            "due_on": deadlines.local_date(case.due_at),
+        },
+        language=case.language,
+    )
+    logger.info("case %s: %s notice sent", case.reference, kind)
+    return True
+
+
+def send_deadline_reminders(*, days: int) -> int:
+    """One digest per staff member: their cases (or unassigned ones) due soon or overdue."""
+    now = timezone.now()
+    due = list(selectors.cases_due_within(days=days, now=now).select_related("assignee"))
+    overdue = list(selectors.overdue_cases(now=now).select_related("assignee"))
+    if not due and not overdue:
+        return 0
+    User = get_user_model()
+    team = list(
+        User.objects.filter(
+            is_active=True, groups__name__in=[roles.PRIVACY_TEAM, roles.DPO]
+        ).exclude(email="").distinct()
+    )
+    sent = 0
+    for member in team:
+        mine = [c for c in due if c.assignee_id in (None, member.pk)]
+        late = [c for c in overdue if c.assignee_id in (None, member.pk)]
+        if not mine and not late:
+            continue
+        _send(
+            to=[member.email],
+            template="casework/email/deadline_reminder",
+            context={"due": mine, "overdue": late, "days": days, "site_url": settings.SITE_URL},
+            language=settings.LANGUAGE_CODE,
+        )
+        sent += 1
+    return sent

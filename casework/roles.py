@@ -1,0 +1,103 @@
+"""Staff roles: Django groups with the least privilege each needs.
+
+One place for the matrix; the data migration, the post-migrate hook (which restores the groups
+after a test flush) and the tests all read it.
+"""
+
+from django.conf import settings
+
+PRIVACY_TEAM = "privacy_team"
+DPO = "dpo"
+AUDITOR = "auditor"
+ADMINISTRATOR = "administrator"
+SYSTEM = "system"
+
+SYSTEM_USERNAME = "system"
+
+# Transition permissions (codenames on casework.Case, declared in Case.Meta.permissions).
+DAY_TO_DAY = [
+    "verify_case",
+    "ask_subject",
+    "record_answer",
+    "proceed_without_source",
+    "prepare_plan",
+    "approve_case",
+    "fulfil_case",
+    "withdraw_case",
+    "merge_case",
+    "assign_case",
+    "record_response",
+]
+DPO_ONLY = ["reject_case", "extend_deadline"]
+SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
+
+_CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    PRIVACY_TEAM: [
+        *_CASE_READ,
+        "casework.add_case",
+        "casework.change_case",
+        "casework.add_casenote",
+        *(f"casework.{c}" for c in DAY_TO_DAY),
+    ],
+    DPO: [
+        *_CASE_READ,
+        "casework.add_case",
+        "casework.change_case",
+        "casework.add_casenote",
+        *(f"casework.{c}" for c in DAY_TO_DAY),
+        *(f"casework.{c}" for c in DPO_ONLY),
+    ],
+    AUDITOR: [*_CASE_READ, "casework.view_auditchain"],
+    ADMINISTRATOR: [
+        "auth.view_user",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_group",
+        "casework.view_publicholiday",
+        "casework.add_publicholiday",
+        "casework.change_publicholiday",
+        "casework.delete_publicholiday",
+    ],
+    SYSTEM: [*(f"casework.{c}" for c in SYSTEM_ONLY), "casework.fulfil_case"],
+}
+
+# Register permissions (dsar app) are given to the administrator, the DPO and the privacy
+# team by model, so that new register models need no change here.
+REGISTER_EDITORS = (ADMINISTRATOR, DPO)
+REGISTER_VIEWERS = (PRIVACY_TEAM, AUDITOR)
+
+
+def sync_roles(apps=None, using: str = "default") -> None:
+    """Create or update the role groups and the system user. Idempotent."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    User = apps.get_model(*settings.AUTH_USER_MODEL.split("."))
+
+    perms = {
+        f"{p.content_type.app_label}.{p.codename}": p
+        for p in Permission.objects.using(using).select_related("content_type")
+    }
+    register_view = [k for k in perms if k.startswith("dsar.view_")]
+    register_edit = [
+        k for k in perms if k.startswith("dsar.") and k.split(".")[1].split("_")[0] in {"add", "change", "delete", "view"}
+    ]
+    for name, wanted in ROLE_PERMISSIONS.items():
+        codes = list(wanted)
+        if name in REGISTER_EDITORS:
+            codes += register_edit
+        elif name in REGISTER_VIEWERS:
+            codes += register_view
+        group, _ = Group.objects.using(using).get_or_create(name=name)
+        group.permissions.set([perms[c] for c in codes if c in perms])
+
+    system_user, created = User.objects.using(using).get_or_create(
+        username=SYSTEM_USERNAME,
+        defaults={"is_active": True, "first_name": "System", "password": "!"},  # "!" is an unusable password: no login
+    )
+    system_user.groups.add(Group.objects.using(using).get(name=SYSTEM))

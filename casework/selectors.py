@@ -1,0 +1,70 @@
+"""Selectors: reads about cases (HackSoft style)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_fsm import get_available_FIELD_transitions
+
+from casework import deadlines
+from casework.actors import Actor
+from casework.models import OPEN_STATES, Case, State
+
+
+def open_cases() -> QuerySet[Case]:
+    return Case.objects.filter(state__in=OPEN_STATES)
+
+
+def overdue_cases(*, now: dt.datetime | None = None) -> QuerySet[Case]:
+    return open_cases().filter(due_at__lt=now or timezone.now())
+
+
+def cases_due_within(*, days: int, now: dt.datetime | None = None) -> QuerySet[Case]:
+    """Open cases due from now to the end of the day `days` days ahead (not yet overdue)."""
+    now = now or timezone.now()
+    horizon = deadlines.end_of_day(deadlines.local_date(now) + dt.timedelta(days=days))
+    return open_cases().filter(due_at__gte=now, due_at__lte=horizon)
+
+
+def cases_to_expire(*, now: dt.datetime | None = None) -> QuerySet[Case]:
+    """Requests never verified within DSAR_UNVERIFIED_EXPIRY_DAYS."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.DSAR_UNVERIFIED_EXPIRY_DAYS)
+    return Case.objects.filter(
+        Q(state=State.RECEIVED, received_at__lte=cutoff)
+        | Q(state=State.AWAITING_SUBJECT, awaiting_from=State.RECEIVED, awaiting_since__lte=cutoff)
+    )
+
+
+def possible_duplicate_of(case: Case) -> Case | None:
+    """The oldest other open case of the same type from the same e-mail or customer number."""
+    same_subject = Q()
+    if case.email:
+        same_subject |= Q(email__iexact=case.email)
+    if case.customer_number:
+        same_subject |= Q(customer_number=case.customer_number)
+    if not same_subject:
+        return None
+    return (
+        open_cases()
+        .filter(same_subject, request_type=case.request_type, received_at__lte=case.received_at)
+        .exclude(pk=case.pk)
+        .order_by("received_at", "pk")
+        .first()
+    )
+
+
+def allowed_transitions(case: Case, actor: Actor) -> list:
+    """Transitions the actor may run now (guards and permissions met), for buttons."""
+    from casework.services import check_transition
+
+    allowed = []
+    for t in get_available_FIELD_transitions(case, Case._meta.get_field("state")):
+        try:
+            check_transition(case, t.name, actor)
+        except Exception:  # noqa: S112 - not allowed for this actor: no button
+            continue
+        allowed.append(t)
+    return allowed

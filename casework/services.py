@@ -1,0 +1,595 @@
+"""Services: every write to a case goes through here (HackSoft style).
+
+Each service checks the actor's permission (django-fsm does not check it on call), runs the
+transition, saves, writes the audit event and enqueues follow-up work after commit, in one
+transaction. An illegal or unpermitted change raises and writes nothing. The admin, the API,
+the portal, management commands and tasks all call these functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import TransitionNotAllowed
+
+from casework import deadlines, roles
+from casework.actors import Actor
+from casework.audit import record_event
+from casework.models import (
+    AskPurpose,
+    Case,
+    CaseNote,
+    Channel,
+    Language,
+    PublicHoliday,
+    ReferenceCounter,
+    RequestType,
+    RestrictionGround,
+    State,
+    VerificationMethod,
+)
+
+logger = logging.getLogger(__name__)
+
+NOTE_MAX_LENGTH = 5000
+
+
+# --- transitions -------------------------------------------------------------------------------
+
+
+def transition_meta(case: Case, name: str):
+    """The django-fsm Transition for `name` from the case's current state, or None."""
+    method = getattr(case, name, None)
+    meta = getattr(method, "_django_fsm", None)
+    if meta is None:
+        raise ValueError(f"{name!r} is not a case transition")
+    return meta.get_transition(case.state)
+
+
+def check_transition(case: Case, name: str, actor: Actor) -> None:
+    """Raise unless `actor` may run transition `name` on `case` now."""
+    t = transition_meta(case, name)
+    if t is None:
+        raise TransitionNotAllowed(
+            _("“%(action)s” is not possible while the case is %(state)s.")
+            % {"action": name, "state": case.get_state_display()}
+        )
+    if actor.kind == Actor.SUBJECT:
+        if not t.custom.get("subject"):
+            raise PermissionDenied(_("The subject cannot do this."))
+    elif not actor.user.is_active or not t.has_perm(case, actor.user):
+        if t.custom.get("denied") and actor.user.has_perm(t.custom["perm"]):
+            raise PermissionDenied(t.custom["denied"])
+        raise PermissionDenied(_("You are not allowed to do this: %(action)s.") % {"action": name})
+    failed = [c for c in t.conditions if not c(case)]
+    if failed:
+        reasons = "; ".join(getattr(c, "explanation", c.__name__) for c in failed)
+        raise TransitionNotAllowed(
+            _("“%(action)s” is not possible yet: %(reasons)s.") % {"action": name, "reasons": reasons}
+        )
+
+
+def _require_text(value: str | None, field: str = "reason") -> str:
+    text = (value or "").strip()
+    if not text:
+        raise ValidationError({field: _("A %(field)s is required.") % {"field": field}})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationError({field: _("Keep it under %(n)d characters.") % {"n": NOTE_MAX_LENGTH}})
+    return text
+
+
+def _note(case: Case, actor: Actor, kind: str, text: str, *, visible: bool = False) -> dict[str, Any]:
+    """Store free text as a CaseNote; return the audit details that reference it."""
+    note = CaseNote.objects.create(
+        case=case,
+        kind=kind,
+        text=text,
+        author=actor.user if actor.kind != Actor.SUBJECT else None,
+        visible_to_subject=visible,
+    )
+    return {"note": note.pk, "note_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def _run(
+    case: Case,
+    name: str,
+    actor: Actor,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    note: tuple[str, str, bool] | None = None,
+    details: dict[str, Any] | None = None,
+) -> Case:
+    """Lock the case, check, transition, save, audit; all or nothing. Returns the fresh case."""
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        check_transition(locked, name, actor)
+        from_state = locked.state
+        getattr(locked, name)(**(kwargs or {}))
+        locked.save()
+        audit_details = dict(details or {})
+        if note:
+            audit_details.update(_note(locked, actor, note[0], note[1], visible=note[2]))
+        record_event(
+            locked,
+            f"case.{name}",
+            actor=actor,
+            from_state=from_state,
+            to_state=locked.state,
+            details=audit_details,
+        )
+    return locked
+
+
+# --- intake ------------------------------------------------------------------------------------
+
+
+def _next_reference(year: int) -> str:
+    ReferenceCounter.objects.get_or_create(year=year)
+    # The UPDATE takes a row lock until commit, so two intakes never draw the same number.
+    ReferenceCounter.objects.filter(year=year).update(last=F("last") + 1)
+    number = ReferenceCounter.objects.get(year=year).last
+    return f"DSAR-{year}-{number:06d}"
+
+
+def _holidays() -> list[dt.date]:
+    return list(PublicHoliday.objects.values_list("date", flat=True))
+
+
+def _validate_intake(
+    *,
+    request_type: str,
+    email: str,
+    postal_address: str,
+    language: str,
+    regime: str,
+    channel: str,
+    restriction_ground: str,
+    details: dict[str, Any],
+) -> None:
+    errors: dict[str, list[str]] = {}
+    if request_type not in RequestType.values:
+        errors["request_type"] = [
+            _("Unknown request type “%(value)s”. Choose one of: %(choices)s.")
+            % {"value": request_type, "choices": ", ".join(RequestType.values)}
+        ]
+    if not email and not postal_address:
+        errors["email"] = [_("Give at least one way to reach the subject: an e-mail or a postal address.")]
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors["email"] = [_("“%(value)s” is not a valid e-mail address.") % {"value": email}]
+    if language not in Language.values:
+        errors["language"] = [_("Language must be one of: %(c)s.") % {"c": ", ".join(Language.values)}]
+    if regime not in deadlines.REGIMES:
+        errors["regime"] = [
+            _("Unknown regime “%(value)s”. Choose one of: %(c)s.")
+            % {"value": regime, "c": ", ".join(deadlines.REGIMES)}
+        ]
+    if channel not in Channel.values:
+        errors["channel"] = [_("Unknown channel “%(value)s”.") % {"value": channel}]
+    if restriction_ground and restriction_ground not in RestrictionGround.values:
+        errors["restriction_ground"] = [_("Unknown restriction ground.")]
+    if request_type == RequestType.RECTIFICATION:
+        corrections = details.get("corrections")
+        if corrections is not None and not isinstance(corrections, list):
+            errors["details"] = [_("Corrections must be a list.")]
+    if errors:
+        raise ValidationError(errors)
+
+
+def case_create(
+    *,
+    request_type: str,
+    actor: Actor,
+    email: str = "",
+    postal_address: str = "",
+    name: str = "",
+    phone: str = "",
+    customer_number: str = "",
+    company: str = "",
+    language: str = Language.EN,
+    regime: str | None = None,
+    channel: str = Channel.WEB,
+    received_at: dt.datetime | None = None,
+    details: dict[str, Any] | None = None,
+    restriction_ground: str = "",
+    has_representative: bool = False,
+    representative_name: str = "",
+    representative_relationship: str = "",
+    verified_by=None,
+    verification_note: str = "",
+) -> Case:
+    """Open a case from any channel (web form, letter, phone, API, command line).
+
+    With `verified_by` (a staff member who checked identity through a channel already on
+    record, with a note saying how) the case is verified at once, in the same transaction.
+    """
+    from django.conf import settings
+
+    email = (email or "").strip().lower()
+    postal_address = (postal_address or "").strip()
+    regime = regime or settings.DSAR_DEFAULT_REGIME
+    details = details or {}
+    _validate_intake(
+        request_type=request_type,
+        email=email,
+        postal_address=postal_address,
+        language=language,
+        regime=regime,
+        channel=channel,
+        restriction_ground=restriction_ground,
+        details=details,
+    )
+    if verified_by is not None:
+        verification_note = _require_text(verification_note, "verification_note")
+
+    received_at = received_at or timezone.now()
+    received_on = deadlines.local_date(received_at)
+    rules = deadlines.get_regime(regime)
+    confirm_by = deadlines.receipt_confirmation_due(rules, received_on, _holidays())
+
+    with transaction.atomic():
+        case = Case(
+            reference=_next_reference(received_on.year),
+            request_type=request_type,
+            channel=channel,
+            email=email,
+            postal_address=postal_address,
+            name=name.strip(),
+            phone=phone.strip(),
+            customer_number=customer_number.strip(),
+            company=company.strip(),
+            language=language,
+            regime=regime,
+            received_at=received_at,
+            due_at=deadlines.end_of_day(deadlines.due_date(rules, received_on)),
+            receipt_confirmation_due_at=deadlines.end_of_day(confirm_by) if confirm_by else None,
+            details=details,
+            restriction_ground=restriction_ground,
+            has_representative=has_representative,
+            representative_name=representative_name.strip(),
+            representative_relationship=representative_relationship.strip(),
+            entered_by=actor.user if actor.kind == Actor.STAFF else None,
+        )
+        case.save()
+        record_event(
+            case,
+            "case.created",
+            actor=actor,
+            to_state=case.state,
+            details={
+                "request_type": request_type,
+                "channel": channel,
+                "regime": regime,
+                "language": language,
+                "representative": has_representative,
+            },
+        )
+        if verified_by is not None:
+            case = case_verify(
+                case=case,
+                actor=Actor.staff(verified_by),
+                method=VerificationMethod.STAFF_CHECK,
+                note=verification_note,
+            )
+        from casework import tasks
+
+        tasks.find_possible_duplicates.delay_on_commit(case.pk)
+    logger.info("case %s created via %s", case.reference, channel)
+    return case
+
+
+# --- day-to-day transitions ---------------------------------------------------------------------
+
+
+def case_verify(*, case: Case, actor: Actor, method: str | None = None, note: str = "") -> Case:
+    """Identity checked: by the subject's e-mail link, or by staff through a channel on record."""
+    if actor.kind == Actor.SUBJECT:
+        method = VerificationMethod.EMAIL_LINK
+    else:
+        method = method or VerificationMethod.STAFF_CHECK
+        note = _require_text(note, "verification_note")
+    verifier = actor.user if actor.kind == Actor.STAFF else None
+    case = _run(
+        case,
+        "verify",
+        actor,
+        kwargs={"method": method, "by": verifier},
+        note=(CaseNote.Kind.VERIFICATION, note, False) if note else None,
+        details={"method": method},
+    )
+    from casework import tasks
+
+    tasks.start_gathering.delay_on_commit(case.pk)
+    return case
+
+
+def case_ask_subject(*, case: Case, actor: Actor, purpose: str, message: str) -> Case:
+    """Ask the subject for proof, authority, a call-back or a clarification; the case waits.
+
+    The clock pauses where the regime allows it for this kind of question.
+    """
+    if purpose not in AskPurpose.values:
+        raise ValidationError({"purpose": _("Unknown purpose “%(value)s”.") % {"value": purpose}})
+    message = _require_text(message, "message")
+    now = timezone.now()
+    with transaction.atomic():
+        case = _run(
+            case,
+            "ask_subject",
+            actor,
+            kwargs={"purpose": purpose, "at": now},
+            note=(CaseNote.Kind.QUESTION, message, True),
+            details={"purpose": purpose},
+        )
+        if purpose in deadlines.get_regime(case.regime).clock_pauses_for:
+            Case.objects.filter(pk=case.pk).update(paused_at=now)
+            case.refresh_from_db()
+    return case
+
+
+def case_answered(*, case: Case, actor: Actor, note: str = "") -> Case:
+    """The subject answered (through the portal, or staff record an answer by phone or letter).
+
+    The case returns to the state it was in; a paused clock resumes and the due date moves by
+    the whole days it stood still.
+    """
+    note = (note or "").strip()
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        paused_at = locked.paused_at
+        case = _run(
+            locked,
+            "answered",
+            actor,
+            note=(CaseNote.Kind.ANSWER, note, True) if note else None,
+        )
+        if paused_at is not None:
+            days = deadlines.pause_days(paused_at, timezone.now())
+            case = _shift_due(case, days)
+    return case
+
+
+def _shift_due(case: Case, days: int) -> Case:
+    tz = deadlines.controller_tz()
+    updates: dict[str, Any] = {"paused_at": None, "paused_days": case.paused_days + days}
+    if days:
+        updates["due_at"] = deadlines.end_of_day(deadlines.local_date(case.due_at) + dt.timedelta(days=days), tz)
+        if case.original_due_at:
+            updates["original_due_at"] = deadlines.end_of_day(
+                deadlines.local_date(case.original_due_at) + dt.timedelta(days=days), tz
+            )
+    Case.objects.filter(pk=case.pk).update(**updates)
+    case.refresh_from_db()
+    return case
+
+
+def case_expire(*, case: Case, actor: Actor) -> Case:
+    return _run(case, "expire", actor)
+
+
+def case_start_gathering(*, case: Case, actor: Actor) -> Case:
+    return _run(case, "start_gathering", actor)
+
+
+def case_mark_gathered(*, case: Case, actor: Actor) -> Case:
+    return _run(case, "gathered", actor)
+
+
+def case_proceed_without_source(*, case: Case, actor: Actor, reason: str) -> Case:
+    reason = _require_text(reason)
+    return _run(
+        case,
+        "proceed_without_source",
+        actor,
+        kwargs={"reason": reason},
+        note=(CaseNote.Kind.REASON, reason, False),
+    )
+
+
+def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
+    """Record who prepared the plan of changes (erasure, rectification); another approves it."""
+    summary = _require_text(summary, "summary")
+    _require_perm(actor, "casework.prepare_plan")
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.state != State.IN_REVIEW:
+            raise TransitionNotAllowed(_("A plan can be prepared only while the case is in review."))
+        if locked.request_type not in (RequestType.ERASURE, RequestType.RECTIFICATION):
+            raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
+        locked.plan_prepared_by = actor.user
+        locked.plan_prepared_at = timezone.now()
+        locked.approved_by = None
+        locked.save(update_fields=["plan_prepared_by", "plan_prepared_at", "approved_by", "updated_at"])
+        record_event(
+            locked,
+            "case.plan_prepared",
+            actor=actor,
+            details=_note(locked, actor, CaseNote.Kind.INTERNAL, summary),
+        )
+    return locked
+
+
+def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
+    """Approve release of the bundle or the planned changes. Four eyes: for erasure and
+    rectification the approver is never the person who prepared the plan (see Case.approve)."""
+    return _run(
+        case,
+        "approve",
+        actor,
+        kwargs={"by": actor.user},
+        note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
+    )
+
+
+def case_record_response(*, case: Case, actor: Actor, channel_note: str = "") -> Case:
+    """Record that the response to the subject was sent (needed before completing)."""
+    if actor.kind == Actor.STAFF:
+        _require_perm(actor, "casework.record_response")
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if not locked.is_open:
+            raise TransitionNotAllowed(_("The case is closed."))
+        locked.response_sent_at = timezone.now()
+        locked.save(update_fields=["response_sent_at", "updated_at"])
+        details = {}
+        if channel_note.strip():
+            details = _note(locked, actor, CaseNote.Kind.INTERNAL, channel_note.strip())
+        record_event(locked, "case.response_sent", actor=actor, details=details)
+    return locked
+
+
+def case_fulfil(*, case: Case, actor: Actor) -> Case:
+    return _run(case, "fulfilled", actor)
+
+
+def case_reject(*, case: Case, actor: Actor, reason: str, unfounded: bool = False) -> Case:
+    """Refuse the request (e.g. manifestly unfounded or excessive, Art. 12(5)); the subject is
+    told the reason."""
+    reason = _require_text(reason)
+    case = _run(
+        case,
+        "reject",
+        actor,
+        kwargs={"reason": reason, "unfounded": unfounded},
+        note=(CaseNote.Kind.REASON, reason, True),
+        details={"unfounded": unfounded},
+    )
+    from casework import tasks
+
+    tasks.notify_subject.delay_on_commit(case.pk, "rejected")
+    return case
+
+
+def case_withdraw(*, case: Case, actor: Actor, note: str = "") -> Case:
+    return _run(
+        case,
+        "withdraw",
+        actor,
+        note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
+    )
+
+
+def case_merge(*, case: Case, actor: Actor, into: Case) -> Case:
+    """Fold a duplicate into another open case of the same subject."""
+    if into.pk == case.pk:
+        raise ValidationError({"into": _("A case cannot be merged into itself.")})
+    with transaction.atomic():
+        target = Case.objects.select_for_update().get(pk=into.pk)
+        if not target.is_open:
+            raise ValidationError({"into": _("%(ref)s is closed.") % {"ref": target.reference}})
+        merged = _run(case, "merge", actor, kwargs={"into": target}, details={"into": target.reference})
+        record_event(target, "case.merged_in", actor=actor, details={"from": merged.reference})
+    return merged
+
+
+def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> Case:
+    """Extend the deadline within the regime's limit, announced before the original deadline."""
+    reason = _require_text(reason)
+    _require_perm(actor, "casework.extend_deadline")
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if not locked.is_open:
+            raise TransitionNotAllowed(_("A closed case cannot be extended."))
+        rules = deadlines.get_regime(locked.regime)
+        original = locked.original_due_at or locked.due_at
+        if now > original:
+            raise ValidationError(
+                {"new_due": _("An extension must be announced before the original deadline (%(d)s).")
+                 % {"d": deadlines.local_date(original)}}
+            )
+        current = deadlines.local_date(locked.due_at)
+        limit = deadlines.latest_extended_due_date(
+            rules, deadlines.local_date(locked.received_at), locked.paused_days
+        )
+        if new_due <= current:
+            raise ValidationError({"new_due": _("The new due date must be after %(d)s.") % {"d": current}})
+        if new_due > limit:
+            raise ValidationError(
+                {"new_due": _("%(regime)s allows extending to %(d)s at the latest.")
+                 % {"regime": rules.label, "d": limit}}
+            )
+        locked.original_due_at = original
+        locked.due_at = deadlines.end_of_day(new_due)
+        locked.extension_reason = reason
+        locked.extension_announced_at = now
+        locked.save(
+            update_fields=["original_due_at", "due_at", "extension_reason", "extension_announced_at", "updated_at"]
+        )
+        record_event(
+            locked,
+            "case.deadline_extended",
+            actor=actor,
+            details={"from": str(current), "to": str(new_due), **_note(locked, actor, CaseNote.Kind.REASON, reason, visible=True)},
+        )
+        from casework import tasks
+
+        tasks.notify_subject.delay_on_commit(locked.pk, "extended")
+    return locked
+
+
+def case_assign(*, case: Case, actor: Actor, assignee) -> Case:
+    _require_perm(actor, "casework.assign_case")
+    if assignee is not None and not assignee.groups.filter(name__in=[roles.PRIVACY_TEAM, roles.DPO]).exists():
+        raise ValidationError({"assignee": _("Cases can be assigned to the privacy team or the DPO only.")})
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        previous = locked.assignee_id
+        locked.assignee = assignee
+        locked.save(update_fields=["assignee", "updated_at"])
+        record_event(
+            locked,
+            "case.assigned",
+            actor=actor,
+            details={"from": previous, "to": assignee.pk if assignee else None},
+        )
+    return locked
+
+
+def case_flag_duplicate(*, case: Case, duplicate_of: Case, actor: Actor) -> Case:
+    """Link a new request to an open case of the same subject and type, for staff to decide."""
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        if locked.possible_duplicate_of_id == duplicate_of.pk:
+            return locked
+        locked.possible_duplicate_of = duplicate_of
+        locked.save(update_fields=["possible_duplicate_of", "updated_at"])
+        record_event(
+            locked, "case.possible_duplicate", actor=actor, details={"of": duplicate_of.reference}
+        )
+    return locked
+
+
+def case_add_note(*, case: Case, actor: Actor, text: str) -> CaseNote:
+    _require_perm(actor, "casework.add_casenote")
+    text = _require_text(text, "text")
+    with transaction.atomic():
+        details = _note(case, actor, CaseNote.Kind.INTERNAL, text)
+        record_event(case, "case.note_added", actor=actor, details=details)
+    return CaseNote.objects.get(pk=details["note"])
+
+
+def _require_perm(actor: Actor, perm: str) -> None:
+    if actor.kind == Actor.SUBJECT or not actor.user.has_perm(perm):
+        raise PermissionDenied(_("You are not allowed to do this."))
+
+
+def staff_user(username: str):
+    """The active staff member called `username`, for commands that act on someone's behalf."""
+    User = get_user_model()
+    try:
+        return User.objects.get(username=username, is_active=True, is_staff=True)
+    except User.DoesNotExist:
+        raise ValidationError(_("No active staff member “%(u)s”.") % {"u": username}) from None

@@ -1,0 +1,68 @@
+"""Celery tasks: thin, take IDs, call services. Work is done as the `system` actor."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django_fsm import TransitionNotAllowed
+
+from casework import notifications, selectors, services
+from casework.actors import Actor
+from casework.models import Case, State
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True)
+def find_possible_duplicates(case_id: int) -> None:
+    """After a request is saved (never in the web request itself): link it to an open case of
+    the same subject and type, for staff to merge or keep."""
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None or not case.is_open:
+        return
+    other = selectors.possible_duplicate_of(case)
+    if other is not None:
+        services.case_flag_duplicate(case=case, duplicate_of=other, actor=Actor.system())
+        logger.info("case %s flagged as possible duplicate of %s", case.reference, other.reference)
+
+
+@shared_task(acks_late=True)
+def start_gathering(case_id: int) -> None:
+    """Move a verified case into gathering. Safe to deliver twice: a case no longer verified
+    is left alone."""
+    case = Case.objects.filter(pk=case_id, state=State.VERIFIED).first()
+    if case is None:
+        return
+    try:
+        services.case_start_gathering(case=case, actor=Actor.system())
+    except TransitionNotAllowed:
+        return  # another delivery of this message got there first
+
+
+@shared_task(acks_late=True)
+def expire_unverified_cases() -> int:
+    """Beat: close requests never verified within the expiry period."""
+    system = Actor.system()
+    expired = 0
+    for case_id in selectors.cases_to_expire().values_list("pk", flat=True).iterator():
+        try:
+            services.case_expire(case=Case(pk=case_id), actor=system)
+        except TransitionNotAllowed:
+            continue  # verified or answered meanwhile
+        expired += 1
+    if expired:
+        logger.info("expired %d unverified case(s)", expired)
+    return expired
+
+
+@shared_task(acks_late=True)
+def send_deadline_reminders() -> int:
+    """Beat: remind assignees (or the whole privacy team) of cases due soon or overdue."""
+    return notifications.send_deadline_reminders(days=settings.DSAR_DUE_SOON_DAYS)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def notify_subject(case_id: int, kind: str) -> None:
+    notifications.notify_subject(Case.objects.get(pk=case_id), kind)

@@ -1,0 +1,261 @@
+"""Settings, read from the environment (12-factor) through django-environ.
+
+Every value has a development default so that `make run` needs no servers; DSAR_SECURE=1
+(set by docker-compose) demands real keys from the environment and turns on hardening.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from config.keys import decode_key, dev_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+VAR_DIR = Path(env.str("DSAR_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DSAR_SECURE = env.bool("DSAR_SECURE", default=False)
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _key(name: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DSAR_SECURE:
+        raise ImproperlyConfigured(f"{name} must be set in the environment when DSAR_SECURE=1")
+    return dev_key(VAR_DIR / "keys", name.lower())
+
+
+SECRET_KEY = _key("SECRET_KEY")
+DSAR_BUNDLE_KEY = decode_key(_key("DSAR_BUNDLE_KEY"), name="DSAR_BUNDLE_KEY")
+DSAR_AUDIT_KEY = decode_key(_key("DSAR_AUDIT_KEY"), name="DSAR_AUDIT_KEY")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "rest_framework",
+    "dsar",
+    "exporters",
+    "casework",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "casework.middleware.CurrentUserMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'dsar.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server, worker and beat write one file: WAL, a busy timeout and IMMEDIATE
+    # transactions, or writers fail with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if env.str("CACHE_URL", default=""):
+    CACHES = {"default": env.cache("CACHE_URL")}
+elif REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "dsar",
+        }
+    }
+else:
+    # The database cache keeps rate limits and counters working without Redis.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "dsar_cache",
+        }
+    }
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("sq", _("Albanian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+# The controller's time zone: receipt and due dates are dates there.
+DSAR_TIME_ZONE = env.str("DSAR_TIME_ZONE", default="Europe/Tirane")
+
+# --- Static and media -----------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+FILE_UPLOAD_PERMISSIONS = 0o600
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@demo.example")
+
+# --- Security -------------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 60 * 60 * 8
+if DSAR_SECURE:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Staff must pass a second factor (TOTP) to reach the admin when hardened.
+DSAR_STAFF_OTP_REQUIRED = env.bool("DSAR_STAFF_OTP_REQUIRED", default=DSAR_SECURE)
+
+# --- Celery ---------------------------------------------------------------------------------
+# The database row is the truth about work (DESIGN.md, "Reliability"); the broker only carries
+# reminders to look at rows. Redis when REDIS_URL is set, else kombu's filesystem transport,
+# which a real worker process consumes with no server.
+DSAR_TASK_SOFT_TIME_LIMIT = env.int("DSAR_TASK_SOFT_TIME_LIMIT", default=300)
+DSAR_TASK_TIME_LIMIT = env.int("DSAR_TASK_TIME_LIMIT", default=360)
+DSAR_MAX_COUNTDOWN = env.int("DSAR_MAX_COUNTDOWN", default=3600)
+if DSAR_TASK_SOFT_TIME_LIMIT >= DSAR_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured("DSAR_TASK_SOFT_TIME_LIMIT must be below DSAR_TASK_TIME_LIMIT")
+_visibility_timeout = env.int(
+    "DSAR_VISIBILITY_TIMEOUT", default=2 * max(DSAR_TASK_TIME_LIMIT, DSAR_MAX_COUNTDOWN)
+)
+if _visibility_timeout <= max(DSAR_TASK_TIME_LIMIT, DSAR_MAX_COUNTDOWN):
+    raise ImproperlyConfigured(
+        "DSAR_VISIBILITY_TIMEOUT must be longer than the longest task and any countdown"
+    )
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility_timeout}
+else:
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+        "visibility_timeout": _visibility_timeout,
+    }
+CELERY_TASK_DEFAULT_QUEUE = env.str("DSAR_CELERY_QUEUE", default="dsar")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = DSAR_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = DSAR_TASK_TIME_LIMIT
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_TASK_ALWAYS_EAGER = env.bool("DSAR_CELERY_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "expire-unverified-cases": {
+        "task": "casework.tasks.expire_unverified_cases",
+        "schedule": timedelta(hours=1),
+    },
+    "send-deadline-reminders": {
+        "task": "casework.tasks.send_deadline_reminders",
+        "schedule": timedelta(hours=6),
+    },
+}
+# A worker writes a heartbeat row this often; /healthz calls a worker down after 3 missed beats.
+DSAR_WORKER_HEARTBEAT_SECONDS = env.int("DSAR_WORKER_HEARTBEAT_SECONDS", default=10)
+
+# --- Case rules -----------------------------------------------------------------------------
+DSAR_UNVERIFIED_EXPIRY_DAYS = env.int("DSAR_UNVERIFIED_EXPIRY_DAYS", default=14)
+DSAR_VOLUNTARY_TARGET_DAYS = env.int("DSAR_VOLUNTARY_TARGET_DAYS", default=45)
+DSAR_DUE_SOON_DAYS = env.int("DSAR_DUE_SOON_DAYS", default=7)
+DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+}
+
+# --- Logging: no personal data; our own code logs identifiers (case ids, references) only ----
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+    },
+}
