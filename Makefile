@@ -15,12 +15,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 messages: $(STAMP)
-	@$(PY) manage.py compilemessages --ignore=.venv --verbosity 0
+	@cd casework && ../$(PY) ../manage.py compilemessages --verbosity 0
 
 run: $(STAMP) messages
 	$(PY) -m config.devserver
 
 test: $(STAMP) messages
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) messages

@@ -49,7 +49,11 @@ REGIMES: dict[str, Regime] = {
     for r in (
         Regime("gdpr", _("GDPR"), Period(months=1), Period(months=2), clock_pauses_for=GDPR_PAUSES),
         Regime(
-            "uk_gdpr", _("UK GDPR"), Period(months=1), Period(months=2), clock_pauses_for=GDPR_PAUSES
+            "uk_gdpr",
+            _("UK GDPR"),
+            Period(months=1),
+            Period(months=2),
+            clock_pauses_for=GDPR_PAUSES,
         ),
         Regime(
             "ccpa",
@@ -101,8 +105,15 @@ def local_date(moment: dt.datetime, tz: dt.tzinfo | None = None) -> dt.date:
 
 
 def end_of_day(day: dt.date, tz: dt.tzinfo | None = None) -> dt.datetime:
-    """The last instant of `day` in the controller's time zone, as an aware datetime."""
-    return dt.datetime.combine(day, dt.time.max, tzinfo=tz or controller_tz())
+    """The last instant of `day` in the controller's time zone, as an aware datetime.
+
+    Where clocks go back at midnight (America/Santiago), 23:59:59.999999 happens twice and the
+    day ends at the second (fold=1); where they skip it, fold=1 is the instant before the jump.
+    The round trip through UTC normalises the result to a wall time that really occurred.
+    """
+    zone = tz or controller_tz()
+    last = dt.datetime.combine(day, dt.time.max, tzinfo=zone).replace(fold=1)
+    return last.astimezone(dt.UTC).astimezone(zone)
 
 
 def due_date(regime: Regime, received_on: dt.date, paused_days: int = 0) -> dt.date:

@@ -118,7 +118,7 @@ def _may_approve(case: Case, user) -> bool:
     if not user.has_perm("casework.approve_case"):
         return False
     if case.request_type in CHANGING_TYPES:
-        return case.plan_prepared_by_id is not None and case.plan_prepared_by_id != user.pk
+        return case.plan_prepared_by_id != user.pk  # no plan yet: the condition says so
     return True
 
 
@@ -261,9 +261,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
         permission="casework.verify_case",
         custom={"label": _("Verify identity"), "subject": True, "note": "optional"},
     )
-    def verify(self, *, method: str, by=None, at=None) -> None:
+    def verify(self, *, how: str, by=None, at=None) -> None:
         self.verified_at = at or timezone.now()
-        self.verification_method = method
+        self.verification_method = how
         self.verified_by = by
 
     @transition(
@@ -428,6 +428,9 @@ class ReferenceCounter(models.Model):
     year = models.PositiveIntegerField(primary_key=True)
     last = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"
+
 
 class PublicHoliday(models.Model):
     """Days that are not business days (CCPA receipt confirmation)."""
@@ -447,6 +450,9 @@ class WorkerHeartbeat(models.Model):
 
     hostname = models.CharField(max_length=200, unique=True)
     seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.hostname
 
 
 # --- The audit trail ---------------------------------------------------------------------------
@@ -543,9 +549,15 @@ class AuditCheckpoint(AppendOnlyModel):
     class Meta:
         ordering = ["seq"]
 
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq}"
+
 
 class AuditAnchor(models.Model):
     """Singleton: the newest checkpoint. Locked by every append so the checkpoints stay a line."""
 
     seq = models.PositiveBigIntegerField(default=0)
     mac = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"anchor #{self.seq}"

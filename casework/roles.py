@@ -96,7 +96,7 @@ def sync_roles(apps=None, using: str = "default") -> None:
         group, _ = Group.objects.using(using).get_or_create(name=name)
         group.permissions.set([perms[c] for c in codes if c in perms])
 
-    system_user, created = User.objects.using(using).get_or_create(
+    system_user, _created = User.objects.using(using).get_or_create(
         username=SYSTEM_USERNAME,
         defaults={"is_active": True, "first_name": "System", "password": "!"},  # "!" is an unusable password: no login
     )

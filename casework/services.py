@@ -73,7 +73,7 @@ def check_transition(case: Case, name: str, actor: Actor) -> None:
         raise PermissionDenied(_("You are not allowed to do this: %(action)s.") % {"action": name})
     failed = [c for c in t.conditions if not c(case)]
     if failed:
-        reasons = "; ".join(getattr(c, "explanation", c.__name__) for c in failed)
+        reasons = "; ".join(str(getattr(c, "explanation", c.__name__)) for c in failed)
         raise TransitionNotAllowed(
             _("“%(action)s” is not possible yet: %(reasons)s.") % {"action": name, "reasons": reasons}
         )
@@ -209,6 +209,7 @@ def case_create(
     representative_relationship: str = "",
     verified_by=None,
     verification_note: str = "",
+    intake_details: dict[str, Any] | None = None,
 ) -> Case:
     """Open a case from any channel (web form, letter, phone, API, command line).
 
@@ -274,6 +275,7 @@ def case_create(
                 "regime": regime,
                 "language": language,
                 "representative": has_representative,
+                **(intake_details or {}),
             },
         )
         if verified_by is not None:
@@ -305,7 +307,7 @@ def case_verify(*, case: Case, actor: Actor, method: str | None = None, note: st
         case,
         "verify",
         actor,
-        kwargs={"method": method, "by": verifier},
+        kwargs={"how": method, "by": verifier},
         note=(CaseNote.Kind.VERIFICATION, note, False) if note else None,
         details={"method": method},
     )

@@ -41,7 +41,6 @@ def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
 def _register_change(sender, instance, action: str) -> None:
     from casework.actors import Actor
     from casework.audit import record_global_event
-
     from casework.middleware import current_user
 
     user = current_user.get()

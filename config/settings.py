@@ -152,7 +152,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-WHITENOISE_USE_FINDERS = DEBUG
+# Without DSAR_SECURE (make run) static files are served straight from the apps.
+WHITENOISE_USE_FINDERS = not DSAR_SECURE
+WHITENOISE_AUTOREFRESH = not DSAR_SECURE
 FILE_UPLOAD_PERMISSIONS = 0o600
 
 # --- E-mail ---------------------------------------------------------------------------------

@@ -39,6 +39,12 @@ def require_redis():
         service_missing("Redis (set REDIS_URL)")
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Staff personas are made in most tests; a slow hasher would dominate the suite.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _celery_eager():
     """Unit tests run tasks in-process; integration tests switch to a real worker."""
@@ -108,3 +114,150 @@ def make_case(db):
         return services.case_create(**kwargs)
 
     return _make
+
+
+# --- a real Celery worker, as a separate process ------------------------------------------------
+
+
+def _database_url(settings_dict: dict) -> str:
+    from urllib.parse import quote
+
+    user = quote(settings_dict.get("USER") or "")
+    password = settings_dict.get("PASSWORD") or ""
+    auth = f"{user}:{quote(password)}@" if password else (f"{user}@" if user else "")
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+class WorkerProcess:
+    """A `celery worker` process against the test database and Redis; it can be killed."""
+
+    def __init__(self, env: dict, log_path):
+        self.env = env
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self, timeout: float = 60) -> None:
+        import subprocess
+        import sys
+        import time
+
+        from casework.models import WorkerHeartbeat
+
+        WorkerHeartbeat.objects.all().delete()
+        self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info",
+             "--concurrency", "1", "--pool", "prefork", "-n", f"test-{os.getpid()}@%h",
+             "--without-gossip", "--without-mingle"],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the worker exited at start; see {self.log_path}")
+            if WorkerHeartbeat.objects.exists():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the worker did not start within {timeout}s; see {self.log_path}")
+
+    def children(self) -> list[int]:
+        import subprocess
+
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes: no chance to ack or clean up."""
+        import signal
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+@pytest.fixture(scope="session")
+def worker_env(django_db_setup, django_db_blocker):
+    """The environment a worker process needs to share the test database and Redis."""
+    from django.db import connection
+
+    if not settings.DATABASE_IS_POSTGRES:
+        service_missing("PostgreSQL for the worker tests (set DATABASE_URL)")
+    if not settings.REDIS_URL:
+        service_missing("Redis for the worker tests (set REDIS_URL)")
+    env = os.environ.copy()
+    env["DATABASE_URL"] = _database_url(connection.settings_dict)
+    env["DSAR_WORKER_HEARTBEAT_SECONDS"] = "1"
+    env["DB_CONN_MAX_AGE"] = "0"
+    return env
+
+
+def _purge_queues() -> None:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(app.conf.task_default_queue)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(worker_env, django_db_blocker, tmp_path_factory):
+    """One real worker for the session; stopped and its queue purged before the test
+    database is dropped (a connected worker would stop the drop)."""
+    from config.celery import app
+
+    log_dir = os.environ.get("DSAR_TEST_ARTIFACTS") or tmp_path_factory.mktemp("worker")
+    worker = WorkerProcess(worker_env, os.path.join(log_dir, "celery-worker.log"))
+    with django_db_blocker.unblock():
+        _purge_queues()
+        worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        with django_db_blocker.unblock():
+            _purge_queues()
+        app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def real_worker(celery_worker_process, settings):
+    """Send tasks through Redis to the real worker for this test (tests are transactional)."""
+    from config.celery import app
+
+    settings.DSAR_WORKER_HEARTBEAT_SECONDS = 1
+    if celery_worker_process.proc.poll() is not None:
+        celery_worker_process.start()
+    app.conf.task_always_eager = False
+    yield celery_worker_process
+    app.conf.task_always_eager = True
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
+    """Poll until predicate() is truthy; return its value or fail with a clear message."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")

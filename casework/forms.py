@@ -1,0 +1,253 @@
+"""Forms for the case admin: intake by staff, and one small form per thing staff do to a case.
+
+Forms only parse input. Every rule lives in `casework.services`; a form's fields are named as the
+service names its arguments, so that a `ValidationError({"reason": ...})` from the service lands
+on the field the user typed into.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from casework import services
+from casework.actors import Actor
+from casework.models import AskPurpose, Case, Channel, VerificationMethod
+
+TEXTAREA = forms.Textarea(attrs={"rows": 4, "cols": 60})
+
+
+def add_service_errors(form: forms.BaseForm, exc: ValidationError) -> None:
+    """Put a service's ValidationError on the form: on the named field where the form has it,
+    otherwise above the form."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc)
+
+
+def _text(label, *, required: bool, help_text: str = "") -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=required,
+        widget=TEXTAREA,
+        max_length=services.NOTE_MAX_LENGTH,
+        help_text=help_text,
+    )
+
+
+# --- intake by staff ---------------------------------------------------------------------------
+
+STAFF_CHANNELS = [
+    (c.value, c.label) for c in (Channel.LETTER, Channel.PHONE, Channel.EMAIL, Channel.IN_PERSON)
+]
+
+
+class CaseIntakeForm(forms.ModelForm):
+    """A request that came by letter, phone or e-mail, entered by staff.
+
+    The case is created by `services.case_create` while the form is validated (in `_post_clean`,
+    where a ModelForm would otherwise validate its unsaved instance), because the service is the
+    one place that knows the intake rules and its errors must appear on these fields. The admin
+    wraps the whole request in a transaction, and the service writes nothing when it refuses, so
+    an invalid form leaves nothing behind. `staff_user` is set by the admin for each request.
+    """
+
+    staff_user = None
+
+    channel = forms.ChoiceField(label=_("Came in by"), choices=STAFF_CHANNELS)
+    identity_verified = forms.BooleanField(
+        label=_("Identity verified by me through a channel on record"),
+        required=False,
+        help_text=_(
+            "Tick only if you checked who the subject is through a contact detail we already "
+            "held before this request (never a routine copy of an ID document)."
+        ),
+    )
+    verification_note = _text(
+        _("How identity was checked"),
+        required=False,
+        help_text=_("Required when the box above is ticked."),
+    )
+
+    class Meta:
+        model = Case
+        fields = [
+            "request_type",
+            "channel",
+            "email",
+            "postal_address",
+            "name",
+            "phone",
+            "customer_number",
+            "company",
+            "language",
+            "regime",
+            "restriction_ground",
+        ]
+        widgets = {"postal_address": forms.Textarea(attrs={"rows": 3, "cols": 60})}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("verification_note", "").strip() and not data.get("identity_verified"):
+            self.add_error(
+                "identity_verified",
+                _("Tick this box if you checked the subject's identity, or leave the note empty."),
+            )
+        return data
+
+    def _post_clean(self) -> None:
+        # No model validation of an unsaved instance: the service validates and creates.
+        if self.errors:
+            return
+        data = self.cleaned_data
+        verified = data.get("identity_verified")
+        try:
+            self.instance = services.case_create(
+                actor=Actor.staff(self.staff_user),
+                request_type=data["request_type"],
+                channel=data["channel"],
+                email=data.get("email", ""),
+                postal_address=data.get("postal_address", ""),
+                name=data.get("name", ""),
+                phone=data.get("phone", ""),
+                customer_number=data.get("customer_number", ""),
+                company=data.get("company", ""),
+                language=data["language"],
+                regime=data["regime"],
+                restriction_ground=data.get("restriction_ground", ""),
+                verified_by=self.staff_user if verified else None,
+                verification_note=data.get("verification_note", "") if verified else "",
+            )
+        except ValidationError as exc:
+            add_service_errors(self, exc)
+        except PermissionDenied as exc:
+            self.add_error("identity_verified", str(exc) or _("You are not allowed to do this."))
+
+    def save(self, commit: bool = True) -> Case:
+        # The case already exists: it came from the service, never from ModelForm.save().
+        if self.errors or self.instance.pk is None:
+            raise ValueError("the case was not created; check form.errors")
+        self.save_m2m = lambda: None
+        return self.instance
+
+
+# --- things staff do to a case -------------------------------------------------------------------
+
+
+class CaseOperationForm(forms.Form):
+    """The confirmation form of one operation; `service_kwargs()` are the service's arguments."""
+
+    required_css_class = "required"
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        self.case = case
+        super().__init__(*args, **kwargs)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return dict(self.cleaned_data)
+
+
+class VerifyForm(CaseOperationForm):
+    verification_note = _text(
+        _("How identity was checked"),
+        required=True,
+        help_text=_(
+            "Which channel already on record you used (e.g. a call-back to the phone number in "
+            "the customer file) and what was confirmed."
+        ),
+    )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {
+            "method": VerificationMethod.STAFF_CHECK,
+            "note": self.cleaned_data["verification_note"],
+        }
+
+
+class AskSubjectForm(CaseOperationForm):
+    purpose = forms.ChoiceField(label=_("What we need"), choices=AskPurpose.choices)
+    message = _text(
+        _("Message to the subject"),
+        required=True,
+        help_text=_("The subject reads this. Ask only for what the case needs."),
+    )
+
+
+class AnsweredForm(CaseOperationForm):
+    note = _text(
+        _("What the subject answered"),
+        required=False,
+        help_text=_("For answers that came by phone or letter."),
+    )
+
+
+class ProceedWithoutSourceForm(CaseOperationForm):
+    reason = _text(_("Why the case can go on without the failed sources"), required=True)
+
+
+class ApproveForm(CaseOperationForm):
+    note = _text(_("Note (internal)"), required=False)
+
+
+class FulfilForm(CaseOperationForm):
+    pass
+
+
+class RejectForm(CaseOperationForm):
+    reason = _text(_("Reason"), required=True, help_text=_("The subject is told this reason."))
+    unfounded = forms.BooleanField(
+        label=_("Manifestly unfounded or excessive (Art. 12(5))"), required=False
+    )
+
+
+class WithdrawForm(CaseOperationForm):
+    note = _text(_("Note (internal)"), required=False)
+
+
+class MergeForm(CaseOperationForm):
+    into = forms.CharField(
+        label=_("Reference of the case to merge into"),
+        max_length=32,
+        help_text=_("An open case of the same subject, e.g. DSAR-2026-000042."),
+    )
+
+    def clean_into(self) -> Case:
+        reference = self.cleaned_data["into"].strip()
+        target = Case.objects.filter(reference__iexact=reference).first()
+        if target is None:
+            raise ValidationError(
+                _("No case has the reference “%(ref)s”."), params={"ref": reference}
+            )
+        return target
+
+
+class ExtendForm(CaseOperationForm):
+    new_due = forms.DateField(
+        label=_("New due date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = _text(_("Reason"), required=True, help_text=_("The subject is told this reason."))
+
+
+class RecordResponseForm(CaseOperationForm):
+    channel_note = _text(
+        _("How and where it was sent"), required=False, help_text=_("Internal note.")
+    )
+
+
+class PreparePlanForm(CaseOperationForm):
+    summary = _text(
+        _("Plan of changes"),
+        required=True,
+        help_text=_(
+            "What will be erased, masked or corrected in which systems. A colleague approves it."
+        ),
+    )
+
+
+class AddNoteForm(CaseOperationForm):
+    text = _text(_("Internal note"), required=True)
