@@ -259,5 +259,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # The filesystem broker has no hostname; kombu warns about it on every connection.
+        "kombu.connection": {"level": "ERROR"},
     },
 }
