@@ -1,0 +1,203 @@
+"""The register of processing in the admin: every model editable, Albanian and English side by
+side."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from dsar.models import (
+    ControllerInfo,
+    DataCategory,
+    DataField,
+    DataSource,
+    LegalBasis,
+    Purpose,
+    Recipient,
+    RetentionRule,
+    SourceSystem,
+    Transfer,
+)
+
+
+def bilingual(*names: str) -> tuple[tuple[str, str], ...]:
+    """Put each text's Albanian and English fields on one row of the form."""
+    return tuple((f"{name}_sq", f"{name}_en") for name in names)
+
+
+@admin.register(LegalBasis)
+class LegalBasisAdmin(admin.ModelAdmin):
+    list_display = ("code", "article", "name_en", "name_sq")
+    search_fields = ("code", "article", "name_en", "name_sq")
+    fields = ("code", "article", *bilingual("name", "description"))
+
+
+@admin.register(Purpose)
+class PurposeAdmin(admin.ModelAdmin):
+    list_display = ("code", "name_en", "name_sq", "direct_marketing")
+    list_filter = ("direct_marketing", "legal_bases")
+    search_fields = ("code", "name_en", "name_sq", "description_en", "description_sq")
+    filter_horizontal = ("legal_bases",)
+    fields = ("code", *bilingual("name", "description"), "legal_bases", "direct_marketing")
+
+
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(admin.ModelAdmin):
+    list_display = ("code", "name_en", "period_months", "on_erasure", "kept_while_active")
+    list_filter = ("on_erasure", "kept_while_active")
+    search_fields = ("code", "name_en", "name_sq", "description_en", "description_sq")
+    fields = (
+        "code",
+        *bilingual("name", "description"),
+        ("period_months", "on_erasure", "kept_while_active"),
+        *bilingual("keep_reason"),
+    )
+
+
+@admin.register(Recipient)
+class RecipientAdmin(admin.ModelAdmin):
+    list_display = ("code", "name_en", "name_sq")
+    search_fields = ("code", "name_en", "name_sq", "description_en", "description_sq")
+    fields = ("code", *bilingual("name", "description"))
+
+
+@admin.register(Transfer)
+class TransferAdmin(admin.ModelAdmin):
+    list_display = ("code", "safeguard", "destination_en")
+    list_filter = ("safeguard",)
+    search_fields = ("code", "destination_en", "destination_sq", "safeguard_en", "safeguard_sq")
+    fields = ("code", *bilingual("destination"), "safeguard", *bilingual("safeguard"))
+
+
+@admin.register(DataSource)
+class DataSourceAdmin(admin.ModelAdmin):
+    list_display = ("code", "name_en", "name_sq")
+    search_fields = ("code", "name_en", "name_sq", "description_en", "description_sq")
+    fields = ("code", *bilingual("name", "description"))
+
+
+class DataFieldInline(admin.TabularInline):
+    model = DataField
+    extra = 0
+    fields = (
+        "position",
+        "key",
+        "name_sq",
+        "name_en",
+        "origin",
+        "may_reveal_special_category",
+        "concerns_other_people",
+    )
+
+
+@admin.register(DataCategory)
+class DataCategoryAdmin(admin.ModelAdmin):
+    list_display = (
+        "code",
+        "slug",
+        "name_en",
+        "origin",
+        "held",
+        "portable",
+        "may_reveal_special_category",
+        "concerns_other_people",
+        "retention_rule",
+    )
+    list_display_links = ("code", "slug")
+    list_filter = (
+        "origin",
+        "held",
+        "may_reveal_special_category",
+        "concerns_other_people",
+        "retention_rule",
+    )
+    list_select_related = ("retention_rule",)
+    search_fields = ("code", "slug", "name_en", "name_sq", "examples_en", "examples_sq")
+    filter_horizontal = ("purposes", "legal_bases", "recipients", "transfers", "sources")
+    inlines = [DataFieldInline]
+    fieldsets = (
+        (None, {"fields": (("code", "slug"), *bilingual("name", "description", "examples"))}),
+        ("Origin and holding", {"fields": ("origin", "held", *bilingual("not_held_reason"))}),
+        (
+            "Review flags",
+            {
+                "fields": (
+                    "may_reveal_special_category",
+                    *bilingual("special_category_note"),
+                    "concerns_other_people",
+                    *bilingual("other_people_note"),
+                )
+            },
+        ),
+        (
+            "Processing",
+            {
+                "fields": (
+                    "purposes",
+                    "legal_bases",
+                    "recipients",
+                    "transfers",
+                    "sources",
+                    "retention_rule",
+                )
+            },
+        ),
+    )
+
+    @admin.display(boolean=True, description="portable")
+    def portable(self, obj: DataCategory) -> bool:
+        return obj.portable
+
+
+@admin.register(DataField)
+class DataFieldAdmin(admin.ModelAdmin):
+    list_display = (
+        "key",
+        "category",
+        "name_en",
+        "origin",
+        "may_reveal_special_category",
+        "concerns_other_people",
+    )
+    list_filter = ("origin", "may_reveal_special_category", "concerns_other_people", "category")
+    list_select_related = ("category",)
+    search_fields = ("key", "name_en", "name_sq", "category__code", "category__slug")
+    autocomplete_fields = ("category",)
+    fields = (
+        ("category", "key", "position"),
+        *bilingual("name", "description"),
+        "origin",
+        ("may_reveal_special_category", "concerns_other_people"),
+    )
+
+
+@admin.register(SourceSystem)
+class SourceSystemAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "connector", "active", "owner_email")
+    list_filter = ("connector", "active")
+    search_fields = ("name", "slug", "description", "owner_email")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("categories",)
+    fields = (
+        ("name", "slug"),
+        "description",
+        ("connector", "active"),
+        "owner_email",
+        "config",
+        "categories",
+    )
+
+
+@admin.register(ControllerInfo)
+class ControllerInfoAdmin(admin.ModelAdmin):
+    list_display = ("name_en", "dpo_email", "statement_version", "statement_date")
+    fields = (
+        *bilingual("name"),
+        "dpo_email",
+        *bilingual("contact", "rights", "marketing_opt_out", "complaint"),
+        ("statement_version", "statement_date"),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # One row: the controller.
+        return super().has_add_permission(request) and not ControllerInfo.objects.exists()

@@ -1,0 +1,355 @@
+"""The register of processing: what the controller holds, why, on what basis, from where, shared
+with whom, sent where, kept how long, and in which source systems.
+
+Every text a data subject may read is stored in Albanian and English (`<field>_sq`,
+`<field>_en`); `text(field, language)` picks one, falling back to English. The default register
+comes from the controller's privacy statement (dsar/data/default_register.yaml, loaded by
+`manage.py load_data_map`); the admin edits it. This app is the ground floor: it imports no other
+app of the project.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+LANGUAGES = ("sq", "en")
+FALLBACK_LANGUAGE = "en"
+
+# Six years: the statement's (§8) usual upper bound on keeping personal data.
+DEFAULT_RETENTION_MONTHS = 72
+
+category_code_validator = RegexValidator(
+    r"^\d+(\.\d+)*$", _("Use the statement's section number, for example 2.4.1.")
+)
+
+
+class BilingualText:
+    """`text("name", "sq")` returns `name_sq`, or `name_en` when that is empty."""
+
+    def text(self, field: str, language: str | None = None) -> str:
+        if not hasattr(self, f"{field}_{FALLBACK_LANGUAGE}"):
+            raise AttributeError(f"{type(self).__name__} has no bilingual field {field!r}")
+        language = (language or get_language() or FALLBACK_LANGUAGE).split("-")[0].lower()
+        if language in LANGUAGES:
+            value = getattr(self, f"{field}_{language}")
+            if value:
+                return value
+        return getattr(self, f"{field}_{FALLBACK_LANGUAGE}") or getattr(self, f"{field}_sq")
+
+
+class Origin(models.TextChoices):
+    """Where the data came from; portability (Art. 20) covers only provided and observed data."""
+
+    PROVIDED = "provided", _("Provided by the subject")
+    OBSERVED = "observed", _("Observed from the subject's use of the services")
+    INFERRED = "inferred", _("Inferred or derived by the controller")
+    THIRD_PARTY = "third_party", _("Obtained from a third party")
+
+
+PORTABLE_ORIGINS = (Origin.PROVIDED, Origin.OBSERVED)
+
+
+class ErasureAction(models.TextChoices):
+    """What an erasure request does to data under a retention rule (§8)."""
+
+    ERASE = "erase", _("Erase on request")
+    KEEP = "keep", _("Keep for the retention period, for the stated reason")
+    SUPPRESS = "suppress", _("Erase, keeping a suppression record so that no marketing is sent")
+    REVIEW = "review", _("A reviewer decides whether the reason to keep it still applies")
+
+
+class Safeguard(models.TextChoices):
+    ADEQUACY = "adequacy", _("Adequacy decision (Art. 45)")
+    SCC = "scc", _("EU standard contractual clauses (Art. 46(2)(c))")
+    BCR = "bcr", _("Binding corporate rules (Art. 47)")
+    DEROGATION = "derogation", _("Derogation for a specific situation (Art. 49)")
+    OTHER = "other", _("Other safeguard")
+
+
+class LegalBasis(BilingualText, models.Model):
+    code = models.SlugField(max_length=50, unique=True, help_text=_("e.g. legitimate_interests"))
+    article = models.CharField(max_length=40, help_text=_("GDPR reference, e.g. Art. 6(1)(f)"))
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("explanation (Albanian)"), blank=True)
+    description_en = models.TextField(_("explanation (English)"), blank=True)
+
+    class Meta:
+        ordering = ["article", "code"]
+        verbose_name = _("legal basis")
+        verbose_name_plural = _("legal bases")
+
+    def __str__(self) -> str:
+        return f"{self.name_en} ({self.article})"
+
+
+class Purpose(BilingualText, models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("description (Albanian)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    legal_bases = models.ManyToManyField(LegalBasis, related_name="purposes", blank=True)
+    # An objection to direct marketing is absolute (Art. 21(3)): these purposes stop on request.
+    direct_marketing = models.BooleanField(
+        default=False, help_text=_("Direct marketing: stops whenever the subject objects.")
+    )
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+class RetentionRule(BilingualText, models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("description (Albanian)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    period_months = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=DEFAULT_RETENTION_MONTHS,
+        help_text=_("Longest time kept, in months; empty when no fixed period applies."),
+    )
+    on_erasure = models.CharField(
+        max_length=20, choices=ErasureAction.choices, default=ErasureAction.ERASE
+    )
+    # §8: nothing is erased that belongs to an active relationship or a product or service the
+    # subject asked for (a recent purchase, say).
+    kept_while_active = models.BooleanField(
+        default=False,
+        help_text=_(
+            "Not erased while it belongs to an active relationship or a requested service."
+        ),
+    )
+    keep_reason_sq = models.TextField(_("why it is kept (Albanian)"), blank=True)
+    keep_reason_en = models.TextField(_("why it is kept (English)"), blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+class Recipient(BilingualText, models.Model):
+    """A category of recipient (Art. 15(1)(c)), not a named company."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("description (Albanian)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+class Transfer(BilingualText, models.Model):
+    """A transfer outside the EEA and its safeguard (Art. 15(2))."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    destination_sq = models.TextField(_("destination (Albanian)"))
+    destination_en = models.TextField(_("destination (English)"))
+    safeguard = models.CharField(max_length=20, choices=Safeguard.choices, default=Safeguard.SCC)
+    safeguard_sq = models.TextField(_("safeguard (Albanian)"))
+    safeguard_en = models.TextField(_("safeguard (English)"))
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.get_safeguard_display()}"
+
+
+class DataSource(BilingualText, models.Model):
+    """Where data comes from (Art. 15(1)(g)): the subject, their use, a partner, ..."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("description (Albanian)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+def category_sort_key(code: str) -> str:
+    """'2.4.1' -> '0002.0004.0001', so that 2.10 sorts after 2.9."""
+    return ".".join(part.zfill(4) for part in code.split("."))
+
+
+class DataCategory(BilingualText, models.Model):
+    code = models.CharField(
+        max_length=20, unique=True, validators=[category_code_validator], help_text=_("e.g. 2.4.1")
+    )
+    slug = models.SlugField(max_length=60, unique=True, help_text=_("e.g. online_account"))
+    sort_key = models.CharField(max_length=60, editable=False, blank=True, db_index=True)
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("description (Albanian)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    examples_sq = models.TextField(_("examples (Albanian)"), blank=True)
+    examples_en = models.TextField(_("examples (English)"), blank=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+
+    held = models.BooleanField(default=True)
+    not_held_reason_sq = models.TextField(_("why not held (Albanian)"), blank=True)
+    not_held_reason_en = models.TextField(_("why not held (English)"), blank=True)
+
+    # Review flags: a reviewer looks again before such data is released.
+    may_reveal_special_category = models.BooleanField(
+        default=False, help_text=_("May reveal Art. 9 data (health, religion, ...).")
+    )
+    special_category_note_sq = models.TextField(blank=True)
+    special_category_note_en = models.TextField(blank=True)
+    concerns_other_people = models.BooleanField(
+        default=False, help_text=_("May hold data about people other than the subject.")
+    )
+    other_people_note_sq = models.TextField(blank=True)
+    other_people_note_en = models.TextField(blank=True)
+
+    purposes = models.ManyToManyField(Purpose, related_name="categories", blank=True)
+    legal_bases = models.ManyToManyField(LegalBasis, related_name="categories", blank=True)
+    recipients = models.ManyToManyField(Recipient, related_name="categories", blank=True)
+    transfers = models.ManyToManyField(Transfer, related_name="categories", blank=True)
+    sources = models.ManyToManyField(DataSource, related_name="categories", blank=True)
+    retention_rule = models.ForeignKey(
+        RetentionRule, null=True, blank=True, on_delete=models.PROTECT, related_name="categories"
+    )
+
+    class Meta:
+        ordering = ["sort_key"]
+        verbose_name = _("data category")
+        verbose_name_plural = _("data categories")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name_en}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.sort_key = category_sort_key(self.code)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "code" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "sort_key"}
+        super().save(*args, **kwargs)
+
+    @property
+    def portable(self) -> bool:
+        """Within the right to portability: held, and provided by or observed from the subject."""
+        return self.held and self.origin in PORTABLE_ORIGINS
+
+
+class DataField(BilingualText, models.Model):
+    """One item of a category; its origin overrides the category's where a category mixes them
+    (§2.4.2: the serial number is provided, the repair history observed)."""
+
+    category = models.ForeignKey(DataCategory, on_delete=models.CASCADE, related_name="fields")
+    key = models.SlugField(max_length=60, help_text=_("e.g. serial_number"))
+    position = models.PositiveSmallIntegerField(default=0)
+    name_sq = models.CharField(_("name (Albanian)"), max_length=200)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    description_sq = models.TextField(_("description (Albanian)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    origin = models.CharField(
+        max_length=20,
+        choices=Origin.choices,
+        blank=True,
+        help_text=_("Empty: as the category."),
+    )
+    may_reveal_special_category = models.BooleanField(default=False)
+    concerns_other_people = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["category__sort_key", "position", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["category", "key"], name="dsar_field_key_per_category")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category.code} {self.key}"
+
+    @property
+    def effective_origin(self) -> str:
+        return self.origin or self.category.origin
+
+    @property
+    def portable(self) -> bool:
+        return self.category.held and self.effective_origin in PORTABLE_ORIGINS
+
+
+class SourceSystem(models.Model):
+    """A system searched for the subject's data. `connector` names a kind in the connectors
+    registry (sql, http, files, manual), which validates it and reads `config`."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    connector = models.CharField(
+        max_length=40, help_text=_("Connector kind: sql, http, files, manual")
+    )
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_("Connector settings. Secrets are named by environment variable, never stored."),
+    )
+    active = models.BooleanField(default=True)
+    owner_email = models.EmailField(
+        blank=True, help_text=_("Who searches and changes a manual system by hand.")
+    )
+    categories = models.ManyToManyField(DataCategory, related_name="systems", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ControllerInfo(BilingualText, models.Model):
+    """The controller, its DPO and the texts on rights and complaints (§7, §11, §12).
+    One row (pk 1): `ControllerInfo.load()`."""
+
+    name_sq = models.CharField(_("controller (Albanian)"), max_length=300)
+    name_en = models.CharField(_("controller (English)"), max_length=300)
+    dpo_email = models.EmailField(_("DPO e-mail"))
+    contact_sq = models.TextField(_("how to contact (Albanian)"), blank=True)
+    contact_en = models.TextField(_("how to contact (English)"), blank=True)
+    rights_sq = models.TextField(_("rights (Albanian)"), blank=True)
+    rights_en = models.TextField(_("rights (English)"), blank=True)
+    marketing_opt_out_sq = models.TextField(_("marketing opt-out (Albanian)"), blank=True)
+    marketing_opt_out_en = models.TextField(_("marketing opt-out (English)"), blank=True)
+    complaint_sq = models.TextField(_("complaint to the authority (Albanian)"), blank=True)
+    complaint_en = models.TextField(_("complaint to the authority (English)"), blank=True)
+    statement_version = models.CharField(max_length=40, blank=True)
+    statement_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("controller information")
+        verbose_name_plural = _("controller information")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(pk=1), name="dsar_controller_single_row")
+        ]
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> ControllerInfo | None:
+        return cls.objects.filter(pk=1).first()
