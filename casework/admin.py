@@ -48,6 +48,7 @@ from casework.forms import (
 )
 from casework.models import (
     CHANGING_TYPES,
+    RESPONSE_STATES,
     AuditEvent,
     Case,
     CaseNote,
@@ -163,7 +164,7 @@ ACTIONS: dict[str, Operation] = {
         _("Records that the response to the subject was sent; a case cannot complete without it."),
         label=_("Record response sent"),
         perm="casework.record_response",
-        when=lambda case: case.is_open,
+        when=lambda case: case.state in RESPONSE_STATES,
     ),
     "prepare_plan": Operation(
         services.case_prepare_plan,
@@ -318,7 +319,7 @@ class CaseAdmin(admin.ModelAdmin):
     inlines = (CaseNoteInline, AuditEventInline)
 
     add_fieldsets = (
-        (None, {"fields": ("request_type", "channel", "regime", "language", "restriction_ground")}),
+        (None, {"fields": ("request_type", "channel", "received_at", "regime", "language", "restriction_ground")}),
         (
             _("The subject"),
             {

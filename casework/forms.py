@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from casework import services
@@ -60,6 +61,13 @@ class CaseIntakeForm(forms.ModelForm):
     staff_user = None
 
     channel = forms.ChoiceField(label=_("Came in by"), choices=STAFF_CHANNELS)
+    received_at = forms.DateTimeField(
+        label=_("Received at"),
+        required=False,
+        help_text=_(
+            "When the request reached us (the deadline runs from then). Leave empty for now."
+        ),
+    )
     identity_verified = forms.BooleanField(
         label=_("Identity verified by me through a channel on record"),
         required=False,
@@ -91,6 +99,12 @@ class CaseIntakeForm(forms.ModelForm):
         ]
         widgets = {"postal_address": forms.Textarea(attrs={"rows": 3, "cols": 60})}
 
+    def clean_received_at(self):
+        value = self.cleaned_data.get("received_at")
+        if value and value > timezone.now():
+            raise ValidationError(_("A request cannot be received in the future."))
+        return value
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if data.get("verification_note", "").strip() and not data.get("identity_verified"):
@@ -111,6 +125,7 @@ class CaseIntakeForm(forms.ModelForm):
                 actor=Actor.staff(self.staff_user),
                 request_type=data["request_type"],
                 channel=data["channel"],
+                received_at=data.get("received_at") or None,
                 email=data.get("email", ""),
                 postal_address=data.get("postal_address", ""),
                 name=data.get("name", ""),

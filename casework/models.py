@@ -50,6 +50,8 @@ OPEN_STATES = [
 ]
 CLOSED_STATES = [s for s in State if s not in OPEN_STATES]
 ASKABLE_STATES = [State.RECEIVED, State.VERIFIED, State.IN_REVIEW]
+# The response to the subject is sent once the data is reviewed (or the changes are made).
+RESPONSE_STATES = [State.IN_REVIEW, State.FULFILLING]
 
 
 CHANGING_TYPES = ("erasure", "rectification")

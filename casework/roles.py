@@ -55,6 +55,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
+        # Enrolling staff second-factor devices (TOTP) is the administrator's job.
+        "otp_totp.view_totpdevice",
+        "otp_totp.add_totpdevice",
+        "otp_totp.change_totpdevice",
+        "otp_totp.delete_totpdevice",
         "casework.view_publicholiday",
         "casework.add_publicholiday",
         "casework.change_publicholiday",

@@ -26,6 +26,7 @@ from casework import deadlines, roles
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import (
+    RESPONSE_STATES,
     AskPurpose,
     Case,
     CaseNote,
@@ -441,8 +442,10 @@ def case_record_response(*, case: Case, actor: Actor, channel_note: str = "") ->
         _require_perm(actor, "casework.record_response")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        if not locked.is_open:
-            raise TransitionNotAllowed(_("The case is closed."))
+        if locked.state not in RESPONSE_STATES:
+            raise TransitionNotAllowed(
+                _("The response is recorded once the case is in review or being fulfilled.")
+            )
         locked.response_sent_at = timezone.now()
         locked.save(update_fields=["response_sent_at", "updated_at"])
         details = {}

@@ -65,3 +65,17 @@ def mask_path(path: str) -> str:
     if hash_sep:
         masked += "#" + _mask_runs(fragment)
     return masked
+
+
+class MaskTokensFilter:
+    """A logging filter: masks tokens in the arguments of every record (django.request logs
+    "Not Found: <path>", and a path may carry a verification or download token)."""
+
+    def filter(self, record) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(mask_path(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: mask_path(v) if isinstance(v, str) else v for k, v in record.args.items()}
+        if isinstance(record.msg, str) and not record.args:
+            record.msg = mask_path(record.msg) if "/" in record.msg else record.msg
+        return True

@@ -174,7 +174,6 @@ def test_privacy_team_sees_exactly_its_buttons_without_reject(client, alice, mak
         "ask_subject",
         "withdraw",
         "merge",
-        "record_response",
         "add_note",
     }
 
@@ -189,7 +188,6 @@ def test_dpo_sees_reject_and_extend_too(client, dora, make_case):
         "reject",
         "withdraw",
         "merge",
-        "record_response",
         "add_note",
         "extend",
     }
@@ -453,6 +451,11 @@ def test_extend_is_refused_to_the_privacy_team(client, alice, make_case):
 
 def test_record_response_and_internal_note(client, alice, make_case):
     case = make_case()
+    client.force_login(alice)
+    client.post(action_url(case, "record_response"), {"channel_note": "Too early"})
+    case.refresh_from_db()
+    assert case.response_sent_at is None  # refused before review
+    case = in_review(case, alice)
     client.force_login(alice)
     assert (
         client.post(action_url(case, "record_response"), {"channel_note": "By post"}).status_code

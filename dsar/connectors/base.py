@@ -1,0 +1,134 @@
+"""The one base class every connector extends (the pretix/healthchecks plug-in shape).
+
+A connector is built from a system's `config` (a dict: JSON in the admin, or YAML in version
+control) and answers three questions:
+
+- `check()`: can I reach the system with these credentials, and does the mapping match its
+  schema? A list of plain-language problems, empty when all is well.
+- `find_subject(identifiers)`: which subjects of this system do these identifiers point at?
+  Each match carries the system's own subject key, the identifier that found it, and every
+  identifier the system knows for that subject (so that other systems can be searched by them).
+  An identifier that matches more than one subject (a switchboard phone, info@) is reported as
+  ambiguous and not followed.
+- `export(match)`: the subject's records, streamed one by one, each tagged with its data
+  category (a DataCategory slug of the register) and the identifier that found it.
+
+Errors: `TransientConnectorError` (timeouts, 429, 5xx, a dropped connection; carries any
+Retry-After) is retried by the task; every other `ConnectorError` is permanent. Connectors
+never retry by themselves, so retries never nest; and their messages never quote values from
+the source (a driver's constraint message can carry an e-mail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from dsar.identifiers import Identifier
+
+
+class ConnectorError(Exception):
+    """A permanent failure: retrying will not help (bad config, 4xx, missing table)."""
+
+
+class ConfigurationError(ConnectorError):
+    """The system's configuration is malformed or does not match the system."""
+
+
+class TransientConnectorError(ConnectorError):
+    """A failure that may pass: timeouts, 429, 5xx, connection resets."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class SubjectMatch:
+    subject_key: str  # the system's own key for the subject (stringified)
+    found_by: Identifier
+    identifiers: frozenset[Identifier] = frozenset()  # everything the system knows of them
+
+
+@dataclass(frozen=True)
+class AmbiguousIdentifier:
+    identifier: Identifier
+    matches: int  # how many subjects it matched in this system
+
+
+@dataclass
+class Lookup:
+    matches: list[SubjectMatch] = field(default_factory=list)
+    ambiguous: list[AmbiguousIdentifier] = field(default_factory=list)
+
+    def learnt(self) -> set[Identifier]:
+        found: set[Identifier] = set()
+        for match in self.matches:
+            found |= match.identifiers
+        return found
+
+
+@dataclass
+class Record:
+    category: str  # DataCategory slug
+    source: str  # where in the system: a table, an endpoint, a file
+    key: str  # stable within the system, so a record is stored once however often it is found
+    data: dict[str, Any]
+    subject_key: str = ""
+    found_by: Identifier | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "source": self.source,
+            "key": self.key,
+            "subject_key": self.subject_key,
+            "found_by": self.found_by.as_dict() if self.found_by else None,
+            "data": self.data,
+        }
+
+
+class BaseConnector:
+    """Subclass, set `kind` and `verbose_name`, implement the methods; register the class's
+    dotted path in settings.DSAR_CONNECTORS."""
+
+    kind: ClassVar[str] = ""
+    verbose_name: ClassVar[str] = ""
+
+    def __init__(self, config: dict[str, Any], *, name: str = "") -> None:
+        problems = self.validate_config(config)
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+        self.config = config
+        self.name = name or self.kind
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> list[str]:
+        """Problems with the configuration's shape, without contacting the system."""
+        return [] if isinstance(config, dict) else ["the configuration must be a mapping"]
+
+    def check(self) -> list[str]:
+        """Problems found by contacting the system (reachable, credentials, schema)."""
+        return []
+
+    def find_subject(self, identifiers: Iterable[Identifier]) -> Lookup:
+        raise ConnectorError(f"{type(self).__name__} cannot search for subjects")
+
+    def export(self, match: SubjectMatch) -> Iterator[Record]:
+        raise ConnectorError(f"{type(self).__name__} cannot export records")
+
+    @property
+    def is_manual(self) -> bool:
+        """A manual system is searched by a person; the case waits for their answer."""
+        return False
+
+    def close(self) -> None:
+        """Release connections; called when a run is done."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False

@@ -1,0 +1,49 @@
+"""The registry of connector kinds, filled from dotted paths in settings.DSAR_CONNECTORS:
+a new kind of system is one class and one line."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from dsar.connectors.base import BaseConnector, ConfigurationError
+
+
+@cache
+def _load(path: str) -> type[BaseConnector]:
+    cls = import_string(path)
+    if not (isinstance(cls, type) and issubclass(cls, BaseConnector)):
+        raise ConfigurationError(f"{path} is not a connector class")
+    return cls
+
+
+def connector_kinds() -> dict[str, str]:
+    return dict(settings.DSAR_CONNECTORS)
+
+
+def connector_class(kind: str) -> type[BaseConnector]:
+    try:
+        path = settings.DSAR_CONNECTORS[kind]
+    except KeyError:
+        known = ", ".join(sorted(settings.DSAR_CONNECTORS))
+        raise ConfigurationError(f"unknown connector type {kind!r} (known: {known})") from None
+    return _load(path)
+
+
+def validate_system(kind: str, config: Any) -> list[str]:
+    """Problems with a system's connector type and configuration, without contacting it."""
+    try:
+        cls = connector_class(kind)
+    except ConfigurationError as exc:
+        return [str(exc)]
+    if not isinstance(config, dict):
+        return ["the configuration must be a mapping"]
+    return cls.validate_config(config)
+
+
+def connector_for(system) -> BaseConnector:
+    """A connector for a SourceSystem row (or anything with .connector, .config, .slug)."""
+    return connector_class(system.connector)(system.config, name=system.slug)
