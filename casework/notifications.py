@@ -84,3 +84,22 @@ def send_deadline_reminders(*, days: int) -> int:
         )
         sent += 1
     return sent
+
+
+def notify_manual_search(run_id: int) -> bool:
+    """Ask the owner of a manual system to search it and answer in the admin. The e-mail names
+    the case reference and the link, never the subject's identifiers."""
+    from casework.models import ConnectorRun
+
+    run = ConnectorRun.objects.select_related("system", "case").get(pk=run_id)
+    owner = run.system.owner_email
+    if not owner:
+        logger.warning("run %s: manual system %s has no owner e-mail", run.pk, run.system.slug)
+        return False
+    _send(
+        to=[owner],
+        template="casework/email/manual_search",
+        context={"run": run, "site_url": settings.SITE_URL},
+        language=settings.LANGUAGE_CODE,
+    )
+    return True

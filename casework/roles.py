@@ -28,6 +28,13 @@ DAY_TO_DAY = [
     "assign_case",
     "record_response",
 ]
+RUN_PERMS = [
+    "casework.view_connectorrun",
+    "casework.retry_run",
+    "casework.complete_manual_run",
+    "casework.view_caseidentifier",
+    "casework.change_caseidentifier",
+]
 DPO_ONLY = ["reject_case", "extend_deadline"]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
@@ -40,6 +47,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.change_case",
         "casework.add_casenote",
         *(f"casework.{c}" for c in DAY_TO_DAY),
+        *RUN_PERMS,
     ],
     DPO: [
         *_CASE_READ,
@@ -48,8 +56,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.add_casenote",
         *(f"casework.{c}" for c in DAY_TO_DAY),
         *(f"casework.{c}" for c in DPO_ONLY),
+        *RUN_PERMS,
     ],
-    AUDITOR: [*_CASE_READ, "casework.view_auditchain"],
+    AUDITOR: [*_CASE_READ, "casework.view_auditchain", "casework.view_connectorrun"],
     ADMINISTRATOR: [
         "auth.view_user",
         "auth.add_user",
@@ -90,7 +99,10 @@ def sync_roles(apps=None, using: str = "default") -> None:
     }
     register_view = [k for k in perms if k.startswith("dsar.view_")]
     register_edit = [
-        k for k in perms if k.startswith("dsar.") and k.split(".")[1].split("_")[0] in {"add", "change", "delete", "view"}
+        k
+        for k in perms
+        if k.startswith("dsar.")
+        and k.split(".")[1].split("_")[0] in {"add", "change", "delete", "view"}
     ]
     for name, wanted in ROLE_PERMISSIONS.items():
         codes = list(wanted)
@@ -103,6 +115,10 @@ def sync_roles(apps=None, using: str = "default") -> None:
 
     system_user, _created = User.objects.using(using).get_or_create(
         username=SYSTEM_USERNAME,
-        defaults={"is_active": True, "first_name": "System", "password": "!"},  # "!" is an unusable password: no login
+        defaults={
+            "is_active": True,
+            "first_name": "System",
+            "password": "!",
+        },  # "!" is an unusable password: no login
     )
     system_user.groups.add(Group.objects.using(using).get(name=SYSTEM))

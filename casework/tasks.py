@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django_fsm import TransitionNotAllowed
 
-from casework import notifications, selectors, services
+from casework import gathering, notifications, selectors, services
 from casework.actors import Actor
 from casework.models import Case, State
 
@@ -30,15 +30,26 @@ def find_possible_duplicates(case_id: int) -> None:
 
 @shared_task(acks_late=True)
 def start_gathering(case_id: int) -> None:
-    """Move a verified case into gathering. Safe to deliver twice: a case no longer verified
-    is left alone."""
-    case = Case.objects.filter(pk=case_id, state=State.VERIFIED).first()
-    if case is None:
+    """Move a verified case into gathering and plan its runs. Safe to deliver twice: a case no
+    longer verified is left alone."""
+    if not Case.objects.filter(pk=case_id, state=State.VERIFIED).exists():
         return
     try:
-        services.case_start_gathering(case=case, actor=Actor.system())
+        gathering.start(case_id)
     except TransitionNotAllowed:
         return  # another delivery of this message got there first
+
+
+@shared_task(acks_late=True)
+def run_connector(run_id: int) -> str:
+    """Search one system for one case (a ConnectorRun row, claimed atomically)."""
+    return gathering.execute(run_id)
+
+
+@shared_task(acks_late=True)
+def sweep_gathering() -> dict:
+    """Beat: re-queue runs and cases whose messages were lost."""
+    return gathering.sweep()
 
 
 @shared_task(acks_late=True)

@@ -232,6 +232,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casework.tasks.expire_unverified_cases",
         "schedule": timedelta(hours=1),
     },
+    "sweep-gathering": {
+        "task": "casework.tasks.sweep_gathering",
+        "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
+    },
     "send-deadline-reminders": {
         "task": "casework.tasks.send_deadline_reminders",
         "schedule": timedelta(hours=6),
@@ -239,6 +243,17 @@ CELERY_BEAT_SCHEDULE = {
 }
 # A worker writes a heartbeat row this often; /healthz calls a worker down after 3 missed beats.
 DSAR_WORKER_HEARTBEAT_SECONDS = env.int("DSAR_WORKER_HEARTBEAT_SECONDS", default=10)
+
+# --- Gathering (casework/gathering.py) -------------------------------------------------------
+DSAR_GATHER_MAX_ATTEMPTS = env.int("DSAR_GATHER_MAX_ATTEMPTS", default=5)  # transient retries
+DSAR_GATHER_MAX_DELIVERIES = env.int("DSAR_GATHER_MAX_DELIVERIES", default=5)  # claims per run
+DSAR_GATHER_MAX_ROUNDS = env.int("DSAR_GATHER_MAX_ROUNDS", default=5)  # identity-graph passes
+DSAR_RETRY_BACKOFF_BASE = env.float("DSAR_RETRY_BACKOFF_BASE", default=2.0)
+DSAR_RETRY_BACKOFF_CAP = env.float("DSAR_RETRY_BACKOFF_CAP", default=300.0)
+DSAR_RETRY_AFTER_MAX = env.float("DSAR_RETRY_AFTER_MAX", default=600.0)
+DSAR_SWEEP_GRACE_SECONDS = env.int("DSAR_SWEEP_GRACE_SECONDS", default=60)
+if max(DSAR_RETRY_BACKOFF_CAP, DSAR_RETRY_AFTER_MAX) > DSAR_MAX_COUNTDOWN:
+    raise ImproperlyConfigured("retry delays must not exceed DSAR_MAX_COUNTDOWN")
 
 # --- Case rules -----------------------------------------------------------------------------
 DSAR_UNVERIFIED_EXPIRY_DAYS = env.int("DSAR_UNVERIFIED_EXPIRY_DAYS", default=14)

@@ -3,9 +3,11 @@ side."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from dsar.connectors.registry import check_system, validate_system
 from dsar.models import (
     ControllerInfo,
     DataCategory,
@@ -171,8 +173,43 @@ class DataFieldAdmin(admin.ModelAdmin):
     )
 
 
+class SourceSystemForm(forms.ModelForm):
+    """Refuses a system whose connector type is unknown, whose configuration is malformed, or
+    (when active) that cannot be reached or does not match its mapping: the fault is named."""
+
+    class Meta:
+        model = SourceSystem
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "connector",
+            "active",
+            "owner_email",
+            "config",
+            "categories",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        kind, config = data.get("connector"), data.get("config")
+        if kind is None or config is None:
+            return data
+        problems = validate_system(kind, config)
+        if problems:
+            raise forms.ValidationError(problems)
+        if data.get("active"):
+            problems = check_system(
+                SourceSystem(connector=kind, config=config, slug=data.get("slug") or kind)
+            )
+            if problems:
+                raise forms.ValidationError(problems)
+        return data
+
+
 @admin.register(SourceSystem)
 class SourceSystemAdmin(admin.ModelAdmin):
+    form = SourceSystemForm
     list_display = ("name", "slug", "connector", "active", "owner_email")
     list_filter = ("connector", "active")
     search_fields = ("name", "slug", "description", "owner_email")

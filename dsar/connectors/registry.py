@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from dsar.connectors.base import BaseConnector, ConfigurationError
+from dsar.connectors.base import BaseConnector, ConfigurationError, ConnectorError
 
 
 @cache
@@ -47,3 +47,18 @@ def validate_system(kind: str, config: Any) -> list[str]:
 def connector_for(system) -> BaseConnector:
     """A connector for a SourceSystem row (or anything with .connector, .config, .slug)."""
     return connector_class(system.connector)(system.config, name=system.slug)
+
+
+def check_system(system) -> list[str]:
+    """Every problem with a system: its configuration, then contacting it (reachable,
+    credentials, mapping matches the schema). Never raises for a fault of the system."""
+    problems = validate_system(system.connector, system.config)
+    if problems:
+        return problems
+    try:
+        with connector_for(system) as connector:
+            return connector.check()
+    except ConnectorError as exc:
+        return [str(exc)]
+    except Exception as exc:  # a check must report, never crash
+        return [f"the check failed unexpectedly ({type(exc).__name__})"]

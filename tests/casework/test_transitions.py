@@ -197,7 +197,10 @@ def test_verification_enqueues_gathering_after_commit(make_case, django_capture_
         case = services.case_verify(case=case, actor=Actor.subject())
     assert callbacks, "gathering must be enqueued after commit"
     case.refresh_from_db()
-    assert case.state == State.GATHERING
+    # With no source systems configured, gathering has nothing to search: straight to review.
+    assert case.state == State.IN_REVIEW
+    actions = list(AuditEvent.objects.filter(case=case).values_list("action", flat=True))
+    assert actions[-3:] == ["case.start_gathering", "gathering.nothing_to_search", "case.gathered"]
 
 
 def test_answered_returns_to_the_state_the_case_came_from(make_case, alice):

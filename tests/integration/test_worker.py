@@ -26,8 +26,8 @@ def test_verification_hands_gathering_to_the_worker(real_worker, make_case):
     case = make_case()
     services.case_verify(case=case, actor=Actor.subject())
 
-    def moved():
-        return Case.objects.get(pk=case.pk).state == State.GATHERING
+    def moved():  # no source systems here: gathering finds nothing to search
+        return Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
     wait_for(moved)
     event = AuditEvent.objects.get(case=case, action="case.start_gathering")

@@ -1,0 +1,248 @@
+"""Gathering across systems: runs, claims, retries, the identity graph, the sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from casework import gathering, results, services
+from casework.actors import Actor
+from casework.models import AuditEvent, Case, CaseIdentifier, ConnectorRun, State
+from tests.casework.sources import csv_system, flaky_system, write_csv
+
+pytestmark = pytest.mark.django_db
+ARTA = "arta.krasniqi@demo.example"
+
+
+@pytest.fixture(autouse=True)
+def _flaky_registered(settings):
+    settings.DSAR_CONNECTORS = {**settings.DSAR_CONNECTORS, "flaky": "tests.casework.sources.FlakyConnector"}
+    settings.DSAR_RETRY_BACKOFF_BASE = 0.01
+    settings.DSAR_RETRY_BACKOFF_CAP = 0.02
+
+
+@pytest.fixture
+def graph(tmp_path):
+    """Attendees know Arta by e-mail (and list her phone); the call log knows only the phone."""
+    write_csv(tmp_path / "events" / "tirana-2026.csv", [
+        {"Name": "Arta Krasniqi", "Company": "Drini Sh.p.k.", "Email": ARTA, "Phone": "+355 69 123 4567", "Dietary needs": "vegetarian"},
+        {"Name": "Besnik Hoxha", "Company": "Vlora Tech", "Email": "besnik@vlora.example", "Phone": "+355 68 000 0001", "Dietary needs": ""},
+    ])
+    write_csv(tmp_path / "calls" / "log.csv", [
+        {"Phone": "+355691234567", "Topic": "Printer jam", "Agent": "Elira"},
+        {"Phone": "+355691234567", "Topic": "Toner order", "Agent": "Elira"},
+        {"Phone": "+355680000001", "Topic": "Other person", "Agent": "Dritan"},
+    ])
+    events = csv_system("events", tmp_path / "events", {"email": "Email", "phone": "Phone", "name_company": ["Name", "Company"]})
+    calls = csv_system("calls", tmp_path / "calls", {"phone": "Phone"}, category="customer_enquiries")
+    return events, calls
+
+
+def verify_and_gather(case, capture):
+    with capture(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    return Case.objects.get(pk=case.pk)
+
+
+def test_a_subject_known_by_email_in_one_system_and_only_by_phone_in_another_is_found_in_both(
+    graph, make_case, django_capture_on_commit_callbacks
+):
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    assert case.state == State.IN_REVIEW
+    runs = {(r.system.slug, r.round): r for r in ConnectorRun.objects.filter(case=case)}
+    assert runs[("events", 1)].records_count == 1
+    assert runs[("calls", 1)].records_count == 0
+    assert runs[("calls", 2)].records_count == 2
+    learnt = CaseIdentifier.objects.get(case=case, kind="phone")
+    assert (learnt.source, learnt.round, learnt.value) == ("events", 2, "+355691234567")
+    records = list(results.read_records(runs[("calls", 2)].pk, runs[("calls", 2)].result_file))
+    assert {r["data"]["Topic"] for r in records} == {"Printer jam", "Toner order"}
+    assert all(r["found_by"] == {"kind": "phone", "value": "+355691234567"} for r in records)
+
+
+def test_each_system_exports_a_subject_once_across_rounds(graph, make_case, django_capture_on_commit_callbacks):
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    events_rounds = ConnectorRun.objects.filter(case=case, system__slug="events").order_by("round")
+    assert [r.records_count for r in events_rounds] == [1, 0]  # round 2 finds her by phone again: skipped
+
+
+def test_records_are_encrypted_at_rest(graph, make_case, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case, system__slug="events", round=1)
+    with default_storage.open(run.result_file, "rb") as fh:
+        raw = fh.read()
+    assert ARTA.encode() not in raw and b"vegetarian" not in raw
+
+
+def test_an_identifier_shared_by_several_subjects_is_shown_not_followed(tmp_path, make_case, django_capture_on_commit_callbacks):
+    write_csv(tmp_path / "fair" / "list.csv", [
+        {"Name": "Arta Krasniqi", "Company": "Drini", "Email": ARTA, "Phone": "+355 4 222 0000"},
+        {"Name": "Genti Berisha", "Company": "Drini", "Email": "genti@drini.example", "Phone": "+355 4 222 0000"},
+    ])
+    csv_system("fair", tmp_path / "fair", {"email": "Email", "phone": "Phone"})
+    case = verify_and_gather(make_case(email=ARTA, phone="+355 4 222 0000"), django_capture_on_commit_callbacks)
+    switchboard = CaseIdentifier.objects.get(case=case, kind="phone")
+    assert switchboard.status == CaseIdentifier.Status.FOLLOWED  # given by the subject
+    run = ConnectorRun.objects.get(case=case, round=1)
+    assert run.ambiguous == [{"kind": "phone", "value": "+35542220000", "matches": 2}]
+    assert not CaseIdentifier.objects.filter(case=case, value="genti@drini.example").exists()
+    assert case.state == State.IN_REVIEW
+
+
+def test_a_learnt_identifier_that_is_ambiguous_is_recorded_for_staff(tmp_path, make_case, django_capture_on_commit_callbacks):
+    write_csv(tmp_path / "a" / "a.csv", [{"Email": ARTA, "Phone": "+355 4 222 0000"}])
+    write_csv(tmp_path / "b" / "b.csv", [
+        {"Email": "x@drini.example", "Phone": "+355 4 222 0000"},
+        {"Email": "y@drini.example", "Phone": "+355 4 222 0000"},
+    ])
+    csv_system("a", tmp_path / "a", {"email": "Email", "phone": "Phone"})
+    csv_system("b", tmp_path / "b", {"email": "Email", "phone": "Phone"})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    phone = CaseIdentifier.objects.get(case=case, kind="phone")
+    # Round 2 searches b by the phone, which matches two people there.
+    assert case.state == State.IN_REVIEW
+    b2 = ConnectorRun.objects.get(case=case, system__slug="b", round=2)
+    assert b2.ambiguous and b2.records_count == 0
+    assert phone.source == "a"
+
+
+def test_no_systems_means_review_at_once(make_case, django_capture_on_commit_callbacks):
+    case = verify_and_gather(make_case(), django_capture_on_commit_callbacks)
+    assert case.state == State.IN_REVIEW
+    assert AuditEvent.objects.filter(case=case, action="gathering.nothing_to_search").exists()
+
+
+def test_a_failing_system_leaves_the_case_needing_attention_and_keeps_the_rest(
+    graph, tmp_path, make_case, django_capture_on_commit_callbacks
+):
+    from dsar.models import SourceSystem
+
+    SourceSystem.objects.create(name="Archive", slug="archive", connector="files",
+                                config={"folder": str(tmp_path / "missing"), "category": "events", "identifiers": {"email": "Email"}})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    assert case.state == State.GATHERING
+    assert case.gathering_blocked_at is not None
+    failed = ConnectorRun.objects.filter(case=case, state="failed")
+    assert {r.system.slug for r in failed} == {"archive"}
+    assert "does not exist" in failed[0].error
+    assert ConnectorRun.objects.filter(case=case, state="succeeded").count() >= 2
+    assert AuditEvent.objects.filter(case=case, action="gathering.needs_attention").count() == 1
+
+
+def test_staff_retry_a_failed_source_and_the_case_moves_on(graph, tmp_path, make_case, alice, django_capture_on_commit_callbacks):
+    from dsar.models import SourceSystem
+
+    SourceSystem.objects.create(name="Archive", slug="archive", connector="files",
+                                config={"folder": str(tmp_path / "archive"), "category": "events", "identifiers": {"email": "Email"}})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    assert case.state == State.GATHERING
+    write_csv(tmp_path / "archive" / "old.csv", [{"Email": ARTA, "Note": "2019 fair"}])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert gathering.retry_failed(case=case, actor=Actor.staff(alice)) == 1
+    case.refresh_from_db()
+    assert case.state == State.IN_REVIEW
+    assert case.gathering_blocked_at is None
+
+
+def test_staff_may_go_on_without_a_failed_source_with_a_reason(tmp_path, make_case, alice, django_capture_on_commit_callbacks):
+    from dsar.models import SourceSystem
+
+    SourceSystem.objects.create(name="Archive", slug="archive", connector="files",
+                                config={"folder": str(tmp_path / "nope"), "category": "events", "identifiers": {"email": "Email"}})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    case = services.case_proceed_without_source(case=case, actor=Actor.staff(alice), reason="Archive retired in 2024")
+    assert case.state == State.IN_REVIEW
+
+
+def test_a_transient_fault_is_retried_then_succeeds(tmp_path, make_case, django_capture_on_commit_callbacks):
+    flaky_system(tmp_path, fail_times=2)
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case)
+    assert (run.state, run.attempts, run.records_count) == ("succeeded", 3, 1)
+    assert case.state == State.IN_REVIEW
+
+
+def test_a_transient_fault_that_persists_is_flagged_after_the_attempts(tmp_path, make_case, settings, django_capture_on_commit_callbacks):
+    settings.DSAR_GATHER_MAX_ATTEMPTS = 3
+    flaky_system(tmp_path, fail_times=99)
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case)
+    assert (run.state, run.attempts, run.error_kind) == ("failed", 3, "transient")
+    assert "gave up after 3 attempts" in run.error
+    assert case.gathering_blocked_at is not None
+
+
+def test_a_duplicated_message_is_harmless(tmp_path, make_case, django_capture_on_commit_callbacks):
+    flaky_system(tmp_path, fail_times=0)
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case)
+    assert gathering.execute(run.pk) == "skipped"
+    assert ConnectorRun.objects.get(pk=run.pk).attempts == 1
+
+
+def test_a_run_that_keeps_killing_its_worker_is_failed_after_the_delivery_bound(tmp_path, make_case, settings, system):
+    settings.DSAR_GATHER_MAX_DELIVERIES = 3
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    gathering.start(case.pk)
+    run = ConnectorRun.objects.get(case=case)
+    ConnectorRun.objects.filter(pk=run.pk).update(attempts=3)  # three deliveries died mid-run
+    assert gathering.execute(run.pk) == "failed"
+    run.refresh_from_db()
+    assert "gave up after 3 deliveries" in run.error
+
+
+def test_backoff_grows_is_capped_and_honours_retry_after(settings):
+    settings.DSAR_RETRY_BACKOFF_BASE = 2
+    settings.DSAR_RETRY_BACKOFF_CAP = 30
+    settings.DSAR_RETRY_AFTER_MAX = 120
+    for attempt in range(1, 10):
+        assert 0 <= gathering.backoff_seconds(attempt) <= min(30, 2 * 2 ** (attempt - 1))
+    assert gathering.backoff_seconds(1, retry_after=50) >= 50
+    assert gathering.backoff_seconds(1, retry_after=10_000) <= 120
+
+
+def test_the_sweeper_requeues_a_run_whose_worker_died(tmp_path, make_case, settings, django_capture_on_commit_callbacks):
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    gathering.start(case.pk)  # runs planned; their messages never sent (no commit here)
+    run = ConnectorRun.objects.get(case=case)
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    ConnectorRun.objects.filter(pk=run.pk).update(state="running", claimed_at=long_ago, attempts=1)
+    ConnectorRun.objects.filter(pk=run.pk).update(updated_at=long_ago)
+    swept = gathering.sweep()
+    assert swept["runs"] == 1
+    run.refresh_from_db()
+    assert run.state == "succeeded"  # eager: re-queued and run at once
+    case.refresh_from_db()
+    assert case.state == State.IN_REVIEW
+
+
+def test_the_sweeper_requeues_lost_pending_runs_and_unstarted_cases(tmp_path, make_case):
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())  # start_gathering message "lost"
+    Case.objects.filter(pk=case.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
+    assert gathering.sweep()["started"] == 1
+    case.refresh_from_db()
+    assert case.state == State.GATHERING
+    # The runs' own messages are lost too (they were to be sent after a commit that the test
+    # never makes): once past the grace period the sweeper sends them again.
+    ConnectorRun.objects.filter(case=case).update(updated_at=timezone.now() - dt.timedelta(hours=1))
+    assert gathering.sweep()["runs"] == 1
+    case.refresh_from_db()
+    assert case.state == State.IN_REVIEW
+
+
+def test_the_sweeper_leaves_fresh_work_alone(tmp_path, make_case):
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    gathering.start(case.pk)
+    assert gathering.sweep() == {"runs": 0, "started": 0, "advanced": 0}
