@@ -86,10 +86,14 @@ def _enqueue(run_ids: list[int], countdown: float | None = None) -> None:
         )
 
 
-def _plan_round(case: Case, round_no: int, identifiers: list[Identifier], actor: Actor) -> list[int]:
+def _plan_round(
+    case: Case, round_no: int, identifiers: list[Identifier], actor: Actor
+) -> list[int]:
     systems = list(SourceSystem.objects.filter(active=True).order_by("pk"))
     done_keys: dict[int, set[str]] = {}
-    for system_id, keys in ConnectorRun.objects.filter(case=case).values_list("system_id", "subject_keys"):
+    for system_id, keys in ConnectorRun.objects.filter(case=case).values_list(
+        "system_id", "subject_keys"
+    ):
         done_keys.setdefault(system_id, set()).update(keys)
     runs = ConnectorRun.objects.bulk_create(
         [
@@ -165,7 +169,9 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return min(delay, settings.DSAR_MAX_COUNTDOWN)
 
 
-def _records(connector, lookup: Lookup, skip: set[str], counts: dict[str, int]) -> Iterator[dict[str, Any]]:
+def _records(
+    connector, lookup: Lookup, skip: set[str], counts: dict[str, int]
+) -> Iterator[dict[str, Any]]:
     for match in lookup.matches:
         if match.subject_key in skip:
             continue
@@ -213,7 +219,9 @@ def execute(run_id: int) -> str:
 
 def _succeed(run, lookup: Lookup, name: str, count: int, counts: dict[str, int], ms: int) -> None:
     with transaction.atomic():
-        updated = ConnectorRun.objects.filter(pk=run.pk, state=Run.RUNNING, attempts=run.attempts).update(
+        updated = ConnectorRun.objects.filter(
+            pk=run.pk, state=Run.RUNNING, attempts=run.attempts
+        ).update(
             state=Run.SUCCEEDED,
             finished_at=timezone.now(),
             duration_ms=ms,
@@ -221,9 +229,7 @@ def _succeed(run, lookup: Lookup, name: str, count: int, counts: dict[str, int],
             counts=counts,
             subject_keys=sorted({m.subject_key for m in lookup.matches}),
             learnt=_as_dicts(lookup.learnt()),
-            ambiguous=[
-                {**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous
-            ],
+            ambiguous=[{**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous],
             result_file=name,
         )
         if not updated:
@@ -315,8 +321,15 @@ def advance(case_id: int) -> str:
         fresh_ambiguous = {k: v for k, v in ambiguous.items() if k not in known}
         CaseIdentifier.objects.bulk_create(
             [
-                CaseIdentifier(case=case, kind=k, value=v, source=src, round=next_round,
-                               status=CaseIdentifier.Status.AMBIGUOUS, matches=n)
+                CaseIdentifier(
+                    case=case,
+                    kind=k,
+                    value=v,
+                    source=src,
+                    round=next_round,
+                    status=CaseIdentifier.Status.AMBIGUOUS,
+                    matches=n,
+                )
                 for (k, v), (src, n) in fresh_ambiguous.items()
             ],
             ignore_conflicts=True,
@@ -339,7 +352,9 @@ def advance(case_id: int) -> str:
                     case,
                     "gathering.needs_attention",
                     actor=actor,
-                    details={"failed": sorted({r.system.slug for r in runs if r.state == Run.FAILED})},
+                    details={
+                        "failed": sorted({r.system.slug for r in runs if r.state == Run.FAILED})
+                    },
                 )
             return "needs attention"
         services.case_mark_gathered(case=case, actor=actor)
@@ -360,13 +375,23 @@ def retry_failed(*, case: Case, actor: Actor) -> int:
             from django_fsm import TransitionNotAllowed
 
             raise TransitionNotAllowed("Sources can be retried only while the case is gathering.")
-        failed = list(ConnectorRun.objects.filter(case=locked, state=Run.FAILED).select_related("system"))
+        failed = list(
+            ConnectorRun.objects.filter(case=locked, state=Run.FAILED).select_related("system")
+        )
         ConnectorRun.objects.filter(pk__in=[r.pk for r in failed]).update(
-            state=Run.PENDING, attempts=0, next_attempt_at=None, error="", error_kind="", finished_at=None
+            state=Run.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            error="",
+            error_kind="",
+            finished_at=None,
         )
         Case.objects.filter(pk=locked.pk).update(gathering_blocked_at=None)
         record_event(
-            locked, "gathering.retried", actor=actor, details={"systems": [r.system.slug for r in failed]}
+            locked,
+            "gathering.retried",
+            actor=actor,
+            details={"systems": [r.system.slug for r in failed]},
         )
         _enqueue([r.pk for r in failed])
     return len(failed)
@@ -385,7 +410,9 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
     lease = dt.timedelta(seconds=settings.DSAR_TASK_TIME_LIMIT) + grace
     stale_running = list(
-        ConnectorRun.objects.filter(state=Run.RUNNING, claimed_at__lt=now - lease).values_list("pk", flat=True)
+        ConnectorRun.objects.filter(state=Run.RUNNING, claimed_at__lt=now - lease).values_list(
+            "pk", flat=True
+        )
     )
     if stale_running:
         ConnectorRun.objects.filter(pk__in=stale_running, state=Run.RUNNING).update(
@@ -400,17 +427,116 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     for run_id in requeue:
         tasks.run_connector.delay(run_id)
     unstarted = list(
-        Case.objects.filter(state=State.VERIFIED, updated_at__lt=now - grace).values_list("pk", flat=True)
+        Case.objects.filter(state=State.VERIFIED, updated_at__lt=now - grace).values_list(
+            "pk", flat=True
+        )
     )
     for case_id in unstarted:
         tasks.start_gathering.delay(case_id)
     stuck = list(
-        Case.objects.filter(state=State.GATHERING, gathering_blocked_at__isnull=True, updated_at__lt=now - grace)
+        Case.objects.filter(
+            state=State.GATHERING, gathering_blocked_at__isnull=True, updated_at__lt=now - grace
+        )
         .exclude(runs__state__in=ConnectorRun.ACTIVE)
         .values_list("pk", flat=True)
     )
     for case_id in stuck:
         advance(case_id)
     if requeue or unstarted or stuck:
-        logger.info("sweeper: %d run(s) re-queued, %d case(s) started, %d advanced", len(requeue), len(unstarted), len(stuck))
+        logger.info(
+            "sweeper: %d run(s) re-queued, %d case(s) started, %d advanced",
+            len(requeue),
+            len(unstarted),
+            len(stuck),
+        )
     return {"runs": len(requeue), "started": len(unstarted), "advanced": len(stuck)}
+
+
+def _uploaded_records(upload, *, run: ConnectorRun, category: str) -> Iterator[dict[str, Any]]:
+    """Rows of a CSV or JSON Lines export attached by a person, as stored records."""
+    import csv
+    import io
+    import json
+
+    name = (getattr(upload, "name", "") or "").lower()
+    text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        rows = (json.loads(line) for line in text if line.strip())
+    else:
+        rows = csv.DictReader(text)
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise ValueError(f"line {number} is not an object")
+        yield {
+            "category": category,
+            "source": f"{run.system.slug} (manual export)",
+            "key": f"manual:{run.pk}:{number}",
+            "subject_key": "manual",
+            "found_by": None,
+            "data": row,
+        }
+
+
+def complete_manual_run(
+    *, run: ConnectorRun, actor: Actor, upload=None, category: str = ""
+) -> ConnectorRun:
+    """A person searched a manual system: attach the export (CSV or JSON Lines, one record per
+    row, all of `category`), or confirm that nothing was found (no upload)."""
+    from django.core.exceptions import ValidationError
+
+    from casework.services import _require_perm
+
+    _require_perm(actor, "casework.complete_manual_run")
+    if run.state != Run.WAITING:
+        raise ValidationError("This search is not waiting for a person.")
+    category = category or run.system.config.get("category", "")
+    if upload is not None and not category:
+        raise ValidationError({"category": "Say which data category the export holds."})
+    name, count, counts = "", 0, {}
+    if upload is not None:
+        try:
+            name, count = results.write_records(
+                run.pk, run.attempts, _uploaded_records(upload, run=run, category=category)
+            )
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ValidationError({"upload": f"The file could not be read: {exc}"}) from None
+        counts = {category: count}
+    with transaction.atomic():
+        updated = ConnectorRun.objects.filter(pk=run.pk, state=Run.WAITING).update(
+            state=Run.SUCCEEDED,
+            finished_at=timezone.now(),
+            records_count=count,
+            counts=counts,
+            result_file=name,
+        )
+        if not updated:
+            transaction.on_commit(lambda: results.delete(name))
+            raise ValidationError("This search was completed meanwhile.")
+        record_event(
+            run.case,
+            "gathering.manual_search_completed",
+            actor=actor,
+            details={"system": run.system.slug, "round": run.round, "records": count},
+        )
+        advance(run.case_id)
+    run.refresh_from_db()
+    return run
+
+
+def confirm_identifier(*, identifier: CaseIdentifier, actor: Actor) -> CaseIdentifier:
+    """Staff confirm a learnt identifier is the subject's, before it drives any change."""
+    from casework.services import _require_perm
+
+    _require_perm(actor, "casework.change_caseidentifier")
+    with transaction.atomic():
+        CaseIdentifier.objects.filter(pk=identifier.pk).update(
+            confirmed_by=actor.user, confirmed_at=timezone.now()
+        )
+        record_event(
+            identifier.case,
+            "gathering.identifier_confirmed",
+            actor=actor,
+            details={"identifier": identifier.pk, "kind": identifier.kind},
+        )
+    identifier.refresh_from_db()
+    return identifier

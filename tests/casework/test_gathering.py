@@ -246,3 +246,47 @@ def test_the_sweeper_leaves_fresh_work_alone(tmp_path, make_case):
     services.case_verify(case=case, actor=Actor.subject())
     gathering.start(case.pk)
     assert gathering.sweep() == {"runs": 0, "started": 0, "advanced": 0}
+
+
+def test_a_manual_system_waits_for_its_owner_then_takes_the_attached_export(
+    make_case, alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from dsar.models import SourceSystem
+
+    SourceSystem.objects.create(name="Paper archive", slug="paper", connector="manual",
+                                owner_email="archivist@staff.demo.example", config={"category": "legal_regulatory"})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case)
+    assert (case.state, run.state) == (State.GATHERING, "waiting")
+    assert mailoutbox[-1].to == ["archivist@staff.demo.example"]
+    assert case.reference in mailoutbox[-1].subject
+    assert ARTA not in mailoutbox[-1].body  # the identifiers are in the admin, not in the mail
+
+    upload = SimpleUploadedFile("export.csv", "Date,Document\n2021-03-01,Contract ë\n2022-05-09,Letter\n".encode())
+    with django_capture_on_commit_callbacks(execute=True):
+        run = gathering.complete_manual_run(run=run, actor=Actor.staff(alice), upload=upload)
+    assert (run.state, run.records_count) == ("succeeded", 2)
+    rows = list(results.read_records(run.pk, run.result_file))
+    assert rows[0]["data"] == {"Date": "2021-03-01", "Document": "Contract ë"}
+    assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
+
+
+def test_a_manual_search_that_found_nothing_is_confirmed_without_a_file(make_case, alice, django_capture_on_commit_callbacks):
+    from dsar.models import SourceSystem
+
+    SourceSystem.objects.create(name="Paper archive", slug="paper", connector="manual", config={})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case)
+    with django_capture_on_commit_callbacks(execute=True):
+        gathering.complete_manual_run(run=run, actor=Actor.staff(alice))
+    assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
+
+
+def test_staff_confirm_a_learnt_identifier_and_it_is_audited(graph, make_case, alice, django_capture_on_commit_callbacks):
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    phone = CaseIdentifier.objects.get(case=case, kind="phone")
+    phone = gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
+    assert phone.confirmed_by == alice
+    assert AuditEvent.objects.filter(case=case, action="gathering.identifier_confirmed").exists()
