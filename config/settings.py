@@ -292,5 +292,7 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # The filesystem broker has no hostname; kombu warns about it on every connection.
         "kombu.connection": {"level": "ERROR"},
+        # httpx logs whole request URLs at INFO, and a lookup's query carries an identifier.
+        "httpx": {"level": "WARNING"},
     },
 }
