@@ -1,0 +1,60 @@
+"""Connector mappings kept in version control: a YAML file named by a system's `mapping_file`.
+
+The file holds the same keys as the inline configuration; inline keys win (a shallow merge), so
+a system in the admin can name its own `url_env` over a shared mapping. A relative path is read
+from settings.BASE_DIR, so the worker finds the file whatever its working directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dsar.connectors.base import ConfigurationError
+
+
+class MappingFileError(ConfigurationError):
+    """The mapping file cannot be read or is not a YAML mapping."""
+
+
+def mapping_path(name: str) -> Path:
+    from django.conf import settings
+
+    path = Path(name)
+    return path if path.is_absolute() else Path(settings.BASE_DIR) / path
+
+
+def read_mapping_file(name: str) -> dict[str, Any]:
+    path = mapping_path(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingFileError(
+            f"mapping_file: cannot read '{name}' ({type(exc).__name__})"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise MappingFileError(f"mapping_file: '{name}' is not valid YAML{where}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MappingFileError(f"mapping_file: '{name}' must hold a mapping at its top level")
+    if "mapping_file" in data:
+        raise MappingFileError(f"mapping_file: '{name}' cannot name another mapping file")
+    return data
+
+
+def merged_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The configuration with its mapping file (if any) merged under the inline keys."""
+    name = config.get("mapping_file")
+    if name is None:
+        return dict(config)
+    if not isinstance(name, str) or not name.strip():
+        raise MappingFileError("mapping_file: must be a path (relative to the project or absolute)")
+    inline = {key: value for key, value in config.items() if key != "mapping_file"}
+    return {**read_mapping_file(name), **inline}

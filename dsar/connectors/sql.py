@@ -1,0 +1,932 @@
+"""The SQL connector: any database SQLAlchemy reaches (PostgreSQL, MySQL/MariaDB, SQLite, ...).
+
+A declarative mapping says where the subjects are and what to export:
+
+    url_env: CRM_DATABASE_URL        # the environment variable holding the URL (or `url`,
+                                     # refused when it carries a password)
+    schema: crm                      # optional; the default schema otherwise
+    connect_timeout: 5               # optional, seconds
+    subject:
+      table: accounts                # the table of subjects
+      key: id                        # the column telling one subject from another
+      identifiers: {email: email, phone: phone, name_company: [full_name, company]}
+    tables:                          # every table to export, each reachable from the subject
+      accounts: {category: online_account, key: id, subject_column: id,
+                 columns: {email: {}, last_login_ip: {category: browsing}}}
+      order_lines: {category: purchases, key: id, via: {table: orders, column: order_id},
+                    columns: {product: {}}}
+
+The same keys may live in a YAML file named by `mapping_file` (see mapping.py).
+
+Only names from the mapping go into SQL text, and only after they passed the identifier check;
+values always travel as bound parameters. Driver messages never leave this module: they can
+quote values ("Key (email)=(x@y) already exists"), so errors carry a fixed text naming the
+system, the operation and the exception class.
+
+Lookups compare normalised values (dsar.identifiers). E-mail and name+company compare
+case-insensitively: `lower(column)` on PostgreSQL and SQLite (index it as `lower(column)`),
+the column itself on MySQL/MariaDB, whose default *_ci collations already ignore case and so
+keep a plain index usable. Phone numbers and codes are compared as stored: a column holding
+"+355 4 222 0000" is not found by "+35542220000" (store them normalised, or add a column that
+is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from dsar.connectors.base import (
+    AmbiguousIdentifier,
+    BaseConnector,
+    ConfigurationError,
+    ConnectorError,
+    Lookup,
+    Record,
+    SubjectMatch,
+    TransientConnectorError,
+)
+from dsar.connectors.mapping import MappingFileError, merged_config
+from dsar.identifiers import IDENTIFIER_KINDS, Identifier
+
+SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CATEGORY_SLUG = re.compile(r"^[-A-Za-z0-9_]+$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+TOP_KEYS = {"url", "url_env", "mapping_file", "schema", "connect_timeout", "subject", "tables"}
+SUBJECT_KEYS = {"table", "key", "identifiers"}
+TABLE_KEYS = {"category", "key", "subject_column", "via", "columns"}
+VIA_KEYS = {"table", "column"}
+COLUMN_KEYS = {"category"}
+
+DEFAULT_CONNECT_TIMEOUT = 5
+YIELD_PER = 1000
+IDENTIFIER_ROWS = 100  # rows of one subject read for its identifiers (a subject table may repeat)
+
+# Kinds whose normalisation folds case: compared case-insensitively in SQL too.
+CASE_FOLDED_KINDS = {"email", "name_company"}
+# A harmless value per kind for explain(): the plan, not the answer, is wanted.
+EXPLAIN_SAMPLES = {
+    "email": "nobody@example.invalid",
+    "phone": "+0",
+    "customer_number": "0",
+    "account_id": "0",
+    "serial_number": "0",
+    "name_company": "nobody|nowhere",
+}
+
+
+# --- the mapping ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubjectMap:
+    table: str
+    key: str
+    identifiers: dict[str, tuple[str, ...]]  # kind -> column(s); two for name_company
+
+
+@dataclass(frozen=True)
+class TableMap:
+    name: str
+    key: str
+    columns: tuple[tuple[str, str], ...]  # (column, category), in mapping order
+    subject_column: str | None = None
+    via_table: str | None = None
+    via_column: str | None = None
+
+    def category_groups(self) -> list[tuple[str, tuple[str, ...]]]:
+        """One (category, columns) per category, in the order the columns name them."""
+        groups: dict[str, list[str]] = {}
+        for column, category in self.columns:
+            groups.setdefault(category, []).append(column)
+        return [(category, tuple(columns)) for category, columns in groups.items()]
+
+
+@dataclass(frozen=True)
+class SqlMapping:
+    subject: SubjectMap
+    tables: dict[str, TableMap]
+    url: str | None = None
+    url_env: str | None = None
+    schema: str | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+
+    def chain(self, table: str) -> list[TableMap]:
+        """The table and the tables its `via` leads through, ending at the directly linked one."""
+        chain = [self.tables[table]]
+        while chain[-1].via_table:
+            chain.append(self.tables[chain[-1].via_table])
+        return chain
+
+
+def parse_mapping(config: Any) -> tuple[SqlMapping | None, list[str]]:
+    """The mapping and no problems, or None and every problem found (no connection made)."""
+    if not isinstance(config, dict):
+        return None, ["the configuration must be a mapping"]
+    try:
+        merged = merged_config(config)
+    except MappingFileError as exc:
+        return None, [str(exc)]
+    problems: list[str] = []
+    _unknown_keys(merged, TOP_KEYS, "", problems)
+    url, url_env = _parse_url(merged, problems)
+    schema = _name(merged.get("schema"), "schema", problems, required=False)
+    timeout = merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        problems.append("connect_timeout: must be a positive number of seconds")
+    subject = _parse_subject(merged.get("subject"), problems)
+    tables = _parse_tables(merged.get("tables"), problems)
+    if problems or subject is None or tables is None:
+        return None, problems
+    return (
+        SqlMapping(
+            subject=subject,
+            tables=tables,
+            url=url,
+            url_env=url_env,
+            schema=schema,
+            connect_timeout=float(timeout),
+        ),
+        [],
+    )
+
+
+def _unknown_keys(data: dict, allowed: set[str], where: str, problems: list[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            prefix = f"{where}: " if where else ""
+            problems.append(f"{prefix}unknown key {key!r}")
+
+
+def _name(
+    value: Any, where: str, problems: list[str], *, required: bool = True, what: str = "name"
+) -> str | None:
+    if value is None:
+        if required:
+            problems.append(f"{where}: required")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{where}: must be a {what}")
+        return None
+    if not SQL_NAME.match(value):
+        problems.append(f"{where}: {value!r} is not a plain SQL identifier")
+        return None
+    return value
+
+
+def _parse_url(config: dict, problems: list[str]) -> tuple[str | None, str | None]:
+    url, url_env = config.get("url"), config.get("url_env")
+    if url is None and url_env is None:
+        problems.append("url_env (or url) is required: the database to connect to")
+        return None, None
+    if url is not None and url_env is not None:
+        problems.append("url and url_env are both given: use one (url_env keeps secrets out)")
+    if url_env is not None and not (isinstance(url_env, str) and ENV_NAME.match(url_env)):
+        problems.append("url_env: must be the name of an environment variable")
+        url_env = None
+    if url is not None:
+        if not isinstance(url, str) or not url.strip():
+            problems.append("url: must be a database URL")
+            return None, url_env
+        try:
+            parsed = make_url(url)
+        except (sa_exc.ArgumentError, ValueError):
+            # The parser's own message quotes the URL, password and all.
+            problems.append("url: not a valid SQLAlchemy database URL")
+            return None, url_env
+        if parsed.password or any("pass" in key.lower() for key in parsed.query):
+            problems.append(
+                "url: contains a password; keep the URL in an environment variable and "
+                "name it in url_env"
+            )
+            return None, url_env
+    return url, url_env
+
+
+def _parse_subject(data: Any, problems: list[str]) -> SubjectMap | None:
+    if not isinstance(data, dict):
+        problems.append(
+            "subject: required, a mapping with table, key and identifiers"
+            if data is None
+            else "subject: must be a mapping with table, key and identifiers"
+        )
+        return None
+    _unknown_keys(data, SUBJECT_KEYS, "subject", problems)
+    table = _name(data.get("table"), "subject.table", problems, what="table name")
+    key = _name(data.get("key"), "subject.key", problems, what="column name")
+    identifiers: dict[str, tuple[str, ...]] = {}
+    raw = data.get("identifiers")
+    if not isinstance(raw, dict) or not raw:
+        problems.append(
+            "subject.identifiers: required, a mapping of identifier kind to column "
+            f"(kinds: {', '.join(IDENTIFIER_KINDS)})"
+        )
+        raw = {}
+    for kind, spec in raw.items():
+        where = f"subject.identifiers.{kind}"
+        if kind not in IDENTIFIER_KINDS:
+            problems.append(
+                f"subject.identifiers: unknown identifier kind {kind!r} "
+                f"(known: {', '.join(IDENTIFIER_KINDS)})"
+            )
+            continue
+        if kind == "name_company":
+            if not (isinstance(spec, list | tuple) and len(spec) == 2):
+                problems.append(f"{where}: must be a list of two columns [name, company]")
+                continue
+            columns = [_name(c, where, problems, what="column name") for c in spec]
+            if all(columns):
+                identifiers[kind] = tuple(columns)
+            continue
+        column = _name(spec, where, problems, what="column name")
+        if column:
+            identifiers[kind] = (column,)
+    if problems or table is None or key is None:
+        return None
+    return SubjectMap(table=table, key=key, identifiers=identifiers)
+
+
+def _category(value: Any, where: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not CATEGORY_SLUG.match(value):
+        problems.append(f"{where}: must be a data category slug")
+        return None
+    return value
+
+
+def _parse_tables(data: Any, problems: list[str]) -> dict[str, TableMap] | None:
+    if not isinstance(data, dict) or not data:
+        problems.append("tables: required, a mapping of table name to what to export from it")
+        return None
+    before = len(problems)
+    tables: dict[str, TableMap] = {}
+    for name, spec in data.items():
+        if not isinstance(name, str) or not SQL_NAME.match(name):
+            problems.append(f"tables: {name!r} is not a plain SQL identifier")
+            continue
+        table = _parse_table(name, spec, problems)
+        if table is not None:
+            tables[name] = table
+    for table in tables.values():
+        if table.via_table and table.via_table not in data:
+            problems.append(f"tables.{table.name}: via names unknown table {table.via_table!r}")
+    _find_loops(tables, problems)
+    return tables if len(problems) == before else None
+
+
+def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
+    where = f"tables.{name}"
+    if not isinstance(spec, dict):
+        problems.append(f"{where}: must be a mapping with key, columns and subject_column or via")
+        return None
+    before = len(problems)
+    _unknown_keys(spec, TABLE_KEYS, where, problems)
+    category = _category(spec.get("category"), f"{where}.category", problems)
+    key = _name(spec.get("key"), f"{where}.key", problems, what="column name")
+    subject_column, via_table, via_column = None, None, None
+    has_direct, has_via = "subject_column" in spec, "via" in spec
+    if has_direct == has_via:
+        problems.append(
+            f"{where}: give exactly one of subject_column (the column holding the subject "
+            "key) or via (the table it belongs to)"
+        )
+    elif has_direct:
+        subject_column = _name(
+            spec["subject_column"], f"{where}.subject_column", problems, what="column name"
+        )
+    else:
+        via = spec["via"]
+        if not isinstance(via, dict):
+            problems.append(f"{where}.via: must be a mapping {{table: ..., column: ...}}")
+        else:
+            _unknown_keys(via, VIA_KEYS, f"{where}.via", problems)
+            via_table = _name(via.get("table"), f"{where}.via.table", problems, what="table name")
+            via_column = _name(
+                via.get("column"), f"{where}.via.column", problems, what="column name"
+            )
+    columns: list[tuple[str, str]] = []
+    raw = spec.get("columns")
+    if not isinstance(raw, dict) or not raw:
+        problems.append(f"{where}.columns: required, a mapping of column name to {{}} or options")
+        raw = {}
+    for column, options in raw.items():
+        if not isinstance(column, str) or not SQL_NAME.match(column):
+            problems.append(f"{where}.columns: {column!r} is not a plain SQL identifier")
+            continue
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            problems.append(f"{where}.columns.{column}: must be {{}} or {{category: ...}}")
+            continue
+        _unknown_keys(options, COLUMN_KEYS, f"{where}.columns.{column}", problems)
+        column_category = _category(
+            options.get("category"), f"{where}.columns.{column}.category", problems
+        )
+        if "category" not in options and "category" not in spec:
+            problems.append(
+                f"{where}.columns.{column}: no data category (set one on the table or the column)"
+            )
+            continue
+        if column_category or category:
+            columns.append((column, column_category or category))
+    if len(problems) > before or key is None:
+        return None
+    return TableMap(
+        name=name,
+        key=key,
+        columns=tuple(columns),
+        subject_column=subject_column,
+        via_table=via_table,
+        via_column=via_column,
+    )
+
+
+def _find_loops(tables: dict[str, TableMap], problems: list[str]) -> None:
+    reported: set[frozenset[str]] = set()
+    for name in tables:
+        path = [name]
+        while (target := tables[path[-1]].via_table) in tables:
+            if target in path:
+                loop = frozenset(path[path.index(target) :])
+                if loop not in reported:
+                    reported.add(loop)
+                    problems.append(
+                        f"tables.{name}: via chain loops ({' -> '.join([*path, target])})"
+                    )
+                break
+            path.append(target)
+
+
+# --- values --------------------------------------------------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """A value the JSON encoder takes as is; binary data summarised, never dumped."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        return {"binary": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [json_safe(item) for item in value]
+    if isinstance(value, timedelta | uuid.UUID):
+        return str(value)
+    return str(value)  # addresses, ranges, driver-specific types
+
+
+def key_text(value: Any) -> str:
+    """A row key as text: stable across runs, the same for one row wherever it is read."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+_NO_MATCH = object()
+
+
+def _bind_value(column: sa.Column, value: str) -> Any:
+    """A text value in the column's Python type, or _NO_MATCH when it cannot equal any row
+    (a customer number "C-1001" against an integer column)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    try:
+        if python_type is int:
+            return int(value) if re.fullmatch(r"[+-]?\d+", value.strip()) else _NO_MATCH
+        if python_type in (Decimal, float):
+            return python_type(value)
+        if python_type is uuid.UUID:
+            return uuid.UUID(value)
+    except (ValueError, InvalidOperation):
+        return _NO_MATCH
+    return value
+
+
+def _case_variants(value: str) -> list[str]:
+    """What `lower(column)` may yield for a stored value that folds to `value`.
+
+    SQLite's lower(), and PostgreSQL's under the C locale, fold ASCII letters only: a stored
+    "Çela" stays "Çela". For values with other letters, also try the usual stored casings
+    (Title, UPPER) with their ASCII letters lowered, as such a lower() leaves them."""
+    if value.isascii():
+        return [value]
+
+    def ascii_lower(text: str) -> str:
+        return "".join(ch.lower() if ch.isascii() else ch for ch in text)
+
+    return list(dict.fromkeys([value, ascii_lower(value.title()), ascii_lower(value.upper())]))
+
+
+# --- errors --------------------------------------------------------------------------------
+
+_MYSQL_CREDENTIALS = {1044, 1045, 1698, 1251}
+_MYSQL_NO_DATABASE = {1049}
+_MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
+# libpq reports connection failures without a SQLSTATE; its (English) text is only classified
+# here, never shown.
+_PG_CREDENTIALS = re.compile(
+    r"password authentication failed|role \".*\" does not exist|no pg_hba\.conf entry|"
+    r"authentication failed|no password supplied|password is required"
+)
+_PG_NO_DATABASE = re.compile(r"database \".*\" does not exist")
+_UNREACHABLE = re.compile(
+    r"connection refused|timeout expired|timed out|could not translate host name|"
+    r"name or service not known|no route to host|network is unreachable|"
+    r"server closed the connection|unable to open database file|connection reset"
+)
+
+
+def _classify(exc: BaseException) -> str | None:
+    """'credentials', 'database', 'unreachable' or None, from a driver's exception."""
+    orig = getattr(exc, "orig", None) or exc
+    args = getattr(orig, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    if code in _MYSQL_CREDENTIALS:
+        return "credentials"
+    if code in _MYSQL_NO_DATABASE:
+        return "database"
+    if code in _MYSQL_UNREACHABLE:
+        return "unreachable"
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str):
+        if sqlstate.startswith("28"):
+            return "credentials"
+        if sqlstate == "3D000":
+            return "database"
+        if sqlstate.startswith("08"):
+            return "unreachable"
+    text = str(orig).lower()
+    if _PG_CREDENTIALS.search(text):
+        return "credentials"
+    if _PG_NO_DATABASE.search(text):
+        return "database"
+    if _UNREACHABLE.search(text) or isinstance(orig, TimeoutError | ConnectionError):
+        return "unreachable"
+    return None
+
+
+def _class_name(exc: BaseException) -> str:
+    name = type(exc).__name__
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        name = f"{name}: {type(orig).__module__}.{type(orig).__qualname__}"
+    return name
+
+
+_TRANSIENT = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+# --- the connector -------------------------------------------------------------------------
+
+
+class SqlConnector(BaseConnector):
+    kind = "sql"
+    verbose_name = "SQL database"
+
+    def __init__(self, config: dict[str, Any], *, name: str = "") -> None:
+        super().__init__(config, name=name)
+        mapping, problems = parse_mapping(config)
+        if mapping is None:  # the file changed between the two reads
+            raise ConfigurationError("; ".join(problems))
+        self.mapping = mapping
+        self._engine: Engine | None = None
+        self._tables: dict[str, sa.Table] = {}
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> list[str]:
+        return parse_mapping(config)[1]
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _database_url(self) -> URL:
+        """The URL to connect to, read now (an environment variable may be set after start)."""
+        mapping = self.mapping
+        if mapping.url_env:
+            raw = os.environ.get(mapping.url_env, "")
+            if not raw.strip():
+                raise ConfigurationError(
+                    f"{self.name}: the environment variable {mapping.url_env} is not set"
+                )
+            where = f"the environment variable {mapping.url_env}"
+        else:
+            raw, where = mapping.url or "", "url"
+        try:
+            url = make_url(raw.strip())
+        except (sa_exc.ArgumentError, ValueError):
+            raise ConfigurationError(
+                f"{self.name}: {where} does not hold a valid SQLAlchemy database URL"
+            ) from None
+        return _with_driver(url)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            url = self._database_url()
+            timeout = self.mapping.connect_timeout
+            backend = url.get_backend_name()
+            if backend == "postgresql":
+                connect_args = {"connect_timeout": max(1, round(timeout))}
+            elif backend in ("mysql", "mariadb"):
+                connect_args = {"connect_timeout": timeout}
+            elif backend == "sqlite":
+                connect_args = {"timeout": timeout}
+            else:
+                connect_args = {}
+            try:
+                self._engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+            except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+                raise ConfigurationError(
+                    f"{self.name}: cannot use a database of type {url.drivername!r} "
+                    f"({type(exc).__name__})"
+                ) from None
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+        self._tables.clear()
+
+    def _location(self) -> str:
+        try:
+            url = self._database_url()
+        except ConfigurationError:
+            return "the database"
+        if url.get_backend_name() == "sqlite":
+            return f"the database file {url.database!r}" if url.database else "the database"
+        where = url.host or "localhost"
+        if url.port:
+            where = f"{where}:{url.port}"
+        return f"the database server at {where}"
+
+    def _problem_text(self, exc: BaseException) -> str:
+        """One line for a failure, naming what went wrong, never quoting the driver."""
+        kind = _classify(exc)
+        if kind == "credentials":
+            reason = f"{self._location()} refused the credentials"
+        elif kind == "database":
+            reason = f"the database named in the URL does not exist on {self._location()}"
+        elif kind == "unreachable":
+            location = self._location()
+            verb = "opened" if location.startswith("the database file") else "reached"
+            reason = f"{location} could not be {verb}"
+        else:
+            reason = "the database reported an error"
+        return f"{reason} ({_class_name(exc)})"
+
+    @contextmanager
+    def _errors(self, operation: str) -> Iterator[None]:
+        """Driver and SQLAlchemy errors as connector errors, with a fixed message: retry only
+        what may pass (a lost connection, a timeout), never a bad password or a missing table."""
+        try:
+            yield
+        except ConnectorError:
+            raise
+        except (sa_exc.SQLAlchemyError, TimeoutError, ConnectionError) as exc:
+            message = f"{self.name}: {operation} failed: {self._problem_text(exc)}"
+            kind = _classify(exc)
+            transient = kind == "unreachable" or (
+                isinstance(exc, _TRANSIENT) and kind not in ("credentials", "database")
+            )
+            if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+                transient = True
+            # `from None`: the driver's exception (and its message) stays out of the chain.
+            if transient:
+                raise TransientConnectorError(message) from None
+            raise ConnectorError(message) from None
+
+    def _folds_names(self, conn: Connection) -> bool:
+        return conn.dialect.name in ("mysql", "mariadb", "sqlite")
+
+    def _table(self, conn: Connection, name: str) -> sa.Table:
+        """The table with its columns as the database describes them (cached), so that values
+        bind by type. Columns only: keys, indexes and constraints are not needed to read."""
+        if name not in self._tables:
+            schema = self.mapping.schema
+            try:
+                described = sa.inspect(conn).get_columns(name, schema=schema)
+            except sa_exc.NoSuchTableError:
+                raise ConnectorError(f"{self.name}: table {name!r} is missing") from None
+            columns = [sa.Column(column["name"], column["type"]) for column in described]
+            self._tables[name] = sa.Table(name, sa.MetaData(), *columns, schema=schema)
+        return self._tables[name]
+
+    def _column(self, conn: Connection, table: sa.Table, name: str) -> sa.Column:
+        if name in table.c:
+            return table.c[name]
+        if self._folds_names(conn):
+            for column in table.c:
+                if column.name.lower() == name.lower():
+                    return column
+        raise ConnectorError(f"{self.name}: table {table.name!r} has no column {name!r}")
+
+    # -- check -------------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        try:
+            engine = self.engine
+        except ConfigurationError as exc:
+            return [str(exc)]
+        step = "cannot connect"
+        try:
+            with engine.connect() as conn:
+                step = "cannot read the schema"
+                return self._schema_problems(conn)
+        except (sa_exc.SQLAlchemyError, TimeoutError, ConnectionError) as exc:
+            return [f"{step}: {self._problem_text(exc)}"]
+
+    def _needed_columns(self) -> dict[str, list[str]]:
+        """Every table the mapping reads, with the columns it reads from it."""
+        needed: dict[str, list[str]] = {}
+        subject = self.mapping.subject
+        needed.setdefault(subject.table, []).append(subject.key)
+        for columns in subject.identifiers.values():
+            needed[subject.table].extend(columns)
+        for table in self.mapping.tables.values():
+            columns = needed.setdefault(table.name, [])
+            columns.append(table.key)
+            columns.append(table.subject_column or table.via_column)
+            columns.extend(column for column, _ in table.columns)
+        return {table: list(dict.fromkeys(columns)) for table, columns in needed.items()}
+
+    def _schema_problems(self, conn: Connection) -> list[str]:
+        inspector = sa.inspect(conn)
+        schema = self.mapping.schema
+        fold = (lambda text: text.lower()) if self._folds_names(conn) else (lambda text: text)
+        existing = {
+            fold(name): name
+            for name in [
+                *inspector.get_table_names(schema=schema),
+                *inspector.get_view_names(schema=schema),
+            ]
+        }
+        problems = []
+        for table, columns in self._needed_columns().items():
+            actual = existing.get(fold(table))
+            if actual is None:
+                problems.append(f"table {table!r} is missing")
+                continue
+            described = {
+                fold(column["name"]): column
+                for column in inspector.get_columns(actual, schema=schema)
+            }
+            for column in columns:
+                if fold(column) not in described:
+                    problems.append(f"table {table!r} has no column {column!r}")
+            if conn.dialect.name in ("mysql", "mariadb"):
+                problems.extend(self._case_sensitive_columns(table, described))
+        return problems
+
+    def _case_sensitive_columns(self, table: str, described: dict[str, dict]) -> list[str]:
+        """On MySQL/MariaDB, case-folded identifiers rely on the column's collation."""
+        if table != self.mapping.subject.table:
+            return []
+        problems = []
+        for kind, columns in self.mapping.subject.identifiers.items():
+            if kind not in CASE_FOLDED_KINDS:
+                continue
+            for column in columns:
+                info = described.get(column.lower())
+                collation = getattr(info and info["type"], "collation", None) or ""
+                if collation.endswith(("_bin", "_cs")) or collation == "binary":
+                    problems.append(
+                        f"table {table!r} column {column!r} compares case-sensitively "
+                        f"(collation {collation}): {kind} lookups may miss mixed-case values"
+                    )
+        return problems
+
+    # -- find --------------------------------------------------------------------------------
+
+    def find_subject(self, identifiers: Iterable[Identifier]) -> Lookup:
+        lookup = Lookup()
+        known = self.mapping.subject.identifiers
+        wanted = [ident for ident in dict.fromkeys(identifiers) if ident.kind in known]
+        if not wanted:
+            return lookup
+        found: set[str] = set()
+        with self._errors("find_subject"), self.engine.connect() as conn:
+            for identifier in wanted:
+                query = self._lookup_query(conn, identifier)
+                if query is None:
+                    continue
+                keys = conn.execute(query).scalars().all()
+                if len(keys) > 1:
+                    # Two or more subjects share it (a switchboard, info@): not followed.
+                    lookup.ambiguous.append(AmbiguousIdentifier(identifier, len(keys)))
+                    continue
+                if not keys or key_text(keys[0]) in found:
+                    continue
+                found.add(key_text(keys[0]))
+                lookup.matches.append(
+                    SubjectMatch(
+                        subject_key=key_text(keys[0]),
+                        found_by=identifier,
+                        identifiers=self._identifiers_of(conn, keys[0]),
+                    )
+                )
+        return lookup
+
+    def _lookup_query(self, conn: Connection, identifier: Identifier) -> sa.Select | None:
+        """DISTINCT subject keys for one identifier; two are enough to call it ambiguous.
+        None when the value cannot match (empty, or not of the column's type)."""
+        subject = self.mapping.subject
+        table = self._table(conn, subject.table)
+        columns = [self._column(conn, table, name) for name in subject.identifiers[identifier.kind]]
+        if identifier.kind == "name_company":
+            values = identifier.value.split("|", 1)
+        else:
+            values = [identifier.value]
+        if len(values) != len(columns) or not all(value.strip() for value in values):
+            return None
+        conditions = []
+        folds_in_sql = conn.dialect.name not in ("mysql", "mariadb")
+        for column, value in zip(columns, values, strict=True):
+            if identifier.kind in CASE_FOLDED_KINDS and folds_in_sql:
+                variants = _case_variants(value)
+                lowered = sa.func.lower(column)
+                conditions.append(lowered == value if len(variants) == 1 else lowered.in_(variants))
+                continue
+            bound = _bind_value(column, value)
+            if bound is _NO_MATCH:
+                return None
+            conditions.append(column == bound)
+        key = self._column(conn, table, subject.key)
+        return sa.select(key).where(*conditions).distinct().limit(2)
+
+    def _identifiers_of(self, conn: Connection, key: Any) -> frozenset[Identifier]:
+        """Every identifier the subject table holds for this subject, normalised."""
+        subject = self.mapping.subject
+        table = self._table(conn, subject.table)
+        kinds = list(subject.identifiers.items())
+        names = [name for _, columns in kinds for name in columns]
+        columns = [
+            self._column(conn, table, name).label(f"c{index}") for index, name in enumerate(names)
+        ]
+        query = (
+            sa.select(*columns)
+            .where(self._column(conn, table, subject.key) == key)
+            .limit(IDENTIFIER_ROWS)
+        )
+        learnt: set[Identifier] = set()
+        for row in conn.execute(query):
+            values = iter(row)
+            for kind, names in kinds:
+                parts = [next(values) for _ in names]
+                if any(part is None or not str(part).strip() for part in parts):
+                    continue
+                identifier = Identifier(kind, "|".join(key_text(part) for part in parts))
+                if any(ch.isalnum() for ch in identifier.value):
+                    learnt.add(identifier)
+        return frozenset(learnt)
+
+    def explain(self, identifier_kind: str) -> str:
+        """The database's plan for the subject lookup by this kind of identifier, to show that
+        it is index-backed (EXPLAIN; EXPLAIN QUERY PLAN on SQLite)."""
+        if identifier_kind not in self.mapping.subject.identifiers:
+            raise ConfigurationError(
+                f"{self.name}: no column is mapped for identifier kind {identifier_kind!r}"
+            )
+        sample = Identifier(identifier_kind, EXPLAIN_SAMPLES.get(identifier_kind, "0"))
+        with self._errors("explain"), self.engine.connect() as conn:
+            query = self._lookup_query(conn, sample)
+            if query is None:
+                raise ConnectorError(f"{self.name}: no plan for {identifier_kind!r} lookups")
+            compiled = query.compile(
+                dialect=conn.dialect, compile_kwargs={"render_postcompile": True}
+            )
+            params = compiled.construct_params()
+            if compiled.positional:
+                args: Any = tuple(params[name] for name in compiled.positiontup or ())
+            else:
+                args = params
+            prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+            result = conn.exec_driver_sql(prefix + compiled.string, args)
+            return "\n".join(_plan_line(row._mapping) for row in result)
+
+    # -- export ------------------------------------------------------------------------------
+
+    def export(self, match: SubjectMatch) -> Iterator[Record]:
+        """Every mapped row of the subject, table by table in mapping order, each in key order;
+        streamed through a server-side cursor, so a million rows never sit in memory."""
+        with self._errors("export"), self.engine.connect() as conn:
+            # Described before streaming: MySQL cannot run a query while a stream is open.
+            queries = [
+                (table, self._export_query(conn, table, match.subject_key))
+                for table in self.mapping.tables.values()
+            ]
+            conn = conn.execution_options(stream_results=True, yield_per=YIELD_PER)
+            for table, query in queries:
+                if query is None:
+                    continue
+                groups = table.category_groups()
+                for row in conn.execute(query):
+                    values = iter(row[1:])
+                    record_key = f"{table.name}:{key_text(row[0])}"
+                    for category, columns in groups:
+                        yield Record(
+                            category=category,
+                            source=table.name,
+                            key=record_key,
+                            data={column: json_safe(next(values)) for column in columns},
+                            subject_key=match.subject_key,
+                            found_by=match.found_by,
+                        )
+
+    def _export_query(
+        self, conn: Connection, table: TableMap, subject_key: str
+    ) -> sa.Select | None:
+        """The table's rows for one subject: its own subject column, or a JOIN up its via
+        chain to the table that has one. None when the key cannot match the column's type."""
+        chain = self.mapping.chain(table.name)
+        tables = [self._table(conn, link.name) for link in chain]
+        leaf = tables[0]
+        # Labelled, so that a column exported and used as the key is selected twice, not once;
+        # grouped by category, the order records are built in.
+        names = [table.key] + [c for _, columns in table.category_groups() for c in columns]
+        selected = [
+            self._column(conn, leaf, name).label(f"c{index}") for index, name in enumerate(names)
+        ]
+        joined = leaf
+        for step in range(len(chain) - 1):
+            # child.via_column -> parent.key, one JOIN per link (never IN with a key list)
+            child, parent = chain[step], chain[step + 1]
+            joined = joined.join(
+                tables[step + 1],
+                self._column(conn, tables[step], child.via_column)
+                == self._column(conn, tables[step + 1], parent.key),
+            )
+        root = chain[-1]
+        link = self._column(conn, tables[-1], root.subject_column)
+        bound = _bind_value(link, subject_key)
+        if bound is _NO_MATCH:
+            return None
+        return (
+            sa.select(*selected)
+            .select_from(joined)
+            .where(link == bound)
+            .order_by(self._column(conn, leaf, table.key))
+        )
+
+
+def _with_driver(url: URL) -> URL:
+    """postgres:// and mysql:// as this project's drivers (psycopg 3, PyMySQL); relative SQLite
+    paths from the project directory, so the worker finds the file whatever its cwd."""
+    drivername = url.drivername
+    if drivername in ("postgres", "postgresql"):
+        url = url.set(drivername="postgresql+psycopg")
+    elif drivername == "mysql":
+        url = url.set(drivername="mysql+pymysql")
+    elif drivername == "mariadb":
+        url = url.set(drivername="mariadb+pymysql")
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            path = Path(database)
+            if not path.is_absolute():
+                from django.conf import settings
+
+                url = url.set(database=str(Path(settings.BASE_DIR) / path))
+    return url
+
+
+def _plan_line(row: Any) -> str:
+    values = dict(row)
+    if "detail" in values:  # SQLite: id, parent, notused, detail
+        return str(values["detail"])
+    if len(values) == 1:  # PostgreSQL: one "QUERY PLAN" column
+        return str(next(iter(values.values())))
+    return ", ".join(f"{key}={value}" for key, value in values.items() if value is not None)
