@@ -130,6 +130,21 @@ def _database_url(settings_dict: dict) -> str:
     return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
 
 
+# Lowered so that the kill, flush and failing-service tests take seconds; the test process uses
+# the same values (the `real_worker` fixture), because the sweeper runs there.
+WORKER_TIMINGS = {
+    "DSAR_TASK_SOFT_TIME_LIMIT": 4,
+    "DSAR_TASK_TIME_LIMIT": 5,
+    "DSAR_MAX_COUNTDOWN": 10,
+    "DSAR_RETRY_BACKOFF_BASE": 0.2,
+    "DSAR_RETRY_BACKOFF_CAP": 1,
+    "DSAR_RETRY_AFTER_MAX": 2,
+    "DSAR_GATHER_MAX_ATTEMPTS": 3,
+    "DSAR_SWEEP_GRACE_SECONDS": 1,
+}
+SUPPORTDESK_TOKEN = "test-desk-token-0123456789abcdef"
+
+
 class WorkerProcess:
     """A `celery worker` process against the test database and Redis; it can be killed."""
 
@@ -207,6 +222,8 @@ def worker_env(django_db_setup, django_db_blocker):
     env["DATABASE_URL"] = _database_url(connection.settings_dict)
     env["DSAR_WORKER_HEARTBEAT_SECONDS"] = "1"
     env["DB_CONN_MAX_AGE"] = "0"
+    env.update({k: str(v) for k, v in WORKER_TIMINGS.items()})
+    env["SUPPORTDESK_TOKEN"] = SUPPORTDESK_TOKEN
     return env
 
 
@@ -243,6 +260,8 @@ def real_worker(celery_worker_process, settings):
     from config.celery import app
 
     settings.DSAR_WORKER_HEARTBEAT_SECONDS = 1
+    for name, value in WORKER_TIMINGS.items():
+        setattr(settings, name, value)
     if celery_worker_process.proc.poll() is not None:
         celery_worker_process.start()
     app.conf.task_always_eager = False
