@@ -397,6 +397,22 @@ def retry_failed(*, case: Case, actor: Actor) -> int:
     return len(failed)
 
 
+def _remove_stale_temp_files(older_than: dt.timedelta) -> None:
+    """Half-written record files of attempts whose worker was killed."""
+    from pathlib import Path
+
+    folder = Path(settings.VAR_DIR) / "tmp"
+    if not folder.is_dir():
+        return
+    cutoff = time.time() - older_than.total_seconds()
+    for path in folder.glob("run-*.enc"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+
+
 # --- the sweeper ---------------------------------------------------------------------------------
 
 
@@ -442,6 +458,7 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     )
     for case_id in stuck:
         advance(case_id)
+    _remove_stale_temp_files(lease)
     if requeue or unstarted or stuck:
         logger.info(
             "sweeper: %d run(s) re-queued, %d case(s) started, %d advanced",
@@ -540,3 +557,26 @@ def confirm_identifier(*, identifier: CaseIdentifier, actor: Actor) -> CaseIdent
         )
     identifier.refresh_from_db()
     return identifier
+
+
+def purge_results(now: dt.datetime | None = None) -> int:
+    """Delete the gathered records of cases closed longer ago than their retention
+    (DSAR_GATHERED_RETENTION_DAYS); the rows keep their counts, the files and keys go."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.DSAR_GATHERED_RETENTION_DAYS)
+    runs = ConnectorRun.objects.filter(case__closed_at__lt=cutoff).exclude(result_file="")
+    purged_cases: dict[int, int] = {}
+    for run_id, case_id, name in runs.values_list("pk", "case_id", "result_file").iterator():
+        results.delete(name)
+        ConnectorRun.objects.filter(pk=run_id).update(result_file="")
+        purged_cases[case_id] = purged_cases.get(case_id, 0) + 1
+    actor = Actor.system() if purged_cases else None
+    for case in Case.objects.filter(pk__in=purged_cases):
+        with transaction.atomic():
+            record_event(
+                case,
+                "gathering.records_purged",
+                actor=actor,
+                details={"files": purged_cases[case.pk]},
+            )
+    return sum(purged_cases.values())

@@ -53,6 +53,12 @@ def sweep_gathering() -> dict:
 
 
 @shared_task(acks_late=True)
+def purge_gathered_records() -> int:
+    """Beat: delete gathered records whose case's retention has ended."""
+    return gathering.purge_results()
+
+
+@shared_task(acks_late=True)
 def expire_unverified_cases() -> int:
     """Beat: close requests never verified within the expiry period."""
     system = Actor.system()

@@ -236,6 +236,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casework.tasks.sweep_gathering",
         "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
     },
+    "purge-gathered-records": {
+        "task": "casework.tasks.purge_gathered_records",
+        "schedule": timedelta(hours=24),
+    },
     "send-deadline-reminders": {
         "task": "casework.tasks.send_deadline_reminders",
         "schedule": timedelta(hours=6),
@@ -252,6 +256,8 @@ DSAR_RETRY_BACKOFF_BASE = env.float("DSAR_RETRY_BACKOFF_BASE", default=2.0)
 DSAR_RETRY_BACKOFF_CAP = env.float("DSAR_RETRY_BACKOFF_CAP", default=300.0)
 DSAR_RETRY_AFTER_MAX = env.float("DSAR_RETRY_AFTER_MAX", default=600.0)
 DSAR_SWEEP_GRACE_SECONDS = env.int("DSAR_SWEEP_GRACE_SECONDS", default=60)
+# Gathered records are deleted (with their keys) this long after the case closes.
+DSAR_GATHERED_RETENTION_DAYS = env.int("DSAR_GATHERED_RETENTION_DAYS", default=30)
 if max(DSAR_RETRY_BACKOFF_CAP, DSAR_RETRY_AFTER_MAX) > DSAR_MAX_COUNTDOWN:
     raise ImproperlyConfigured("retry delays must not exceed DSAR_MAX_COUNTDOWN")
 

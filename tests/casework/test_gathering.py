@@ -290,3 +290,20 @@ def test_staff_confirm_a_learnt_identifier_and_it_is_audited(graph, make_case, a
     phone = gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
     assert phone.confirmed_by == alice
     assert AuditEvent.objects.filter(case=case, action="gathering.identifier_confirmed").exists()
+
+
+def test_gathered_records_are_deleted_when_the_case_retention_ends(graph, make_case, dora, settings, django_capture_on_commit_callbacks):
+    from django.core.files.storage import default_storage
+
+    settings.DSAR_GATHERED_RETENTION_DAYS = 30
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    files = [r.result_file for r in ConnectorRun.objects.filter(case=case)]
+    assert all(default_storage.exists(f) for f in files)
+    services.case_reject(case=case, actor=Actor.staff(dora), reason="Duplicate")
+    assert gathering.purge_results() == 0  # just closed: kept
+    Case.objects.filter(pk=case.pk).update(closed_at=timezone.now() - dt.timedelta(days=31))
+    assert gathering.purge_results() == len(files)
+    assert not any(default_storage.exists(f) for f in files)
+    assert not ConnectorRun.objects.filter(case=case).exclude(result_file="").exists()
+    assert ConnectorRun.objects.filter(case=case, records_count__gt=0).exists()  # counts stay
+    assert AuditEvent.objects.filter(case=case, action="gathering.records_purged").exists()
