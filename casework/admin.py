@@ -8,6 +8,7 @@ by `case_create`. The audit trail is shown, never edited.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -26,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from casework import deadlines, roles, selectors, services
+from casework import deadlines, gathering, roles, selectors, services
 from casework.actors import Actor
 from casework.forms import (
     AddNoteForm,
@@ -35,13 +41,16 @@ from casework.forms import (
     AskSubjectForm,
     CaseIntakeForm,
     CaseOperationForm,
+    ConfirmIdentifierForm,
     ExtendForm,
     FulfilForm,
+    ManualSearchForm,
     MergeForm,
     PreparePlanForm,
     ProceedWithoutSourceForm,
     RecordResponseForm,
     RejectForm,
+    RetryFailedForm,
     VerifyForm,
     WithdrawForm,
     add_service_errors,
@@ -51,7 +60,9 @@ from casework.models import (
     RESPONSE_STATES,
     AuditEvent,
     Case,
+    CaseIdentifier,
     CaseNote,
+    ConnectorRun,
     PublicHoliday,
     State,
 )
@@ -71,6 +82,8 @@ class Operation:
     perm: str = ""
     when: Callable[[Case], bool] | None = None
     danger: bool = False
+    # The success message from what the service returned; by default the case's new state.
+    done: Callable[[Any], str] | None = None
 
     def offered(self, case: Case, user) -> bool:
         if self.perm and not user.has_perm(self.perm):
@@ -184,6 +197,24 @@ ACTIONS: dict[str, Operation] = {
         label=_("Add internal note"),
         perm="casework.add_casenote",
     ),
+    "retry_failed": Operation(
+        gathering.retry_failed,
+        RetryFailedForm,
+        _(
+            "Searches the sources that failed again, each from a clean slate with its full "
+            "number of attempts. Fix the cause first (a folder, a password, a system that was "
+            "down). When every source has answered, the case moves to review."
+        ),
+        label=_("Retry failed sources"),
+        perm="casework.retry_run",
+        when=lambda case: (
+            case.state == State.GATHERING
+            and ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.FAILED).exists()
+        ),
+        done=lambda n: (
+            ngettext("%(n)d source queued again.", "%(n)d sources queued again.", n) % {"n": n}
+        ),
+    ),
 }
 
 
@@ -290,6 +321,68 @@ class CaseNoteInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("author")
 
 
+# --- gathering: what the sources answered ----------------------------------------------------------
+
+Run = ConnectorRun.State
+RUN_COLOURS = {
+    Run.SUCCEEDED: "#2f855a",
+    Run.FAILED: "#ba2121",
+    Run.PENDING: "#2b6cb0",
+    Run.RUNNING: "#2b6cb0",
+    Run.WAITING: "#b7791f",
+}
+ATTENTION_COLOUR = "#ba2121"
+
+
+def source_counts(prefix: str = "") -> dict[str, Any]:
+    """Aggregates over a case's runs, for `annotate` on cases (prefix "runs__") or `aggregate` on
+    one case's runs (no prefix). A source is a system, whatever the number of rounds it was
+    searched in: it has answered when none of its runs is still open or failed."""
+    system, state = f"{prefix}system", f"{prefix}state"
+    return {
+        "sources_total": Count(system, distinct=True),
+        "sources_open": Count(
+            system,
+            distinct=True,
+            filter=Q(**{f"{state}__in": [*ConnectorRun.ACTIVE, Run.FAILED]}),
+        ),
+        "sources_failed": Count(system, distinct=True, filter=Q(**{state: Run.FAILED})),
+        "sources_records": Coalesce(Sum(f"{prefix}records_count"), 0),
+    }
+
+
+def _kind_counts(identifiers: list[dict[str, Any]]) -> list[str]:
+    """ "phone: 2": the kinds of identifiers a run learnt, never their values."""
+    return [f"{kind}: {n}" for kind, n in sorted(Counter(i["kind"] for i in identifiers).items())]
+
+
+def _duration(ms: int | None) -> str:
+    if ms is None:
+        return "—"
+    return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def identifier_confirmable(identifier: CaseIdentifier, case: Case) -> bool:
+    """Learnt identifiers that are followed are confirmed by staff before they drive a change;
+    the request's own are the subject's word, and ambiguous ones are not followed at all."""
+    return (
+        case.is_open
+        and identifier.status == CaseIdentifier.Status.FOLLOWED
+        and identifier.source != "request"
+        and identifier.confirmed_at is None
+    )
+
+
+class CaseChangeList(ChangeList):
+    """The case list, with each case's sources counted in the same query (no query per row)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        if exclude_parameters is None:  # facet counts need no sources
+            queryset = queryset.annotate(**source_counts("runs__"))
+        return queryset
+
+
 # --- cases -----------------------------------------------------------------------------------------
 
 
@@ -299,6 +392,7 @@ class CaseAdmin(admin.ModelAdmin):
         "reference",
         "request_type",
         "state_badge",
+        "sources_column",
         "days_left_badge",
         "regime",
         "assignee",
@@ -319,7 +413,19 @@ class CaseAdmin(admin.ModelAdmin):
     inlines = (CaseNoteInline, AuditEventInline)
 
     add_fieldsets = (
-        (None, {"fields": ("request_type", "channel", "received_at", "regime", "language", "restriction_ground")}),
+        (
+            None,
+            {
+                "fields": (
+                    "request_type",
+                    "channel",
+                    "received_at",
+                    "regime",
+                    "language",
+                    "restriction_ground",
+                )
+            },
+        ),
         (
             _("The subject"),
             {
@@ -445,6 +551,27 @@ class CaseAdmin(admin.ModelAdmin):
             text,
         )
 
+    @admin.display(description=_("sources"))
+    def sources_column(self, case: Case) -> str:
+        """Answered of all sources, and a red marker when gathering needs a person; the counts
+        come from CaseChangeList's annotations."""
+        total = getattr(case, "sources_total", 0)
+        if not total:
+            return "—"
+        text = f"{total - case.sources_open}/{total}"
+        if case.gathering_blocked_at is None:
+            return text
+        return format_html(
+            '{} <span class="sources-attention" style="{}" title="{}">{}</span>',
+            text,
+            BADGE.format(ATTENTION_COLOUR),
+            _("Gathering needs attention: a source failed"),
+            _("needs attention"),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return CaseChangeList
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if "@" in term:
@@ -523,6 +650,7 @@ class CaseAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["case_buttons"] = self.case_buttons(request, obj)
+            context.update(self.gathering_context(request, obj, context["case_buttons"]))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def case_buttons(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
@@ -531,6 +659,7 @@ class CaseAdmin(admin.ModelAdmin):
         allowed = {t.name for t in selectors.allowed_transitions(case, Actor.staff(request.user))}
         buttons = [
             {
+                "name": name,
                 "label": transition_label(name),
                 "url": self._operation_url("transition", case, name),
                 "danger": op.danger,
@@ -542,12 +671,93 @@ class CaseAdmin(admin.ModelAdmin):
             if op.offered(case, request.user):
                 buttons.append(
                     {
+                        "name": name,
                         "label": op.label,
                         "url": self._operation_url("action", case, name),
                         "danger": False,
                     }
                 )
         return buttons
+
+    def gathering_context(
+        self, request: HttpRequest, case: Case, buttons: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """The Sources and Identifiers sections of the change page, and the notice when
+        gathering needs a person. Three queries whatever the number of runs: the runs, one
+        aggregate for the summary, the identifiers."""
+        user = request.user
+        runs = list(ConnectorRun.objects.filter(case=case).select_related("system"))
+        names = {r.system.slug: r.system.name for r in runs}
+        context: dict[str, Any] = {"sources": None, "identifiers": None, "gathering_blocked": None}
+        if case.gathering_blocked_at is not None:
+            urls = {b["name"]: b["url"] for b in buttons}
+            failed = sorted({r.system.name for r in runs if r.state == Run.FAILED})
+            context["gathering_blocked"] = {
+                "systems": ", ".join(failed) or _("a source"),
+                "retry_url": urls.get("retry_failed"),
+                "proceed_url": urls.get("proceed_without_source"),
+            }
+        if runs and user.has_perm("casework.view_connectorrun"):
+            summary = ConnectorRun.objects.filter(case=case).aggregate(**source_counts())
+            may_complete = user.has_perm("casework.complete_manual_run")
+            context["sources"] = {
+                "answered": summary["sources_total"] - summary["sources_open"],
+                "total": summary["sources_total"],
+                "records": summary["sources_records"],
+                "failed": summary["sources_failed"],
+                "rows": [self._run_row(run, case, may_complete) for run in runs],
+            }
+        if user.has_perm("casework.view_caseidentifier"):
+            may_confirm = user.has_perm("casework.change_caseidentifier")
+            identifiers = CaseIdentifier.objects.filter(case=case).select_related("confirmed_by")
+            context["identifiers"] = [
+                {
+                    "kind": i.kind,
+                    "value": i.value,
+                    "source": _("the request")
+                    if i.source == "request"
+                    else names.get(i.source, i.source),
+                    "round": i.round,
+                    "status": i.get_status_display(),
+                    "ambiguous": i.status == CaseIdentifier.Status.AMBIGUOUS,
+                    "matches": i.matches,
+                    "confirmed_by": i.confirmed_by,
+                    "confirmed_at": i.confirmed_at,
+                    "confirm_url": (
+                        self._case_url("identifier_confirm", case, i.pk)
+                        if may_confirm and identifier_confirmable(i, case)
+                        else None
+                    ),
+                }
+                for i in identifiers
+            ]
+        return context
+
+    def _run_row(self, run: ConnectorRun, case: Case, may_complete: bool) -> dict[str, Any]:
+        """One run as the Sources table shows it: counts and kinds, never identifier values."""
+        return {
+            "system": run.system.name,
+            "round": run.round,
+            "state": run.state,
+            "state_label": run.get_state_display(),
+            "colour": RUN_COLOURS.get(run.state, "#718096"),
+            "attempts": run.attempts,
+            "records": run.records_count,
+            "counts": [f"{category}: {n}" for category, n in sorted(run.counts.items())],
+            "duration": _duration(run.duration_ms),
+            # Connector errors never quote source values (gathering._fail); a transient one on a
+            # pending run is the last attempt's, shown while it waits to try again.
+            "error": run.error if run.state in (Run.FAILED, Run.PENDING) else "",
+            "error_kind": run.error_kind,
+            "learnt": _kind_counts(run.learnt),
+            "ambiguous": _kind_counts(run.ambiguous),
+            "owner": run.system.owner_email if run.state == Run.WAITING else "",
+            "complete_url": (
+                self._case_url("run_complete", case, run.pk)
+                if may_complete and run.state == Run.WAITING
+                else None
+            ),
+        }
 
     # --- confirmation pages ----------------------------------------------------------------------
 
@@ -565,15 +775,25 @@ class CaseAdmin(admin.ModelAdmin):
                 view(self.action_view),
                 name="{}_{}_action".format(*info),
             ),
+            path(
+                "<path:object_id>/identifier/<int:identifier_id>/confirm/",
+                view(self.identifier_confirm_view),
+                name="{}_{}_identifier_confirm".format(*info),
+            ),
+            path(
+                "<path:object_id>/run/<int:run_id>/complete/",
+                view(self.run_complete_view),
+                name="{}_{}_run_complete".format(*info),
+            ),
             *super().get_urls(),
         ]
 
     def _operation_url(self, kind: str, case: Case, name: str) -> str:
+        return self._case_url(kind, case, name)
+
+    def _case_url(self, view: str, case: Case, arg: Any) -> str:
         info = self.opts.app_label, self.opts.model_name
-        return reverse(
-            f"{self.admin_site.name}:{info[0]}_{info[1]}_{kind}",
-            args=[case.pk, name],
-        )
+        return reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_{view}", args=[case.pk, arg])
 
     def _change_url(self, case: Case) -> str:
         info = self.opts.app_label, self.opts.model_name
@@ -645,7 +865,7 @@ class CaseAdmin(admin.ModelAdmin):
             form = op.form(request.POST, case=case)
             if form.is_valid():
                 try:
-                    op.service(case=case, actor=actor, **form.service_kwargs())
+                    result = op.service(case=case, actor=actor, **form.service_kwargs())
                 except ValidationError as exc:
                     add_service_errors(form, exc)
                 except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
@@ -653,12 +873,13 @@ class CaseAdmin(admin.ModelAdmin):
                     return HttpResponseRedirect(change_url)
                 else:
                     case.refresh_from_db()
-                    self.message_user(
-                        request,
-                        _("%(label)s: done. State: %(state)s.")
-                        % {"label": label, "state": case.get_state_display()},
-                        messages.SUCCESS,
-                    )
+                    done = _("%(label)s: done. State: %(state)s.") % {
+                        "label": label,
+                        "state": case.get_state_display(),
+                    }
+                    if op.done is not None:
+                        done = f"{op.done(result)} {done}"
+                    self.message_user(request, done, messages.SUCCESS)
                     return HttpResponseRedirect(change_url)
         else:
             try:
@@ -667,7 +888,31 @@ class CaseAdmin(admin.ModelAdmin):
                 self.message_user(request, self._refused(label, exc), messages.ERROR)
                 return HttpResponseRedirect(change_url)
             form = op.form(case=case)
+        return self._confirm_page(
+            request,
+            case,
+            label=label,
+            explanation=op.explanation,
+            form=form,
+            outcome=outcome,
+            danger=op.danger,
+        )
 
+    def _confirm_page(
+        self,
+        request: HttpRequest,
+        case: Case,
+        *,
+        label: str,
+        explanation: str,
+        form: Form,
+        outcome: str = "",
+        danger: bool = False,
+        details: list[tuple[str, Any]] = (),
+        listing: dict[str, Any] | None = None,
+    ) -> TemplateResponse:
+        """The confirmation page every operation shares: what it does, what it acts on
+        (`details`, label/value pairs; `listing`, a small table), and its form."""
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -675,17 +920,149 @@ class CaseAdmin(admin.ModelAdmin):
             "subtitle": case.reference,
             "case": case,
             "label": label,
-            "explanation": op.explanation,
+            "explanation": explanation,
             "outcome": outcome,
+            "details": details,
+            "listing": listing,
             "form": form,
-            "danger": op.danger,
-            "change_url": change_url,
+            "danger": danger,
+            "change_url": self._change_url(case),
             "media": self.media + form.media,
         }
         return TemplateResponse(request, "admin/casework/case/operation_confirm.html", context)
 
+    def _refuse(
+        self, request: HttpRequest, case: Case, label: str, exc: Exception | str
+    ) -> HttpResponse:
+        self.message_user(request, self._refused(label, exc), messages.ERROR)
+        return HttpResponseRedirect(self._change_url(case))
+
+    # --- gathering: identifiers and manual searches ----------------------------------------------
+
+    def identifier_confirm_view(
+        self, request: HttpRequest, object_id: str, identifier_id: int
+    ) -> HttpResponse:
+        """Confirm that an identifier learnt from a source is the subject's (GET asks, POST
+        confirms), before it may drive a change to source systems."""
+        case = self._case_or_404(request, object_id)
+        identifier = get_object_or_404(CaseIdentifier, pk=identifier_id, case=case)
+        identifier.case = case
+        label = _("This identifier is the subject's")
+        # Refused before anything is shown: the page shows the identifier's value.
+        if not request.user.has_perm("casework.change_caseidentifier"):
+            return self._refuse(request, case, label, PermissionDenied())
+        if not identifier_confirmable(identifier, case):
+            reason = _(
+                "Only an unconfirmed identifier learnt from a source system and followed, on an "
+                "open case, is confirmed here."
+            )
+            return self._refuse(request, case, label, reason)
+        form = ConfirmIdentifierForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                gathering.confirm_identifier(identifier=identifier, actor=Actor.staff(request.user))
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            except PermissionDenied as exc:
+                return self._refuse(request, case, label, exc)
+            else:
+                self.message_user(
+                    request,
+                    _("Identifier confirmed: %(kind)s learnt from %(source)s.")
+                    % {"kind": identifier.kind, "source": identifier.source},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(self._change_url(case))
+        return self._confirm_page(
+            request,
+            case,
+            label=label,
+            explanation=_(
+                "Confirms that this identifier, learnt from a source system, belongs to the "
+                "subject. Only confirmed identifiers may drive changes to source systems "
+                "(erasure, rectification). Check it against what the subject gave us; if in "
+                "doubt, ask the subject instead."
+            ),
+            form=form,
+            details=[
+                (_("Kind"), identifier.kind),
+                (_("Value"), identifier.value),
+                (_("Learnt from"), identifier.source),
+                (_("Round"), identifier.round),
+            ],
+        )
+
+    def run_complete_view(self, request: HttpRequest, object_id: str, run_id: int) -> HttpResponse:
+        """A person searched a manual system: attach the export, or record that nothing was
+        found. The case waits for this before it goes to review."""
+        case = self._case_or_404(request, object_id)
+        run = get_object_or_404(ConnectorRun.objects.select_related("system"), pk=run_id, case=case)
+        run.case = case
+        label = _("Complete manual search of %(system)s") % {"system": run.system.name}
+        # Refused before anything is shown: the page lists the subject's identifiers.
+        if not request.user.has_perm("casework.complete_manual_run"):
+            return self._refuse(request, case, label, PermissionDenied())
+        if run.state != Run.WAITING:
+            reason = _("This search is not waiting for a person.")
+            return self._refuse(request, case, label, reason)
+        if request.method == "POST":
+            form = ManualSearchForm(request.POST, request.FILES, run=run)
+            if form.is_valid():
+                try:
+                    run = gathering.complete_manual_run(
+                        run=run, actor=Actor.staff(request.user), **form.service_kwargs()
+                    )
+                except ValidationError as exc:
+                    add_service_errors(form, exc)
+                except PermissionDenied as exc:
+                    return self._refuse(request, case, label, exc)
+                else:
+                    case.refresh_from_db()
+                    self.message_user(
+                        request,
+                        ngettext(
+                            "Manual search of %(system)s recorded: %(n)d record. State: %(state)s.",
+                            "Manual search of %(system)s recorded: %(n)d records. State: %(state)s.",
+                            run.records_count,
+                        )
+                        % {
+                            "system": run.system.name,
+                            "n": run.records_count,
+                            "state": case.get_state_display(),
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(self._change_url(case))
+        else:
+            form = ManualSearchForm(run=run)
+        identifiers = CaseIdentifier.objects.filter(
+            case=case, status=CaseIdentifier.Status.FOLLOWED
+        )
+        instructions = run.system.config.get("instructions", "")
+        return self._confirm_page(
+            request,
+            case,
+            label=label,
+            explanation=_(
+                "%(system)s has no connection we can query: search it by hand for the "
+                "identifiers below, then attach what it holds about the subject, or tick "
+                "“Nothing found”. The case waits for this answer."
+            )
+            % {"system": run.system.name},
+            form=form,
+            details=[(_("Instructions"), instructions)] if instructions else [],
+            listing={
+                "caption": _("Search for"),
+                "headers": [_("Kind"), _("Value"), _("Given in / learnt from")],
+                "rows": [
+                    (i.kind, i.value, _("the request") if i.source == "request" else i.source)
+                    for i in identifiers
+                ],
+            },
+        )
+
     @staticmethod
-    def _refused(label: str, exc: Exception) -> str:
+    def _refused(label: str, exc: Exception | str) -> str:
         reason = str(exc) or _("You are not allowed to do this.")
         if isinstance(exc, ConcurrentTransition):
             reason = _("Someone else changed the case meanwhile; open it again.")

@@ -11,12 +11,14 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from casework import services
 from casework.actors import Actor
-from casework.models import AskPurpose, Case, Channel, VerificationMethod
+from casework.models import AskPurpose, Case, Channel, ConnectorRun, VerificationMethod
+from dsar.models import DataCategory
 
 TEXTAREA = forms.Textarea(attrs={"rows": 4, "cols": 60})
 
@@ -266,3 +268,96 @@ class PreparePlanForm(CaseOperationForm):
 
 class AddNoteForm(CaseOperationForm):
     text = _text(_("Internal note"), required=True)
+
+
+class RetryFailedForm(CaseOperationForm):
+    pass
+
+
+# --- gathering: identifiers and manual searches ---------------------------------------------------
+
+
+class ConfirmIdentifierForm(forms.Form):
+    """Nothing to fill in: the page shows the identifier and the button confirms it."""
+
+
+MANUAL_UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+MANUAL_UPLOAD_EXTENSIONS = (".csv", ".jsonl", ".ndjson")
+
+
+class ManualSearchForm(forms.Form):
+    """A person's answer for a manual system: the export they took from it, or "nothing found".
+    The fields are named as `gathering.complete_manual_run` names its arguments."""
+
+    required_css_class = "required"
+
+    category = forms.ChoiceField(
+        label=_("Data category of the export"),
+        required=False,
+        help_text=_("Every row of the file is stored as a record of this category."),
+    )
+    upload = forms.FileField(label=_("Export"), required=False)
+    nothing_found = forms.BooleanField(
+        label=_("Nothing found"),
+        required=False,
+        help_text=_("Tick when the system holds nothing about the subject; attach no file then."),
+    )
+
+    def __init__(self, *args: Any, run: ConnectorRun, **kwargs: Any) -> None:
+        self.run = run
+        super().__init__(*args, **kwargs)
+        categories = DataCategory.objects.filter(held=True).order_by("sort_key")
+        self.fields["category"].choices = [
+            ("", "---------"),
+            *((c.slug, f"{c.code} {c.text('name')}") for c in categories),
+        ]
+        self.fields["category"].initial = run.system.config.get("category", "")
+        self.fields["upload"].help_text = _(
+            "A CSV file with a header row, or JSON Lines (one JSON object per line), at most "
+            "%(size)s."
+        ) % {"size": filesizeformat(MANUAL_UPLOAD_MAX_BYTES)}
+
+    def clean_upload(self):
+        upload = self.cleaned_data.get("upload")
+        if not upload:
+            return None
+        if not upload.name.lower().endswith(MANUAL_UPLOAD_EXTENSIONS):
+            raise ValidationError(
+                _(
+                    "“%(name)s” is neither a CSV (.csv) nor a JSON Lines (.jsonl, .ndjson) "
+                    "file. Export the data in one of these formats."
+                ),
+                params={"name": upload.name},
+            )
+        if upload.size > MANUAL_UPLOAD_MAX_BYTES:
+            raise ValidationError(
+                _("The file is %(size)s; at most %(max)s can be attached."),
+                params={
+                    "size": filesizeformat(upload.size),
+                    "max": filesizeformat(MANUAL_UPLOAD_MAX_BYTES),
+                },
+            )
+        return upload
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        has_file = bool(data.get("upload"))
+        if "upload" in self.errors:
+            return data
+        if has_file and data.get("nothing_found"):
+            self.add_error(
+                "nothing_found",
+                _("You attached an export: untick “Nothing found”, or remove the file."),
+            )
+        elif not has_file and not data.get("nothing_found"):
+            self.add_error(
+                "nothing_found",
+                _("Attach the export, or tick “Nothing found” if the system holds nothing."),
+            )
+        return data
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {
+            "upload": self.cleaned_data.get("upload"),
+            "category": self.cleaned_data.get("category", ""),
+        }

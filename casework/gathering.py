@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -366,9 +367,9 @@ def advance(case_id: int) -> str:
 
 def retry_failed(*, case: Case, actor: Actor) -> int:
     """Staff: try the failed sources again (each from a clean slate)."""
-    from casework.services import _require_perm
+    from casework.services import require_perm
 
-    _require_perm(actor, "casework.retry_run")
+    require_perm(actor, "casework.retry_run")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.state != State.GATHERING:
@@ -469,6 +470,9 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     return {"runs": len(requeue), "started": len(unstarted), "advanced": len(stuck)}
 
 
+MANUAL_UPLOAD_EXTENSIONS = (".csv", ".jsonl", ".ndjson")
+
+
 def _uploaded_records(upload, *, run: ConnectorRun, category: str) -> Iterator[dict[str, Any]]:
     """Rows of a CSV or JSON Lines export attached by a person, as stored records."""
     import csv
@@ -477,7 +481,7 @@ def _uploaded_records(upload, *, run: ConnectorRun, category: str) -> Iterator[d
 
     name = (getattr(upload, "name", "") or "").lower()
     text = io.TextIOWrapper(upload, encoding="utf-8-sig", newline="")
-    if name.endswith((".jsonl", ".ndjson", ".json")):
+    if name.endswith((".jsonl", ".ndjson")):
         rows = (json.loads(line) for line in text if line.strip())
     else:
         rows = csv.DictReader(text)
@@ -499,14 +503,20 @@ def complete_manual_run(
 ) -> ConnectorRun:
     """A person searched a manual system: attach the export (CSV or JSON Lines, one record per
     row, all of `category`), or confirm that nothing was found (no upload)."""
-    from django.core.exceptions import ValidationError
+    from casework.services import require_perm
 
-    from casework.services import _require_perm
-
-    _require_perm(actor, "casework.complete_manual_run")
+    require_perm(actor, "casework.complete_manual_run")
     if run.state != Run.WAITING:
         raise ValidationError("This search is not waiting for a person.")
     category = category or run.system.config.get("category", "")
+    if upload is not None:
+        name = (getattr(upload, "name", "") or "").lower()
+        if not name.endswith(MANUAL_UPLOAD_EXTENSIONS):
+            raise ValidationError(
+                {"upload": "Attach a CSV or JSON Lines file (.csv, .jsonl, .ndjson)."}
+            )
+        if (getattr(upload, "size", 0) or 0) > settings.DSAR_MANUAL_UPLOAD_MAX_BYTES:
+            raise ValidationError({"upload": "The file is too large."})
     if upload is not None and not category:
         raise ValidationError({"category": "Say which data category the export holds."})
     name, count, counts = "", 0, {}
@@ -542,13 +552,19 @@ def complete_manual_run(
 
 def confirm_identifier(*, identifier: CaseIdentifier, actor: Actor) -> CaseIdentifier:
     """Staff confirm a learnt identifier is the subject's, before it drives any change."""
-    from casework.services import _require_perm
+    from casework.services import require_perm
 
-    _require_perm(actor, "casework.change_caseidentifier")
+    require_perm(actor, "casework.change_caseidentifier")
+    if identifier.source == "request" or identifier.status != CaseIdentifier.Status.FOLLOWED:
+        raise ValidationError("Only identifiers learnt from a system and followed need confirming.")
     with transaction.atomic():
-        CaseIdentifier.objects.filter(pk=identifier.pk).update(
-            confirmed_by=actor.user, confirmed_at=timezone.now()
-        )
+        if not Case.objects.select_for_update().get(pk=identifier.case_id).is_open:
+            raise ValidationError("The case is closed.")
+        confirmed = CaseIdentifier.objects.filter(
+            pk=identifier.pk, confirmed_at__isnull=True
+        ).update(confirmed_by=actor.user, confirmed_at=timezone.now())
+        if not confirmed:
+            raise ValidationError("This identifier is already confirmed.")
         record_event(
             identifier.case,
             "gathering.identifier_confirmed",

@@ -58,7 +58,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *(f"casework.{c}" for c in DPO_ONLY),
         *RUN_PERMS,
     ],
-    AUDITOR: [*_CASE_READ, "casework.view_auditchain", "casework.view_connectorrun"],
+    AUDITOR: [
+        *_CASE_READ,
+        "casework.view_auditchain",
+        "casework.view_connectorrun",  # identifiers' values stay hidden from auditors
+    ],
     ADMINISTRATOR: [
         "auth.view_user",
         "auth.add_user",

@@ -404,7 +404,7 @@ def case_proceed_without_source(*, case: Case, actor: Actor, reason: str) -> Cas
 def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
     """Record who prepared the plan of changes (erasure, rectification); another approves it."""
     summary = _require_text(summary, "summary")
-    _require_perm(actor, "casework.prepare_plan")
+    require_perm(actor, "casework.prepare_plan")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.state != State.IN_REVIEW:
@@ -439,7 +439,7 @@ def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
 def case_record_response(*, case: Case, actor: Actor, channel_note: str = "") -> Case:
     """Record that the response to the subject was sent (needed before completing)."""
     if actor.kind == Actor.STAFF:
-        _require_perm(actor, "casework.record_response")
+        require_perm(actor, "casework.record_response")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.state not in RESPONSE_STATES:
@@ -502,7 +502,7 @@ def case_merge(*, case: Case, actor: Actor, into: Case) -> Case:
 def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> Case:
     """Extend the deadline within the regime's limit, announced before the original deadline."""
     reason = _require_text(reason)
-    _require_perm(actor, "casework.extend_deadline")
+    require_perm(actor, "casework.extend_deadline")
     now = timezone.now()
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
@@ -546,7 +546,7 @@ def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> C
 
 
 def case_assign(*, case: Case, actor: Actor, assignee) -> Case:
-    _require_perm(actor, "casework.assign_case")
+    require_perm(actor, "casework.assign_case")
     if assignee is not None and not assignee.groups.filter(name__in=[roles.PRIVACY_TEAM, roles.DPO]).exists():
         raise ValidationError({"assignee": _("Cases can be assigned to the privacy team or the DPO only.")})
     with transaction.atomic():
@@ -578,7 +578,7 @@ def case_flag_duplicate(*, case: Case, duplicate_of: Case, actor: Actor) -> Case
 
 
 def case_add_note(*, case: Case, actor: Actor, text: str) -> CaseNote:
-    _require_perm(actor, "casework.add_casenote")
+    require_perm(actor, "casework.add_casenote")
     text = _require_text(text, "text")
     with transaction.atomic():
         details = _note(case, actor, CaseNote.Kind.INTERNAL, text)
@@ -586,7 +586,7 @@ def case_add_note(*, case: Case, actor: Actor, text: str) -> CaseNote:
     return CaseNote.objects.get(pk=details["note"])
 
 
-def _require_perm(actor: Actor, perm: str) -> None:
+def require_perm(actor: Actor, perm: str) -> None:
     if actor.kind == Actor.SUBJECT or not actor.user.has_perm(perm):
         raise PermissionDenied(_("You are not allowed to do this."))
 

@@ -307,3 +307,30 @@ def test_gathered_records_are_deleted_when_the_case_retention_ends(graph, make_c
     assert not ConnectorRun.objects.filter(case=case).exclude(result_file="").exists()
     assert ConnectorRun.objects.filter(case=case, records_count__gt=0).exists()  # counts stay
     assert AuditEvent.objects.filter(case=case, action="gathering.records_purged").exists()
+
+
+def test_an_identifier_is_confirmed_once_and_only_if_learnt(graph, make_case, alice, bob, django_capture_on_commit_callbacks):
+    from django.core.exceptions import ValidationError
+
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    given = CaseIdentifier.objects.get(case=case, kind="email")
+    with pytest.raises(ValidationError):
+        gathering.confirm_identifier(identifier=given, actor=Actor.staff(alice))
+    phone = CaseIdentifier.objects.get(case=case, kind="phone")
+    gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
+    with pytest.raises(ValidationError, match="already confirmed"):
+        gathering.confirm_identifier(identifier=phone, actor=Actor.staff(bob))
+
+
+def test_a_manual_export_of_another_kind_of_file_is_refused(make_case, alice, django_capture_on_commit_callbacks):
+    from django.core.exceptions import ValidationError
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from dsar.models import SourceSystem
+
+    SourceSystem.objects.create(name="Paper", slug="paper", connector="manual", config={"category": "legal_regulatory"})
+    case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
+    run = ConnectorRun.objects.get(case=case)
+    with pytest.raises(ValidationError, match="CSV or JSON Lines"):
+        gathering.complete_manual_run(run=run, actor=Actor.staff(alice), upload=SimpleUploadedFile("scan.pdf", b"%PDF-1.4"))
+    assert ConnectorRun.objects.get(pk=run.pk).state == "waiting"
