@@ -36,6 +36,7 @@ from dsar.connectors import (
     ConnectorError,
     Lookup,
     TransientConnectorError,
+    connector_class,
     connector_for,
 )
 from dsar.identifiers import Identifier
@@ -87,10 +88,29 @@ def _enqueue(run_ids: list[int], countdown: float | None = None) -> None:
         )
 
 
+def _systems_for(identifiers: list[Identifier], round_no: int) -> list[SourceSystem]:
+    """Active systems that can be searched by at least one of these identifiers. A manual
+    system is asked once (round 1): its person sees every identifier on the case."""
+    kinds = {i.kind for i in identifiers}
+    chosen = []
+    for system in SourceSystem.objects.filter(active=True).order_by("pk"):
+        try:
+            connector = connector_class(system.connector)(system.config, name=system.slug)
+        except ConnectorError:
+            chosen.append(system)  # its run will fail visibly, naming the fault
+            continue
+        searchable = connector.searchable_kinds()
+        if (searchable is None and round_no == 1) or (
+            searchable is not None and searchable & kinds
+        ):
+            chosen.append(system)
+    return chosen
+
+
 def _plan_round(
     case: Case, round_no: int, identifiers: list[Identifier], actor: Actor
 ) -> list[int]:
-    systems = list(SourceSystem.objects.filter(active=True).order_by("pk"))
+    systems = _systems_for(identifiers, round_no)
     done_keys: dict[int, set[str]] = {}
     for system_id, keys in ConnectorRun.objects.filter(case=case).values_list(
         "system_id", "subject_keys"

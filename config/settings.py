@@ -137,7 +137,6 @@ LOGIN_URL = "admin:login"
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("sq", _("Albanian")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -118,6 +118,10 @@ class BaseConnector:
     def export(self, match: SubjectMatch) -> Iterator[Record]:
         raise ConnectorError(f"{type(self).__name__} cannot export records")
 
+    def searchable_kinds(self) -> frozenset[str] | None:
+        """The identifier kinds this system can be searched by; None: any (a person searches)."""
+        return None
+
     @property
     def is_manual(self) -> bool:
         """A manual system is searched by a person; the case waits for their answer."""

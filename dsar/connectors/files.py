@@ -101,6 +101,9 @@ class CsvFolderConnector(BaseConnector):
             problems.append("delimiter must be one character")
         return problems
 
+    def searchable_kinds(self) -> frozenset[str]:
+        return frozenset(self.config["identifiers"])
+
     # --- files and their index -----------------------------------------------------------------
 
     @property

@@ -415,6 +415,9 @@ class HttpConnector(BaseConnector):
         self.timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
         self.host = urlsplit(config["base_url"]).netloc
 
+    def searchable_kinds(self) -> frozenset[str]:
+        return frozenset(self.config["lookup"]["identifiers"])
+
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> list[str]:
         problems = super().validate_config(config)

@@ -530,6 +530,9 @@ class SqlConnector(BaseConnector):
     def validate_config(cls, config: dict[str, Any]) -> list[str]:
         return parse_mapping(config)[1]
 
+    def searchable_kinds(self) -> frozenset[str]:
+        return frozenset(self.mapping.subject.identifiers)
+
     # -- connection --------------------------------------------------------------------------
 
     def _database_url(self) -> URL:

@@ -1,0 +1,147 @@
+"""Gathering benchmark (issue: data map and connectors).
+
+In a demo of DSAR_BENCH_SUBJECTS subjects (1,000,000 by default) in PostgreSQL, with one real
+worker process: the time from the first task's start (the `case.start_gathering` audit event,
+written inside the task) to every result stored (the last run's finished_at), for a subject
+with 10 records and one with 10,000; the worker's peak RSS while gathering a subject with
+1,000,000 records; the EXPLAIN plan of every SQL lookup; and how often a CSV folder is indexed.
+Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+
+from benchmarks import services as bench
+
+SUBJECTS = int(os.environ.get("DSAR_BENCH_SUBJECTS", "1000000"))
+REPEAT = int(os.environ.get("DSAR_BENCH_REPEAT", "5"))
+HEAVY = {"bench10@demo.example": 9, "bench10k@demo.example": 9_999, "bench1m@demo.example": 999_999}
+
+
+def _gather_once(email: str, timeout: float) -> dict:
+    from casework import services
+    from casework.actors import Actor
+    from casework.models import AuditEvent, Case, ConnectorRun, State
+
+    case = services.case_create(request_type="access", email=email, actor=Actor.system())
+    services.case_verify(case=case, actor=Actor.subject())
+    bench.wait_until(lambda: Case.objects.get(pk=case.pk).state == State.IN_REVIEW, timeout)
+    t0 = AuditEvent.objects.get(case=case, action="case.start_gathering").created_at
+    runs = list(ConnectorRun.objects.filter(case=case))
+    t1 = max(r.finished_at for r in runs)
+    return {
+        "seconds": (t1 - t0).total_seconds(),
+        "records": sum(r.records_count for r in runs),
+        "runs": len(runs),
+        "rounds": max(r.round for r in runs),
+    }
+
+
+def _explain_plans() -> dict:
+    from dsar.connectors.registry import connector_for
+    from dsar.models import SourceSystem
+
+    plans = {}
+    for system in SourceSystem.objects.filter(connector="sql", active=True):
+        with connector_for(system) as connector:
+            for kind in (
+                system.config.get("subject", {}).get("identifiers", {})
+                or connector.config["subject"]["identifiers"]
+            ):
+                plans[f"{system.slug}.{kind}"] = connector.explain(kind)
+    return plans
+
+
+def _csv_indexing() -> dict:
+    from dsar.connectors.registry import connector_for
+    from dsar.identifiers import Identifier
+    from dsar.models import SourceSystem
+
+    out = {}
+    for system in SourceSystem.objects.filter(connector="files", active=True):
+        with connector_for(system) as connector:
+            probe = [
+                Identifier("email", "nobody@demo.example"),
+                Identifier("name_company", "Arta Krasniqi|Drini Print Sh.p.k."),
+            ]
+            for path in connector.files():
+                connector._index_path(path).unlink(missing_ok=True)
+            started = time.perf_counter()
+            connector.find_subject(probe)
+            first = time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(20):
+                connector.find_subject(probe)
+            again = (time.perf_counter() - started) / 20
+            out[system.slug] = {
+                "files": len(connector.files()),
+                "first_lookup_ms": round(first * 1000, 2),
+                "later_lookup_ms": round(again * 1000, 2),
+            }
+    return out
+
+
+def main() -> int:
+    bench.ensure_database()
+    bench.manage("migrate", "--no-input", "--verbosity", "0")
+    bench.manage("load_data_map", "--verbosity", "0")
+    load_started = time.monotonic()
+    heavy = [f"--heavy={email}:{n}" for email, n in HEAVY.items()]
+    bench.manage(
+        "load_demo", "--subjects", str(SUBJECTS), "--supportdesk-port", bench.DESK_PORT, *heavy
+    )
+    load_seconds = time.monotonic() - load_started
+
+    bench.apply_environment()
+    import django
+
+    django.setup()
+    desk = bench.start_desk()
+    worker = bench.start_worker()
+    figures: dict = {
+        "benchmark": "gathering",
+        "demo_subjects": SUBJECTS,
+        "demo_load_seconds": round(load_seconds, 1),
+    }
+    try:
+        time.sleep(3)  # worker and desk up
+        _gather_once("bench10@demo.example", timeout=120)  # warm-up: imports, connections
+        for label, email in (
+            ("subject_10_records", "bench10@demo.example"),
+            ("subject_10000_records", "bench10k@demo.example"),
+        ):
+            samples = [_gather_once(email, timeout=120) for _ in range(REPEAT)]
+            seconds = [s["seconds"] for s in samples]
+            figures[label] = {
+                "records": samples[0]["records"],
+                "systems_runs": samples[0]["runs"],
+                "rounds": samples[0]["rounds"],
+                "median_s": round(statistics.median(seconds), 4),
+                "min_s": round(min(seconds), 4),
+                "max_s": round(max(seconds), 4),
+            }
+        bench.stop(worker)
+        worker = bench.start_worker()
+        time.sleep(3)
+        big = _gather_once("bench1m@demo.example", timeout=1800)
+        figures["subject_1000000_records"] = {
+            "records": big["records"],
+            "seconds": round(big["seconds"], 2),
+            "worker_peak_rss_mb": round(bench.peak_rss_mb(worker.pid), 1),
+        }
+        figures["explain"] = _explain_plans()
+        figures["csv_index"] = _csv_indexing()
+    finally:
+        bench.stop(worker)
+        bench.stop(desk)
+    figures["targets"] = {
+        "subject_10_records_under_s": 0.15,
+        "subject_10000_records_under_s": 0.5,
+        "worker_peak_rss_under_mb": 200,
+    }
+    print(json.dumps(figures, indent=2))
+    return 0
