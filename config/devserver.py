@@ -1,8 +1,9 @@
 """`make run`: the whole system on one machine with no servers.
 
-Migrates, creates the demo staff logins and the data map, then runs the web server
-(gunicorn), a Celery worker and beat together; Ctrl-C stops all three. With DATABASE_URL and
-REDIS_URL set it uses PostgreSQL and Redis instead of SQLite and the filesystem broker.
+Migrates, loads the data map, creates the demo staff logins and the demo source systems, then
+runs the web server (gunicorn), a Celery worker, beat and the demo support desk together;
+Ctrl-C stops them all. With DATABASE_URL and REDIS_URL set it uses PostgreSQL and Redis instead
+of SQLite and the filesystem broker. DSAR_DEMO=0 leaves the demo systems out.
 """
 
 from __future__ import annotations
@@ -19,42 +20,93 @@ PY = sys.executable
 
 
 def manage(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=check)  # noqa: S603
+    return subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=check)
 
 
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from config.keys import dev_key
+
     host = os.environ.get("DSAR_HOST", "127.0.0.1")
     port = os.environ.get("DSAR_PORT", "8000")
+    var_dir = Path(os.environ.get("DSAR_VAR_DIR", ROOT / "var"))
+    demo = os.environ.get("DSAR_DEMO", "1") == "1"
+    desk_port = os.environ.get("DSAR_DEMO_SUPPORTDESK_PORT", "8765")
+    # The demo support desk and the worker that searches it share a bearer token.
+    os.environ.setdefault("SUPPORTDESK_TOKEN", dev_key(var_dir / "keys", "supportdesk_token"))
 
     manage("migrate", "--no-input", "--verbosity", "0")
     manage("createcachetable")
-    if (ROOT / "dsar" / "management" / "commands" / "load_data_map.py").exists():
-        manage("load_data_map", "--verbosity", "0")
-    from config.keys import dev_key
-
-    password = dev_key(ROOT / "var" / "keys", "demo_password", nbytes=9)
+    manage("load_data_map", "--verbosity", "0")
+    password = dev_key(var_dir / "keys", "demo_password", nbytes=9)
     manage("create_demo_staff", "--password", password)
+    if demo:
+        subjects = os.environ.get("DSAR_DEMO_SUBJECTS", "200")
+        manage("load_demo", "--subjects", subjects, "--supportdesk-port", desk_port)
 
-    procs: list[subprocess.Popen] = []
     commands = {
         "web": [
-            PY, "-m", "gunicorn", "config.wsgi:application",
-            "-c", "config/gunicorn.conf.py", "-b", f"{host}:{port}", "--workers", "2",
+            PY,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "-c",
+            "config/gunicorn.conf.py",
+            "-b",
+            f"{host}:{port}",
+            "--workers",
+            "2",
         ],
-        "worker": [PY, "-m", "celery", "-A", "config", "worker", "-l", "info", "--concurrency", "2"],
+        "worker": [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            "2",
+        ],
         "beat": [
-            PY, "-m", "celery", "-A", "config", "beat", "-l", "info",
-            "--schedule", str(ROOT / "var" / "celerybeat-schedule"),
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "info",
+            "--schedule",
+            str(var_dir / "celerybeat-schedule"),
         ],
     }
-    for _name, cmd in commands.items():
-        procs.append(subprocess.Popen(cmd, cwd=ROOT))  # noqa: S603 - our own fixed commands
+    if demo:
+        commands["supportdesk"] = [
+            PY,
+            "manage.py",
+            "run_supportdesk",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            desk_port,
+            "--db",
+            str(var_dir / "demo" / "supportdesk.sqlite3"),
+        ]
+    procs = [subprocess.Popen(cmd, cwd=ROOT) for cmd in commands.values()]
 
     print(
         f"\n  DSAR casework is running: http://{host}:{port}/admin/\n"
         f"  Health: http://{host}:{port}/healthz\n"
-        f"  Staff logins above (password: {password}). Ctrl-C stops web, worker and beat.\n",
+        f"  Staff logins above (password: {password}). Ctrl-C stops everything.\n"
+        + (
+            "  Demo subject: Arta Krasniqi <arta.krasniqi@demo.example> is in every demo system\n"
+            "  under different identifiers. Add an access case for her in the admin (tick\n"
+            "  'identity verified') and watch gathering find her everywhere.\n"
+            if demo
+            else ""
+        ),
         flush=True,
     )
 
