@@ -17,6 +17,7 @@ venv: $(STAMP)
 messages: $(STAMP)
 	@cd casework && ../$(PY) ../manage.py compilemessages --verbosity 0
 	@cd dsar && ../$(PY) ../manage.py compilemessages --verbosity 0
+	@cd exporters && ../$(PY) ../manage.py compilemessages --verbosity 0
 
 run: $(STAMP) messages
 	$(PY) -m config.devserver

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["gathering"]
+BENCHMARKS = ["gathering", "bundles"]
 
 
 def main(argv: list[str]) -> int:

@@ -48,10 +48,7 @@ def _explain_plans() -> dict:
     plans = {}
     for system in SourceSystem.objects.filter(connector="sql", active=True):
         with connector_for(system) as connector:
-            for kind in (
-                system.config.get("subject", {}).get("identifiers", {})
-                or connector.config["subject"]["identifiers"]
-            ):
+            for kind in sorted(connector.searchable_kinds()):
                 plans[f"{system.slug}.{kind}"] = connector.explain(kind)
     return plans
 
@@ -85,6 +82,30 @@ def _csv_indexing() -> dict:
     return out
 
 
+def _timings(worker_label: str, figures: dict) -> None:
+    for _ in range(2):
+        _gather_once("bench10@demo.example", timeout=120)  # warm-up: imports, pools
+    for label, email in (
+        ("subject_10_records", "bench10@demo.example"),
+        ("subject_10000_records", "bench10k@demo.example"),
+    ):
+        samples = [_gather_once(email, timeout=120) for _ in range(REPEAT)]
+        seconds = [s["seconds"] for s in samples]
+        entry = figures.setdefault(
+            label,
+            {
+                "records": samples[0]["records"],
+                "system_runs": samples[0]["runs"],
+                "rounds": samples[0]["rounds"],
+            },
+        )
+        entry[worker_label] = {
+            "median_s": round(statistics.median(seconds), 4),
+            "min_s": round(min(seconds), 4),
+            "max_s": round(max(seconds), 4),
+        }
+
+
 def main() -> int:
     bench.ensure_database()
     bench.manage("migrate", "--no-input", "--verbosity", "0")
@@ -101,31 +122,20 @@ def main() -> int:
 
     django.setup()
     desk = bench.start_desk()
-    worker = bench.start_worker()
     figures: dict = {
         "benchmark": "gathering",
         "demo_subjects": SUBJECTS,
         "demo_load_seconds": round(load_seconds, 1),
     }
+    worker = None
     try:
-        time.sleep(3)  # worker and desk up
-        _gather_once("bench10@demo.example", timeout=120)  # warm-up: imports, connections
-        for label, email in (
-            ("subject_10_records", "bench10@demo.example"),
-            ("subject_10000_records", "bench10k@demo.example"),
-        ):
-            samples = [_gather_once(email, timeout=120) for _ in range(REPEAT)]
-            seconds = [s["seconds"] for s in samples]
-            figures[label] = {
-                "records": samples[0]["records"],
-                "systems_runs": samples[0]["runs"],
-                "rounds": samples[0]["rounds"],
-                "median_s": round(statistics.median(seconds), 4),
-                "min_s": round(min(seconds), 4),
-                "max_s": round(max(seconds), 4),
-            }
-        bench.stop(worker)
-        worker = bench.start_worker()
+        # One worker: first a single process, then Celery's default prefork pool of two.
+        for concurrency in (1, 2):
+            worker = bench.start_worker(concurrency)
+            time.sleep(3)
+            _timings("one_worker_solo" if concurrency == 1 else "one_worker_prefork_2", figures)
+            bench.stop(worker)
+        worker = bench.start_worker(1)
         time.sleep(3)
         big = _gather_once("bench1m@demo.example", timeout=1800)
         figures["subject_1000000_records"] = {
@@ -136,7 +146,8 @@ def main() -> int:
         figures["explain"] = _explain_plans()
         figures["csv_index"] = _csv_indexing()
     finally:
-        bench.stop(worker)
+        if worker is not None:
+            bench.stop(worker)
         bench.stop(desk)
     figures["targets"] = {
         "subject_10_records_under_s": 0.15,

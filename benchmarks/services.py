@@ -63,17 +63,21 @@ def start(*args: str, log: str) -> subprocess.Popen:
     )
 
 
-def start_worker() -> subprocess.Popen:
-    # One worker, one process (solo pool): its peak RSS is the worker's, and "one worker" is
-    # what the target says.
+def start_worker(concurrency: int = 1) -> subprocess.Popen:
+    """One worker. With concurrency 1 it is a single process (solo pool), whose peak RSS is the
+    worker's; with more, the prefork pool Celery uses by default."""
+    pool = (
+        ["--pool", "solo"]
+        if concurrency == 1
+        else ["--pool", "prefork", "--concurrency", str(concurrency)]
+    )
     return start(
         "-m",
         "celery",
         "-A",
         "config",
         "worker",
-        "--pool",
-        "solo",
+        *pool,
         "-l",
         "warning",
         "-n",

@@ -8,6 +8,9 @@ by `case_create`. The audit trail is shown, never edited.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,17 +25,25 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from casework import deadlines, gathering, roles, selectors, services
+from casework import deadlines, gathering, review, roles, selectors, services
 from casework.actors import Actor
 from casework.forms import (
     AddNoteForm,
@@ -41,15 +52,20 @@ from casework.forms import (
     AskSubjectForm,
     CaseIntakeForm,
     CaseOperationForm,
+    CompleteReviewForm,
     ConfirmIdentifierForm,
+    ExcludeRecordForm,
     ExtendForm,
     FulfilForm,
     ManualSearchForm,
     MergeForm,
     PreparePlanForm,
     ProceedWithoutSourceForm,
+    RecordDecisionForm,
     RecordResponseForm,
+    RedactValueForm,
     RejectForm,
+    ReopenReviewForm,
     RetryFailedForm,
     VerifyForm,
     WithdrawForm,
@@ -59,13 +75,17 @@ from casework.models import (
     CHANGING_TYPES,
     RESPONSE_STATES,
     AuditEvent,
+    Bundle,
     Case,
     CaseIdentifier,
     CaseNote,
     ConnectorRun,
     PublicHoliday,
+    RecordDecision,
+    RequestType,
     State,
 )
+from dsar.models import DataCategory
 
 # --- what staff can do to a case -----------------------------------------------------------------
 
@@ -84,6 +104,8 @@ class Operation:
     danger: bool = False
     # The success message from what the service returned; by default the case's new state.
     done: Callable[[Any], str] | None = None
+    # What the confirmation page shows the operation acts on: (label, value) pairs.
+    details: Callable[[Case], list[tuple[str, Any]]] | None = None
 
     def offered(self, case: Case, user) -> bool:
         if self.perm and not user.has_perm(self.perm):
@@ -214,6 +236,35 @@ ACTIONS: dict[str, Operation] = {
         done=lambda n: (
             ngettext("%(n)d source queued again.", "%(n)d sources queued again.", n) % {"n": n}
         ),
+    ),
+    "complete_review": Operation(
+        review.complete_review,
+        CompleteReviewForm,
+        _(
+            "Marks the review of the gathered data complete: the bundle will be built from this "
+            "reviewed view after approval. Records left out stay out of every file, and redacted "
+            "values are replaced by “[redacted]”. Decisions cannot change until the review is "
+            "reopened."
+        ),
+        label=_("Complete review"),
+        perm="casework.review_records",
+        when=lambda case: case.state == State.IN_REVIEW and case.review_completed_at is None,
+        done=lambda _case: _("The review is complete; approval builds the bundle from it."),
+        details=lambda case: review_summary(case),
+    ),
+    "reopen_review": Operation(
+        review.reopen_review,
+        ReopenReviewForm,
+        _(
+            "Reopens the review so that records can be left out or values redacted again. The "
+            "case cannot be approved until the review is completed once more; the decisions "
+            "taken so far stay."
+        ),
+        label=_("Reopen review"),
+        perm="casework.review_records",
+        when=lambda case: case.state == State.IN_REVIEW and case.review_completed_at is not None,
+        done=lambda _case: _("The review is open again."),
+        details=lambda case: review_summary(case),
     ),
 }
 
@@ -371,6 +422,186 @@ def identifier_confirmable(identifier: CaseIdentifier, case: Case) -> bool:
         and identifier.source != "request"
         and identifier.confirmed_at is None
     )
+
+
+# --- review: the gathered records as staff judge them ----------------------------------------------
+
+REVIEW_PAGE_SIZE = 50
+VALUE_PREVIEW_CHARS = 160
+
+
+def review_category_counts(case: Case) -> Counter:
+    """Records by category, from the counts each run stored when it wrote its file: the runs
+    `review.review_rows` reads (succeeded, with a file), and no file opened to count them."""
+    totals: Counter = Counter()
+    runs = ConnectorRun.objects.filter(case=case, state=Run.SUCCEEDED).exclude(result_file="")
+    for counts in runs.values_list("counts", flat=True):
+        totals.update({category: int(n) for category, n in (counts or {}).items()})
+    return totals
+
+
+def review_decision_counts(case: Case) -> dict[str, Counter]:
+    """Decisions by category and action: {"events": Counter({"exclude": 1, "redact": 2})}."""
+    result: dict[str, Counter] = {}
+    decisions = (
+        RecordDecision.objects.filter(case=case)
+        .values("category", "action")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in decisions:
+        result.setdefault(row["category"], Counter())[row["action"]] = row["n"]
+    return result
+
+
+def review_summary(case: Case) -> list[tuple[str, Any]]:
+    """What a review decides, in numbers, for the confirmation pages of complete and reopen."""
+    decided = Counter()
+    for counts in review_decision_counts(case).values():
+        decided.update(counts)
+    return [
+        (_("Records gathered"), sum(review_category_counts(case).values())),
+        (_("Records left out (not the subject's)"), decided[RecordDecision.Action.EXCLUDE]),
+        (_("Values redacted"), decided[RecordDecision.Action.REDACT]),
+    ]
+
+
+def review_is_open(case: Case) -> bool:
+    return case.state == State.IN_REVIEW and case.review_completed_at is None
+
+
+def _normal_name(name: str) -> str:
+    """ "Emergency contact", "emergency_contact" and "Emergency-Contact" are one field."""
+    return re.sub(r"\W+", "_", name.casefold()).strip("_")
+
+
+def category_flags(category: DataCategory | None, language: str) -> dict[str, Any] | None:
+    """What the register says a reviewer must look at in this category, or None: the category's
+    notes, and its fields flagged one by one (by normalised key and names, to mark columns)."""
+    if category is None:
+        return None
+    fields: dict[str, list[str]] = {}
+    flagged = []
+    for f in category.fields.all():
+        labels = []
+        if f.concerns_other_people:
+            labels.append(_("other people's data"))
+        if f.may_reveal_special_category:
+            labels.append(_("may reveal special-category data"))
+        if not labels:
+            continue
+        flagged.append({"name": f.text("name", language), "labels": labels})
+        for name in (f.key, f.name_en, f.name_sq):
+            if name:
+                fields[_normal_name(name)] = labels
+    notes = []
+    if category.concerns_other_people:
+        notes.append(
+            {
+                "kind": "other_people",
+                "title": _("Other people's data"),
+                "text": category.text("other_people_note", language),
+            }
+        )
+    if category.may_reveal_special_category:
+        notes.append(
+            {
+                "kind": "special_category",
+                "title": _("Special-category data (Art. 9)"),
+                "text": category.text("special_category_note", language),
+            }
+        )
+    if not notes and not flagged:
+        return None
+    return {"notes": notes, "fields": flagged, "by_field": fields}
+
+
+def _value_preview(value: Any) -> dict[str, Any]:
+    """A value as the review table shows it: text, cut short with the whole in a tooltip."""
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= VALUE_PREVIEW_CHARS:
+        return {"text": text, "full": "", "truncated": False}
+    return {"text": text[:VALUE_PREVIEW_CHARS] + "…", "full": text, "truncated": True}
+
+
+def _decision(d: RecordDecision, users: dict[int, Any]) -> dict[str, Any]:
+    return {
+        "reason": d.get_reason_display(),
+        "note": d.note,
+        "by": users.get(d.decided_by_id),
+        "at": d.decided_at,
+    }
+
+
+def review_row(
+    row: dict[str, Any],
+    *,
+    number: int,
+    flags: dict[str, list[str]],
+    users: dict[int, Any],
+    show_identifier_value: bool,
+) -> dict[str, Any]:
+    """One record of `review.review_rows` as the review table shows it."""
+    run = row["run"]
+    excluded = None
+    redactions: dict[str, RecordDecision] = {}
+    for d in row["decisions"]:
+        if d.action == RecordDecision.Action.EXCLUDE:
+            excluded = d
+        else:
+            redactions[d.field] = d
+    found_by = row["found_by"] if isinstance(row["found_by"], dict) else {}
+    return {
+        "number": number,
+        "run": run.pk,
+        "round": run.round,
+        "system": run.system.name,
+        "source": row["source"],
+        "key": row["key"],
+        "found_by_kind": found_by.get("kind", ""),
+        "found_by_value": found_by.get("value", "") if show_identifier_value else None,
+        "excluded": _decision(excluded, users) if excluded else None,
+        "fields": [
+            {
+                "name": str(name),
+                **_value_preview(value),
+                "flags": flags.get(_normal_name(str(name)), []),
+                "redacted": _decision(redactions[name], users) if name in redactions else None,
+            }
+            for name, value in row["data"].items()
+        ],
+    }
+
+
+BUNDLE_COLOURS = {
+    Bundle.State.PENDING: "#2b6cb0",
+    Bundle.State.BUILDING: "#6b46c1",
+    Bundle.State.READY: "#2f855a",
+    Bundle.State.FAILED: "#ba2121",
+    Bundle.State.DELETED: "#718096",
+}
+
+
+def bundle_row(bundle: Bundle) -> dict[str, Any]:
+    """One build as the Bundle section shows it: its state and numbers, never its file."""
+    return {
+        "kind": bundle.get_kind_display(),
+        "state": bundle.state,
+        "state_label": bundle.get_state_display(),
+        "colour": BUNDLE_COLOURS.get(bundle.state, "#718096"),
+        "attempts": bundle.attempts,
+        "records": bundle.records,
+        "size": filesizeformat(bundle.size) if bundle.size else "—",
+        "created_at": bundle.created_at,
+        "finished_at": bundle.finished_at,
+        "expires_at": bundle.expires_at,
+        "error": bundle.error,
+    }
 
 
 class CaseChangeList(ChangeList):
@@ -651,6 +882,7 @@ class CaseAdmin(admin.ModelAdmin):
         if obj is not None:
             context["case_buttons"] = self.case_buttons(request, obj)
             context.update(self.gathering_context(request, obj, context["case_buttons"]))
+            context.update(self.review_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def case_buttons(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
@@ -733,6 +965,29 @@ class CaseAdmin(admin.ModelAdmin):
             ]
         return context
 
+    def review_context(self, request: HttpRequest, case: Case) -> dict[str, Any]:
+        """The Review notice (a link to the review page while the case is in review, or once
+        its review is complete) and the Bundle section of the change page."""
+        context: dict[str, Any] = {"review": None, "bundles": None}
+        if case.state == State.IN_REVIEW or case.review_completed_at is not None:
+            decided = Counter()
+            for counts in review_decision_counts(case).values():
+                decided.update(counts)
+            context["review"] = {
+                "url": self._review_url(case),
+                "open": review_is_open(case),
+                "records": sum(review_category_counts(case).values()),
+                "excluded": decided[RecordDecision.Action.EXCLUDE],
+                "redacted": decided[RecordDecision.Action.REDACT],
+                "completed_at": case.review_completed_at,
+                "completed_by": case.review_completed_by,
+            }
+        if request.user.has_perm("casework.view_bundle"):
+            rows = list(Bundle.objects.filter(case=case))
+            if rows or case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+                context["bundles"] = [bundle_row(b) for b in rows]
+        return context
+
     def _run_row(self, run: ConnectorRun, case: Case, may_complete: bool) -> dict[str, Any]:
         """One run as the Sources table shows it: counts and kinds, never identifier values."""
         return {
@@ -785,6 +1040,16 @@ class CaseAdmin(admin.ModelAdmin):
                 view(self.run_complete_view),
                 name="{}_{}_run_complete".format(*info),
             ),
+            path(
+                "<path:object_id>/review/",
+                view(self.review_view),
+                name="{}_{}_review".format(*info),
+            ),
+            path(
+                "<path:object_id>/review/<str:decision>/",
+                view(self.review_decide_view),
+                name="{}_{}_review_decide".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -824,7 +1089,15 @@ class CaseAdmin(admin.ModelAdmin):
             if not op.offered(case, actor.user):
                 raise PermissionDenied(_("This is not possible for you on this case now."))
 
-        return self._operation_view(request, case, op, label=op.label, refusal=refusal, outcome="")
+        return self._operation_view(
+            request,
+            case,
+            op,
+            label=op.label,
+            refusal=refusal,
+            outcome="",
+            details=op.details(case) if op.details is not None else [],
+        )
 
     def _case_or_404(self, request: HttpRequest, object_id: str) -> Case:
         case = self.get_object(request, unquote(object_id))
@@ -858,6 +1131,7 @@ class CaseAdmin(admin.ModelAdmin):
         label: str,
         refusal: Callable[[Actor], None],
         outcome: str,
+        details: list[tuple[str, Any]] = (),
     ) -> HttpResponse:
         actor = Actor.staff(request.user)
         change_url = self._change_url(case)
@@ -896,6 +1170,7 @@ class CaseAdmin(admin.ModelAdmin):
             form=form,
             outcome=outcome,
             danger=op.danger,
+            details=details,
         )
 
     def _confirm_page(
@@ -1060,6 +1335,182 @@ class CaseAdmin(admin.ModelAdmin):
                 ],
             },
         )
+
+    # --- review of the gathered data -------------------------------------------------------------
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The gathered records of one category, a page at a time, with what the register flags
+        and the decisions taken; forms to leave out records and redact values while the review
+        is open, for those who may review. GET changes nothing."""
+        case = self._case_or_404(request, object_id)
+        user = request.user
+        counts = review_category_counts(case)
+        decided = review_decision_counts(case)
+        known = {c.slug: c for c in DataCategory.objects.filter(slug__in=counts)}
+        # The register's order; a category the register does not know (yet) comes last.
+        slugs = sorted(counts, key=lambda s: (known[s].sort_key, s) if s in known else ("~", s))
+        categories = []
+        for slug in slugs:
+            category = known.get(slug)
+            categories.append(
+                {
+                    "slug": slug,
+                    "code": category.code if category else "",
+                    "name": category.text("name", case.language) if category else slug,
+                    "records": counts[slug],
+                    "excluded": decided.get(slug, Counter())[RecordDecision.Action.EXCLUDE],
+                    "redacted": decided.get(slug, Counter())[RecordDecision.Action.REDACT],
+                    "flagged": bool(
+                        category
+                        and (category.concerns_other_people or category.may_reveal_special_category)
+                    ),
+                    "url": self._review_url(case, slug),
+                }
+            )
+        current = None
+        if categories:
+            slug = request.GET.get("category") or categories[0]["slug"]
+            current = next((c for c in categories if c["slug"] == slug), None)
+            if current is None:
+                raise Http404("No records of that category in this case.")
+        context: dict[str, Any] = {}
+        if current is not None:
+            pages = max(1, math.ceil(current["records"] / REVIEW_PAGE_SIZE))
+            try:
+                page = min(max(int(request.GET.get("page", 1)), 1), pages)
+            except ValueError:
+                page = 1
+            rows = review.review_rows(
+                case,
+                category=current["slug"],
+                limit=REVIEW_PAGE_SIZE,
+                offset=(page - 1) * REVIEW_PAGE_SIZE,
+            )
+            category = known.get(current["slug"])
+            flags = category_flags(category, case.language)
+            user_ids = {d.decided_by_id for r in rows for d in r["decisions"]}
+            users = get_user_model().objects.in_bulk(user_ids) if user_ids else {}
+            show_values = user.has_perm("casework.view_caseidentifier")
+            first = (page - 1) * REVIEW_PAGE_SIZE
+            context.update(
+                category=current,
+                flags=flags,
+                page=page,
+                pages=pages,
+                previous_url=self._review_url(case, current["slug"], page - 1)
+                if page > 1
+                else None,
+                next_url=self._review_url(case, current["slug"], page + 1)
+                if page < pages
+                else None,
+                rows=[
+                    review_row(
+                        row,
+                        number=first + i + 1,
+                        flags=flags["by_field"] if flags else {},
+                        users=users,
+                        show_identifier_value=show_values,
+                    )
+                    for i, row in enumerate(rows)
+                ],
+            )
+        may_decide = review_is_open(case) and user.has_perm("casework.review_records")
+        actions = [
+            {
+                "name": name,
+                "label": ACTIONS[name].label,
+                "url": self._case_url("action", case, name),
+            }
+            for name in ("complete_review", "reopen_review")
+            if ACTIONS[name].offered(case, user)
+        ]
+        context.update(
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Review of the gathered data"),
+                "subtitle": case.reference,
+                "case": case,
+                "change_url": self._change_url(case),
+                "categories": categories,
+                "total": sum(counts.values()),
+                "may_decide": may_decide,
+                "review_open": review_is_open(case),
+                "review_actions": actions,
+                "reasons": RecordDecision.Reason.choices,
+                "exclude_url": self._case_url("review_decide", case, "exclude"),
+                "redact_url": self._case_url("review_decide", case, "redact"),
+            }
+        )
+        return TemplateResponse(request, "admin/casework/case/review.html", context)
+
+    def review_decide_view(
+        self, request: HttpRequest, object_id: str, decision: str
+    ) -> HttpResponse:
+        """Leave a record out, or redact one of its values (POST only), through the review
+        service; the reviewer comes back to the same category and page."""
+        decide = {
+            "exclude": (ExcludeRecordForm, review.exclude_record),
+            "redact": (RedactValueForm, review.redact_value),
+        }.get(decision)
+        if decide is None:
+            raise Http404(f"No decision {decision!r}.")
+        case = self._case_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form_class, service = decide
+        form: RecordDecisionForm = form_class(request.POST)
+        if not form.is_valid():
+            back = self._review_url(case, request.POST.get("category", ""))
+            problems = "; ".join(
+                f"{form.fields[name].label or name}: {' '.join(errors)}"
+                if name in form.fields
+                else " ".join(errors)
+                for name, errors in form.errors.items()
+            )
+            self.message_user(
+                request,
+                _("Nothing was recorded: %(problems)s") % {"problems": problems},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(back)
+        data = form.cleaned_data
+        back = self._review_url(case, data["category"], data.get("page") or 1)
+        # Record-level check before the service: the run must be this case's.
+        run = get_object_or_404(
+            ConnectorRun.objects.select_related("system"), pk=data["run"], case=case
+        )
+        label = _("Leave out") if decision == "exclude" else _("Redact")
+        try:
+            service(case=case, actor=Actor.staff(request.user), run=run, **form.service_kwargs())
+        except ValidationError as exc:
+            self.message_user(
+                request, self._refused(label, "; ".join(exc.messages)), messages.ERROR
+            )
+        except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
+            self.message_user(request, self._refused(label, exc), messages.ERROR)
+        else:
+            if decision == "exclude":
+                done = _("Record left out of the bundle (%(system)s).") % {
+                    "system": run.system.name
+                }
+            else:
+                done = _("“%(field)s” redacted in the bundle (%(system)s).") % {
+                    "field": data["field"],
+                    "system": run.system.name,
+                }
+            self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def _review_url(self, case: Case, category: str = "", page: int = 1) -> str:
+        info = self.opts.app_label, self.opts.model_name
+        url = reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_review", args=[case.pk])
+        query = {}
+        if category:
+            query["category"] = category
+        if page > 1:
+            query["page"] = page
+        return f"{url}?{urlencode(query)}" if query else url
 
     @staticmethod
     def _refused(label: str, exc: Exception | str) -> str:

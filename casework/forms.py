@@ -17,7 +17,14 @@ from django.utils.translation import gettext_lazy as _
 
 from casework import services
 from casework.actors import Actor
-from casework.models import AskPurpose, Case, Channel, ConnectorRun, VerificationMethod
+from casework.models import (
+    AskPurpose,
+    Case,
+    Channel,
+    ConnectorRun,
+    RecordDecision,
+    VerificationMethod,
+)
 from dsar.models import DataCategory
 
 TEXTAREA = forms.Textarea(attrs={"rows": 4, "cols": 60})
@@ -361,3 +368,52 @@ class ManualSearchForm(forms.Form):
             "upload": self.cleaned_data.get("upload"),
             "category": self.cleaned_data.get("category", ""),
         }
+
+
+# --- review of the gathered data -------------------------------------------------------------------
+
+
+class CompleteReviewForm(CaseOperationForm):
+    """Nothing to fill in: the confirmation page says what completing the review means."""
+
+
+class ReopenReviewForm(CaseOperationForm):
+    pass
+
+
+class RecordDecisionForm(forms.Form):
+    """One decision on one gathered record, posted from the review page. The run and the record
+    key travel in the form; the view checks that the run is the case's before the service runs.
+    `category` and `page` bring the reviewer back to where they were."""
+
+    run = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    category = forms.CharField(max_length=60, widget=forms.HiddenInput)
+    record_key = forms.CharField(max_length=300, strip=False, widget=forms.HiddenInput)
+    page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+    reason = forms.ChoiceField(label=_("Reason"), choices=RecordDecision.Reason.choices)
+    note = forms.CharField(
+        label=_("Note"),
+        required=False,
+        max_length=services.NOTE_MAX_LENGTH,
+        help_text=_("Required for “Another exemption”: say which one applies."),
+    )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "category": data["category"],
+            "record_key": data["record_key"],
+            "reason": data["reason"],
+            "note": data["note"],
+        }
+
+
+class ExcludeRecordForm(RecordDecisionForm):
+    pass
+
+
+class RedactValueForm(RecordDecisionForm):
+    field = forms.CharField(max_length=200, strip=False)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        return {**super().service_kwargs(), "field": self.cleaned_data["field"]}

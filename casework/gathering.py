@@ -219,9 +219,11 @@ def execute(run_id: int) -> str:
             lookup = connector.find_subject(identifiers)
             counts: dict[str, int] = {}
             skip = set(run.skip_subject_keys)
-            name, count = results.write_records(
-                run.pk, run.attempts, _records(connector, lookup, skip, counts)
-            )
+            name, count = "", 0
+            if any(m.subject_key not in skip for m in lookup.matches):
+                name, count = results.write_records(
+                    run.pk, run.attempts, _records(connector, lookup, skip, counts)
+                )
     except TransientConnectorError as exc:
         return _retry_or_fail(run, exc)
     except ConfigurationError as exc:
@@ -257,12 +259,8 @@ def _succeed(run, lookup: Lookup, name: str, count: int, counts: dict[str, int],
             # The sweeper took the run back meanwhile; another attempt will write its own file.
             transaction.on_commit(lambda: results.delete(name))
             return
-        record_event(
-            run.case,
-            "gathering.run_succeeded",
-            actor=Actor.system(),
-            details={"system": run.system.slug, "round": run.round, "records": count},
-        )
+        # A success is on the run's row (counts, timing); the trail keeps rounds, failures,
+        # retries and the decisions of people.
         advance(run.case_id)
 
 
@@ -321,7 +319,7 @@ def advance(case_id: int) -> str:
     from casework import services
 
     actor = Actor.system()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         case = Case.objects.select_for_update().get(pk=case_id)
         if case.state != State.GATHERING:
             return "not gathering"

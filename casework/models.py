@@ -107,6 +107,13 @@ def _plan_prepared_if_needed(case: Case) -> bool:
     return True
 
 
+def _reviewed_if_needed(case: Case) -> bool:
+    # The bundle is built from the reviewed view only: release needs the review done.
+    if case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+        return case.review_completed_at is not None
+    return True
+
+
 def _unverified_too_long(case: Case) -> bool:
     since = case.received_at if case.state == State.RECEIVED else case.awaiting_since
     if case.state == State.AWAITING_SUBJECT and case.awaiting_from != State.RECEIVED:
@@ -127,6 +134,7 @@ def _may_approve(case: Case, user) -> bool:
 _response_ready.explanation = _("the response to the subject has not been sent")
 _bundle_ready_if_needed.explanation = _("the bundle has not been built")
 _plan_prepared_if_needed.explanation = _("no plan of changes has been prepared")
+_reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
 _unverified_too_long.explanation = _("the request is not yet old enough to expire")
 
 
@@ -154,7 +162,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     # Type-specific details: rectification {"corrections": [{"field", "current", "correct"}]},
     # objection {"processing", "direct_marketing", "grounds"}, erasure {"scope"}.
     details = models.JSONField(default=dict, blank=True)
-    restriction_ground = models.CharField(max_length=1, choices=RestrictionGround.choices, blank=True)
+    restriction_ground = models.CharField(
+        max_length=1, choices=RestrictionGround.choices, blank=True
+    )
 
     regime = models.CharField(max_length=20, choices=REGIME_CHOICES)
     received_at = models.DateTimeField(default=timezone.now)
@@ -176,7 +186,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     )
 
     verified_at = models.DateTimeField(null=True, blank=True)
-    verification_method = models.CharField(max_length=20, choices=VerificationMethod.choices, blank=True)
+    verification_method = models.CharField(
+        max_length=20, choices=VerificationMethod.choices, blank=True
+    )
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -197,6 +209,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
 
     sources_skipped_reason = models.TextField(blank=True)
+    review_completed_at = models.DateTimeField(null=True, blank=True)
+    review_completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # Set when gathering stopped with a source that failed after its retries: staff retry it
     # or go on without it (with a reason).
     gathering_blocked_at = models.DateTimeField(null=True, blank=True)
@@ -343,7 +359,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.IN_REVIEW,
         target=State.FULFILLING,
         permission=_may_approve,
-        conditions=[_plan_prepared_if_needed],
+        conditions=[_plan_prepared_if_needed, _reviewed_if_needed],
         custom={
             "label": _("Approve"),
             "note": "optional",
@@ -532,7 +548,9 @@ class AuditEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["chain_id", "seq"]
-        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_seq_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_seq_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain_id}#{self.seq} {self.action}"
@@ -644,7 +662,10 @@ class ConnectorRun(models.Model):
             models.UniqueConstraint(fields=["case", "system", "round"], name="connector_run_unique")
         ]
         indexes = [models.Index(fields=["state", "updated_at"])]
-        permissions = [("retry_run", "Can retry a failed source"), ("complete_manual_run", "Can complete a manual search")]
+        permissions = [
+            ("retry_run", "Can retry a failed source"),
+            ("complete_manual_run", "Can complete a manual search"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.case_id}/{self.system_id}/round {self.round}"
@@ -652,3 +673,91 @@ class ConnectorRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE
+
+
+# --- review and the bundle ---------------------------------------------------------------------
+
+
+class RecordDecision(models.Model):
+    """A reviewer's decision on one gathered record: leave it out (not the subject's), or redact
+    one of its values (about other people, or covered by an exemption: Art. 15(4)). The bundle
+    is built only from the records as these decisions leave them."""
+
+    class Action(models.TextChoices):
+        EXCLUDE = "exclude", _("Left out: not the subject's")
+        REDACT = "redact", _("Value redacted")
+
+    class Reason(models.TextChoices):
+        NOT_SUBJECT = "not_subject", _("Not about the subject")
+        OTHER_PERSON = "other_person", _("About another person")
+        LEGAL_PRIVILEGE = "legal_privilege", _("Legal privilege")
+        TRADE_SECRET = "trade_secret", _("Trade secret or intellectual property")
+        OTHER_EXEMPTION = "other_exemption", _("Another exemption (see the note)")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="record_decisions")
+    run = models.ForeignKey(ConnectorRun, on_delete=models.CASCADE, related_name="decisions")
+    category = models.CharField(max_length=60)
+    record_key = models.CharField(max_length=300)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    field = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "category", "record_key", "action", "field"],
+                name="record_decision_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.category}/{self.record_key}"
+
+
+class Bundle(models.Model):
+    """The subject's export (access or portability): one row per build, the truth about it.
+    The file is encrypted with a key of its own; a row is `ready` only once the whole file is
+    stored, so a worker killed mid-build leaves nothing a download could serve."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", _("Access (report and data)")
+        PORTABILITY = "portability", _("Portability (data the subject provided or caused)")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        BUILDING = "building", _("Building")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        DELETED = "deleted", _("Deleted after its retention")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="bundles")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file = models.CharField(max_length=300, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    records = models.PositiveBigIntegerField(default=0)
+    manifest = models.JSONField(default=dict, blank=True)  # counts and hashes, no values
+    error = models.CharField(max_length=500, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+        permissions = [
+            ("review_records", "Can review gathered records (exclude, redact, complete)"),
+            ("build_bundle", "Can build a bundle for delivery by other means"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} bundle of case {self.case_id}"

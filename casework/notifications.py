@@ -11,7 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from casework import deadlines, roles, selectors
+from casework import deadlines, letters, roles, selectors
 from casework.models import Case, CaseNote
 
 logger = logging.getLogger(__name__)
@@ -22,13 +22,17 @@ SUBJECT_TEMPLATES = {
 }
 
 
-def _send(*, to: list[str], template: str, context: dict, language: str) -> None:
+def _send(
+    *, to: list[str], template: str, context: dict, language: str, attachment=None
+) -> None:
     with translation.override(language):
         subject = render_to_string(f"{template}_subject.txt", context).strip()
         text = render_to_string(f"{template}.txt", context)
         html = render_to_string(f"{template}.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to)
     message.attach_alternative(html, "text/html")
+    if attachment is not None:
+        message.attach(attachment[0], attachment[1], "application/pdf")
     message.send()
 
 
@@ -52,6 +56,7 @@ def notify_subject(case: Case, kind: str) -> bool:
             "due_on": deadlines.local_date(case.due_at),
         },
         language=case.language,
+        attachment=letters.letter_pdf(case, kind),
     )
     logger.info("case %s: %s notice sent", case.reference, kind)
     return True

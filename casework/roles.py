@@ -29,6 +29,10 @@ DAY_TO_DAY = [
     "record_response",
 ]
 RUN_PERMS = [
+    "casework.review_records",
+    "casework.build_bundle",
+    "casework.view_bundle",
+    "casework.view_recorddecision",
     "casework.view_connectorrun",
     "casework.retry_run",
     "casework.complete_manual_run",

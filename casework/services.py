@@ -68,8 +68,8 @@ def check_transition(case: Case, name: str, actor: Actor) -> None:
     if actor.kind == Actor.SUBJECT:
         if not t.custom.get("subject"):
             raise PermissionDenied(_("The subject cannot do this."))
-    elif not actor.user.is_active or not t.has_perm(case, actor.user):
-        if t.custom.get("denied") and actor.user.has_perm(t.custom["perm"]):
+    elif not actor.may_run(t, case):
+        if t.custom.get("denied") and actor.has_perm(t.custom["perm"]):
             raise PermissionDenied(t.custom["denied"])
         raise PermissionDenied(_("You are not allowed to do this: %(action)s.") % {"action": name})
     failed = [c for c in t.conditions if not c(case)]
@@ -95,7 +95,7 @@ def _note(case: Case, actor: Actor, kind: str, text: str, *, visible: bool = Fal
         case=case,
         kind=kind,
         text=text,
-        author=actor.user if actor.kind != Actor.SUBJECT else None,
+        author=actor.user if actor.kind == Actor.STAFF else None,
         visible_to_subject=visible,
     )
     return {"note": note.pk, "note_sha256": hashlib.sha256(text.encode()).hexdigest()}
@@ -427,13 +427,19 @@ def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
 def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
     """Approve release of the bundle or the planned changes. Four eyes: for erasure and
     rectification the approver is never the person who prepared the plan (see Case.approve)."""
-    return _run(
-        case,
-        "approve",
-        actor,
-        kwargs={"by": actor.user},
-        note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
-    )
+    with transaction.atomic():
+        case = _run(
+            case,
+            "approve",
+            actor,
+            kwargs={"by": actor.user},
+            note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
+        )
+        if case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+            from casework import bundles
+
+            bundles.request_bundle(case=case, actor=actor)
+    return case
 
 
 def case_record_response(*, case: Case, actor: Actor, channel_note: str = "") -> Case:
@@ -587,7 +593,7 @@ def case_add_note(*, case: Case, actor: Actor, text: str) -> CaseNote:
 
 
 def require_perm(actor: Actor, perm: str) -> None:
-    if actor.kind == Actor.SUBJECT or not actor.user.has_perm(perm):
+    if not actor.has_perm(perm):
         raise PermissionDenied(_("You are not allowed to do this."))
 
 

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django_fsm import TransitionNotAllowed
 
-from casework import gathering, notifications, selectors, services
+from casework import bundles, gathering, notifications, selectors, services
 from casework.actors import Actor
 from casework.models import Case, State
 
@@ -50,6 +50,22 @@ def run_connector(run_id: int) -> str:
 def sweep_gathering() -> dict:
     """Beat: re-queue runs and cases whose messages were lost."""
     return gathering.sweep()
+
+
+@shared_task(acks_late=True)
+def build_bundle(bundle_id: int) -> str:
+    """Build one bundle (a Bundle row, claimed atomically)."""
+    return bundles.build(bundle_id)
+
+
+@shared_task(acks_late=True)
+def sweep_bundles() -> int:
+    return bundles.sweep()
+
+
+@shared_task(acks_late=True)
+def purge_expired_bundles() -> int:
+    return bundles.purge_expired()
 
 
 @shared_task(acks_late=True)

@@ -235,6 +235,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casework.tasks.sweep_gathering",
         "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
     },
+    "sweep-bundles": {
+        "task": "casework.tasks.sweep_bundles",
+        "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
+    },
+    "purge-expired-bundles": {
+        "task": "casework.tasks.purge_expired_bundles",
+        "schedule": timedelta(hours=6),
+    },
     "purge-gathered-records": {
         "task": "casework.tasks.purge_gathered_records",
         "schedule": timedelta(hours=24),
@@ -256,6 +264,7 @@ DSAR_RETRY_BACKOFF_CAP = env.float("DSAR_RETRY_BACKOFF_CAP", default=300.0)
 DSAR_RETRY_AFTER_MAX = env.float("DSAR_RETRY_AFTER_MAX", default=600.0)
 DSAR_SWEEP_GRACE_SECONDS = env.int("DSAR_SWEEP_GRACE_SECONDS", default=60)
 DSAR_MANUAL_UPLOAD_MAX_BYTES = env.int("DSAR_MANUAL_UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
+DSAR_BUNDLE_RETENTION_DAYS = env.int("DSAR_BUNDLE_RETENTION_DAYS", default=30)
 # Gathered records are deleted (with their keys) this long after the case closes.
 DSAR_GATHERED_RETENTION_DAYS = env.int("DSAR_GATHERED_RETENTION_DAYS", default=30)
 if max(DSAR_RETRY_BACKOFF_CAP, DSAR_RETRY_AFTER_MAX) > DSAR_MAX_COUNTDOWN:

@@ -1,0 +1,19 @@
+"""What the data subject receives: JSON, CSV, JSON Schema, the PDF report, the ZIP bundle with
+its manifest, and letters. Takes plain data and imports nothing from casework.
+
+    from exporters.context import BundleFacts, CategoryInfo, LetterFacts
+    from exporters.bundle import write_bundle, write_encrypted_zip
+    from exporters.report import render_report
+    from exporters.letters import render_letter
+
+    manifest = write_bundle(stream, facts, records_by_category)        # access or portability
+    passphrase = write_encrypted_zip(path, facts, records_by_category)  # AES-256, for a medium
+    pdf = render_report(facts, records_by_category)
+    pdf = render_letter(letter_facts)
+
+`records_by_category(slug)` returns a new iterable of record dicts at every call (see
+context.py). Formats are plug-ins (base.BaseExporter) listed in settings.DSAR_EXPORTERS
+(registry.DEFAULT_EXPORTERS when unset). Settings read, all optional: DSAR_EXPORTERS,
+DSAR_REPORT_MAX_ROWS (200), DSAR_REPORT_MAX_CELLS (3000), DSAR_REPORT_MAX_CHARS (300),
+DSAR_TIME_ZONE.
+"""

@@ -7,6 +7,8 @@ from settings.BASE_DIR, so the worker finds the file whatever its working direct
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,25 @@ def mapping_path(name: str) -> Path:
     return path if path.is_absolute() else Path(settings.BASE_DIR) / path
 
 
+# libyaml's loader when the platform has it: parsing is on the path of every gathering run.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_mapping_file(name: str) -> dict[str, Any]:
+    """The file's mapping, parsed once per change of the file (size and modification time)."""
     path = mapping_path(name)
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise MappingFileError(
+            f"mapping_file: cannot read '{name}' ({type(exc).__name__})"
+        ) from None
+    return copy.deepcopy(_parse(str(path), name, stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(path_text: str, name: str, mtime_ns: int, size: int) -> dict[str, Any]:
+    path = Path(path_text)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -35,7 +54,7 @@ def read_mapping_file(name: str) -> dict[str, Any]:
             f"mapping_file: cannot read '{name}' ({type(exc).__name__})"
         ) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

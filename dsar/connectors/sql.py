@@ -37,6 +37,8 @@ import hashlib
 import math
 import os
 import re
+import threading
+import time as clock
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -513,6 +515,37 @@ _TRANSIENT = (
 # --- the connector -------------------------------------------------------------------------
 
 
+# Engines (and their connection pools) are shared by the connectors of one database within a
+# process, and table descriptions cached for a while: a worker searches the same systems over
+# and over, and connecting and reflecting each time was most of a search's cost.
+TABLE_CACHE_SECONDS = 300
+_ENGINES: dict[tuple, tuple[Engine, dict[str, tuple[float, sa.Table]]]] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _shared_engine(url: URL, connect_args: dict, schema: str | None, name: str):
+    key = (url.render_as_string(hide_password=False), tuple(sorted(connect_args.items())), schema)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            try:
+                engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+            except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
+                raise ConfigurationError(
+                    f"{name}: cannot use a database of type {url.drivername!r} "
+                    f"({type(exc).__name__})"
+                ) from None
+            _ENGINES[key] = (engine, {})
+        return _ENGINES[key]
+
+
+def dispose_engines() -> None:
+    """Close every shared pool (tests that drop a database; a worker shutting down)."""
+    with _ENGINES_LOCK:
+        for engine, _tables in _ENGINES.values():
+            engine.dispose()
+        _ENGINES.clear()
+
+
 class SqlConnector(BaseConnector):
     kind = "sql"
     verbose_name = "SQL database"
@@ -524,7 +557,7 @@ class SqlConnector(BaseConnector):
             raise ConfigurationError("; ".join(problems))
         self.mapping = mapping
         self._engine: Engine | None = None
-        self._tables: dict[str, sa.Table] = {}
+        self._tables: dict[str, tuple[float, sa.Table]] = {}
 
     @classmethod
     def validate_config(cls, config: dict[str, Any]) -> list[str]:
@@ -569,20 +602,16 @@ class SqlConnector(BaseConnector):
                 connect_args = {"timeout": timeout}
             else:
                 connect_args = {}
-            try:
-                self._engine = sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
-            except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ImportError) as exc:
-                raise ConfigurationError(
-                    f"{self.name}: cannot use a database of type {url.drivername!r} "
-                    f"({type(exc).__name__})"
-                ) from None
+            self._engine, self._tables = _shared_engine(
+                url, connect_args, self.mapping.schema, self.name
+            )
         return self._engine
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
+        # The engine and its pool are shared by every connector of the same database in this
+        # process (a worker runs many searches): only this instance lets go of them.
         self._engine = None
-        self._tables.clear()
+        self._tables = {}
 
     def _location(self) -> str:
         try:
@@ -638,15 +667,17 @@ class SqlConnector(BaseConnector):
     def _table(self, conn: Connection, name: str) -> sa.Table:
         """The table with its columns as the database describes them (cached), so that values
         bind by type. Columns only: keys, indexes and constraints are not needed to read."""
-        if name not in self._tables:
+        cached = self._tables.get(name)
+        if cached is None or clock.monotonic() - cached[0] > TABLE_CACHE_SECONDS:
             schema = self.mapping.schema
             try:
                 described = sa.inspect(conn).get_columns(name, schema=schema)
             except sa_exc.NoSuchTableError:
                 raise ConnectorError(f"{self.name}: table {name!r} is missing") from None
             columns = [sa.Column(column["name"], column["type"]) for column in described]
-            self._tables[name] = sa.Table(name, sa.MetaData(), *columns, schema=schema)
-        return self._tables[name]
+            cached = (clock.monotonic(), sa.Table(name, sa.MetaData(), *columns, schema=schema))
+            self._tables[name] = cached
+        return cached[1]
 
     def _column(self, conn: Connection, table: sa.Table, name: str) -> sa.Column:
         if name in table.c:

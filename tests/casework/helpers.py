@@ -19,8 +19,16 @@ def in_review(case: Case, by) -> Case:
     return services.case_mark_gathered(case=case, actor=Actor.system())
 
 
+def reviewed(case: Case, by) -> Case:
+    from casework import review
+
+    return review.complete_review(case=case, actor=Actor.staff(by))
+
+
 def fulfilling(case: Case, by, approver=None) -> Case:
     case = in_review(case, by)
+    if case.request_type in ("access", "portability"):
+        case = reviewed(case, by)
     if case.request_type in ("erasure", "rectification"):
         case = services.case_prepare_plan(case=case, actor=Actor.staff(by), summary="Erase CRM rows")
         by = approver

@@ -40,6 +40,8 @@ def test_the_dpo_extends_a_gdpr_case_up_to_three_months_from_receipt(recent_gdpr
     assert case.extension_announced_at is not None
     assert AuditEvent.objects.filter(case=case, action="case.deadline_extended").exists()
     assert len(mailoutbox) == 1 and "Many systems" in mailoutbox[0].body
+    name, content, _ = mailoutbox[0].attachments[0]
+    assert name == f"{case.reference}-extension.pdf" and content.startswith(b"%PDF")
 
 
 def test_an_extension_beyond_the_limit_is_refused(recent_gdpr_case, dora):

@@ -12,7 +12,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from casework import services
 from casework.actors import Actor
 from casework.models import AuditEvent, Case, CaseNote, State
-from tests.casework.helpers import bring_to, mark_bundle_ready
+from tests.casework.helpers import bring_to, mark_bundle_ready, reviewed
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +82,8 @@ def test_transition_matrix(name, role, personas, make_case, alice, bob):
     source, allowed = MATRIX[name]
     received_at = timezone.now() - dt.timedelta(days=15) if name == "expire" else None
     case = bring_to(source, make_case(received_at=received_at), alice, approver=bob)
+    if name == "approve":
+        case = reviewed(case, alice)
     if name == "fulfilled":
         case = services.case_record_response(case=case, actor=personas["privacy_team"])
         case = mark_bundle_ready(case)
@@ -91,8 +93,7 @@ def test_transition_matrix(name, role, personas, make_case, alice, bob):
     if role in allowed:
         result = call(name, case, personas[role], other)
         assert result.state != source
-        event = AuditEvent.objects.filter(case=case).latest("seq")
-        assert event.action == f"case.{name}"
+        event = AuditEvent.objects.filter(case=case, action=f"case.{name}").latest("seq")
         assert (event.from_state, event.to_state) == (source, result.state)
         assert event.actor_kind == personas[role].kind
     else:
@@ -173,6 +174,16 @@ def test_rejection_sends_the_subject_the_reason_in_their_language(make_case, dor
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["arta.krasniqi@demo.example"]
     assert "Kërkesë e përsëritur" in mailoutbox[0].body
+    # The refusal letter goes with it, as PDF, stating the reason and the right to complain.
+    import io
+
+    from pypdf import PdfReader
+
+    name, content, mimetype = mailoutbox[0].attachments[0]
+    assert mimetype == "application/pdf" and name.endswith("-refusal.pdf")
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(content)).pages)
+    assert "Kërkesë e përsëritur" in text
+    assert case.reference in text
 
 
 def test_staff_verification_needs_a_note_saying_how(make_case, alice):
@@ -369,3 +380,13 @@ def test_assignment_only_to_case_workers_and_audited(make_case, alice, bob, audr
         services.case_assign(case=case, actor=Actor.staff(alice), assignee=audrey)
     with pytest.raises(PermissionDenied):
         services.case_assign(case=case, actor=Actor.staff(audrey), assignee=bob)
+
+
+def test_access_is_approved_only_after_the_review_is_complete(make_case, alice):
+    case = bring_to(State.IN_REVIEW, make_case(request_type="access"), alice)
+    with pytest.raises(TransitionNotAllowed, match="review"):
+        services.case_approve(case=case, actor=Actor.staff(alice))
+    case = reviewed(case, alice)
+    case = services.case_approve(case=case, actor=Actor.staff(alice))
+    assert case.state == State.FULFILLING
+    assert case.bundles.get().state == "pending"  # its build is queued after commit

@@ -802,11 +802,17 @@ def test_a_plain_url_without_password_works_and_sqlite_paths_are_project_relativ
         assert [m.subject_key for m in crm.find_subject([ARTA]).matches] == ["1"]
 
 
-def test_close_disposes_of_the_engine(crm):
+def test_connectors_of_one_database_share_an_engine_until_disposed(crm):
+    from dsar.connectors.sql import SqlConnector, dispose_engines
+
     crm.find_subject([ARTA])
     engine = crm.engine
     crm.close()
-    assert crm.engine is not engine  # a new one, made when needed again
+    again = SqlConnector(crm.config, name="crm-again")
+    assert again.engine is engine  # a worker reuses the pool across searches
+    dispose_engines()
+    assert again.find_subject([ARTA]).matches  # a fresh engine is made when needed
+    assert SqlConnector(crm.config, name="crm-3").engine is not engine
 
 
 # --- the configuration, without a database -------------------------------------------------

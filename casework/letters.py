@@ -1,0 +1,55 @@
+"""Letters to the subject as PDF (exporters.letters renders them from plain facts): the
+decisions that state reasons, a refusal and an extension, go with the e-mail that announces
+them, in the subject's language. Letters for completed changes come with fulfilment."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+
+from casework import deadlines
+from casework.models import Case, CaseNote
+from dsar.models import ControllerInfo
+from exporters.context import LetterFacts
+from exporters.letters import render_letter
+
+LETTER_FOR_NOTICE = {"rejected": "refusal", "extended": "extension"}
+
+
+def _latest_reason(case: Case) -> str:
+    note = (
+        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.REASON, visible_to_subject=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return note.text if note else ""
+
+
+def letter_facts(case: Case, kind: str) -> LetterFacts:
+    controller = ControllerInfo.objects.filter(pk=1).first()
+    language = case.language
+    return LetterFacts(
+        kind=kind,
+        reference=case.reference,
+        language=language,
+        subject_name=case.name,
+        request_type=case.request_type,
+        received_on=deadlines.local_date(case.received_at),
+        generated_at=timezone.now(),
+        controller_name=controller.text("name", language) if controller else "",
+        controller_contact=controller.text("contact", language) if controller else "",
+        dpo_email=controller.dpo_email if controller else "",
+        complaint_text=controller.text("complaint", language) if controller else "",
+        reason=case.rejection_reason if kind == "refusal" else _latest_reason(case),
+        due_on=deadlines.local_date(case.original_due_at or case.due_at),
+        new_due_on=deadlines.local_date(case.due_at) if kind == "extension" else None,
+        time_zone=settings.DSAR_TIME_ZONE,
+    )
+
+
+def letter_pdf(case: Case, notice: str) -> tuple[str, bytes] | None:
+    """(file name, PDF) of the letter that goes with a notice, or None when it has none."""
+    kind = LETTER_FOR_NOTICE.get(notice)
+    if kind is None:
+        return None
+    return f"{case.reference}-{kind}.pdf", render_letter(letter_facts(case, kind))

@@ -1,0 +1,354 @@
+"""The ZIP bundle the subject downloads, written streaming.
+
+    data/<slug>.json, .csv     every included category with records (one file per exporter)
+    schema/<slug>.schema.json  portability bundles: the JSON Schema of each data file
+    report.pdf                 access bundles: the readable answer (report.py), written after
+                               the data files, whose record counts it states
+    manifest.json              last: every file with its size and SHA-256, the case reference,
+                               kind, time, generator, categories and record counts, failed sources
+
+An access bundle includes every category held; a portability bundle only the categories whose
+CategoryInfo.portable is true (data the subject provided or that was observed from their use).
+
+`write_bundle` writes to any writable object, also one that cannot seek (an encrypting stream):
+entries are written with data descriptors, in chunks, hashed on the way. Records are read from
+`records_by_category` once per file pass (the CSV exporter makes two), once to see whether a
+category has any, and by the report up to its first rows; never held: memory does not grow
+with the number of records.
+`write_encrypted_zip` writes the same content to an AES-256 encrypted ZIP file (WinZip AES, which
+7-Zip, WinZip and macOS' Archive Utility open) for delivery on a medium, with a new passphrase.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import secrets
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import IO, Any
+
+import pyzipper
+from django.utils import translation
+
+from exporters.base import BaseExporter, ExportStats
+from exporters.context import (
+    BundleFacts,
+    CategoryInfo,
+    CategoryRecords,
+    RecordsByCategory,
+    controller_zone,
+)
+
+MANIFEST_FORMAT = "dsar-bundle"
+MANIFEST_VERSION = 1
+CHUNK = 256 * 1024
+COMPRESS_LEVEL = 6
+
+
+class BundleError(Exception):
+    """The bundle could not be written consistently."""
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    name: str
+    size: int
+    sha256: str
+    media_type: str
+
+
+@dataclass
+class ManifestCategory:
+    slug: str
+    code: str
+    name: str
+    held: bool
+    included: bool  # in this bundle (held; for portability, also portable)
+    records: int | None  # None when not included
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Manifest:
+    reference: str
+    kind: str
+    language: str
+    generated_at: dt.datetime
+    generator_version: str
+    failed_sources: list[str]
+    categories: list[ManifestCategory] = field(default_factory=list)
+    files: list[ManifestFile] = field(default_factory=list)
+    # manifest.json itself (not listed inside it), filled in once it is written
+    size: int = 0
+    sha256: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_sources
+
+    @property
+    def total_records(self) -> int:
+        return sum(c.records or 0 for c in self.categories)
+
+    def file(self, name: str) -> ManifestFile:
+        for entry in self.files:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": MANIFEST_FORMAT,
+            "format_version": MANIFEST_VERSION,
+            "reference": self.reference,
+            "kind": self.kind,
+            "language": self.language,
+            "generated_at": self.generated_at.isoformat(),
+            "generator": self.generator_version,
+            "complete": self.complete,
+            "failed_sources": list(self.failed_sources),
+            "total_records": self.total_records,
+            "categories": [asdict(c) for c in self.categories],
+            "files": [asdict(f) for f in self.files],
+        }
+
+
+# --- streams --------------------------------------------------------------------------------------
+
+
+class _Sink:
+    """What zipfile writes to: only `write()` is needed of the target; the position is counted
+    here (zipfile asks for it) and `seek` is absent, so zipfile writes data descriptors."""
+
+    def __init__(self, target: IO[bytes]):
+        self._target = target
+        self._position = 0
+
+    def write(self, data: bytes) -> int:
+        self._target.write(data)
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        flush = getattr(self._target, "flush", None)
+        if flush is not None:
+            flush()
+
+
+class _Digest(io.RawIOBase):
+    """Passes bytes on to a ZIP entry, counting and hashing them."""
+
+    def __init__(self, target: IO[bytes]):
+        self._target = target
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._sha256.update(data)
+        self.size += len(data)
+        self._target.write(data)
+        return len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+
+class _ZipWriter:
+    """Adds entries to an open ZipFile (zipfile's or pyzipper's), each streamed and hashed."""
+
+    def __init__(self, zf: zipfile.ZipFile, date_time: tuple, manifest: Manifest):
+        self.zf = zf
+        # pyzipper's AESZipFile has ZipInfo of its own, which carries the encryption
+        self.info_class = getattr(zf, "zipinfo_cls", zipfile.ZipInfo)
+        self.date_time = date_time
+        self.manifest = manifest
+
+    def entry(self, name: str, media_type: str, write: Callable[[IO[bytes]], Any]) -> Any:
+        info = self.info_class(name, date_time=self.date_time)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        for attribute in ("compress_level", "_compresslevel"):  # Python 3.13+, older and pyzipper
+            if hasattr(type(info), attribute):
+                setattr(info, attribute, COMPRESS_LEVEL)
+                break
+        info.external_attr = 0o644 << 16
+        with self.zf.open(info, "w", force_zip64=True) as raw:
+            digest = _Digest(raw)
+            buffered = io.BufferedWriter(digest, buffer_size=CHUNK)
+            result = write(buffered)
+            buffered.flush()
+        self.manifest.files.append(ManifestFile(name, digest.size, digest.sha256, media_type))
+        return result
+
+    def bytes_entry(self, name: str, media_type: str, content: bytes) -> None:
+        def write(out: IO[bytes]) -> None:
+            view = memoryview(content)
+            for start in range(0, len(view), CHUNK):
+                out.write(view[start : start + CHUNK])
+
+        self.entry(name, media_type, write)
+
+
+# --- the content ----------------------------------------------------------------------------------
+
+
+def included(category: CategoryInfo, kind: str) -> bool:
+    return category.held and (kind == "access" or category.portable)
+
+
+def _zip_time(facts: BundleFacts) -> tuple:
+    local = facts.generated_at.astimezone(controller_zone(facts.time_zone))
+    return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
+
+
+def _write_with(exporter, facts, category, records, out: IO[bytes]) -> ExportStats:
+    return exporter.write(out, facts, category, records)
+
+
+def _write_category(
+    writer: _ZipWriter,
+    entry: ManifestCategory,
+    exporters: Sequence[BaseExporter],
+    facts: BundleFacts,
+    category: CategoryInfo,
+    records_by_category: RecordsByCategory,
+) -> None:
+    """The files of one category, each from a new stream of its records."""
+    records = CategoryRecords(records_by_category, category.slug)
+    if next(iter(records), None) is None:
+        entry.records = 0
+        return
+    count = None
+    for exporter in exporters:
+        name = exporter.filename(category)
+        stats: ExportStats = writer.entry(
+            name, exporter.media_type, partial(_write_with, exporter, facts, category, records)
+        )
+        entry.files.append(name)
+        if count is None:
+            count = stats.records
+        elif stats.records != count:
+            raise BundleError(f"{category.slug}: the records changed while writing {name}")
+    entry.records = count if count is not None else sum(1 for _ in records)
+
+
+def _write_contents(
+    zf: zipfile.ZipFile,
+    facts: BundleFacts,
+    records_by_category: RecordsByCategory,
+    kind: str,
+    exporters: Sequence[BaseExporter] | None,
+) -> Manifest:
+    if kind not in ("access", "portability"):
+        raise ValueError("kind must be 'access' or 'portability'")
+    if exporters is None:
+        from exporters.registry import exporters_for
+
+        exporters = exporters_for(kind)
+    manifest = Manifest(
+        reference=facts.reference,
+        kind=kind,
+        language=facts.language,
+        generated_at=facts.generated_at,
+        generator_version=facts.generator_version,
+        failed_sources=list(facts.failed_sources),
+    )
+    writer = _ZipWriter(zf, _zip_time(facts), manifest)
+    with translation.override(facts.language):
+        for category in facts.categories:
+            entry = ManifestCategory(
+                slug=category.slug,
+                code=category.code,
+                name=category.name,
+                held=category.held,
+                included=included(category, kind),
+                records=None,
+            )
+            manifest.categories.append(entry)
+            if entry.included:
+                _write_category(writer, entry, exporters, facts, category, records_by_category)
+        if kind == "access":
+            # Last but one: the data files have counted the records, so the report reads only
+            # the first rows of each category.
+            from exporters.report import render_report_with_counts
+
+            counts = {c.slug: c.records for c in manifest.categories if c.records is not None}
+            report = render_report_with_counts(
+                facts, records_by_category, exporters=exporters, counts=counts
+            )
+            writer.bytes_entry("report.pdf", "application/pdf", report.pdf)
+        manifest_json = json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2) + "\n"
+        content = manifest_json.encode("utf-8")
+        writer.bytes_entry("manifest.json", "application/json", content)
+        manifest.files.pop()  # manifest.json is not listed in itself
+        manifest.size = len(content)
+        manifest.sha256 = hashlib.sha256(content).hexdigest()
+    return manifest
+
+
+def write_bundle(
+    fileobj: IO[bytes],
+    facts: BundleFacts,
+    records_by_category: RecordsByCategory,
+    *,
+    kind: str | None = None,
+    exporters: Sequence[BaseExporter] | None = None,
+) -> Manifest:
+    """Write the bundle as a ZIP to `fileobj` (only its `write()` is used) and return its
+    manifest. `kind` defaults to the request type of `facts`; `exporters` to those of
+    settings.DSAR_EXPORTERS for that kind. `fileobj` is neither closed nor flushed-and-closed:
+    the caller finishes it (an encrypting stream writes its tag then)."""
+    sink = _Sink(fileobj)
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        manifest = _write_contents(
+            zf, facts, records_by_category, kind or facts.request_type, exporters
+        )
+    return manifest
+
+
+# --- on a medium: an AES-encrypted ZIP file -------------------------------------------------------
+
+# No 0/O, 1/l/I: a passphrase read out or typed from a letter must not be misread.
+PASSPHRASE_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # noqa: S105 - an alphabet
+PASSPHRASE_GROUPS = 6
+PASSPHRASE_GROUP_LENGTH = 4  # 24 characters from 32: 120 bits
+
+
+def new_passphrase() -> str:
+    return "-".join(
+        "".join(secrets.choice(PASSPHRASE_ALPHABET) for _ in range(PASSPHRASE_GROUP_LENGTH))
+        for _ in range(PASSPHRASE_GROUPS)
+    )
+
+
+def write_encrypted_zip(
+    path: str | Path,
+    facts: BundleFacts,
+    records_by_category: RecordsByCategory,
+    kind: str | None = None,
+    *,
+    exporters: Sequence[BaseExporter] | None = None,
+) -> str:
+    """Write the bundle to `path` as a ZIP whose entries are AES-256 encrypted (WinZip AES),
+    and return the new passphrase, which the caller sends through another channel."""
+    passphrase = new_passphrase()
+    with pyzipper.AESZipFile(
+        path, "w", compression=pyzipper.ZIP_DEFLATED, allowZip64=True, encryption=pyzipper.WZ_AES
+    ) as zf:
+        zf.setpassword(passphrase.encode("ascii"))
+        zf.setencryption(pyzipper.WZ_AES, nbits=256)
+        _write_contents(zf, facts, records_by_category, kind or facts.request_type, exporters)
+    return passphrase

@@ -1,0 +1,320 @@
+"""The plain data an exporter is given: no models, no querysets, nothing from casework.
+
+Casework turns a case and the register into a `BundleFacts` (the case's facts and, for every data
+category of the register, a `CategoryInfo` with the texts already in the subject's language) and
+hands over the subject's records as a function:
+
+    records_by_category(slug) -> Iterable[dict]
+
+Each call starts a new stream of the records of one category, so an exporter can read a category
+twice (the CSV exporter collects the columns first, then writes) without holding it. A record is
+
+    {"source": "crm accounts",        # the system it came from, as the subject may read it
+     "key": "4711",                   # its key there
+     "found_by": "email",             # the kind of identifier that found it (never the value)
+     "data": {field: value, ...}}
+
+Values are str, int, float, bool, None, nested dicts and lists, or a binary summary
+`{"binary": n_bytes, "sha256": "..."}` (files are summarised, never exported whole).
+`normalise_record()` makes any record fit this shape (dates, decimals and UUIDs become text,
+bytes become a binary summary, NaN and infinities become text); every exporter reads records
+through it, so all of them write the same values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+import zoneinfo
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+LANGUAGES = ("sq", "en")
+REQUEST_TYPES = ("access", "portability")
+ORIGINS = ("provided", "observed", "inferred", "third_party")
+# Portability (Art. 20) covers data the subject provided and data observed from their use.
+PORTABLE_ORIGINS = ("provided", "observed")
+
+Record = dict[str, Any]
+RecordsByCategory = Callable[[str], Iterable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class CategoryInfo:
+    """One data category of the register, its texts in the subject's language.
+
+    `held` says whether the controller holds this kind of data at all (payment cards are not:
+    `not_held_reason` says why). Lists are ready to print: legal bases name their article
+    ("Legitimate interests (Art. 6(1)(f) GDPR)"), transfers their safeguard ("United States:
+    EU standard contractual clauses"). `field_labels` optionally maps a data key to the
+    register's name for it, used as column title in the report and as title in the schema.
+    """
+
+    slug: str
+    code: str
+    name: str
+    description: str = ""
+    examples: str = ""
+    origin: str = "provided"
+    portable: bool = False
+    held: bool = True
+    not_held_reason: str = ""
+    purposes: list[str] = field(default_factory=list)
+    legal_bases: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+    retention: str = ""
+    transfers: list[str] = field(default_factory=list)
+    special_category_note: str = ""
+    other_people_note: str = ""
+    field_labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}, not {self.origin!r}")
+        if not self.slug or "/" in self.slug or self.slug.startswith("."):
+            raise ValueError(f"not a usable category slug: {self.slug!r}")
+
+    @property
+    def from_subject(self) -> bool:
+        return self.origin == "provided"
+
+
+@dataclass(frozen=True)
+class BundleFacts:
+    """What the report and the manifest say about the case, in the subject's language.
+
+    Empty `rights_text`, `complaint_text` and `automated_decisions_text` are replaced by the
+    exporters' standard texts in the subject's language (no automated decision-making, the
+    rights of Art. 16-21, a complaint to a supervisory authority). `failed_sources` names the
+    systems that could not be searched: the report then says that the answer is incomplete.
+    `categories` is the whole register, held or not, in the order the report shows them.
+    `time_zone` is the controller's (dates are printed there); empty means
+    settings.DSAR_TIME_ZONE.
+    """
+
+    reference: str
+    request_type: str
+    language: str
+    subject_name: str
+    received_on: dt.date
+    due_on: dt.date
+    generated_at: dt.datetime
+    controller_name: str
+    controller_contact: str = ""
+    dpo_email: str = ""
+    rights_text: str = ""
+    complaint_text: str = ""
+    automated_decisions_text: str = ""
+    failed_sources: list[str] = field(default_factory=list)
+    categories: list[CategoryInfo] = field(default_factory=list)
+    generator_version: str = ""
+    time_zone: str = ""
+
+    def __post_init__(self) -> None:
+        if self.request_type not in REQUEST_TYPES:
+            raise ValueError(f"request_type must be one of {REQUEST_TYPES}")
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language must be one of {LANGUAGES}")
+        if self.generated_at.tzinfo is None:
+            raise ValueError("generated_at must be an aware datetime")
+        slugs = [c.slug for c in self.categories]
+        if len(slugs) != len(set(slugs)):
+            raise ValueError("category slugs must be unique")
+
+    @property
+    def complete(self) -> bool:
+        return not self.failed_sources
+
+    def category(self, slug: str) -> CategoryInfo:
+        for category in self.categories:
+            if category.slug == slug:
+                return category
+        raise KeyError(slug)
+
+
+LETTER_KINDS = (
+    "rectification",  # done: what was corrected
+    "erasure",  # done: what was erased, what was kept and why
+    "restriction",  # done: what is restricted
+    "objection",  # done: what processing stopped
+    "refusal",  # the request is refused, with the reason
+    "extension",  # the deadline is extended, with the new date and the reason
+)
+DONE_KINDS = LETTER_KINDS[:4]
+
+
+@dataclass(frozen=True)
+class LetterFacts:
+    """A letter for the outcomes other than access and portability.
+
+    `done` lists what was done, one sentence each ("Your phone number in the CRM was
+    corrected."); `kept` lists (category, reason) pairs for data that was not erased,
+    restricted or changed. `request_type` is the request the letter answers (for a refusal or
+    an extension it may be any of the six); `reason` is required for a refusal and an
+    extension, `new_due_on` for an extension.
+    """
+
+    kind: str
+    reference: str
+    language: str
+    subject_name: str
+    request_type: str
+    received_on: dt.date
+    generated_at: dt.datetime
+    controller_name: str
+    controller_contact: str = ""
+    dpo_email: str = ""
+    complaint_text: str = ""
+    done: list[str] = field(default_factory=list)
+    kept: list[tuple[str, str]] = field(default_factory=list)
+    reason: str = ""
+    due_on: dt.date | None = None
+    new_due_on: dt.date | None = None
+    generator_version: str = ""
+    time_zone: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in LETTER_KINDS:
+            raise ValueError(f"kind must be one of {LETTER_KINDS}")
+        if self.language not in LANGUAGES:
+            raise ValueError(f"language must be one of {LANGUAGES}")
+        if self.generated_at.tzinfo is None:
+            raise ValueError("generated_at must be an aware datetime")
+        if self.kind in ("refusal", "extension") and not self.reason.strip():
+            raise ValueError(f"a {self.kind} letter needs the reason the subject is told")
+        if self.kind == "extension" and self.new_due_on is None:
+            raise ValueError("an extension letter needs the new due date")
+
+
+def controller_zone(name: str = "") -> zoneinfo.ZoneInfo:
+    """The controller's time zone: `name`, else settings.DSAR_TIME_ZONE."""
+    from django.conf import settings
+
+    return zoneinfo.ZoneInfo(name or getattr(settings, "DSAR_TIME_ZONE", "") or "Europe/Tirane")
+
+
+# --- records --------------------------------------------------------------------------------------
+
+
+def binary_summary(content: bytes) -> dict[str, Any]:
+    return {"binary": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+
+
+def is_binary_summary(value: Any) -> bool:
+    return (
+        type(value) is dict
+        and len(value) == 2
+        and type(value.get("binary")) is int
+        and isinstance(value.get("sha256"), str)
+    )
+
+
+_SCALARS = (str, int, bool, type(None))
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-ready value: the types of the contract, anything else turned into one of them."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
+    if kind is dict:
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if kind in (list, tuple):
+        return [plain_value(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return binary_summary(bytes(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted((plain_value(v) for v in value), key=repr)
+    if isinstance(value, bool | int | str):  # subclasses (IntEnum, StrEnum, ...)
+        return value
+    if isinstance(value, float):
+        return plain_value(float(value))
+    return str(value)  # Decimal, UUID, ...
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else ("" if value is None else str(value))
+
+
+def normalise_record(record: Mapping[str, Any]) -> Record:
+    """The record in the contract's shape, with exactly its four keys."""
+    data = record.get("data") or {}
+    if type(data) is dict:
+        # The usual record (text keys, scalar values) keeps its data dict as it is: this runs
+        # once per record and pass, so it is kept cheap. Exporters never change a record.
+        for key, value in data.items():
+            kind = type(value)
+            if type(key) is not str or (
+                kind not in _SCALARS and not (kind is float and math.isfinite(value))
+            ):
+                data = {str(k): plain_value(v) for k, v in data.items()}
+                break
+    elif isinstance(data, Mapping):
+        data = {str(k): plain_value(v) for k, v in data.items()}
+    else:
+        data = {"value": plain_value(data)}
+    source, key, found_by = record.get("source"), record.get("key"), record.get("found_by")
+    return {
+        "source": source if type(source) is str else _text(source),
+        "key": key if type(key) is str else _text(key),
+        "found_by": found_by if type(found_by) is str else _text(found_by),
+        "data": data,
+    }
+
+
+class CategoryRecords:
+    """The records of one category, re-iterable: each `iter()` starts a new stream.
+
+    An exporter that needs two passes simply iterates twice; nothing is kept in between.
+    """
+
+    def __init__(self, records_by_category: RecordsByCategory, slug: str):
+        self._records_by_category = records_by_category
+        self.slug = slug
+
+    def __iter__(self) -> Iterator[Record]:
+        for record in self._records_by_category(self.slug):
+            yield normalise_record(record)
+
+    def raw(self) -> Iterable[Mapping[str, Any]]:
+        """The source's records as they come (for a pass that reads only keys)."""
+        return self._records_by_category(self.slug)
+
+
+def data_keys(records: Iterable[Mapping[str, Any]]) -> dict[str, None]:
+    """The data fields of the records, in the order first seen (a dict used as ordered set).
+    Over CategoryRecords the source's records are read as they are, without normalising them."""
+    keys: dict[str, None] = {}
+    if isinstance(records, CategoryRecords):
+        for record in records.raw():
+            data = record.get("data") or {}
+            if not isinstance(data, Mapping):
+                keys.setdefault("value")
+                continue
+            for key in data:
+                if key not in keys:
+                    keys[str(key)] = None
+    else:
+        for record in records:
+            for key in record["data"]:
+                if key not in keys:
+                    keys[key] = None
+    return keys
+
+
+def reiterable(records: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+    """Refuse a one-shot iterator where two passes may be needed."""
+    if iter(records) is records:
+        raise TypeError(
+            "records must be re-iterable (a list, or CategoryRecords), not a one-shot iterator"
+        )
+    return records

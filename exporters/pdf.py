@@ -1,0 +1,102 @@
+"""HTML to PDF with WeasyPrint, fetching nothing but our own static files.
+
+Every template of this app is rendered with Django's autoescaping, so a value cannot become
+markup; the fetcher is the second wall: even markup that slipped through could not load a local
+file (`file:///etc/passwd`), reach the network or smuggle in a `data:` URL. It serves files from
+`exporters/static/` only, and a refused URL stops the rendering (`UnsafeResource`).
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from weasyprint import HTML
+from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherResponse
+
+STATIC_ROOT = Path(__file__).resolve().parent / "static"
+# Templates link their stylesheet relative to this, e.g. href="report.css".
+BASE_URL = (STATIC_ROOT / "exporters").as_uri() + "/"
+
+
+class RefusedURL(ValueError):
+    """The report asked for a resource that is not one of our own static files."""
+
+
+class UnsafeResource(Exception):
+    """Rendering stopped: the document referred to a resource the fetcher refuses."""
+
+
+class StaticOnlyFetcher(URLFetcher):
+    """Serves `file:` URLs inside `root` and the exact `embedded` URLs we put in ourselves;
+    refuses everything else (other files, http(s), ftp, data:, ...)."""
+
+    def __init__(
+        self,
+        root: Path = STATIC_ROOT,
+        embedded: Mapping[str, tuple[bytes, str]] | None = None,
+    ):
+        super().__init__(fail_on_errors=True, allow_redirects=False)
+        self.root = Path(root).resolve()
+        self.embedded = dict(embedded or {})
+
+    def fetch(self, url: str, headers=None) -> URLFetcherResponse:
+        if url in self.embedded:
+            body, media_type = self.embedded[url]
+            return URLFetcherResponse(url, body, {"Content-Type": media_type})
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+            raise RefusedURL(f"refused to fetch {url[:200]!r}: only our own static files")
+        path = Path(url2pathname(parts.path)).resolve()
+        if not path.is_relative_to(self.root) or not path.is_file():
+            raise RefusedURL(f"refused to fetch {url[:200]!r}: not one of our static files")
+        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": media_type})
+
+
+def html_to_pdf(html: str, *, embedded: Mapping[str, tuple[bytes, str]] | None = None) -> bytes:
+    document = HTML(
+        string=html, base_url=BASE_URL, url_fetcher=StaticOnlyFetcher(embedded=embedded)
+    )
+    try:
+        return document.write_pdf()
+    except FatalURLFetchingError as exc:
+        raise UnsafeResource(str(exc.__cause__ or exc)) from exc
+
+
+_CSS_SAFE = re.compile(r"[A-Za-z0-9 _.,:/()-]")
+
+
+def page_css(controller: str, reference: str, title: str) -> str:
+    """The running header and footer (page margin boxes): the controller, the case reference,
+    the document's title and "Page n of m"; every text escaped for CSS."""
+    page, of = _("Page"), _("of")  # "Page 3 of 12"
+    return mark_safe(  # noqa: S308 - every text is escaped by css_string
+        "@page { "
+        f"@top-left {{ content: {css_string(controller)}; }} "
+        f"@top-right {{ content: {css_string(reference)}; }} "
+        f"@bottom-left {{ content: {css_string(title)}; }} "
+        f"@bottom-right {{ content: {css_string(page)} ' ' counter(page) ' ' "
+        f"{css_string(of)} ' ' counter(pages); }} }}"
+    )
+
+
+def css_string(text: str) -> str:
+    """A CSS string literal for `content:`; every character that could end the string, the rule
+    or the <style> element is written as a hex escape."""
+    # The space after each escape ends it (and is consumed), so a real space can follow.
+    escaped = "".join(ch if _CSS_SAFE.fullmatch(ch) else f"\\{ord(ch):x} " for ch in text)
+    return f'"{escaped}"'
+
+
+# WeasyPrint reports every layout step and fontTools every glyph list at INFO: noise in a worker's
+# log for each report, and the glyph lists hint at the characters of the subject's data.
+for _name in ("weasyprint.progress", "fontTools"):
+    logging.getLogger(_name).setLevel(logging.WARNING)

@@ -1,0 +1,210 @@
+"""Review, redaction and the bundle built from the reviewed view."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from casework import bundles, review, services
+from casework.actors import Actor
+from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
+from tests.casework.sources import csv_system, write_csv
+
+pytestmark = pytest.mark.django_db
+ARTA = "arta.krasniqi@demo.example"
+
+
+@pytest.fixture(autouse=True)
+def register(db):
+    call_command("load_data_map", verbosity=0)
+
+
+@pytest.fixture
+def gathered(tmp_path, make_case, django_capture_on_commit_callbacks):
+    write_csv(tmp_path / "events" / "tirana.csv", [
+        {"Name": "Arta Krasniqi", "Company": "Drini", "Email": ARTA, "Dietary needs": "halal", "Emergency contact": "Besnik Krasniqi +355 69 000 1111"},
+        {"Name": "Arta Krasniqi", "Company": "Drini", "Email": ARTA, "Dietary needs": "none", "Emergency contact": ""},
+    ])
+    write_csv(tmp_path / "prospects" / "fair.csv", [
+        {"Email": ARTA, "Source": "Chamber of commerce list <script>alert(1)</script>"},
+    ])
+    csv_system("events", tmp_path / "events", {"email": "Email"}, category="events")
+    csv_system("prospects", tmp_path / "prospects", {"email": "Email"}, category="prospects")
+    case = make_case(email=ARTA, name="Arta Krasniqi", language="sq")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    case = Case.objects.get(pk=case.pk)
+    assert case.state == State.IN_REVIEW
+    return case
+
+
+def rows(case):
+    return {(r["category"], r["data"].get("Dietary needs") or r["data"].get("Source")): r for r in review.review_rows(case)}
+
+
+def unzip(bundle: Bundle) -> zipfile.ZipFile:
+    with bundles.open_bundle(bundle) as plain:
+        return zipfile.ZipFile(io.BytesIO(plain.read()))
+
+
+def build_for(case, by, capture) -> Bundle:
+    with capture(execute=True):
+        services.case_approve(case=case, actor=Actor.staff(by))
+    return Bundle.objects.get(case=case)
+
+
+def test_the_bundle_holds_the_reviewed_view_only(gathered, alice, django_capture_on_commit_callbacks):
+    case = gathered
+    found = rows(case)
+    halal = found[("events", "halal")]
+    other = found[("events", "none")]
+    review.redact_value(case=case, actor=Actor.staff(alice), run=halal["run"], category="events",
+                        record_key=halal["key"], field="Emergency contact", reason="other_person")
+    review.exclude_record(case=case, actor=Actor.staff(alice), run=other["run"], category="events",
+                          record_key=other["key"], reason="not_subject")
+    case = review.complete_review(case=case, actor=Actor.staff(alice))
+    bundle = build_for(case, alice, django_capture_on_commit_callbacks)
+    assert bundle.state == Bundle.State.READY
+    assert Case.objects.get(pk=case.pk).bundle_ready_at is not None
+
+    zf = unzip(bundle)
+    names = set(zf.namelist())
+    assert {"report.pdf", "manifest.json", "data/events.json", "data/events.csv", "data/prospects.json"} <= names
+    everything = b"".join(zf.read(n) for n in names)
+    assert b"Besnik" not in everything  # redacted in every file
+    events = json.loads(zf.read("data/events.json"))
+    assert len(events) == 1  # the excluded record is gone
+    assert events[0]["data"]["Emergency contact"] == "[redacted]"
+    manifest = json.loads(zf.read("manifest.json"))
+    assert manifest["reference"] == case.reference
+    import hashlib
+
+    for entry in manifest["files"]:
+        content = zf.read(entry["name"])
+        assert hashlib.sha256(content).hexdigest() == entry["sha256"]
+        assert len(content) == entry["size"]
+
+
+def test_the_bundle_at_rest_is_encrypted(gathered, alice, django_capture_on_commit_callbacks):
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    bundle = build_for(case, alice, django_capture_on_commit_callbacks)
+    with default_storage.open(bundle.file, "rb") as fh:
+        raw = fh.read()
+    assert ARTA.encode() not in raw and b"halal" not in raw
+    assert raw[:8] == b"DSARENC1"
+
+
+def test_every_redaction_and_exclusion_is_audited_without_values(gathered, alice):
+    case = gathered
+    halal = rows(case)[("events", "halal")]
+    review.redact_value(case=case, actor=Actor.staff(alice), run=halal["run"], category="events",
+                        record_key=halal["key"], field="Dietary needs", reason="other_exemption", note="Health data of a third party")
+    event = AuditEvent.objects.get(case=case, action="review.value_redacted")
+    assert event.details["field"] == "Dietary needs"
+    assert "halal" not in json.dumps(event.details)
+    assert halal["key"] not in json.dumps(event.details)
+
+
+def test_another_exemption_needs_a_note(gathered, alice):
+    halal = rows(gathered)[("events", "halal")]
+    with pytest.raises(ValidationError):
+        review.redact_value(case=gathered, actor=Actor.staff(alice), run=halal["run"], category="events",
+                            record_key=halal["key"], field="Dietary needs", reason="other_exemption")
+
+
+def test_the_auditor_cannot_review(gathered, audrey):
+    from django.core.exceptions import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        review.complete_review(case=gathered, actor=Actor.staff(audrey))
+
+
+def test_decisions_are_refused_once_the_review_is_complete(gathered, alice):
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    halal = rows(case)[("events", "halal")]
+    with pytest.raises(ValidationError, match="complete"):
+        review.exclude_record(case=case, actor=Actor.staff(alice), run=halal["run"], category="events", record_key=halal["key"])
+    case = review.reopen_review(case=case, actor=Actor.staff(alice))
+    review.exclude_record(case=case, actor=Actor.staff(alice), run=halal["run"], category="events", record_key=halal["key"])
+
+
+def test_a_record_of_another_case_cannot_be_decided(gathered, alice, make_case):
+    other = make_case(email="other@demo.example")
+    run = ConnectorRun.objects.filter(case=gathered).first()
+    with pytest.raises(ValidationError):
+        review.exclude_record(case=other, actor=Actor.staff(alice), run=run, category="events", record_key="x")
+
+
+def test_a_failed_source_is_named_and_the_answer_marked_incomplete(gathered, alice, dora):
+    facts = bundles.bundle_facts(gathered, "access")
+    assert facts.failed_sources == []
+    ConnectorRun.objects.filter(case=gathered, system__slug="prospects").update(state="failed")
+    facts = bundles.bundle_facts(gathered, "access")
+    assert facts.failed_sources == ["Prospects"]
+    assert not facts.complete
+
+
+def test_a_killed_build_is_taken_back_by_the_sweeper_and_finishes(gathered, alice, settings):
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.case_approve(case=case, actor=Actor.staff(alice))  # build queued, not run
+    bundle = Bundle.objects.get(case=case)
+    Bundle.objects.filter(pk=bundle.pk).update(state="building", attempts=1, claimed_at=timezone.now() - dt.timedelta(hours=1))
+    assert bundles.sweep() == 1  # eager: rebuilt at once
+    bundle.refresh_from_db()
+    assert (bundle.state, bundle.attempts) == ("ready", 2)
+
+
+def test_expired_bundles_are_deleted_with_their_key(gathered, alice, django_capture_on_commit_callbacks):
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    bundle = build_for(case, alice, django_capture_on_commit_callbacks)
+    Bundle.objects.filter(pk=bundle.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    assert bundles.purge_expired() == 1
+    assert not default_storage.exists(bundle.file)
+    assert Bundle.objects.get(pk=bundle.pk).state == "deleted"
+
+
+def test_export_to_a_medium_is_an_aes_zip_with_a_one_time_passphrase(gathered, alice, tmp_path):
+    import pyzipper
+
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    path = tmp_path / "bundle.zip"
+    passphrase = bundles.export_to_medium(case=case, actor=Actor.staff(alice), path=path)
+    with pyzipper.AESZipFile(path) as zf:
+        with pytest.raises(RuntimeError):
+            zf.read("manifest.json")
+        zf.setpassword(passphrase.encode())
+        assert json.loads(zf.read("manifest.json"))["reference"] == case.reference
+    event = AuditEvent.objects.get(case=case, action="bundle.exported_to_medium")
+    assert event.details["encrypted"] is True
+
+
+def test_the_build_bundle_command_prints_the_passphrase_once_and_plain_is_audited(gathered, alice, tmp_path):
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    out = io.StringIO()
+    call_command("build_bundle", case.reference, "--out", str(tmp_path / "a.zip"), "--staff", "alice", stdout=out)
+    assert "passphrase" in out.getvalue().lower()
+    call_command("build_bundle", case.reference, "--out", str(tmp_path / "b.zip"), "--staff", "alice", "--plain", stdout=io.StringIO())
+    assert zipfile.ZipFile(tmp_path / "b.zip").namelist()
+    details = [e.details["encrypted"] for e in AuditEvent.objects.filter(case=case, action="bundle.exported_to_medium")]
+    assert details == [True, False]
+
+
+def test_the_build_bundle_command_refuses_an_unreviewed_case(gathered, alice, tmp_path):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="review"):
+        call_command("build_bundle", gathered.reference, "--out", str(tmp_path / "a.zip"), "--staff", "alice")
+
+
+def test_a_case_that_is_not_in_review_cannot_be_reviewed(make_case, alice):
+    with pytest.raises(TransitionNotAllowed):
+        review.complete_review(case=make_case(), actor=Actor.staff(alice))
