@@ -103,7 +103,11 @@ def _append(
 
     cp_seq = anchor.seq + 1
     mac = checkpoint_mac(
-        seq=cp_seq, chain_key=head.key, head_seq=event.seq, head_hash=event.hash, prev_mac=anchor.mac
+        seq=cp_seq,
+        chain_key=head.key,
+        head_seq=event.seq,
+        head_hash=event.hash,
+        prev_mac=anchor.mac,
     )
     AuditCheckpoint(
         seq=cp_seq,
@@ -223,7 +227,11 @@ def verify_trail() -> list[Break]:
                 breaks.append(Break(chain.key, last_seq + 1, problem))
             else:
                 breaks.append(Break(chain.key, cp.head_seq, "chain does not match its checkpoint"))
-        if (chain.head_seq, chain.head_hash, chain.checkpoint) != (cp.head_seq, cp.head_hash, cp.mac):
+        if (chain.head_seq, chain.head_hash, chain.checkpoint) != (
+            cp.head_seq,
+            cp.head_hash,
+            cp.mac,
+        ):
             breaks.append(Break(chain.key, None, "head row was rolled back or altered"))
 
     # 3. Every case has a chain with at least its creation event.

@@ -310,7 +310,12 @@ def purge_expired(now: dt.datetime | None = None) -> int:
 
 
 def export_to_medium(
-    *, case: Case, actor: Actor, path: str | os.PathLike, plain: bool = False
+    *,
+    case: Case,
+    actor: Actor,
+    path: str | os.PathLike,
+    plain: bool = False,
+    details: dict[str, Any] | None = None,
 ) -> str | None:
     """Write the bundle to a file for delivery by post or on a medium: an AES-encrypted ZIP
     whose passphrase is returned once (to be sent by another channel), or with `plain` an
@@ -337,6 +342,10 @@ def export_to_medium(
             case,
             "bundle.exported_to_medium",
             actor=actor,
-            details={"encrypted": not plain, "records": sum(spool.counts.values())},
+            details={
+                "encrypted": not plain,
+                "records": sum(spool.counts.values()),
+                **(details or {}),
+            },
         )
     return passphrase

@@ -22,9 +22,7 @@ SUBJECT_TEMPLATES = {
 }
 
 
-def _send(
-    *, to: list[str], template: str, context: dict, language: str, attachment=None
-) -> None:
+def _send(*, to: list[str], template: str, context: dict, language: str, attachment=None) -> None:
     with translation.override(language):
         subject = render_to_string(f"{template}_subject.txt", context).strip()
         text = render_to_string(f"{template}.txt", context)
@@ -71,9 +69,9 @@ def send_deadline_reminders(*, days: int) -> int:
         return 0
     User = get_user_model()
     team = list(
-        User.objects.filter(
-            is_active=True, groups__name__in=[roles.PRIVACY_TEAM, roles.DPO]
-        ).exclude(email="").distinct()
+        User.objects.filter(is_active=True, groups__name__in=[roles.PRIVACY_TEAM, roles.DPO])
+        .exclude(email="")
+        .distinct()
     )
     sent = 0
     for member in team:

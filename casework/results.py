@@ -35,7 +35,9 @@ def write_records(run_id: int, attempt: int, records: Iterable[dict[str, Any]]) 
     tmp_dir = Path(settings.VAR_DIR) / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     count = 0
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="run-", suffix=".enc", delete=False) as tmp:
+    with tempfile.NamedTemporaryFile(
+        dir=tmp_dir, prefix="run-", suffix=".enc", delete=False
+    ) as tmp:
         try:
             with (
                 EncryptingWriter(tmp, associated_id=associated_id(run_id)) as sealed,
@@ -47,7 +49,9 @@ def write_records(run_id: int, attempt: int, records: Iterable[dict[str, Any]]) 
                     count += 1
             tmp.flush()
             tmp.seek(0)
-            name = default_storage.save(f"{RUN_FOLDER}/run-{run_id}-{attempt}.jsonl.gz.enc", File(tmp))
+            name = default_storage.save(
+                f"{RUN_FOLDER}/run-{run_id}-{attempt}.jsonl.gz.enc", File(tmp)
+            )
         finally:
             os.unlink(tmp.name)
     return name, count

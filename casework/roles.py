@@ -82,7 +82,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.change_publicholiday",
         "casework.delete_publicholiday",
     ],
-    SYSTEM: [*(f"casework.{c}" for c in SYSTEM_ONLY), "casework.fulfil_case"],
+    # build_bundle: the command line without --staff acts as the system (the OS user is audited).
+    SYSTEM: [
+        *(f"casework.{c}" for c in SYSTEM_ONLY),
+        "casework.fulfil_case",
+        "casework.build_bundle",
+    ],
 }
 
 # Register permissions (dsar app) are given to the administrator, the DPO and the privacy

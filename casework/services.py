@@ -76,7 +76,8 @@ def check_transition(case: Case, name: str, actor: Actor) -> None:
     if failed:
         reasons = "; ".join(str(getattr(c, "explanation", c.__name__)) for c in failed)
         raise TransitionNotAllowed(
-            _("“%(action)s” is not possible yet: %(reasons)s.") % {"action": name, "reasons": reasons}
+            _("“%(action)s” is not possible yet: %(reasons)s.")
+            % {"action": name, "reasons": reasons}
         )
 
 
@@ -85,11 +86,15 @@ def _require_text(value: str | None, field: str = "reason") -> str:
     if not text:
         raise ValidationError({field: _("A %(field)s is required.") % {"field": field}})
     if len(text) > NOTE_MAX_LENGTH:
-        raise ValidationError({field: _("Keep it under %(n)d characters.") % {"n": NOTE_MAX_LENGTH}})
+        raise ValidationError(
+            {field: _("Keep it under %(n)d characters.") % {"n": NOTE_MAX_LENGTH}}
+        )
     return text
 
 
-def _note(case: Case, actor: Actor, kind: str, text: str, *, visible: bool = False) -> dict[str, Any]:
+def _note(
+    case: Case, actor: Actor, kind: str, text: str, *, visible: bool = False
+) -> dict[str, Any]:
     """Store free text as a CaseNote; return the audit details that reference it."""
     note = CaseNote.objects.create(
         case=case,
@@ -164,14 +169,18 @@ def _validate_intake(
             % {"value": request_type, "choices": ", ".join(RequestType.values)}
         ]
     if not email and not postal_address:
-        errors["email"] = [_("Give at least one way to reach the subject: an e-mail or a postal address.")]
+        errors["email"] = [
+            _("Give at least one way to reach the subject: an e-mail or a postal address.")
+        ]
     if email:
         try:
             validate_email(email)
         except ValidationError:
             errors["email"] = [_("“%(value)s” is not a valid e-mail address.") % {"value": email}]
     if language not in Language.values:
-        errors["language"] = [_("Language must be one of: %(c)s.") % {"c": ", ".join(Language.values)}]
+        errors["language"] = [
+            _("Language must be one of: %(c)s.") % {"c": ", ".join(Language.values)}
+        ]
     if regime not in deadlines.REGIMES:
         errors["regime"] = [
             _("Unknown regime “%(value)s”. Choose one of: %(c)s.")
@@ -368,7 +377,9 @@ def _shift_due(case: Case, days: int) -> Case:
     tz = deadlines.controller_tz()
     updates: dict[str, Any] = {"paused_at": None, "paused_days": case.paused_days + days}
     if days:
-        updates["due_at"] = deadlines.end_of_day(deadlines.local_date(case.due_at) + dt.timedelta(days=days), tz)
+        updates["due_at"] = deadlines.end_of_day(
+            deadlines.local_date(case.due_at) + dt.timedelta(days=days), tz
+        )
         if case.original_due_at:
             updates["original_due_at"] = deadlines.end_of_day(
                 deadlines.local_date(case.original_due_at) + dt.timedelta(days=days), tz
@@ -408,13 +419,17 @@ def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if locked.state != State.IN_REVIEW:
-            raise TransitionNotAllowed(_("A plan can be prepared only while the case is in review."))
+            raise TransitionNotAllowed(
+                _("A plan can be prepared only while the case is in review.")
+            )
         if locked.request_type not in (RequestType.ERASURE, RequestType.RECTIFICATION):
             raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
         locked.plan_prepared_by = actor.user
         locked.plan_prepared_at = timezone.now()
         locked.approved_by = None
-        locked.save(update_fields=["plan_prepared_by", "plan_prepared_at", "approved_by", "updated_at"])
+        locked.save(
+            update_fields=["plan_prepared_by", "plan_prepared_at", "approved_by", "updated_at"]
+        )
         record_event(
             locked,
             "case.plan_prepared",
@@ -500,7 +515,9 @@ def case_merge(*, case: Case, actor: Actor, into: Case) -> Case:
         target = Case.objects.select_for_update().get(pk=into.pk)
         if not target.is_open:
             raise ValidationError({"into": _("%(ref)s is closed.") % {"ref": target.reference}})
-        merged = _run(case, "merge", actor, kwargs={"into": target}, details={"into": target.reference})
+        merged = _run(
+            case, "merge", actor, kwargs={"into": target}, details={"into": target.reference}
+        )
         record_event(target, "case.merged_in", actor=actor, details={"from": merged.reference})
     return merged
 
@@ -518,32 +535,50 @@ def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> C
         original = locked.original_due_at or locked.due_at
         if now > original:
             raise ValidationError(
-                {"new_due": _("An extension must be announced before the original deadline (%(d)s).")
-                 % {"d": deadlines.local_date(original)}}
+                {
+                    "new_due": _(
+                        "An extension must be announced before the original deadline (%(d)s)."
+                    )
+                    % {"d": deadlines.local_date(original)}
+                }
             )
         current = deadlines.local_date(locked.due_at)
         limit = deadlines.latest_extended_due_date(
             rules, deadlines.local_date(locked.received_at), locked.paused_days
         )
         if new_due <= current:
-            raise ValidationError({"new_due": _("The new due date must be after %(d)s.") % {"d": current}})
+            raise ValidationError(
+                {"new_due": _("The new due date must be after %(d)s.") % {"d": current}}
+            )
         if new_due > limit:
             raise ValidationError(
-                {"new_due": _("%(regime)s allows extending to %(d)s at the latest.")
-                 % {"regime": rules.label, "d": limit}}
+                {
+                    "new_due": _("%(regime)s allows extending to %(d)s at the latest.")
+                    % {"regime": rules.label, "d": limit}
+                }
             )
         locked.original_due_at = original
         locked.due_at = deadlines.end_of_day(new_due)
         locked.extension_reason = reason
         locked.extension_announced_at = now
         locked.save(
-            update_fields=["original_due_at", "due_at", "extension_reason", "extension_announced_at", "updated_at"]
+            update_fields=[
+                "original_due_at",
+                "due_at",
+                "extension_reason",
+                "extension_announced_at",
+                "updated_at",
+            ]
         )
         record_event(
             locked,
             "case.deadline_extended",
             actor=actor,
-            details={"from": str(current), "to": str(new_due), **_note(locked, actor, CaseNote.Kind.REASON, reason, visible=True)},
+            details={
+                "from": str(current),
+                "to": str(new_due),
+                **_note(locked, actor, CaseNote.Kind.REASON, reason, visible=True),
+            },
         )
         from casework import tasks
 
@@ -553,8 +588,13 @@ def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> C
 
 def case_assign(*, case: Case, actor: Actor, assignee) -> Case:
     require_perm(actor, "casework.assign_case")
-    if assignee is not None and not assignee.groups.filter(name__in=[roles.PRIVACY_TEAM, roles.DPO]).exists():
-        raise ValidationError({"assignee": _("Cases can be assigned to the privacy team or the DPO only.")})
+    if (
+        assignee is not None
+        and not assignee.groups.filter(name__in=[roles.PRIVACY_TEAM, roles.DPO]).exists()
+    ):
+        raise ValidationError(
+            {"assignee": _("Cases can be assigned to the privacy team or the DPO only.")}
+        )
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         previous = locked.assignee_id

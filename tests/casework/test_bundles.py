@@ -208,3 +208,11 @@ def test_the_build_bundle_command_refuses_an_unreviewed_case(gathered, alice, tm
 def test_a_case_that_is_not_in_review_cannot_be_reviewed(make_case, alice):
     with pytest.raises(TransitionNotAllowed):
         review.complete_review(case=make_case(), actor=Actor.staff(alice))
+
+
+def test_the_build_bundle_command_without_staff_records_the_operating_system_user(gathered, alice, tmp_path):
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    call_command("build_bundle", case.reference, "--out", str(tmp_path / "c.zip"), stdout=io.StringIO())
+    event = AuditEvent.objects.get(case=case, action="bundle.exported_to_medium")
+    assert event.actor_kind == "system"
+    assert event.details["via"] == "command_line" and event.details["os_user"]

@@ -1,3 +1,5 @@
+import getpass
+
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,7 +19,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("reference")
         parser.add_argument("--out", required=True, help="path of the ZIP to write")
-        parser.add_argument("--staff", required=True, help="your staff username (audited)")
+        parser.add_argument(
+            "--staff",
+            default=None,
+            help="your staff username (audited; default: the system, with the operating-system "
+            "user recorded)",
+        )
         parser.add_argument("--plain", action="store_true", help="no encryption (audited)")
 
     def handle(self, *args, **options):
@@ -25,9 +32,16 @@ class Command(BaseCommand):
         if case is None:
             raise CommandError(f"No case {options['reference']}.")
         try:
-            actor = Actor.staff(services.staff_user(options["staff"]))
+            if options["staff"]:
+                actor = Actor.staff(services.staff_user(options["staff"]))
+            else:
+                actor = Actor.system()
             passphrase = bundles.export_to_medium(
-                case=case, actor=actor, path=options["out"], plain=options["plain"]
+                case=case,
+                actor=actor,
+                path=options["out"],
+                plain=options["plain"],
+                details={"via": "command_line", "os_user": getpass.getuser()},
             )
         except (ValidationError, PermissionDenied) as exc:
             raise CommandError(" ".join(getattr(exc, "messages", [str(exc)]))) from None

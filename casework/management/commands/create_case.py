@@ -15,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--type", required=True, dest="request_type", choices=RequestType.values)
+        parser.add_argument(
+            "--type", required=True, dest="request_type", choices=RequestType.values
+        )
         parser.add_argument("--email", default="")
         parser.add_argument("--postal-address", default="")
         parser.add_argument("--name", default="")
@@ -31,7 +33,9 @@ class Command(BaseCommand):
             help="staff username entering the request (audited; default: --verified-by, else the "
             "system, with the operating-system user recorded)",
         )
-        parser.add_argument("--verified-by", default=None, help="staff username who checked identity")
+        parser.add_argument(
+            "--verified-by", default=None, help="staff username who checked identity"
+        )
         parser.add_argument("--verification-note", default="", help="how identity was checked")
 
     def handle(self, *args, **o):

@@ -22,7 +22,9 @@ class Command(BaseCommand):
     help = "Create (or reset) the demo staff logins and print them."
 
     def add_arguments(self, parser):
-        parser.add_argument("--password", default=None, help="one password for all (default: random)")
+        parser.add_argument(
+            "--password", default=None, help="one password for all (default: random)"
+        )
 
     def handle(self, *args, **options):
         password = options["password"] or secrets.token_urlsafe(9)
