@@ -206,3 +206,23 @@ def test_signing_in_to_the_admin_is_audited(client, alice):
     client.post("/admin/login/", {"username": "alice@x.example", "password": "wrong"})
     failed = AuditEvent.objects.get(action="auth.sign_in_failed")
     assert "alice@x.example" not in str(failed.details)
+
+
+def test_changes_to_the_register_go_on_the_global_chain_with_who_made_them(client, adam):
+    from dsar.models import LegalBasis
+
+    basis = LegalBasis.objects.create(code="consent", article="Art. 6(1)(a)", name_en="Consent", name_sq="Pëlqimi")
+    created = AuditEvent.objects.filter(action="register.legalbasis.created").get()
+    assert created.actor_kind == "system" and created.case is None
+    assert created.details == {"model": "dsar.LegalBasis", "pk": basis.pk}
+
+    client.force_login(adam)  # the administrator edits the register in the admin
+    response = client.post(
+        f"/admin/dsar/legalbasis/{basis.pk}/change/",
+        {"code": "consent", "article": "Art. 6(1)(a)", "name_en": "Consent given", "name_sq": "Pëlqimi",
+         "description_en": "", "description_sq": ""},
+    )
+    assert response.status_code == 302
+    changed = AuditEvent.objects.filter(action="register.legalbasis.changed").get()
+    assert (changed.actor_kind, changed.actor) == ("staff", adam)
+    assert verify_trail() == []
