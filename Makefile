@@ -24,6 +24,7 @@ run: $(STAMP) messages
 
 test: $(STAMP) messages
 	$(VENV)/bin/ruff check .
+	bash scripts/ensure-chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) messages

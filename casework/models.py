@@ -761,3 +761,80 @@ class Bundle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} bundle of case {self.case_id}"
+
+
+# --- the public portal (casework/portal/) --------------------------------------------------------
+
+
+class CountryRegime(models.Model):
+    """Which regime applies to a request from a country (ISO 3166-1 alpha-2), editable in the
+    admin. "US-CA" (ISO 3166-2) is a California resident. A blank regime, like a country not in
+    the table, means settings.DSAR_DEFAULT_REGIME (`casework.portal.selectors.regime_for`)."""
+
+    country = models.CharField(
+        _("country code"),
+        max_length=6,
+        unique=True,
+        help_text=_("ISO 3166-1 alpha-2 code (DE, GB, US), or US-CA for California residents."),
+    )
+    regime = models.CharField(
+        _("regime"),
+        max_length=20,
+        choices=REGIME_CHOICES,
+        blank=True,
+        help_text=_("Leave blank to use the default regime (setting DSAR_DEFAULT_REGIME)."),
+    )
+    note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["country"]
+        verbose_name = _("regime by country")
+        verbose_name_plural = _("regimes by country")
+
+    def __str__(self) -> str:
+        return f"{self.country}: {self.regime or 'default'}"
+
+
+class PortalToken(models.Model):
+    """A link sent to the subject (verify the e-mail, see the status, download). Only the
+    SHA-256 of the token is stored: a copy of this table opens nothing."""
+
+    class Purpose(models.TextChoices):
+        VERIFY = "verify", _("Confirm the e-mail address")
+        STATUS = "status", _("See the status of the request")
+        DOWNLOAD = "download", _("Download the result")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="portal_tokens")
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    bundle = models.ForeignKey(
+        Bundle, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["case", "purpose"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} token of case {self.case_id}"
+
+
+class DownloadCode(models.Model):
+    """A one-time code e-mailed before a download (DESIGN.md, "Security"). Kept in the
+    database, not the cache, so that its tries survive a restart; stored as an HMAC only."""
+
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="download_codes")
+    code_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"download code for bundle {self.bundle_id}"

@@ -42,6 +42,11 @@ RUN_PERMS = [
 DPO_ONLY = ["reject_case", "extend_deadline"]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
+# The table of regimes by country (the portal reads it): the DPO and the administrator keep it.
+REGIME_TABLE_PERMS = [
+    f"casework.{action}_countryregime" for action in ("view", "add", "change", "delete")
+]
+
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -61,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *(f"casework.{c}" for c in DAY_TO_DAY),
         *(f"casework.{c}" for c in DPO_ONLY),
         *RUN_PERMS,
+        *REGIME_TABLE_PERMS,
     ],
     AUDITOR: [
         *_CASE_READ,
@@ -81,6 +87,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.add_publicholiday",
         "casework.change_publicholiday",
         "casework.delete_publicholiday",
+        *REGIME_TABLE_PERMS,
     ],
     # build_bundle: the command line without --staff acts as the system (the OS user is audited).
     SYSTEM: [

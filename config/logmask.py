@@ -75,7 +75,9 @@ class MaskTokensFilter:
         if isinstance(record.args, tuple):
             record.args = tuple(mask_path(a) if isinstance(a, str) else a for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {k: mask_path(v) if isinstance(v, str) else v for k, v in record.args.items()}
+            record.args = {
+                k: mask_path(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
         if isinstance(record.msg, str) and not record.args:
             record.msg = mask_path(record.msg) if "/" in record.msg else record.msg
         return True

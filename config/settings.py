@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "casework.middleware.CurrentUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # CSP, Referrer-Policy: no-referrer and Cache-Control: no-store on the public portal.
+    "casework.portal.middleware.PortalSecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -128,7 +130,10 @@ else:
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -225,6 +230,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("DSAR_CELERY_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
+# The portal's tasks live outside the apps that autodiscovery searches.
+CELERY_IMPORTS = ["casework.portal.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "expire-unverified-cases": {
@@ -276,6 +283,35 @@ DSAR_VOLUNTARY_TARGET_DAYS = env.int("DSAR_VOLUNTARY_TARGET_DAYS", default=45)
 DSAR_DUE_SOON_DAYS = env.int("DSAR_DUE_SOON_DAYS", default=7)
 DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 
+# --- The public portal (casework/portal/) -------------------------------------------------------
+# Rate limits per e-mail and per client address, per window, counted in the cache.
+DSAR_RATE_PER_EMAIL = env.int("DSAR_RATE_PER_EMAIL", default=5)
+DSAR_RATE_PER_IP = env.int("DSAR_RATE_PER_IP", default=20)
+DSAR_RATE_WINDOW_SECONDS = env.int("DSAR_RATE_WINDOW_SECONDS", default=3600)
+# Proxies in front of the web server whose X-Forwarded-For we trust (0: use REMOTE_ADDR).
+DSAR_TRUSTED_PROXIES = env.int("DSAR_TRUSTED_PROXIES", default=0)
+DSAR_VERIFY_TOKEN_HOURS = env.int("DSAR_VERIFY_TOKEN_HOURS", default=24)
+DSAR_STATUS_TOKEN_HOURS = env.int("DSAR_STATUS_TOKEN_HOURS", default=24)
+DSAR_DOWNLOAD_TOKEN_MINUTES = env.int("DSAR_DOWNLOAD_TOKEN_MINUTES", default=30)
+DSAR_CODE_MINUTES = env.int("DSAR_CODE_MINUTES", default=10)
+DSAR_CODE_MAX_TRIES = env.int("DSAR_CODE_MAX_TRIES", default=5)
+# A ready bundle can be downloaded this many days after it was built, this many times.
+DSAR_DOWNLOAD_WINDOW_DAYS = env.int("DSAR_DOWNLOAD_WINDOW_DAYS", default=7)
+DSAR_DOWNLOAD_MAX = env.int("DSAR_DOWNLOAD_MAX", default=5)
+# A representative's signed authority (PDF, JPEG, PNG), and the rest of the form.
+DSAR_AUTHORITY_MAX_BYTES = env.int("DSAR_AUTHORITY_MAX_BYTES", default=5 * 1024 * 1024)
+DSAR_FORM_MAX_BYTES = env.int("DSAR_FORM_MAX_BYTES", default=256 * 1024)
+for _name in (
+    "DSAR_RATE_PER_EMAIL",
+    "DSAR_RATE_PER_IP",
+    "DSAR_CODE_MAX_TRIES",
+    "DSAR_DOWNLOAD_MAX",
+):
+    if vars()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1")
+if DSAR_CODE_MINUTES > 10 or DSAR_CODE_MAX_TRIES > 5:
+    raise ImproperlyConfigured("one-time codes are valid 10 minutes and 5 tries at most")
+
 # Connector kinds (dsar/connectors/): a new kind of source system is one class and one line.
 DSAR_CONNECTORS = {
     "sql": "dsar.connectors.sql.SqlConnector",
@@ -309,5 +345,7 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR"},
         # httpx logs whole request URLs at INFO, and a lookup's query carries an identifier.
         "httpx": {"level": "WARNING"},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }

@@ -1,9 +1,14 @@
+from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
+# Imported before admin.site.urls is read: it registers the portal's admin (CountryRegime).
+from casework.portal import urls as portal_urls
 from casework.views import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
+# The public portal: /en/request/, /sq/request/; /request/ redirects by Accept-Language.
+urlpatterns += i18n_patterns(path("", include(portal_urls)))

@@ -163,9 +163,24 @@ class WorkerProcess:
         WorkerHeartbeat.objects.all().delete()
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "info",
-             "--concurrency", "1", "--pool", "prefork", "-n", f"test-{os.getpid()}@%h",
-             "--without-gossip", "--without-mingle"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "-n",
+                f"test-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

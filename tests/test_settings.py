@@ -19,9 +19,20 @@ ROOT = settings.BASE_DIR
 
 def load_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
     """Import the settings in a fresh interpreter with exactly this environment."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DSAR_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DSAR_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"))
+    }
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, s.SECURE_HSTS_SECONDS if hasattr(s, 'SECURE_HSTS_SECONDS') else 0, s.DSAR_STAFF_OTP_REQUIRED, s.CELERY_BROKER_URL.split(':')[0], s.CACHES['default']['BACKEND'])"
-    return subprocess.run([sys.executable, "-c", code], env={**base, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def key() -> str:
@@ -40,7 +51,15 @@ def test_every_process_sees_the_same_development_keys(tmp_path):
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); from django.conf import settings as s; print(s.SECRET_KEY, s.DSAR_AUDIT_KEY.hex(), s.DSAR_BUNDLE_KEY.hex())"
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DSAR_", "SECRET_KEY"))}
     outs = {
-        subprocess.run([sys.executable, "-c", code], env={**base, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**base, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         for _ in range(2)
     }
     assert len(outs) == 1
@@ -81,7 +100,10 @@ def test_a_visibility_timeout_shorter_than_the_longest_task_fails_at_start(tmp_p
 def test_without_redis_the_broker_is_the_filesystem_and_the_cache_the_database(tmp_path):
     result = load_settings({"DSAR_VAR_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[3:] == ["filesystem", "django.core.cache.backends.db.DatabaseCache"]
+    assert result.stdout.split()[3:] == [
+        "filesystem",
+        "django.core.cache.backends.db.DatabaseCache",
+    ]
 
 
 def test_with_redis_the_broker_and_cache_use_it(tmp_path):
@@ -102,7 +124,15 @@ def test_celery_is_configured_for_reliability():
 
 
 def test_tokens_in_logged_paths_are_masked():
-    record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Not Found: %s", ("/en/verify/" + "A" * 43 + "/",), None)
+    record = logging.LogRecord(
+        "django.request",
+        logging.WARNING,
+        __file__,
+        1,
+        "Not Found: %s",
+        ("/en/verify/" + "A" * 43 + "/",),
+        None,
+    )
     MaskTokensFilter().filter(record)
     assert "A" * 43 not in record.getMessage()
     assert "[token]" in record.getMessage()
@@ -128,11 +158,27 @@ def test_staff_with_a_totp_device_get_in_with_the_second_factor(client, alice, s
     settings.DSAR_STAFF_OTP_REQUIRED = True
     device = TOTPDevice.objects.create(user=alice, name="phone", confirmed=True)
     password = "correct horse battery staple"
-    refused = client.post("/admin/login/", {"username": "alice", "password": password, "otp_token": "000000", "otp_device": device.persistent_id})
+    refused = client.post(
+        "/admin/login/",
+        {
+            "username": "alice",
+            "password": password,
+            "otp_token": "000000",
+            "otp_device": device.persistent_id,
+        },
+    )
     assert refused.status_code == 200  # the form again, with an error
     assert client.get("/admin/casework/case/").status_code == 302
     device.refresh_from_db()
     device.throttle_reset()  # django-otp slows down guessing after a wrong token
     token = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token()
-    client.post("/admin/login/", {"username": "alice", "password": password, "otp_token": f"{token:06d}", "otp_device": device.persistent_id})
+    client.post(
+        "/admin/login/",
+        {
+            "username": "alice",
+            "password": password,
+            "otp_token": f"{token:06d}",
+            "otp_device": device.persistent_id,
+        },
+    )
     assert client.get("/admin/casework/case/").status_code == 200

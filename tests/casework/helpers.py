@@ -10,7 +10,9 @@ from casework.models import Case, State
 
 
 def verified(case: Case, by) -> Case:
-    return services.case_verify(case=case, actor=Actor.staff(by), note="Call-back to the phone on record")
+    return services.case_verify(
+        case=case, actor=Actor.staff(by), note="Call-back to the phone on record"
+    )
 
 
 def in_review(case: Case, by) -> Case:
@@ -30,7 +32,9 @@ def fulfilling(case: Case, by, approver=None) -> Case:
     if case.request_type in ("access", "portability"):
         case = reviewed(case, by)
     if case.request_type in ("erasure", "rectification"):
-        case = services.case_prepare_plan(case=case, actor=Actor.staff(by), summary="Erase CRM rows")
+        case = services.case_prepare_plan(
+            case=case, actor=Actor.staff(by), summary="Erase CRM rows"
+        )
         by = approver
     return services.case_approve(case=case, actor=Actor.staff(by))
 
@@ -53,7 +57,10 @@ def bring_to(state: str, case: Case, by, approver=None) -> Case:
         return in_review(case, by)
     if state == State.AWAITING_SUBJECT:
         return services.case_ask_subject(
-            case=verified(case, by), actor=Actor.staff(by), purpose="clarification", message="Which account?"
+            case=verified(case, by),
+            actor=Actor.staff(by),
+            purpose="clarification",
+            message="Which account?",
         )
     if state == State.FULFILLING:
         return fulfilling(case, by, approver)

@@ -28,7 +28,9 @@ def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-def csv_system(slug: str, folder: Path, identifiers: dict, category: str = "events") -> SourceSystem:
+def csv_system(
+    slug: str, folder: Path, identifiers: dict, category: str = "events"
+) -> SourceSystem:
     return SourceSystem.objects.create(
         name=slug.title(),
         slug=slug,
@@ -51,18 +53,29 @@ class FlakyConnector(BaseConnector):
         seen = int(self._counter.read_text() or 0) if self._counter.exists() else 0
         self._counter.write_text(str(seen + 1))
         if seen < self.config.get("fail_times", 0):
-            raise TransientConnectorError("flaky: 503 from the service", retry_after=self.config.get("retry_after"))
+            raise TransientConnectorError(
+                "flaky: 503 from the service", retry_after=self.config.get("retry_after")
+            )
         email = next((i for i in identifiers if i.kind == "email"), None)
         if email is None:
             return Lookup()
         return Lookup(matches=[SubjectMatch("F-1", email, frozenset({email}))])
 
     def export(self, match: SubjectMatch) -> Iterator[Record]:
-        yield Record("online_account", "flaky", "flaky:1", {"login": match.found_by.value}, match.subject_key, match.found_by)
+        yield Record(
+            "online_account",
+            "flaky",
+            "flaky:1",
+            {"login": match.found_by.value},
+            match.subject_key,
+            match.found_by,
+        )
 
 
 def flaky_system(tmp_path: Path, fail_times: int, **extra: Any) -> SourceSystem:
     return SourceSystem.objects.create(
-        name="Flaky", slug="flaky", connector="flaky",
+        name="Flaky",
+        slug="flaky",
+        connector="flaky",
         config={"counter": str(tmp_path / "flaky-count"), "fail_times": fail_times, **extra},
     )

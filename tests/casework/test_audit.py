@@ -100,7 +100,11 @@ def test_postgresql_refuses_update_and_delete_on_the_audit_tables(worked_case, r
         "UPDATE casework_auditcheckpoint SET mac = 'x'",
         "DELETE FROM casework_auditcheckpoint",
     ):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql)
     assert verify_trail() == []
 
@@ -116,7 +120,10 @@ def test_an_altered_event_is_named(worked_case):
 
 def test_an_altered_detail_is_detected(worked_case):
     target = AuditEvent.objects.get(case=worked_case, action="case.reject")
-    tamper("UPDATE casework_auditevent SET details = %s WHERE id = %s", ('{"unfounded": true}', target.pk))
+    tamper(
+        "UPDATE casework_auditevent SET details = %s WHERE id = %s",
+        ('{"unfounded": true}', target.pk),
+    )
     breaks = verify_trail()
     assert breaks and breaks[0].seq == target.seq
 
@@ -145,7 +152,9 @@ def test_the_last_event_deleted_and_the_head_rolled_back_is_detected(worked_case
     older_checkpoint = AuditCheckpoint.objects.filter(chain=chain, head_seq=events[-2].seq).get()
     tamper("DELETE FROM casework_auditevent WHERE id = %s", (events[-1].pk,))
     AuditChain.objects.filter(pk=chain.pk).update(
-        head_seq=events[-2].seq, head_hash=events[-2].hash, checkpoint=older_checkpoint.mac,
+        head_seq=events[-2].seq,
+        head_hash=events[-2].hash,
+        checkpoint=older_checkpoint.mac,
         checkpoint_seq=older_checkpoint.seq,
     )
     breaks = verify_trail()
@@ -211,7 +220,9 @@ def test_signing_in_to_the_admin_is_audited(client, alice):
 def test_changes_to_the_register_go_on_the_global_chain_with_who_made_them(client, adam):
     from dsar.models import LegalBasis
 
-    basis = LegalBasis.objects.create(code="consent", article="Art. 6(1)(a)", name_en="Consent", name_sq="Pëlqimi")
+    basis = LegalBasis.objects.create(
+        code="consent", article="Art. 6(1)(a)", name_en="Consent", name_sq="Pëlqimi"
+    )
     created = AuditEvent.objects.filter(action="register.legalbasis.created").get()
     assert created.actor_kind == "system" and created.case is None
     assert created.details == {"model": "dsar.LegalBasis", "pk": basis.pk}
@@ -219,8 +230,14 @@ def test_changes_to_the_register_go_on_the_global_chain_with_who_made_them(clien
     client.force_login(adam)  # the administrator edits the register in the admin
     response = client.post(
         f"/admin/dsar/legalbasis/{basis.pk}/change/",
-        {"code": "consent", "article": "Art. 6(1)(a)", "name_en": "Consent given", "name_sq": "Pëlqimi",
-         "description_en": "", "description_sq": ""},
+        {
+            "code": "consent",
+            "article": "Art. 6(1)(a)",
+            "name_en": "Consent given",
+            "name_sq": "Pëlqimi",
+            "description_en": "",
+            "description_sq": "",
+        },
     )
     assert response.status_code == 302
     changed = AuditEvent.objects.filter(action="register.legalbasis.changed").get()

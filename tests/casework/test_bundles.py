@@ -30,13 +30,31 @@ def register(db):
 
 @pytest.fixture
 def gathered(tmp_path, make_case, django_capture_on_commit_callbacks):
-    write_csv(tmp_path / "events" / "tirana.csv", [
-        {"Name": "Arta Krasniqi", "Company": "Drini", "Email": ARTA, "Dietary needs": "halal", "Emergency contact": "Besnik Krasniqi +355 69 000 1111"},
-        {"Name": "Arta Krasniqi", "Company": "Drini", "Email": ARTA, "Dietary needs": "none", "Emergency contact": ""},
-    ])
-    write_csv(tmp_path / "prospects" / "fair.csv", [
-        {"Email": ARTA, "Source": "Chamber of commerce list <script>alert(1)</script>"},
-    ])
+    write_csv(
+        tmp_path / "events" / "tirana.csv",
+        [
+            {
+                "Name": "Arta Krasniqi",
+                "Company": "Drini",
+                "Email": ARTA,
+                "Dietary needs": "halal",
+                "Emergency contact": "Besnik Krasniqi +355 69 000 1111",
+            },
+            {
+                "Name": "Arta Krasniqi",
+                "Company": "Drini",
+                "Email": ARTA,
+                "Dietary needs": "none",
+                "Emergency contact": "",
+            },
+        ],
+    )
+    write_csv(
+        tmp_path / "prospects" / "fair.csv",
+        [
+            {"Email": ARTA, "Source": "Chamber of commerce list <script>alert(1)</script>"},
+        ],
+    )
     csv_system("events", tmp_path / "events", {"email": "Email"}, category="events")
     csv_system("prospects", tmp_path / "prospects", {"email": "Email"}, category="prospects")
     case = make_case(email=ARTA, name="Arta Krasniqi", language="sq")
@@ -48,7 +66,10 @@ def gathered(tmp_path, make_case, django_capture_on_commit_callbacks):
 
 
 def rows(case):
-    return {(r["category"], r["data"].get("Dietary needs") or r["data"].get("Source")): r for r in review.review_rows(case)}
+    return {
+        (r["category"], r["data"].get("Dietary needs") or r["data"].get("Source")): r
+        for r in review.review_rows(case)
+    }
 
 
 def unzip(bundle: Bundle) -> zipfile.ZipFile:
@@ -62,15 +83,30 @@ def build_for(case, by, capture) -> Bundle:
     return Bundle.objects.get(case=case)
 
 
-def test_the_bundle_holds_the_reviewed_view_only(gathered, alice, django_capture_on_commit_callbacks):
+def test_the_bundle_holds_the_reviewed_view_only(
+    gathered, alice, django_capture_on_commit_callbacks
+):
     case = gathered
     found = rows(case)
     halal = found[("events", "halal")]
     other = found[("events", "none")]
-    review.redact_value(case=case, actor=Actor.staff(alice), run=halal["run"], category="events",
-                        record_key=halal["key"], field="Emergency contact", reason="other_person")
-    review.exclude_record(case=case, actor=Actor.staff(alice), run=other["run"], category="events",
-                          record_key=other["key"], reason="not_subject")
+    review.redact_value(
+        case=case,
+        actor=Actor.staff(alice),
+        run=halal["run"],
+        category="events",
+        record_key=halal["key"],
+        field="Emergency contact",
+        reason="other_person",
+    )
+    review.exclude_record(
+        case=case,
+        actor=Actor.staff(alice),
+        run=other["run"],
+        category="events",
+        record_key=other["key"],
+        reason="not_subject",
+    )
     case = review.complete_review(case=case, actor=Actor.staff(alice))
     bundle = build_for(case, alice, django_capture_on_commit_callbacks)
     assert bundle.state == Bundle.State.READY
@@ -78,7 +114,13 @@ def test_the_bundle_holds_the_reviewed_view_only(gathered, alice, django_capture
 
     zf = unzip(bundle)
     names = set(zf.namelist())
-    assert {"report.pdf", "manifest.json", "data/events.json", "data/events.csv", "data/prospects.json"} <= names
+    assert {
+        "report.pdf",
+        "manifest.json",
+        "data/events.json",
+        "data/events.csv",
+        "data/prospects.json",
+    } <= names
     everything = b"".join(zf.read(n) for n in names)
     assert b"Besnik" not in everything  # redacted in every file
     events = json.loads(zf.read("data/events.json"))
@@ -106,8 +148,16 @@ def test_the_bundle_at_rest_is_encrypted(gathered, alice, django_capture_on_comm
 def test_every_redaction_and_exclusion_is_audited_without_values(gathered, alice):
     case = gathered
     halal = rows(case)[("events", "halal")]
-    review.redact_value(case=case, actor=Actor.staff(alice), run=halal["run"], category="events",
-                        record_key=halal["key"], field="Dietary needs", reason="other_exemption", note="Health data of a third party")
+    review.redact_value(
+        case=case,
+        actor=Actor.staff(alice),
+        run=halal["run"],
+        category="events",
+        record_key=halal["key"],
+        field="Dietary needs",
+        reason="other_exemption",
+        note="Health data of a third party",
+    )
     event = AuditEvent.objects.get(case=case, action="review.value_redacted")
     assert event.details["field"] == "Dietary needs"
     assert "halal" not in json.dumps(event.details)
@@ -117,8 +167,15 @@ def test_every_redaction_and_exclusion_is_audited_without_values(gathered, alice
 def test_another_exemption_needs_a_note(gathered, alice):
     halal = rows(gathered)[("events", "halal")]
     with pytest.raises(ValidationError):
-        review.redact_value(case=gathered, actor=Actor.staff(alice), run=halal["run"], category="events",
-                            record_key=halal["key"], field="Dietary needs", reason="other_exemption")
+        review.redact_value(
+            case=gathered,
+            actor=Actor.staff(alice),
+            run=halal["run"],
+            category="events",
+            record_key=halal["key"],
+            field="Dietary needs",
+            reason="other_exemption",
+        )
 
 
 def test_the_auditor_cannot_review(gathered, audrey):
@@ -132,16 +189,30 @@ def test_decisions_are_refused_once_the_review_is_complete(gathered, alice):
     case = review.complete_review(case=gathered, actor=Actor.staff(alice))
     halal = rows(case)[("events", "halal")]
     with pytest.raises(ValidationError, match="complete"):
-        review.exclude_record(case=case, actor=Actor.staff(alice), run=halal["run"], category="events", record_key=halal["key"])
+        review.exclude_record(
+            case=case,
+            actor=Actor.staff(alice),
+            run=halal["run"],
+            category="events",
+            record_key=halal["key"],
+        )
     case = review.reopen_review(case=case, actor=Actor.staff(alice))
-    review.exclude_record(case=case, actor=Actor.staff(alice), run=halal["run"], category="events", record_key=halal["key"])
+    review.exclude_record(
+        case=case,
+        actor=Actor.staff(alice),
+        run=halal["run"],
+        category="events",
+        record_key=halal["key"],
+    )
 
 
 def test_a_record_of_another_case_cannot_be_decided(gathered, alice, make_case):
     other = make_case(email="other@demo.example")
     run = ConnectorRun.objects.filter(case=gathered).first()
     with pytest.raises(ValidationError):
-        review.exclude_record(case=other, actor=Actor.staff(alice), run=run, category="events", record_key="x")
+        review.exclude_record(
+            case=other, actor=Actor.staff(alice), run=run, category="events", record_key="x"
+        )
 
 
 def test_a_failed_source_is_named_and_the_answer_marked_incomplete(gathered, alice, dora):
@@ -157,13 +228,17 @@ def test_a_killed_build_is_taken_back_by_the_sweeper_and_finishes(gathered, alic
     case = review.complete_review(case=gathered, actor=Actor.staff(alice))
     case = services.case_approve(case=case, actor=Actor.staff(alice))  # build queued, not run
     bundle = Bundle.objects.get(case=case)
-    Bundle.objects.filter(pk=bundle.pk).update(state="building", attempts=1, claimed_at=timezone.now() - dt.timedelta(hours=1))
+    Bundle.objects.filter(pk=bundle.pk).update(
+        state="building", attempts=1, claimed_at=timezone.now() - dt.timedelta(hours=1)
+    )
     assert bundles.sweep() == 1  # eager: rebuilt at once
     bundle.refresh_from_db()
     assert (bundle.state, bundle.attempts) == ("ready", 2)
 
 
-def test_expired_bundles_are_deleted_with_their_key(gathered, alice, django_capture_on_commit_callbacks):
+def test_expired_bundles_are_deleted_with_their_key(
+    gathered, alice, django_capture_on_commit_callbacks
+):
     case = review.complete_review(case=gathered, actor=Actor.staff(alice))
     bundle = build_for(case, alice, django_capture_on_commit_callbacks)
     Bundle.objects.filter(pk=bundle.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
@@ -187,14 +262,36 @@ def test_export_to_a_medium_is_an_aes_zip_with_a_one_time_passphrase(gathered, a
     assert event.details["encrypted"] is True
 
 
-def test_the_build_bundle_command_prints_the_passphrase_once_and_plain_is_audited(gathered, alice, tmp_path):
+def test_the_build_bundle_command_prints_the_passphrase_once_and_plain_is_audited(
+    gathered, alice, tmp_path
+):
     case = review.complete_review(case=gathered, actor=Actor.staff(alice))
     out = io.StringIO()
-    call_command("build_bundle", case.reference, "--out", str(tmp_path / "a.zip"), "--staff", "alice", stdout=out)
+    call_command(
+        "build_bundle",
+        case.reference,
+        "--out",
+        str(tmp_path / "a.zip"),
+        "--staff",
+        "alice",
+        stdout=out,
+    )
     assert "passphrase" in out.getvalue().lower()
-    call_command("build_bundle", case.reference, "--out", str(tmp_path / "b.zip"), "--staff", "alice", "--plain", stdout=io.StringIO())
+    call_command(
+        "build_bundle",
+        case.reference,
+        "--out",
+        str(tmp_path / "b.zip"),
+        "--staff",
+        "alice",
+        "--plain",
+        stdout=io.StringIO(),
+    )
     assert zipfile.ZipFile(tmp_path / "b.zip").namelist()
-    details = [e.details["encrypted"] for e in AuditEvent.objects.filter(case=case, action="bundle.exported_to_medium")]
+    details = [
+        e.details["encrypted"]
+        for e in AuditEvent.objects.filter(case=case, action="bundle.exported_to_medium")
+    ]
     assert details == [True, False]
 
 
@@ -202,7 +299,9 @@ def test_the_build_bundle_command_refuses_an_unreviewed_case(gathered, alice, tm
     from django.core.management import CommandError
 
     with pytest.raises(CommandError, match="review"):
-        call_command("build_bundle", gathered.reference, "--out", str(tmp_path / "a.zip"), "--staff", "alice")
+        call_command(
+            "build_bundle", gathered.reference, "--out", str(tmp_path / "a.zip"), "--staff", "alice"
+        )
 
 
 def test_a_case_that_is_not_in_review_cannot_be_reviewed(make_case, alice):
@@ -210,9 +309,13 @@ def test_a_case_that_is_not_in_review_cannot_be_reviewed(make_case, alice):
         review.complete_review(case=make_case(), actor=Actor.staff(alice))
 
 
-def test_the_build_bundle_command_without_staff_records_the_operating_system_user(gathered, alice, tmp_path):
+def test_the_build_bundle_command_without_staff_records_the_operating_system_user(
+    gathered, alice, tmp_path
+):
     case = review.complete_review(case=gathered, actor=Actor.staff(alice))
-    call_command("build_bundle", case.reference, "--out", str(tmp_path / "c.zip"), stdout=io.StringIO())
+    call_command(
+        "build_bundle", case.reference, "--out", str(tmp_path / "c.zip"), stdout=io.StringIO()
+    )
     event = AuditEvent.objects.get(case=case, action="bundle.exported_to_medium")
     assert event.actor_kind == "system"
     assert event.details["via"] == "command_line" and event.details["os_user"]

@@ -18,7 +18,10 @@ ARTA = "arta.krasniqi@demo.example"
 
 @pytest.fixture(autouse=True)
 def _flaky_registered(settings):
-    settings.DSAR_CONNECTORS = {**settings.DSAR_CONNECTORS, "flaky": "tests.casework.sources.FlakyConnector"}
+    settings.DSAR_CONNECTORS = {
+        **settings.DSAR_CONNECTORS,
+        "flaky": "tests.casework.sources.FlakyConnector",
+    }
     settings.DSAR_RETRY_BACKOFF_BASE = 0.01
     settings.DSAR_RETRY_BACKOFF_CAP = 0.02
 
@@ -26,17 +29,41 @@ def _flaky_registered(settings):
 @pytest.fixture
 def graph(tmp_path):
     """Attendees know Arta by e-mail (and list her phone); the call log knows only the phone."""
-    write_csv(tmp_path / "events" / "tirana-2026.csv", [
-        {"Name": "Arta Krasniqi", "Company": "Drini Sh.p.k.", "Email": ARTA, "Phone": "+355 69 123 4567", "Dietary needs": "vegetarian"},
-        {"Name": "Besnik Hoxha", "Company": "Vlora Tech", "Email": "besnik@vlora.example", "Phone": "+355 68 000 0001", "Dietary needs": ""},
-    ])
-    write_csv(tmp_path / "calls" / "log.csv", [
-        {"Phone": "+355691234567", "Topic": "Printer jam", "Agent": "Elira"},
-        {"Phone": "+355691234567", "Topic": "Toner order", "Agent": "Elira"},
-        {"Phone": "+355680000001", "Topic": "Other person", "Agent": "Dritan"},
-    ])
-    events = csv_system("events", tmp_path / "events", {"email": "Email", "phone": "Phone", "name_company": ["Name", "Company"]})
-    calls = csv_system("calls", tmp_path / "calls", {"phone": "Phone"}, category="customer_enquiries")
+    write_csv(
+        tmp_path / "events" / "tirana-2026.csv",
+        [
+            {
+                "Name": "Arta Krasniqi",
+                "Company": "Drini Sh.p.k.",
+                "Email": ARTA,
+                "Phone": "+355 69 123 4567",
+                "Dietary needs": "vegetarian",
+            },
+            {
+                "Name": "Besnik Hoxha",
+                "Company": "Vlora Tech",
+                "Email": "besnik@vlora.example",
+                "Phone": "+355 68 000 0001",
+                "Dietary needs": "",
+            },
+        ],
+    )
+    write_csv(
+        tmp_path / "calls" / "log.csv",
+        [
+            {"Phone": "+355691234567", "Topic": "Printer jam", "Agent": "Elira"},
+            {"Phone": "+355691234567", "Topic": "Toner order", "Agent": "Elira"},
+            {"Phone": "+355680000001", "Topic": "Other person", "Agent": "Dritan"},
+        ],
+    )
+    events = csv_system(
+        "events",
+        tmp_path / "events",
+        {"email": "Email", "phone": "Phone", "name_company": ["Name", "Company"]},
+    )
+    calls = csv_system(
+        "calls", tmp_path / "calls", {"phone": "Phone"}, category="customer_enquiries"
+    )
     return events, calls
 
 
@@ -62,10 +89,15 @@ def test_a_subject_known_by_email_in_one_system_and_only_by_phone_in_another_is_
     assert all(r["found_by"] == {"kind": "phone", "value": "+355691234567"} for r in records)
 
 
-def test_each_system_exports_a_subject_once_across_rounds(graph, make_case, django_capture_on_commit_callbacks):
+def test_each_system_exports_a_subject_once_across_rounds(
+    graph, make_case, django_capture_on_commit_callbacks
+):
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     events_rounds = ConnectorRun.objects.filter(case=case, system__slug="events").order_by("round")
-    assert [r.records_count for r in events_rounds] == [1, 0]  # round 2 finds her by phone again: skipped
+    assert [r.records_count for r in events_rounds] == [
+        1,
+        0,
+    ]  # round 2 finds her by phone again: skipped
     assert events_rounds[1].result_file == ""  # nothing to store, no file
 
 
@@ -79,13 +111,30 @@ def test_records_are_encrypted_at_rest(graph, make_case, django_capture_on_commi
     assert ARTA.encode() not in raw and b"vegetarian" not in raw
 
 
-def test_an_identifier_shared_by_several_subjects_is_shown_not_followed(tmp_path, make_case, django_capture_on_commit_callbacks):
-    write_csv(tmp_path / "fair" / "list.csv", [
-        {"Name": "Arta Krasniqi", "Company": "Drini", "Email": ARTA, "Phone": "+355 4 222 0000"},
-        {"Name": "Genti Berisha", "Company": "Drini", "Email": "genti@drini.example", "Phone": "+355 4 222 0000"},
-    ])
+def test_an_identifier_shared_by_several_subjects_is_shown_not_followed(
+    tmp_path, make_case, django_capture_on_commit_callbacks
+):
+    write_csv(
+        tmp_path / "fair" / "list.csv",
+        [
+            {
+                "Name": "Arta Krasniqi",
+                "Company": "Drini",
+                "Email": ARTA,
+                "Phone": "+355 4 222 0000",
+            },
+            {
+                "Name": "Genti Berisha",
+                "Company": "Drini",
+                "Email": "genti@drini.example",
+                "Phone": "+355 4 222 0000",
+            },
+        ],
+    )
     csv_system("fair", tmp_path / "fair", {"email": "Email", "phone": "Phone"})
-    case = verify_and_gather(make_case(email=ARTA, phone="+355 4 222 0000"), django_capture_on_commit_callbacks)
+    case = verify_and_gather(
+        make_case(email=ARTA, phone="+355 4 222 0000"), django_capture_on_commit_callbacks
+    )
     switchboard = CaseIdentifier.objects.get(case=case, kind="phone")
     assert switchboard.status == CaseIdentifier.Status.FOLLOWED  # given by the subject
     run = ConnectorRun.objects.get(case=case, round=1)
@@ -94,12 +143,17 @@ def test_an_identifier_shared_by_several_subjects_is_shown_not_followed(tmp_path
     assert case.state == State.IN_REVIEW
 
 
-def test_a_learnt_identifier_that_is_ambiguous_is_recorded_for_staff(tmp_path, make_case, django_capture_on_commit_callbacks):
+def test_a_learnt_identifier_that_is_ambiguous_is_recorded_for_staff(
+    tmp_path, make_case, django_capture_on_commit_callbacks
+):
     write_csv(tmp_path / "a" / "a.csv", [{"Email": ARTA, "Phone": "+355 4 222 0000"}])
-    write_csv(tmp_path / "b" / "b.csv", [
-        {"Email": "x@drini.example", "Phone": "+355 4 222 0000"},
-        {"Email": "y@drini.example", "Phone": "+355 4 222 0000"},
-    ])
+    write_csv(
+        tmp_path / "b" / "b.csv",
+        [
+            {"Email": "x@drini.example", "Phone": "+355 4 222 0000"},
+            {"Email": "y@drini.example", "Phone": "+355 4 222 0000"},
+        ],
+    )
     csv_system("a", tmp_path / "a", {"email": "Email", "phone": "Phone"})
     csv_system("b", tmp_path / "b", {"email": "Email", "phone": "Phone"})
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
@@ -122,8 +176,16 @@ def test_a_failing_system_leaves_the_case_needing_attention_and_keeps_the_rest(
 ):
     from dsar.models import SourceSystem
 
-    SourceSystem.objects.create(name="Archive", slug="archive", connector="files",
-                                config={"folder": str(tmp_path / "missing"), "category": "events", "identifiers": {"email": "Email"}})
+    SourceSystem.objects.create(
+        name="Archive",
+        slug="archive",
+        connector="files",
+        config={
+            "folder": str(tmp_path / "missing"),
+            "category": "events",
+            "identifiers": {"email": "Email"},
+        },
+    )
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     assert case.state == State.GATHERING
     assert case.gathering_blocked_at is not None
@@ -134,11 +196,21 @@ def test_a_failing_system_leaves_the_case_needing_attention_and_keeps_the_rest(
     assert AuditEvent.objects.filter(case=case, action="gathering.needs_attention").count() == 1
 
 
-def test_staff_retry_a_failed_source_and_the_case_moves_on(graph, tmp_path, make_case, alice, django_capture_on_commit_callbacks):
+def test_staff_retry_a_failed_source_and_the_case_moves_on(
+    graph, tmp_path, make_case, alice, django_capture_on_commit_callbacks
+):
     from dsar.models import SourceSystem
 
-    SourceSystem.objects.create(name="Archive", slug="archive", connector="files",
-                                config={"folder": str(tmp_path / "archive"), "category": "events", "identifiers": {"email": "Email"}})
+    SourceSystem.objects.create(
+        name="Archive",
+        slug="archive",
+        connector="files",
+        config={
+            "folder": str(tmp_path / "archive"),
+            "category": "events",
+            "identifiers": {"email": "Email"},
+        },
+    )
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     assert case.state == State.GATHERING
     write_csv(tmp_path / "archive" / "old.csv", [{"Email": ARTA, "Note": "2019 fair"}])
@@ -149,17 +221,31 @@ def test_staff_retry_a_failed_source_and_the_case_moves_on(graph, tmp_path, make
     assert case.gathering_blocked_at is None
 
 
-def test_staff_may_go_on_without_a_failed_source_with_a_reason(tmp_path, make_case, alice, django_capture_on_commit_callbacks):
+def test_staff_may_go_on_without_a_failed_source_with_a_reason(
+    tmp_path, make_case, alice, django_capture_on_commit_callbacks
+):
     from dsar.models import SourceSystem
 
-    SourceSystem.objects.create(name="Archive", slug="archive", connector="files",
-                                config={"folder": str(tmp_path / "nope"), "category": "events", "identifiers": {"email": "Email"}})
+    SourceSystem.objects.create(
+        name="Archive",
+        slug="archive",
+        connector="files",
+        config={
+            "folder": str(tmp_path / "nope"),
+            "category": "events",
+            "identifiers": {"email": "Email"},
+        },
+    )
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
-    case = services.case_proceed_without_source(case=case, actor=Actor.staff(alice), reason="Archive retired in 2024")
+    case = services.case_proceed_without_source(
+        case=case, actor=Actor.staff(alice), reason="Archive retired in 2024"
+    )
     assert case.state == State.IN_REVIEW
 
 
-def test_a_transient_fault_is_retried_then_succeeds(tmp_path, make_case, django_capture_on_commit_callbacks):
+def test_a_transient_fault_is_retried_then_succeeds(
+    tmp_path, make_case, django_capture_on_commit_callbacks
+):
     flaky_system(tmp_path, fail_times=2)
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     run = ConnectorRun.objects.get(case=case)
@@ -167,7 +253,9 @@ def test_a_transient_fault_is_retried_then_succeeds(tmp_path, make_case, django_
     assert case.state == State.IN_REVIEW
 
 
-def test_a_transient_fault_that_persists_is_flagged_after_the_attempts(tmp_path, make_case, settings, django_capture_on_commit_callbacks):
+def test_a_transient_fault_that_persists_is_flagged_after_the_attempts(
+    tmp_path, make_case, settings, django_capture_on_commit_callbacks
+):
     settings.DSAR_GATHER_MAX_ATTEMPTS = 3
     flaky_system(tmp_path, fail_times=99)
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
@@ -185,7 +273,9 @@ def test_a_duplicated_message_is_harmless(tmp_path, make_case, django_capture_on
     assert ConnectorRun.objects.get(pk=run.pk).attempts == 1
 
 
-def test_a_run_that_keeps_killing_its_worker_is_failed_after_the_delivery_bound(tmp_path, make_case, settings, system):
+def test_a_run_that_keeps_killing_its_worker_is_failed_after_the_delivery_bound(
+    tmp_path, make_case, settings, system
+):
     settings.DSAR_GATHER_MAX_DELIVERIES = 3
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
@@ -208,7 +298,9 @@ def test_backoff_grows_is_capped_and_honours_retry_after(settings):
     assert gathering.backoff_seconds(1, retry_after=10_000) <= 120
 
 
-def test_the_sweeper_requeues_a_run_whose_worker_died(tmp_path, make_case, settings, django_capture_on_commit_callbacks):
+def test_the_sweeper_requeues_a_run_whose_worker_died(
+    tmp_path, make_case, settings, django_capture_on_commit_callbacks
+):
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())
@@ -256,8 +348,13 @@ def test_a_manual_system_waits_for_its_owner_then_takes_the_attached_export(
 
     from dsar.models import SourceSystem
 
-    SourceSystem.objects.create(name="Paper archive", slug="paper", connector="manual",
-                                owner_email="archivist@staff.demo.example", config={"category": "legal_regulatory"})
+    SourceSystem.objects.create(
+        name="Paper archive",
+        slug="paper",
+        connector="manual",
+        owner_email="archivist@staff.demo.example",
+        config={"category": "legal_regulatory"},
+    )
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     run = ConnectorRun.objects.get(case=case)
     assert (case.state, run.state) == (State.GATHERING, "waiting")
@@ -265,7 +362,9 @@ def test_a_manual_system_waits_for_its_owner_then_takes_the_attached_export(
     assert case.reference in mailoutbox[-1].subject
     assert ARTA not in mailoutbox[-1].body  # the identifiers are in the admin, not in the mail
 
-    upload = SimpleUploadedFile("export.csv", "Date,Document\n2021-03-01,Contract ë\n2022-05-09,Letter\n".encode())
+    upload = SimpleUploadedFile(
+        "export.csv", "Date,Document\n2021-03-01,Contract ë\n2022-05-09,Letter\n".encode()
+    )
     with django_capture_on_commit_callbacks(execute=True):
         run = gathering.complete_manual_run(run=run, actor=Actor.staff(alice), upload=upload)
     assert (run.state, run.records_count) == ("succeeded", 2)
@@ -274,7 +373,9 @@ def test_a_manual_system_waits_for_its_owner_then_takes_the_attached_export(
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
 
-def test_a_manual_search_that_found_nothing_is_confirmed_without_a_file(make_case, alice, django_capture_on_commit_callbacks):
+def test_a_manual_search_that_found_nothing_is_confirmed_without_a_file(
+    make_case, alice, django_capture_on_commit_callbacks
+):
     from dsar.models import SourceSystem
 
     SourceSystem.objects.create(name="Paper archive", slug="paper", connector="manual", config={})
@@ -285,7 +386,9 @@ def test_a_manual_search_that_found_nothing_is_confirmed_without_a_file(make_cas
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
 
-def test_staff_confirm_a_learnt_identifier_and_it_is_audited(graph, make_case, alice, django_capture_on_commit_callbacks):
+def test_staff_confirm_a_learnt_identifier_and_it_is_audited(
+    graph, make_case, alice, django_capture_on_commit_callbacks
+):
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     phone = CaseIdentifier.objects.get(case=case, kind="phone")
     phone = gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
@@ -293,7 +396,9 @@ def test_staff_confirm_a_learnt_identifier_and_it_is_audited(graph, make_case, a
     assert AuditEvent.objects.filter(case=case, action="gathering.identifier_confirmed").exists()
 
 
-def test_gathered_records_are_deleted_when_the_case_retention_ends(graph, make_case, dora, settings, django_capture_on_commit_callbacks):
+def test_gathered_records_are_deleted_when_the_case_retention_ends(
+    graph, make_case, dora, settings, django_capture_on_commit_callbacks
+):
     from django.core.files.storage import default_storage
 
     settings.DSAR_GATHERED_RETENTION_DAYS = 30
@@ -311,7 +416,9 @@ def test_gathered_records_are_deleted_when_the_case_retention_ends(graph, make_c
     assert AuditEvent.objects.filter(case=case, action="gathering.records_purged").exists()
 
 
-def test_an_identifier_is_confirmed_once_and_only_if_learnt(graph, make_case, alice, bob, django_capture_on_commit_callbacks):
+def test_an_identifier_is_confirmed_once_and_only_if_learnt(
+    graph, make_case, alice, bob, django_capture_on_commit_callbacks
+):
     from django.core.exceptions import ValidationError
 
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
@@ -324,15 +431,21 @@ def test_an_identifier_is_confirmed_once_and_only_if_learnt(graph, make_case, al
         gathering.confirm_identifier(identifier=phone, actor=Actor.staff(bob))
 
 
-def test_a_manual_export_of_another_kind_of_file_is_refused(make_case, alice, django_capture_on_commit_callbacks):
+def test_a_manual_export_of_another_kind_of_file_is_refused(
+    make_case, alice, django_capture_on_commit_callbacks
+):
     from django.core.exceptions import ValidationError
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from dsar.models import SourceSystem
 
-    SourceSystem.objects.create(name="Paper", slug="paper", connector="manual", config={"category": "legal_regulatory"})
+    SourceSystem.objects.create(
+        name="Paper", slug="paper", connector="manual", config={"category": "legal_regulatory"}
+    )
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     run = ConnectorRun.objects.get(case=case)
     with pytest.raises(ValidationError, match="CSV or JSON Lines"):
-        gathering.complete_manual_run(run=run, actor=Actor.staff(alice), upload=SimpleUploadedFile("scan.pdf", b"%PDF-1.4"))
+        gathering.complete_manual_run(
+            run=run, actor=Actor.staff(alice), upload=SimpleUploadedFile("scan.pdf", b"%PDF-1.4")
+        )
     assert ConnectorRun.objects.get(pk=run.pk).state == "waiting"

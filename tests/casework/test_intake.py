@@ -65,7 +65,12 @@ def test_gdpr_has_no_receipt_confirmation_date(make_case):
     ],
 )
 def test_bad_intake_is_refused_with_a_clear_message_and_nothing_written(kwargs, field):
-    data = {"request_type": "access", "email": "arta@demo.example", "actor": Actor.subject(), **kwargs}
+    data = {
+        "request_type": "access",
+        "email": "arta@demo.example",
+        "actor": Actor.subject(),
+        **kwargs,
+    }
     with pytest.raises(ValidationError) as exc:
         services.case_create(**data)
     assert field in exc.value.message_dict
@@ -102,7 +107,10 @@ def test_staff_who_checked_identity_verify_at_intake_with_a_note(alice):
         verification_note="Called back the number in the CRM",
     )
     assert case.state == State.VERIFIED
-    assert CaseNote.objects.get(case=case, kind="verification").text == "Called back the number in the CRM"
+    assert (
+        CaseNote.objects.get(case=case, kind="verification").text
+        == "Called back the number in the CRM"
+    )
     actions = list(AuditEvent.objects.filter(case=case).values_list("action", flat=True))
     assert actions == ["case.created", "case.verify"]
 
@@ -110,7 +118,10 @@ def test_staff_who_checked_identity_verify_at_intake_with_a_note(alice):
 def test_verifying_at_intake_without_a_note_writes_nothing(alice):
     with pytest.raises(ValidationError):
         services.case_create(
-            request_type="access", email="a@demo.example", actor=Actor.staff(alice), verified_by=alice
+            request_type="access",
+            email="a@demo.example",
+            actor=Actor.staff(alice),
+            verified_by=alice,
         )
     assert Case.objects.count() == 0
 
@@ -130,10 +141,14 @@ def test_a_second_open_request_of_the_same_type_is_flagged_as_possible_duplicate
     assert second.possible_duplicate_of == first
     assert first.possible_duplicate_of is None
     assert other_type.possible_duplicate_of is None
-    assert AuditEvent.objects.filter(case=second, action="case.possible_duplicate", actor_kind="system").exists()
+    assert AuditEvent.objects.filter(
+        case=second, action="case.possible_duplicate", actor_kind="system"
+    ).exists()
 
 
-def test_the_duplicate_lookup_happens_after_commit_not_in_the_request(make_case, django_capture_on_commit_callbacks):
+def test_the_duplicate_lookup_happens_after_commit_not_in_the_request(
+    make_case, django_capture_on_commit_callbacks
+):
     make_case()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         second = make_case()
@@ -146,12 +161,18 @@ def test_create_case_command_prints_the_reference_and_audits_who_entered_it(alic
     out = StringIO()
     call_command(
         "create_case",
-        "--type", "access",
-        "--postal-address", "Rruga Myslym Shyri 5, Tiranë",
-        "--name", "Arta Krasniqi",
-        "--language", "sq",
-        "--verified-by", "alice",
-        "--verification-note", "Signed letter matches the customer record",
+        "--type",
+        "access",
+        "--postal-address",
+        "Rruga Myslym Shyri 5, Tiranë",
+        "--name",
+        "Arta Krasniqi",
+        "--language",
+        "sq",
+        "--verified-by",
+        "alice",
+        "--verification-note",
+        "Signed letter matches the customer record",
         stdout=out,
     )
     reference = out.getvalue().strip()
@@ -170,7 +191,17 @@ def test_create_case_command_refuses_a_request_with_no_contact_channel(db):
 
 def test_create_case_command_refuses_an_unknown_verifier(db):
     with pytest.raises(CommandError, match="No active staff member"):
-        call_command("create_case", "--type", "access", "--email", "a@demo.example", "--verified-by", "mallory", "--verification-note", "x")
+        call_command(
+            "create_case",
+            "--type",
+            "access",
+            "--email",
+            "a@demo.example",
+            "--verified-by",
+            "mallory",
+            "--verification-note",
+            "x",
+        )
 
 
 def test_create_case_command_without_staff_is_audited_as_the_system(db):

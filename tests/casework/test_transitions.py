@@ -40,7 +40,9 @@ def call(name: str, case: Case, actor: Actor, other: Case | None = None) -> Case
     if name == "verify":
         return services.case_verify(case=case, actor=actor, note="Checked against the CRM phone")
     if name == "ask_subject":
-        return services.case_ask_subject(case=case, actor=actor, purpose="identity", message="Proof?")
+        return services.case_ask_subject(
+            case=case, actor=actor, purpose="identity", message="Proof?"
+        )
     if name == "answered":
         return services.case_answered(case=case, actor=actor, note="Here it is")
     if name == "start_gathering":
@@ -48,13 +50,17 @@ def call(name: str, case: Case, actor: Actor, other: Case | None = None) -> Case
     if name == "gathered":
         return services.case_mark_gathered(case=case, actor=actor)
     if name == "proceed_without_source":
-        return services.case_proceed_without_source(case=case, actor=actor, reason="Archive offline")
+        return services.case_proceed_without_source(
+            case=case, actor=actor, reason="Archive offline"
+        )
     if name == "approve":
         return services.case_approve(case=case, actor=actor)
     if name == "fulfilled":
         return services.case_fulfil(case=case, actor=actor)
     if name == "reject":
-        return services.case_reject(case=case, actor=actor, reason="Manifestly excessive", unfounded=True)
+        return services.case_reject(
+            case=case, actor=actor, reason="Manifestly excessive", unfounded=True
+        )
     if name == "withdraw":
         return services.case_withdraw(case=case, actor=actor)
     if name == "merge":
@@ -139,9 +145,18 @@ def test_it_refuses_to_close_a_closed_case_again(name, personas, make_case, alic
 
 
 def test_any_open_state_can_be_rejected_by_the_dpo(make_case, alice, dora, bob):
-    for state in [State.RECEIVED, State.VERIFIED, State.AWAITING_SUBJECT, State.GATHERING, State.IN_REVIEW, State.FULFILLING]:
+    for state in [
+        State.RECEIVED,
+        State.VERIFIED,
+        State.AWAITING_SUBJECT,
+        State.GATHERING,
+        State.IN_REVIEW,
+        State.FULFILLING,
+    ]:
         case = bring_to(state, make_case(email=f"{state}@demo.example"), alice, approver=bob)
-        case = services.case_reject(case=case, actor=Actor.staff(dora), reason="Duplicate of a closed request")
+        case = services.case_reject(
+            case=case, actor=Actor.staff(dora), reason="Duplicate of a closed request"
+        )
         assert case.state == State.REJECTED
         assert case.closed_at is not None
 
@@ -154,20 +169,26 @@ def test_rejection_needs_a_reason_that_the_subject_is_told(make_case, dora):
     case.refresh_from_db()
     assert case.state == State.RECEIVED
 
-    case = services.case_reject(case=case, actor=Actor.staff(dora), reason="Manifestly unfounded", unfounded=True)
+    case = services.case_reject(
+        case=case, actor=Actor.staff(dora), reason="Manifestly unfounded", unfounded=True
+    )
     note = CaseNote.objects.get(case=case, kind=CaseNote.Kind.REASON)
     assert note.visible_to_subject and note.text == "Manifestly unfounded"
     assert case.rejected_as_unfounded
 
 
 def test_rejection_reason_stays_out_of_the_audit_trail(make_case, dora):
-    case = services.case_reject(case=make_case(), actor=Actor.staff(dora), reason="Arta asked 40 times")
+    case = services.case_reject(
+        case=make_case(), actor=Actor.staff(dora), reason="Arta asked 40 times"
+    )
     event = AuditEvent.objects.filter(case=case).latest("seq")
     assert "Arta" not in str(event.details)
     assert set(event.details) >= {"note", "note_sha256"}
 
 
-def test_rejection_sends_the_subject_the_reason_in_their_language(make_case, dora, mailoutbox, django_capture_on_commit_callbacks):
+def test_rejection_sends_the_subject_the_reason_in_their_language(
+    make_case, dora, mailoutbox, django_capture_on_commit_callbacks
+):
     case = make_case(language="sq")
     with django_capture_on_commit_callbacks(execute=True):
         services.case_reject(case=case, actor=Actor.staff(dora), reason="Kërkesë e përsëritur")
@@ -190,7 +211,9 @@ def test_staff_verification_needs_a_note_saying_how(make_case, alice):
     case = make_case()
     with pytest.raises(ValidationError):
         services.case_verify(case=case, actor=Actor.staff(alice), note="")
-    case = services.case_verify(case=case, actor=Actor.staff(alice), note="Call-back to 069 on record")
+    case = services.case_verify(
+        case=case, actor=Actor.staff(alice), note="Call-back to 069 on record"
+    )
     assert case.verification_method == "staff_check"
     assert case.verified_by == alice
 
@@ -202,7 +225,9 @@ def test_subject_verification_through_the_link_records_the_method(make_case):
     assert case.verified_by is None
 
 
-def test_verification_enqueues_gathering_after_commit(make_case, django_capture_on_commit_callbacks):
+def test_verification_enqueues_gathering_after_commit(
+    make_case, django_capture_on_commit_callbacks
+):
     case = make_case()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         case = services.case_verify(case=case, actor=Actor.subject())
@@ -217,7 +242,9 @@ def test_verification_enqueues_gathering_after_commit(make_case, django_capture_
 def test_answered_returns_to_the_state_the_case_came_from(make_case, alice):
     for state in [State.RECEIVED, State.VERIFIED, State.IN_REVIEW]:
         case = bring_to(state, make_case(email=f"{state}@demo.example"), alice)
-        case = services.case_ask_subject(case=case, actor=Actor.staff(alice), purpose="clarification", message="Which?")
+        case = services.case_ask_subject(
+            case=case, actor=Actor.staff(alice), purpose="clarification", message="Which?"
+        )
         assert case.state == State.AWAITING_SUBJECT
         case = services.case_answered(case=case, actor=Actor.subject(), note="This one")
         assert case.state == state
@@ -228,7 +255,9 @@ def test_asking_for_identity_pauses_the_gdpr_clock(make_case, alice):
     received = timezone.now() - dt.timedelta(days=3)
     case = make_case(received_at=received, regime="gdpr")
     due_before = case.due_at
-    case = services.case_ask_subject(case=case, actor=Actor.staff(alice), purpose="identity", message="Proof?")
+    case = services.case_ask_subject(
+        case=case, actor=Actor.staff(alice), purpose="identity", message="Proof?"
+    )
     assert case.paused_at is not None
     Case.objects.filter(pk=case.pk).update(paused_at=timezone.now() - dt.timedelta(days=5))
     case = services.case_answered(case=case, actor=Actor.subject())
@@ -239,26 +268,34 @@ def test_asking_for_identity_pauses_the_gdpr_clock(make_case, alice):
 
 def test_a_clarification_does_not_pause_the_gdpr_clock(make_case, alice):
     case = bring_to(State.VERIFIED, make_case(regime="gdpr"), alice)
-    case = services.case_ask_subject(case=case, actor=Actor.staff(alice), purpose="clarification", message="?")
+    case = services.case_ask_subject(
+        case=case, actor=Actor.staff(alice), purpose="clarification", message="?"
+    )
     assert case.paused_at is None
 
 
 def test_the_ccpa_clock_never_pauses(make_case, alice):
     case = make_case(regime="ccpa")
-    case = services.case_ask_subject(case=case, actor=Actor.staff(alice), purpose="identity", message="Proof?")
+    case = services.case_ask_subject(
+        case=case, actor=Actor.staff(alice), purpose="identity", message="Proof?"
+    )
     assert case.paused_at is None
 
 
 def test_an_unknown_ask_purpose_is_refused(make_case, alice):
     with pytest.raises(ValidationError):
-        services.case_ask_subject(case=make_case(), actor=Actor.staff(alice), purpose="dna", message="?")
+        services.case_ask_subject(
+            case=make_case(), actor=Actor.staff(alice), purpose="dna", message="?"
+        )
 
 
 def test_expiry_needs_fourteen_days_without_verification(make_case, system):
     case = make_case(received_at=timezone.now() - dt.timedelta(days=13))
     with pytest.raises(TransitionNotAllowed):
         services.case_expire(case=case, actor=system)
-    Case.objects.filter(pk=case.pk).update(received_at=timezone.now() - dt.timedelta(days=14, minutes=1))
+    Case.objects.filter(pk=case.pk).update(
+        received_at=timezone.now() - dt.timedelta(days=14, minutes=1)
+    )
     case = services.case_expire(case=case, actor=system)
     assert case.state == State.EXPIRED
 
@@ -269,7 +306,9 @@ def test_the_expiry_sweep_closes_only_old_unverified_cases(make_case, alice):
     old = make_case(email="old@demo.example", received_at=timezone.now() - dt.timedelta(days=20))
     fresh = make_case(email="fresh@demo.example")
     old_verified = bring_to(
-        State.VERIFIED, make_case(email="v@demo.example", received_at=timezone.now() - dt.timedelta(days=20)), alice
+        State.VERIFIED,
+        make_case(email="v@demo.example", received_at=timezone.now() - dt.timedelta(days=20)),
+        alice,
     )
     assert expire_unverified_cases() == 1
     states = {c.pk: c.state for c in Case.objects.all()}
@@ -299,7 +338,9 @@ def test_erasure_plan_cannot_be_approved_by_the_person_who_prepared_it(make_case
     case = bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice)
     with pytest.raises(TransitionNotAllowed, match="plan"):
         services.case_approve(case=case, actor=Actor.staff(alice))
-    case = services.case_prepare_plan(case=case, actor=Actor.staff(alice), summary="Erase CRM account")
+    case = services.case_prepare_plan(
+        case=case, actor=Actor.staff(alice), summary="Erase CRM account"
+    )
     with pytest.raises(PermissionDenied, match="four eyes"):
         services.case_approve(case=case, actor=Actor.staff(alice))
     case = services.case_approve(case=case, actor=Actor.staff(bob))
@@ -325,7 +366,9 @@ def test_proceeding_without_a_source_needs_a_reason(make_case, alice):
     case = bring_to(State.GATHERING, make_case(), alice)
     with pytest.raises(ValidationError):
         services.case_proceed_without_source(case=case, actor=Actor.staff(alice), reason="")
-    case = services.case_proceed_without_source(case=case, actor=Actor.staff(alice), reason="HR archive is offline")
+    case = services.case_proceed_without_source(
+        case=case, actor=Actor.staff(alice), reason="HR archive is offline"
+    )
     assert case.state == State.IN_REVIEW
     assert case.sources_skipped_reason == "HR archive is offline"
 

@@ -27,7 +27,14 @@ def sql_config(path, table="accounts", column="email"):
     return {
         "url": f"sqlite:///{path}",
         "subject": {"table": table, "key": "id", "identifiers": {"email": column}},
-        "tables": {table: {"category": "online_account", "key": "id", "subject_column": "id", "columns": {column: {}}}},
+        "tables": {
+            table: {
+                "category": "online_account",
+                "key": "id",
+                "subject_column": "id",
+                "columns": {column: {}},
+            }
+        },
     }
 
 
@@ -45,10 +52,21 @@ def http_config(base_url, token_env="DESK_TOKEN"):
         "base_url": base_url,
         "auth": {"type": "bearer", "token_env": token_env},
         "timeout": 2,
-        "lookup": {"path": "/api/customers", "params": {"{kind}": "{value}"}, "identifiers": ["phone"],
-                   "results": "items", "subject_key": "id"},
-        "export": [{"path": "/api/customers/{subject_key}/tickets", "category": "customer_enquiries",
-                    "results": "items", "key": "id"}],
+        "lookup": {
+            "path": "/api/customers",
+            "params": {"{kind}": "{value}"},
+            "identifiers": ["phone"],
+            "results": "items",
+            "subject_key": "id",
+        },
+        "export": [
+            {
+                "path": "/api/customers/{subject_key}/tickets",
+                "category": "customer_enquiries",
+                "results": "items",
+                "key": "id",
+            }
+        ],
     }
 
 
@@ -77,15 +95,32 @@ def test_a_good_configuration_passes(source_db, desk):
     ("slug", "connector", "make_config", "expected"),
     [
         ("kind", "ftp", lambda db, desk: {}, "unknown connector type 'ftp'"),
-        ("malformed", "sql", lambda db, desk: {"url": f"sqlite:///{db}", "subject": "accounts"}, "subject"),
+        (
+            "malformed",
+            "sql",
+            lambda db, desk: {"url": f"sqlite:///{db}", "subject": "accounts"},
+            "subject",
+        ),
         ("no-table", "sql", lambda db, desk: sql_config(db, table="customers"), "customers"),
         ("no-column", "sql", lambda db, desk: sql_config(db, column="mail"), "mail"),
         ("unreachable", "http", lambda db, desk: http_config("http://127.0.0.1:1"), "127.0.0.1:1"),
-        ("bad-credentials", "http", lambda db, desk: http_config(desk.url, token_env="WRONG_TOKEN"), "credentials"),
-        ("missing-secret", "http", lambda db, desk: http_config(desk.url, token_env="NOT_SET_ANYWHERE"), "NOT_SET_ANYWHERE"),
+        (
+            "bad-credentials",
+            "http",
+            lambda db, desk: http_config(desk.url, token_env="WRONG_TOKEN"),
+            "credentials",
+        ),
+        (
+            "missing-secret",
+            "http",
+            lambda db, desk: http_config(desk.url, token_env="NOT_SET_ANYWHERE"),
+            "NOT_SET_ANYWHERE",
+        ),
     ],
 )
-def test_check_connectors_names_each_fault(slug, connector, make_config, expected, source_db, desk, monkeypatch):
+def test_check_connectors_names_each_fault(
+    slug, connector, make_config, expected, source_db, desk, monkeypatch
+):
     monkeypatch.setenv("WRONG_TOKEN", "not-the-token-000000")
     add("good", "sql", sql_config(source_db))
     add(slug, connector, make_config(source_db, desk))
@@ -98,35 +133,69 @@ def test_check_connectors_names_each_fault(slug, connector, make_config, expecte
 
 
 def test_postgres_bad_credentials_are_named(require_postgres):
-    add("pg", "sql", {
-        "url": "postgresql+psycopg://no_such_role@127.0.0.1:5432/postgres",
-        "subject": {"table": "accounts", "key": "id", "identifiers": {"email": "email"}},
-        "tables": {"accounts": {"category": "online_account", "key": "id", "subject_column": "id", "columns": {"email": {}}}},
-    })
+    add(
+        "pg",
+        "sql",
+        {
+            "url": "postgresql+psycopg://no_such_role@127.0.0.1:5432/postgres",
+            "subject": {"table": "accounts", "key": "id", "identifiers": {"email": "email"}},
+            "tables": {
+                "accounts": {
+                    "category": "online_account",
+                    "key": "id",
+                    "subject_column": "id",
+                    "columns": {"email": {}},
+                }
+            },
+        },
+    )
     code, out = run_check("pg")
     assert code == 1
     assert "refused the credentials" in out
 
 
-def test_the_admin_refuses_to_save_a_system_with_a_missing_table(client, django_user_model, source_db):
-    admin_user = django_user_model.objects.create_superuser("root", "root@staff.demo.example", "x" * 20)
+def test_the_admin_refuses_to_save_a_system_with_a_missing_table(
+    client, django_user_model, source_db
+):
+    admin_user = django_user_model.objects.create_superuser(
+        "root", "root@staff.demo.example", "x" * 20
+    )
     client.force_login(admin_user)
     import json
 
-    response = client.post("/admin/dsar/sourcesystem/add/", {
-        "name": "CRM", "slug": "crm", "connector": "sql", "active": "on",
-        "config": json.dumps(sql_config(source_db, table="customers")), "description": "", "owner_email": "",
-    })
+    response = client.post(
+        "/admin/dsar/sourcesystem/add/",
+        {
+            "name": "CRM",
+            "slug": "crm",
+            "connector": "sql",
+            "active": "on",
+            "config": json.dumps(sql_config(source_db, table="customers")),
+            "description": "",
+            "owner_email": "",
+        },
+    )
     assert response.status_code == 200
     assert "customers" in response.content.decode()
     assert not SourceSystem.objects.filter(slug="crm").exists()
 
 
 def test_the_admin_refuses_an_unknown_connector_type(client, django_user_model):
-    admin_user = django_user_model.objects.create_superuser("root", "root@staff.demo.example", "x" * 20)
+    admin_user = django_user_model.objects.create_superuser(
+        "root", "root@staff.demo.example", "x" * 20
+    )
     client.force_login(admin_user)
-    response = client.post("/admin/dsar/sourcesystem/add/", {
-        "name": "X", "slug": "x", "connector": "ftp", "active": "on", "config": "{}", "description": "", "owner_email": "",
-    })
+    response = client.post(
+        "/admin/dsar/sourcesystem/add/",
+        {
+            "name": "X",
+            "slug": "x",
+            "connector": "ftp",
+            "active": "on",
+            "config": "{}",
+            "description": "",
+            "owner_email": "",
+        },
+    )
     assert "unknown connector type" in response.content.decode()
     assert not SourceSystem.objects.exists()

@@ -26,28 +26,74 @@ def crm_and_repairs(tmp_path):
     repairs system knows only the customer number."""
     crm = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite3'}")
     with crm.begin() as c:
-        c.exec_driver_sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT, customer_no TEXT, phone TEXT, full_name TEXT)")
+        c.exec_driver_sql(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT, customer_no TEXT, phone TEXT, full_name TEXT)"
+        )
         c.exec_driver_sql("CREATE INDEX accounts_email ON accounts (lower(email))")
-        c.exec_driver_sql("INSERT INTO accounts VALUES (1, 'Arta.Krasniqi@demo.example', 'C-100042', '+355692004242', 'Arta Krasniqi')")
-        c.exec_driver_sql("INSERT INTO accounts VALUES (2, 'besnik@vlora.example', 'C-100043', '+355680000001', 'Besnik Hoxha')")
+        c.exec_driver_sql(
+            "INSERT INTO accounts VALUES (1, 'Arta.Krasniqi@demo.example', 'C-100042', '+355692004242', 'Arta Krasniqi')"
+        )
+        c.exec_driver_sql(
+            "INSERT INTO accounts VALUES (2, 'besnik@vlora.example', 'C-100043', '+355680000001', 'Besnik Hoxha')"
+        )
     repairs = sa.create_engine(f"sqlite:///{tmp_path / 'repairs.sqlite3'}")
     with repairs.begin() as c:
         c.exec_driver_sql("CREATE TABLE customers (customer_no TEXT PRIMARY KEY, company TEXT)")
-        c.exec_driver_sql("CREATE TABLE repairs (id INTEGER PRIMARY KEY, customer_no TEXT, serial TEXT, fault TEXT)")
-        c.exec_driver_sql("INSERT INTO customers VALUES ('C-100042', 'Drini Print'), ('C-100043', 'Vlora Tech')")
-        c.exec_driver_sql("INSERT INTO repairs VALUES (1, 'C-100042', 'SN1', 'Paper jam'), (2, 'C-100042', 'SN2', 'Toner'), (3, 'C-100043', 'SN3', 'Other')")
-    SourceSystem.objects.create(name="CRM", slug="crm", connector="sql", config={
-        "url": f"sqlite:///{tmp_path / 'crm.sqlite3'}",
-        "subject": {"table": "accounts", "key": "id", "identifiers": {"email": "email", "customer_number": "customer_no", "phone": "phone"}},
-        "tables": {"accounts": {"category": "online_account", "key": "id", "subject_column": "id",
-                                "columns": {"email": {}, "full_name": {}, "customer_no": {}}}},
-    })
-    SourceSystem.objects.create(name="Repairs", slug="repairs", connector="sql", config={
-        "url": f"sqlite:///{tmp_path / 'repairs.sqlite3'}",
-        "subject": {"table": "customers", "key": "customer_no", "identifiers": {"customer_number": "customer_no"}},
-        "tables": {"repairs": {"category": "products_usage_service", "key": "id", "subject_column": "customer_no",
-                               "columns": {"serial": {}, "fault": {}}}},
-    })
+        c.exec_driver_sql(
+            "CREATE TABLE repairs (id INTEGER PRIMARY KEY, customer_no TEXT, serial TEXT, fault TEXT)"
+        )
+        c.exec_driver_sql(
+            "INSERT INTO customers VALUES ('C-100042', 'Drini Print'), ('C-100043', 'Vlora Tech')"
+        )
+        c.exec_driver_sql(
+            "INSERT INTO repairs VALUES (1, 'C-100042', 'SN1', 'Paper jam'), (2, 'C-100042', 'SN2', 'Toner'), (3, 'C-100043', 'SN3', 'Other')"
+        )
+    SourceSystem.objects.create(
+        name="CRM",
+        slug="crm",
+        connector="sql",
+        config={
+            "url": f"sqlite:///{tmp_path / 'crm.sqlite3'}",
+            "subject": {
+                "table": "accounts",
+                "key": "id",
+                "identifiers": {
+                    "email": "email",
+                    "customer_number": "customer_no",
+                    "phone": "phone",
+                },
+            },
+            "tables": {
+                "accounts": {
+                    "category": "online_account",
+                    "key": "id",
+                    "subject_column": "id",
+                    "columns": {"email": {}, "full_name": {}, "customer_no": {}},
+                }
+            },
+        },
+    )
+    SourceSystem.objects.create(
+        name="Repairs",
+        slug="repairs",
+        connector="sql",
+        config={
+            "url": f"sqlite:///{tmp_path / 'repairs.sqlite3'}",
+            "subject": {
+                "table": "customers",
+                "key": "customer_no",
+                "identifiers": {"customer_number": "customer_no"},
+            },
+            "tables": {
+                "repairs": {
+                    "category": "products_usage_service",
+                    "key": "id",
+                    "subject_column": "customer_no",
+                    "columns": {"serial": {}, "fault": {}},
+                }
+            },
+        },
+    )
 
 
 @pytest.fixture
@@ -55,19 +101,41 @@ def desk(tmp_path, monkeypatch):
     """The real HTTP support desk, knowing Arta only by phone."""
     monkeypatch.setenv("SUPPORTDESK_TOKEN", SUPPORTDESK_TOKEN)
     db = supportdesk.create_database(tmp_path / "desk.sqlite3")
-    customer = supportdesk.add_customer(db, name="Arta K.", phone="+355692004242", company="Drini Print")
+    customer = supportdesk.add_customer(
+        db, name="Arta K.", phone="+355692004242", company="Drini Print"
+    )
     for i in range(3):
-        supportdesk.add_ticket(db, customer_id=customer, subject=f"Ticket {i}", body="Printer offline", status="closed")
+        supportdesk.add_ticket(
+            db, customer_id=customer, subject=f"Ticket {i}", body="Printer offline", status="closed"
+        )
     server, _ = supportdesk.serve("127.0.0.1", 0, db, SUPPORTDESK_TOKEN)
-    SourceSystem.objects.create(name="Support desk", slug="supportdesk", connector="http", config={
-        "base_url": server.url,
-        "auth": {"type": "bearer", "token_env": "SUPPORTDESK_TOKEN"},
-        "timeout": 10,
-        "lookup": {"path": "/api/customers", "params": {"{kind}": "{value}"}, "identifiers": ["phone", "email"],
-                   "results": "items", "subject_key": "id", "identifier_fields": {"phone": "phone"}},
-        "export": [{"path": "/api/customers/{subject_key}/tickets", "category": "customer_enquiries", "results": "items",
-                    "key": "id", "paging": {"type": "cursor", "param": "cursor", "next": "next_cursor"}}],
-    })
+    SourceSystem.objects.create(
+        name="Support desk",
+        slug="supportdesk",
+        connector="http",
+        config={
+            "base_url": server.url,
+            "auth": {"type": "bearer", "token_env": "SUPPORTDESK_TOKEN"},
+            "timeout": 10,
+            "lookup": {
+                "path": "/api/customers",
+                "params": {"{kind}": "{value}"},
+                "identifiers": ["phone", "email"],
+                "results": "items",
+                "subject_key": "id",
+                "identifier_fields": {"phone": "phone"},
+            },
+            "export": [
+                {
+                    "path": "/api/customers/{subject_key}/tickets",
+                    "category": "customer_enquiries",
+                    "results": "items",
+                    "key": "id",
+                    "paging": {"type": "cursor", "param": "cursor", "next": "next_cursor"},
+                }
+            ],
+        },
+    )
     yield server
     server.stop()
 
@@ -90,14 +158,19 @@ def test_a_subject_known_by_email_in_one_system_and_only_by_customer_number_in_a
 ):
     case = gather(make_case)
     wait_for(lambda: state_of(case) == State.IN_REVIEW)
-    runs = {(r.system.slug, r.round): r for r in ConnectorRun.objects.filter(case=case).select_related("system")}
+    runs = {
+        (r.system.slug, r.round): r
+        for r in ConnectorRun.objects.filter(case=case).select_related("system")
+    }
     assert runs[("crm", 1)].records_count == 1
     assert ("repairs", 1) not in runs  # searchable by customer number only: round 2
     assert runs[("repairs", 2)].records_count == 2
     assert runs[("supportdesk", 2)].records_count == 3
     faults = {r["data"]["fault"] for r in stored(runs[("repairs", 2)])}
     assert faults == {"Paper jam", "Toner"}
-    learnt = dict(CaseIdentifier.objects.filter(case=case, source="crm").values_list("kind", "value"))
+    learnt = dict(
+        CaseIdentifier.objects.filter(case=case, source="crm").values_list("kind", "value")
+    )
     assert learnt["customer_number"] == "C-100042"
     assert learnt["phone"] == "+355692004242"
 
@@ -110,7 +183,9 @@ def test_a_failing_http_system_is_retried_with_backoff_then_flagged_and_the_rest
     case = gather(make_case, phone="+355692004242")
     wait_for(lambda: Case.objects.get(pk=case.pk).gathering_blocked_at is not None, timeout=60)
     elapsed = time.monotonic() - started
-    failed = ConnectorRun.objects.get(case=case, system__slug="supportdesk", state="failed", round=1)
+    failed = ConnectorRun.objects.get(
+        case=case, system__slug="supportdesk", state="failed", round=1
+    )
     assert failed.attempts == settings.DSAR_GATHER_MAX_ATTEMPTS
     assert failed.error_kind == "transient"
     assert elapsed >= 2  # two waits of at least the Retry-After second
@@ -127,7 +202,9 @@ def test_a_worker_killed_mid_gathering_loses_nothing_and_records_are_stored_once
     case = gather(make_case, phone="+355692004242")
 
     def desk_running():
-        return ConnectorRun.objects.filter(case=case, system__slug="supportdesk", state="running").exists()
+        return ConnectorRun.objects.filter(
+            case=case, system__slug="supportdesk", state="running"
+        ).exists()
 
     wait_for(desk_running)
     real_worker.kill()

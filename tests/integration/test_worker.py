@@ -57,7 +57,9 @@ def test_healthz_reports_the_worker_up_then_down(real_worker, client):
     real_worker.start()
 
 
-def test_two_concurrent_transitions_of_one_case_cannot_both_win(make_case, alice, dora, require_postgres):
+def test_two_concurrent_transitions_of_one_case_cannot_both_win(
+    make_case, alice, dora, require_postgres
+):
     case = make_case()
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
@@ -73,7 +75,10 @@ def test_two_concurrent_transitions_of_one_case_cannot_both_win(make_case, alice
             connection.close()  # this thread's own connection
 
     threads = [
-        threading.Thread(target=act, args=(Actor.staff(alice), lambda **kw: services.case_verify(note="call-back", **kw))),
+        threading.Thread(
+            target=act,
+            args=(Actor.staff(alice), lambda **kw: services.case_verify(note="call-back", **kw)),
+        ),
         threading.Thread(target=act, args=(Actor.subject(), services.case_verify)),
     ]
     for t in threads:

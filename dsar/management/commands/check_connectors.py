@@ -11,7 +11,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("systems", nargs="*", help="slugs to check (default: every active system)")
+        parser.add_argument(
+            "systems", nargs="*", help="slugs to check (default: every active system)"
+        )
         parser.add_argument("--all", action="store_true", help="include inactive systems")
 
     def handle(self, *args, **options):

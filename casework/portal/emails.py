@@ -1,0 +1,114 @@
+"""E-mails the portal sends, in the subject's language with text and HTML parts. Called from
+tasks only (never in a web request), so that the form answers alike whoever asks."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from casework import deadlines
+from casework.models import Bundle, Case, State
+from casework.notifications import _send
+from casework.portal import selectors, services
+from casework.portal.services import Purpose
+
+logger = logging.getLogger(__name__)
+
+
+def _base_context(case: Case) -> dict:
+    return {
+        "case": case,
+        "due_on": deadlines.local_date(case.due_at),
+        "received_on": deadlines.local_date(case.received_at),
+        "site_url": settings.SITE_URL,
+    }
+
+
+def send_verification_link(case: Case) -> bool:
+    """The link that confirms the e-mail address of a new request (single use, 24 hours)."""
+    if not case.email or case.state != State.RECEIVED or case.details.get("mailbox_lost"):
+        return False
+    token = services.issue_token(case=case, purpose=Purpose.VERIFY)
+    _send(
+        to=[case.email],
+        template="casework/email/portal_verify",
+        context={
+            **_base_context(case),
+            "verify_url": services.absolute_url("verify", case.language, token=token),
+            "resend_url": services.absolute_url("resend", case.language),
+            "hours": settings.DSAR_VERIFY_TOKEN_HOURS,
+            "expiry_days": settings.DSAR_UNVERIFIED_EXPIRY_DAYS,
+        },
+        language=case.language,
+    )
+    logger.info("case %s: confirmation link sent", case.reference)
+    return True
+
+
+def send_acknowledgement(case: Case) -> bool:
+    """After the e-mail is confirmed: the reference, the due date and a status link."""
+    if not case.email:
+        return False
+    token = services.issue_token(case=case, purpose=Purpose.STATUS)
+    _send(
+        to=[case.email],
+        template="casework/email/portal_acknowledged",
+        context={
+            **_base_context(case),
+            "status_url": services.absolute_url("status", case.language, token=token),
+            "hours": settings.DSAR_STATUS_TOKEN_HOURS,
+            "waits_for_staff": selectors.waits_for_staff(case),
+        },
+        language=case.language,
+    )
+    logger.info("case %s: acknowledgement sent", case.reference)
+    return True
+
+
+def send_status_links(email: str, language: str) -> int:
+    """One e-mail with a fresh status link for each of the address's recent requests; nothing
+    when there are none (the page that asked answers the same either way)."""
+    cases = selectors.cases_for_status_links(email)
+    if not cases:
+        return 0
+    language = cases[0].language or language
+    links = [
+        {
+            "case": case,
+            "url": services.absolute_url(
+                "status",
+                language,
+                token=services.issue_token(case=case, purpose=Purpose.STATUS),
+            ),
+        }
+        for case in cases
+    ]
+    _send(
+        to=[cases[0].email],
+        template="casework/email/portal_status_links",
+        context={"links": links, "hours": settings.DSAR_STATUS_TOKEN_HOURS},
+        language=language,
+    )
+    logger.info("status links sent for %d case(s)", len(links))
+    return len(links)
+
+
+def send_download_code(bundle: Bundle) -> bool:
+    """A one-time code for the download, to the verified e-mail of the case."""
+    case = bundle.case
+    if not case.email or case.verified_at is None or case.details.get("mailbox_lost"):
+        return False
+    code = services.create_download_code(bundle=bundle)
+    _send(
+        to=[case.email],
+        template="casework/email/portal_download_code",
+        context={
+            **_base_context(case),
+            "code": code,
+            "minutes": settings.DSAR_CODE_MINUTES,
+        },
+        language=case.language,
+    )
+    logger.info("case %s: download code sent", case.reference)
+    return True

@@ -1,0 +1,119 @@
+"""Reads for the portal: the regime of a request, and what the status page shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from casework import deadlines
+from casework.models import (
+    OPEN_STATES,
+    AuditEvent,
+    Bundle,
+    Case,
+    CaseNote,
+    CountryRegime,
+)
+
+CALIFORNIA = "US-CA"
+DOWNLOADED = "bundle.downloaded"
+
+
+def regime_for(country: str, california_resident: bool = False) -> str:
+    """The regime of a request from `country` (ISO 3166-1 alpha-2), from the CountryRegime
+    table: a California resident is looked up as US-CA first. A country not in the table, or
+    with a blank regime, gets settings.DSAR_DEFAULT_REGIME. One query."""
+    code = (country or "").strip().upper()
+    candidates = [CALIFORNIA, code] if code == "US" and california_resident else [code]
+    found = dict(
+        CountryRegime.objects.filter(country__in=candidates).values_list("country", "regime")
+    )
+    for candidate in candidates:
+        if found.get(candidate):
+            return found[candidate]
+    return settings.DSAR_DEFAULT_REGIME
+
+
+def waits_for_staff(case: Case) -> bool:
+    """A representative's request, or one whose mailbox is lost: staff verify it through a
+    channel on record (or check the authority), not the e-mail link."""
+    return case.has_representative or bool(case.details.get("mailbox_lost"))
+
+
+def cases_for_status_links(email: str) -> list[Case]:
+    """The cases a status link may be sent for to `email`: open ones, and those closed within
+    the last 90 days. Never a case whose mailbox the subject said was lost."""
+    recent = timezone.now() - dt.timedelta(days=90)
+    cases = Case.objects.filter(
+        Q(state__in=OPEN_STATES) | Q(closed_at__gte=recent), email__iexact=email.strip()
+    ).order_by("-received_at", "-pk")
+    return [c for c in cases if not c.details.get("mailbox_lost")]
+
+
+def subject_messages(case: Case) -> QuerySet[CaseNote]:
+    return CaseNote.objects.filter(case=case, visible_to_subject=True).order_by("created_at", "pk")
+
+
+def download_window_end(bundle: Bundle) -> dt.datetime | None:
+    """The end of the download window: DSAR_DOWNLOAD_WINDOW_DAYS after the bundle was built,
+    and never past its retention (Bundle.expires_at)."""
+    if bundle.finished_at is None:
+        return None
+    end = bundle.finished_at + dt.timedelta(days=settings.DSAR_DOWNLOAD_WINDOW_DAYS)
+    if bundle.expires_at is not None:
+        end = min(end, bundle.expires_at)
+    return end
+
+
+def downloads_of(bundle: Bundle) -> int:
+    """Downloads so far, counted on the audit trail (every download is an event)."""
+    return AuditEvent.objects.filter(
+        case_id=bundle.case_id, action=DOWNLOADED, details__bundle=bundle.pk
+    ).count()
+
+
+@dataclass(frozen=True)
+class Download:
+    bundle: Bundle
+    window_ends: dt.datetime
+    downloads: int
+    remaining: int
+
+
+def _newest_ready(case: Case) -> Bundle | None:
+    return case.bundles.filter(state=Bundle.State.READY).order_by("-finished_at", "-pk").first()
+
+
+def no_download_reason(case: Case, now: dt.datetime | None = None) -> str:
+    """Why there is nothing to download: unavailable (no bundle), window or limit."""
+    bundle = _newest_ready(case)
+    if bundle is None:
+        return "unavailable"
+    ends = download_window_end(bundle)
+    if ends is None or ends <= (now or timezone.now()):
+        return "window"
+    return "limit"
+
+
+def current_download(case: Case, now: dt.datetime | None = None) -> Download | None:
+    """The newest ready bundle, while its window is open and downloads remain."""
+    now = now or timezone.now()
+    bundle = _newest_ready(case)
+    if bundle is None:
+        return None
+    ends = download_window_end(bundle)
+    if ends is None or ends <= now:
+        return None
+    used = downloads_of(bundle)
+    remaining = max(0, settings.DSAR_DOWNLOAD_MAX - used)
+    if not remaining:
+        return None
+    return Download(bundle=bundle, window_ends=ends, downloads=used, remaining=remaining)
+
+
+def due_on(case: Case) -> dt.date:
+    return deadlines.local_date(case.due_at)

@@ -1,0 +1,386 @@
+"""Portal services: intake from the public form, tokens, e-mail confirmation and one-time
+download codes. Every change to a case goes through casework.services; this module adds only
+what is the portal's own (tokens and codes) and the audit events that go with it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import TransitionNotAllowed
+
+from casework import bundles, services
+from casework.actors import Actor
+from casework.audit import record_event
+from casework.models import Bundle, Case, Channel, DownloadCode, PortalToken, State
+from casework.portal import selectors
+
+logger = logging.getLogger(__name__)
+Purpose = PortalToken.Purpose
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+class TokenError(Exception):
+    """A link that opens nothing; `status` is the HTTP status of the page that says so."""
+
+    status = 404
+    reason = "unknown"
+
+
+class TokenUnknown(TokenError):
+    pass
+
+
+class TokenExpired(TokenError):
+    status = 410
+    reason = "expired"
+
+
+class TokenUsed(TokenError):
+    status = 410
+    reason = "used"
+
+
+def token_lifetime(purpose: str) -> dt.timedelta:
+    if purpose == Purpose.VERIFY:
+        return dt.timedelta(hours=settings.DSAR_VERIFY_TOKEN_HOURS)
+    if purpose == Purpose.STATUS:
+        return dt.timedelta(hours=settings.DSAR_STATUS_TOKEN_HOURS)
+    return dt.timedelta(minutes=settings.DSAR_DOWNLOAD_TOKEN_MINUTES)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(*, case: Case, purpose: str, bundle: Bundle | None = None) -> str:
+    """A new token (256 bits from `secrets`); only its SHA-256 is stored. Returns the token,
+    which exists from here on only in the e-mail or page it is put in."""
+    raw = secrets.token_urlsafe(32)
+    PortalToken.objects.create(
+        case=case,
+        purpose=purpose,
+        bundle=bundle,
+        token_hash=hash_token(raw),
+        expires_at=timezone.now() + token_lifetime(purpose),
+    )
+    return raw
+
+
+def _find(raw: str, purpose: str, *, lock: bool = False) -> PortalToken:
+    if not raw or len(raw) > 100:
+        raise TokenUnknown
+    tokens = PortalToken.objects.select_related("case")
+    if lock:
+        tokens = tokens.select_for_update(of=("self",))
+    token = tokens.filter(token_hash=hash_token(raw), purpose=purpose).first()
+    if token is None:
+        raise TokenUnknown
+    if token.used_at is not None:
+        raise TokenUsed
+    if token.expires_at <= timezone.now():
+        raise TokenExpired
+    return token
+
+
+def check_token(raw: str, purpose: str) -> PortalToken:
+    """The valid token `raw` of `purpose`, consuming nothing (a GET, a reusable status link)."""
+    return _find(raw, purpose)
+
+
+def consume_token(raw: str, purpose: str) -> PortalToken:
+    """Mark a single-use token used, inside the caller's transaction; a second use raises
+    TokenUsed (the row is locked, so two concurrent uses cannot both succeed)."""
+    with transaction.atomic():
+        token = _find(raw, purpose, lock=True)
+        token.used_at = timezone.now()
+        token.save(update_fields=["used_at"])
+    return token
+
+
+def absolute_url(name: str, language: str, **kwargs: Any) -> str:
+    from django.urls import reverse
+    from django.utils import translation
+
+    with translation.override(language):
+        path = reverse(f"portal:{name}", kwargs=kwargs)
+    return settings.SITE_URL.rstrip("/") + path
+
+
+# --- intake ----------------------------------------------------------------------------------------
+
+
+AUTHORITY_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png"}
+
+
+def authority_kind(upload: UploadedFile) -> str | None:
+    """ "pdf", "jpg" or "png" from the file's first bytes (not its name or declared type)."""
+    upload.seek(0)
+    head = upload.read(8)
+    upload.seek(0)
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    return None
+
+
+def submit_request(
+    *,
+    request_type: str,
+    email: str,
+    language: str,
+    country: str,
+    california_resident: bool = False,
+    mailbox_lost: bool = False,
+    authority: UploadedFile | None = None,
+    details: dict[str, Any] | None = None,
+    **fields: Any,
+) -> Case:
+    """A request from the public form: the case is opened through services.case_create
+    (channel web, the page's language, the regime of the country), the representative's
+    authority is stored with it, and the confirmation e-mail is sent by a task after commit.
+
+    A subject who lost access to the mailbox gets no e-mail there: the case waits for staff to
+    verify through a channel on record, and results go only through that channel.
+    """
+    from casework.portal import tasks
+
+    details = dict(details or {})
+    details["country"] = country
+    if california_resident:
+        details["california_resident"] = True
+    if mailbox_lost:
+        details["mailbox_lost"] = True
+    regime = selectors.regime_for(country, california_resident)
+    stored_name = ""
+    try:
+        with transaction.atomic():
+            case = services.case_create(
+                request_type=request_type,
+                actor=Actor.subject(),
+                email=email,
+                language=language,
+                regime=regime,
+                channel=Channel.WEB,
+                details=details,
+                intake_details={"portal": True, "mailbox_lost": mailbox_lost},
+                **fields,
+            )
+            if authority is not None:
+                stored_name = _store_authority(case, authority)
+            if not mailbox_lost:
+                tasks.send_verification_link.delay_on_commit(case.pk)
+    except Exception:
+        if stored_name:
+            case.representative_authority.storage.delete(stored_name)
+        raise
+    return case
+
+
+def _store_authority(case: Case, upload: UploadedFile) -> str:
+    kind = authority_kind(upload)
+    if kind is None:
+        raise ValueError("not a PDF, JPEG or PNG file")
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    # A random name: the subject's file name may itself be personal data.
+    case.representative_authority.save(f"{uuid.uuid4().hex}.{kind}", upload, save=False)
+    name = case.representative_authority.name
+    Case.objects.filter(pk=case.pk).update(representative_authority=name)
+    record_event(
+        case,
+        "case.authority_received",
+        actor=Actor.subject(),
+        details={"sha256": digest.hexdigest(), "size": upload.size, "type": AUTHORITY_TYPES[kind]},
+    )
+    return name
+
+
+# --- e-mail confirmation ---------------------------------------------------------------------------
+
+
+class RequestClosed(Exception):
+    """The request the link belongs to is closed (expired, withdrawn, ...)."""
+
+
+def confirm_email(*, raw_token: str) -> Case:
+    """The subject confirmed the e-mail link (a POST from the page the link opens).
+
+    An ordinary request is verified through services.case_verify, which starts gathering. A
+    representative's request, or one whose mailbox was said to be lost, stays `received`: the
+    confirmation is recorded as an audit event and staff verify it (checking the authority or
+    through a channel on record) with the admin's Verify button.
+    The acknowledgement e-mail is sent by a task after commit. Raises TokenError or
+    RequestClosed; returns the case as it is now.
+    """
+    from casework.portal import tasks
+
+    subject = Actor.subject()
+    with transaction.atomic():
+        token = consume_token(raw_token, Purpose.VERIFY)
+        case = Case.objects.select_for_update().get(pk=token.case_id)
+        if not case.is_open:
+            raise RequestClosed
+        if case.state != State.RECEIVED:
+            return case  # verified meanwhile (by staff, or another link): nothing to do
+        if selectors.waits_for_staff(case):
+            record_event(
+                case,
+                "portal.email_confirmed",
+                actor=subject,
+                details={
+                    "waits_for": "authority" if case.has_representative else "channel_on_record"
+                },
+            )
+        else:
+            try:
+                case = services.case_verify(case=case, actor=subject)
+            except TransitionNotAllowed:
+                return case
+        tasks.send_acknowledgement.delay_on_commit(case.pk)
+    return case
+
+
+# --- one-time download codes -----------------------------------------------------------------------
+
+
+class CodeError(Exception):
+    message = _("That code cannot be used. Ask for a new code.")
+    new_code_needed = True
+
+
+class CodeMissing(CodeError):
+    message = _("There is no code waiting for this download. Ask for a code first.")
+
+
+class CodeExpired(CodeError):
+    message = _("That code has expired (codes are valid for 10 minutes). Ask for a new code.")
+
+
+class CodeExhausted(CodeError):
+    message = _("Too many wrong tries with that code. Ask for a new code.")
+
+
+class CodeWrong(CodeError):
+    new_code_needed = False
+
+    def __init__(self, remaining: int) -> None:
+        super().__init__()
+        self.remaining = remaining
+        self.new_code_needed = remaining <= 0
+
+
+def _code_hash(bundle_id: int, code: str) -> str:
+    # Keyed: a 6-digit code hashed without a key would be found by trying them all.
+    message = f"download-code:{bundle_id}:{code}".encode()
+    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def create_download_code(*, bundle: Bundle) -> str:
+    """A new 6-digit code for `bundle` (earlier unused codes stop working). Returns the code,
+    which exists from here on only in the e-mail."""
+    code = f"{secrets.randbelow(10**6):06d}"
+    now = timezone.now()
+    with transaction.atomic():
+        DownloadCode.objects.filter(bundle=bundle, used_at__isnull=True, expires_at__gt=now).update(
+            expires_at=now
+        )
+        DownloadCode.objects.create(
+            bundle=bundle,
+            code_hash=_code_hash(bundle.pk, code),
+            expires_at=now + dt.timedelta(minutes=settings.DSAR_CODE_MINUTES),
+        )
+        record_event(
+            bundle.case, "bundle.code_sent", actor=Actor.system(), details={"bundle": bundle.pk}
+        )
+    return code
+
+
+def check_download_code(*, bundle: Bundle, code: str) -> str:
+    """Check a code for `bundle`; on success it is used up and a single-use download token is
+    returned. A wrong code counts a try (committed, even though this raises CodeWrong)."""
+    code = (code or "").strip().replace(" ", "")
+    now = timezone.now()
+    with transaction.atomic():
+        latest = (
+            DownloadCode.objects.select_for_update()
+            .filter(bundle=bundle, used_at__isnull=True)
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        if latest is None:
+            raise CodeMissing
+        if latest.expires_at <= now:
+            raise CodeExpired
+        if latest.attempts >= settings.DSAR_CODE_MAX_TRIES:
+            raise CodeExhausted
+        right = hmac.compare_digest(latest.code_hash, _code_hash(bundle.pk, code))
+        if right:
+            latest.used_at = now
+            latest.save(update_fields=["used_at"])
+            record_event(
+                bundle.case,
+                "bundle.code_verified",
+                actor=Actor.subject(),
+                details={"bundle": bundle.pk},
+            )
+            return issue_token(case=bundle.case, purpose=Purpose.DOWNLOAD, bundle=bundle)
+        latest.attempts += 1
+        latest.save(update_fields=["attempts"])
+        remaining = settings.DSAR_CODE_MAX_TRIES - latest.attempts
+    raise CodeWrong(remaining)
+
+
+# --- the download ----------------------------------------------------------------------------------
+
+
+class DownloadGone(Exception):
+    """The bundle can no longer be downloaded: `reason` is window, limit or unavailable."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def start_download(*, raw_token: str):
+    """Use a download token: check the bundle's window and download limit, audit the download
+    and return (bundle, a readable decrypted stream). Raises TokenError or DownloadGone."""
+    now = timezone.now()
+    with transaction.atomic():
+        token = consume_token(raw_token, Purpose.DOWNLOAD)
+        # The bundle row is locked so that two downloads cannot both take the last one.
+        bundle = (
+            Bundle.objects.select_for_update(of=("self",))
+            .select_related("case")
+            .filter(pk=token.bundle_id, case_id=token.case_id)
+            .first()
+        )
+        if bundle is None or bundle.state != Bundle.State.READY or not bundle.file:
+            raise DownloadGone("unavailable")
+        ends = selectors.download_window_end(bundle)
+        if ends is None or ends <= now:
+            raise DownloadGone("window")
+        if selectors.downloads_of(bundle) >= settings.DSAR_DOWNLOAD_MAX:
+            raise DownloadGone("limit")
+        record_event(
+            bundle.case, selectors.DOWNLOADED, actor=Actor.subject(), details={"bundle": bundle.pk}
+        )
+    logger.info("case %s: bundle %s downloaded", bundle.case.reference, bundle.pk)
+    return bundle, bundles.open_bundle(bundle)

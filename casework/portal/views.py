@@ -1,0 +1,390 @@
+"""Views of the public portal: parse input, call a service or selector, render a page in the
+language of the URL. Every POST that could make us send an e-mail, or guess a secret, is rate
+limited per address (and per e-mail where there is one)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, translate_url
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+from django_fsm import TransitionNotAllowed
+
+from casework import deadlines
+from casework import services as case_services
+from casework.actors import Actor
+from casework.models import Case, Language, State
+from casework.portal import ratelimit, selectors, services, tasks
+from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
+from casework.portal.services import Purpose
+
+STREAM_CHUNK = 64 * 1024
+LANGUAGE_NAMES = [("sq", "Shqip"), ("en", "English")]
+
+
+def _language() -> str:
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    return language if language in Language.values else settings.LANGUAGE_CODE
+
+
+def _page(request, template: str, context: dict | None = None, status: int = 200):
+    from dsar.models import ControllerInfo
+
+    controller = ControllerInfo.load()
+    language = _language()
+    base = {
+        "controller_name": controller.text("name", language) if controller else "",
+        "dpo_email": controller.dpo_email if controller else "",
+        # Each language named in itself; the same page in the other language.
+        "language_links": [
+            (code, name, translate_url(request.path, code)) for code, name in LANGUAGE_NAMES
+        ],
+    }
+    return render(request, template, {**base, **(context or {})}, status=status)
+
+
+def _message(request, title: str, paragraphs: list[str], status: int = 200, **extra):
+    return _page(
+        request, "portal/message.html", {"title": title, "paragraphs": paragraphs, **extra}, status
+    )
+
+
+def _too_many(request) -> HttpResponse:
+    response = _message(
+        request,
+        _("Too many requests"),
+        [
+            _(
+                "We have received too many requests from you in a short time. Please wait an "
+                "hour and try again."
+            ),
+            _("If your matter is urgent, write to our data protection officer."),
+        ],
+        status=429,
+    )
+    response["Retry-After"] = str(settings.DSAR_RATE_WINDOW_SECONDS)
+    return response
+
+
+def _too_large(request) -> HttpResponse:
+    return _message(
+        request,
+        _("The upload is too large"),
+        [_("Go back and choose a smaller file (PDF, JPEG or PNG).")],
+        status=413,
+    )
+
+
+def _link_error(request, error: Exception, purpose: str) -> HttpResponse:
+    """A clear page for a link that opens nothing: unknown (404), expired or used (410)."""
+    if isinstance(error, services.RequestClosed):
+        reason, status = "closed", 410
+    elif isinstance(error, services.TokenError):
+        reason, status = error.reason, error.status
+    else:
+        reason, status = "unknown", 404
+    return _page(
+        request, "portal/link_error.html", {"reason": reason, "purpose": purpose}, status=status
+    )
+
+
+def _body_too_large(request) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return length > settings.DSAR_AUTHORITY_MAX_BYTES + settings.DSAR_FORM_MAX_BYTES
+
+
+# --- the request form ------------------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("portal:request")
+
+
+@require_http_methods(["GET", "POST"])
+def request_form(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _page(request, "portal/request_form.html", {"form": RequestForm()})
+    if not ratelimit.allow_ip(request):
+        return _too_many(request)
+    if _body_too_large(request):
+        return _too_large(request)
+    form = RequestForm(request.POST, request.FILES)
+    if form.is_bot:
+        # Answered like a success, and nothing is stored or sent.
+        return _page(request, "portal/sent.html", {"mailbox_lost": False})
+    if not form.is_valid():
+        return _page(request, "portal/request_form.html", {"form": form})
+    submission = form.submission()
+    if not ratelimit.allow_email(submission["email"]):
+        return _too_many(request)
+    try:
+        services.submit_request(language=_language(), **submission)
+    except ValidationError as exc:  # a rule of case_create the form did not foresee
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _page(request, "portal/request_form.html", {"form": form})
+    # The same page whoever the e-mail belongs to: no lookup, no sending here.
+    return _page(request, "portal/sent.html", {"mailbox_lost": submission["mailbox_lost"]})
+
+
+@require_http_methods(["GET", "POST"])
+def resend(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _page(request, "portal/resend.html", {"form": ResendForm()})
+    if not ratelimit.allow_ip(request):
+        return _too_many(request)
+    form = ResendForm(request.POST)
+    if not form.is_valid():
+        return _page(request, "portal/resend.html", {"form": form})
+    email = form.cleaned_data["email"]
+    if not ratelimit.allow_email(email):
+        return _too_many(request)
+    tasks.resend_verification_link.delay_on_commit(email, form.cleaned_data["reference"])
+    return _message(
+        request,
+        _("Check your inbox"),
+        [
+            _(
+                "If a request with this reference is waiting for confirmation from this "
+                "address, we have sent a new link to it. The link is valid for 24 hours."
+            ),
+            _(
+                "Nothing arrived? Look in your spam folder, or write to our data protection officer."
+            ),
+        ],
+    )
+
+
+# --- e-mail confirmation ---------------------------------------------------------------------------
+
+
+@csrf_exempt  # the secret token authenticates the post (see portal/middleware.py)
+@require_http_methods(["GET", "POST"])
+def verify(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button (a mail scanner fetching the link consumes nothing); POST confirms."""
+    if request.method == "GET":
+        try:
+            found = services.check_token(token, Purpose.VERIFY)
+        except services.TokenError as exc:
+            return _link_error(request, exc, Purpose.VERIFY)
+        return _page(request, "portal/verify.html", {"case": found.case, "token": token})
+    if not ratelimit.allow_ip(request):
+        return _too_many(request)
+    try:
+        case = services.confirm_email(raw_token=token)
+    except (services.TokenError, services.RequestClosed) as exc:
+        return _link_error(request, exc, Purpose.VERIFY)
+    return _page(
+        request,
+        "portal/verified.html",
+        {
+            "case": case,
+            "due_on": selectors.due_on(case),
+            "waits_for_staff": selectors.waits_for_staff(case),
+        },
+    )
+
+
+# --- the status page -------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def status_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a fresh status link; answered alike whether or not a request exists."""
+    if request.method == "GET":
+        return _page(request, "portal/status_request.html", {"form": StatusLinkForm()})
+    if not ratelimit.allow_ip(request):
+        return _too_many(request)
+    form = StatusLinkForm(request.POST)
+    if not form.is_valid():
+        return _page(request, "portal/status_request.html", {"form": form})
+    email = form.cleaned_data["email"]
+    if not ratelimit.allow_email(email):
+        return _too_many(request)
+    tasks.send_status_links.delay_on_commit(email, _language())
+    return _message(
+        request,
+        _("Check your inbox"),
+        [
+            _(
+                "If we have a request from this address, we have sent a link to its status "
+                "page. The link is valid for 24 hours."
+            ),
+            _(
+                "Nothing arrived? Look in your spam folder, or write to our data protection officer."
+            ),
+        ],
+    )
+
+
+def _status_case(token: str) -> Case:
+    return services.check_token(token, Purpose.STATUS).case
+
+
+def _status_page(request, token: str, case: Case, *, answer_form=None, status=200, **extra):
+    return _page(
+        request,
+        "portal/status.html",
+        {
+            "case": case,
+            "token": token,
+            "due_on": selectors.due_on(case),
+            "original_due_on": deadlines.local_date(case.original_due_at)
+            if case.original_due_at
+            else None,
+            "received_on": deadlines.local_date(case.received_at),
+            "subject_messages": list(selectors.subject_messages(case)),
+            "download": selectors.current_download(case) if case.verified_at else None,
+            "waits_for_staff": selectors.waits_for_staff(case),
+            "answer_form": answer_form
+            if answer_form is not None
+            else (AnswerForm() if case.state == State.AWAITING_SUBJECT else None),
+            "State": State,
+            **extra,
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET"])
+def status(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        case = _status_case(token)
+    except services.TokenError as exc:
+        return _link_error(request, exc, Purpose.STATUS)
+    return _status_page(request, token, case)
+
+
+@csrf_exempt  # the secret token authenticates the post (see portal/middleware.py)
+@require_POST
+def answer(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        case = _status_case(token)
+    except services.TokenError as exc:
+        return _link_error(request, exc, Purpose.STATUS)
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        return _status_page(request, token, case, answer_form=form)
+    try:
+        case_services.case_answered(
+            case=case, actor=Actor.subject(), note=form.cleaned_data["text"]
+        )
+    except (TransitionNotAllowed, PermissionDenied):
+        return _status_page(request, token, case, status=409, notice="answer_not_possible")
+    return redirect(reverse("portal:status", kwargs={"token": token}) + "?done=answered")
+
+
+@csrf_exempt  # the secret token authenticates the post (see portal/middleware.py)
+@require_http_methods(["GET", "POST"])
+def withdraw(request: HttpRequest, token: str) -> HttpResponse:
+    """A confirmation step first (GET), then the withdrawal (POST)."""
+    try:
+        case = _status_case(token)
+    except services.TokenError as exc:
+        return _link_error(request, exc, Purpose.STATUS)
+    if not case.is_open:
+        return redirect("portal:status", token=token)
+    if request.method == "GET":
+        return _page(request, "portal/withdraw.html", {"case": case, "token": token})
+    try:
+        case_services.case_withdraw(case=case, actor=Actor.subject())
+    except (TransitionNotAllowed, PermissionDenied):
+        return _status_page(request, token, case, status=409, notice="withdraw_not_possible")
+    return redirect(reverse("portal:status", kwargs={"token": token}) + "?done=withdrawn")
+
+
+# --- the secure download ---------------------------------------------------------------------------
+
+
+def _gone(request, reason: str) -> HttpResponse:
+    return _page(request, "portal/download_gone.html", {"reason": reason}, status=410)
+
+
+@csrf_exempt  # the secret token authenticates the post (see portal/middleware.py)
+@require_http_methods(["GET", "POST"])
+def download_code(request: HttpRequest, token: str) -> HttpResponse:
+    """Ask for a one-time code (action=send), then enter it (action=check): a right code
+    gives a page with a single-use download button."""
+    try:
+        case = _status_case(token)
+    except services.TokenError as exc:
+        return _link_error(request, exc, Purpose.STATUS)
+    if not case.verified_at or case.details.get("mailbox_lost"):
+        return _gone(request, "unavailable")
+    current = selectors.current_download(case)
+    if current is None:
+        return _gone(request, selectors.no_download_reason(case))
+    context = {"case": case, "token": token, "download": current}
+    if request.method == "GET":
+        return _page(request, "portal/download_code.html", {**context, "form": CodeForm()})
+    if not ratelimit.allow_ip(request):
+        return _too_many(request)
+    if request.POST.get("action") == "send":
+        if not ratelimit.allow_email(case.email):
+            return _too_many(request)
+        tasks.send_download_code.delay_on_commit(current.bundle.pk)
+        return _page(
+            request, "portal/download_code.html", {**context, "form": CodeForm(), "sent": True}
+        )
+    form = CodeForm(request.POST)
+    if not form.is_valid():
+        return _page(request, "portal/download_code.html", {**context, "form": form})
+    try:
+        download_token = services.check_download_code(
+            bundle=current.bundle, code=form.cleaned_data["code"]
+        )
+    except services.CodeWrong as exc:
+        if exc.remaining > 0:
+            message = _("That code is not right. Tries left: %(n)d.") % {"n": exc.remaining}
+        else:
+            message = _("That code is not right, and there are no tries left. Ask for a new code.")
+        form.add_error("code", message)
+        return _page(request, "portal/download_code.html", {**context, "form": form})
+    except services.CodeError as exc:
+        form.add_error("code", str(exc.message))
+        return _page(request, "portal/download_code.html", {**context, "form": form})
+    return _page(
+        request,
+        "portal/download_ready.html",
+        {
+            **context,
+            "download_token": download_token,
+            "minutes": settings.DSAR_DOWNLOAD_TOKEN_MINUTES,
+        },
+    )
+
+
+def _chunks(stream):
+    try:
+        while chunk := stream.read(STREAM_CHUNK):
+            yield chunk
+    finally:
+        stream.close()
+
+
+@csrf_exempt  # the secret token authenticates the post (see portal/middleware.py)
+@require_POST
+def download(request: HttpRequest) -> HttpResponse:
+    """Stream the decrypted bundle (never read whole), once per download token."""
+    token = request.POST.get("token", "")
+    try:
+        bundle, stream = services.start_download(raw_token=token)
+    except services.TokenError as exc:
+        if exc.status == 404:
+            return _link_error(request, exc, Purpose.DOWNLOAD)
+        return _gone(request, exc.reason)
+    except services.DownloadGone as exc:
+        return _gone(request, exc.reason)
+    response = StreamingHttpResponse(_chunks(stream), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{bundle.case.reference}.zip"'
+    response["Cache-Control"] = "no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
