@@ -1,9 +1,14 @@
 """The public portal in real Chromium, in both languages: a data subject asks for access,
-confirms the e-mail address from the link we send, and follows the request."""
+confirms the e-mail address from the link we send, follows the request and, once staff have
+reviewed and approved it, downloads the answer with a one-time code sent by e-mail."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import zipfile
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,10 +16,12 @@ from django.core import mail
 from django.utils import translation
 from playwright.sync_api import expect
 
-from casework.models import Case, RequestType
-from casework.portal.forms import RIGHTS, RequestForm
+from casework import review, roles, services
+from casework.actors import Actor
+from casework.models import AuditEvent, Bundle, Case, RequestType, State
+from casework.portal.forms import RIGHTS, CodeForm, RequestForm
 from tests.browser.conftest import screenshot
-from tests.conftest import wait_for
+from tests.conftest import make_staff, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +32,10 @@ STATE_WORDS = {
     "verified": "Your identity is confirmed. We are searching our systems for your data.",
     "gathering": "Your identity is confirmed. We are searching our systems for your data.",
     "in_review": "We have found your data and are reviewing it before we answer.",
+    "fulfilling": "We are preparing our answer or making the changes you asked for.",
 }
+# The one-time code on a line of its own in the e-mail.
+CODE = re.compile(r"^\s*(\d{6})\s*$", re.M)
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +44,12 @@ def _portal_settings(settings):
     # Other tests in the session post from the same address (127.0.0.1).
     settings.DSAR_RATE_PER_IP = 1000
     settings.DSAR_RATE_PER_EMAIL = 1000
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    # The built bundle goes to a folder of the test's own.
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 def texts(language: str) -> dict[str, str]:
@@ -55,6 +71,17 @@ def texts(language: str) -> dict[str, str]:
             "started": translation.gettext("We have started work on your request."),
             "where": translation.gettext("Where it stands"),
             "state": {state: translation.gettext(text) for state, text in STATE_WORDS.items()},
+            "data_ready": translation.gettext("Your data is ready"),
+            "download_my_data": translation.gettext("Download my data"),
+            "download_title": translation.gettext("Download your data"),
+            "send_code": translation.gettext("Send me a code"),
+            "code_sent": translation.gettext(
+                "We have sent you a code. It is valid for 10 minutes."
+            ),
+            "code": str(CodeForm().fields["code"].label),
+            "check_code": translation.gettext("Check the code"),
+            "download_ready": translation.gettext("Your download is ready"),
+            "download_zip": translation.gettext("Download %(ref)s.zip"),
         }
 
 
@@ -67,8 +94,37 @@ def link_in_mail(message, pattern: str) -> str:
     pytest.fail(f"no link matching {pattern!r} in the e-mail:\n{message.body}")
 
 
+def review_and_approve(case: Case) -> Bundle:
+    """What the privacy team does in the back office, here in Python: complete the review (no
+    source systems are configured, so gathering found nothing) and approve the release. The
+    bundle is built by the Celery task queued on commit (run eagerly in tests)."""
+    case = wait_for(lambda: Case.objects.filter(pk=case.pk, state=State.IN_REVIEW).first(), 10)
+    alice = Actor.staff(make_staff("alice", roles.PRIVACY_TEAM))
+    case = review.complete_review(case=case, actor=alice)
+    case = services.case_approve(case=case, actor=alice)
+    assert case.state == State.FULFILLING
+
+    def built():
+        bundle = Bundle.objects.filter(case=case).order_by("-pk").first()
+        assert bundle is not None and bundle.state != Bundle.State.FAILED, bundle and bundle.error
+        return bundle if bundle.state == Bundle.State.READY else None
+
+    return wait_for(built, timeout=10)
+
+
+def code_in_mail(seen: int) -> str:
+    """The one-time code of the first download-code e-mail sent after the first `seen` ones."""
+
+    def sent():
+        return [m for m in mail.outbox[seen:] if CODE.search(m.body)]
+
+    message = wait_for(sent, timeout=10)[0]
+    assert message.to == [EMAIL]
+    return CODE.search(message.body).group(1)
+
+
 @pytest.mark.parametrize("language", ["en", "sq"])
-def test_subject_requests_access_confirms_and_follows_it(live_server, page, language):
+def test_subject_requests_access_confirms_follows_and_downloads_it(live_server, page, language):
     words = texts(language)
     step = f"portal-{language}"
 
@@ -119,3 +175,48 @@ def test_subject_requests_access_confirms_and_follows_it(live_server, page, lang
     expect(page.get_by_role("heading", name=words["where"])).to_be_visible()
     expect(page.locator("p.state")).to_have_text(words["state"][case.state])
     screenshot(page, f"{step}-06-status")
+
+    # Staff review the (empty) gathered data and approve: the bundle is built.
+    bundle = review_and_approve(case)
+    case.refresh_from_db()
+
+    # Back on the status page, the subject finds the download and asks for a code.
+    page.reload()
+    expect(page.locator("p.state")).to_have_text(words["state"][State.FULFILLING])
+    offer = page.get_by_role("region", name=words["data_ready"])
+    expect(offer).to_be_visible()
+    screenshot(page, f"{step}-07-data-ready")
+    offer.get_by_role("link", name=words["download_my_data"]).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(words["download_title"])
+    screenshot(page, f"{step}-08-download-code")
+
+    seen = len(mail.outbox)
+    page.get_by_role("button", name=words["send_code"]).click()
+    expect(page.get_by_role("status")).to_have_text(words["code_sent"])
+    code = code_in_mail(seen)
+    page.get_by_label(words["code"], exact=True).fill(code)
+    screenshot(page, f"{step}-09-code-entered")
+    page.get_by_role("button", name=words["check_code"]).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(words["download_ready"])
+    screenshot(page, f"{step}-10-download-ready")
+
+    button = words["download_zip"] % {"ref": case.reference}
+    with page.expect_download() as info:
+        page.get_by_role("button", name=button).click()
+    download = info.value
+    assert download.suggested_filename == f"{case.reference}.zip"
+    with zipfile.ZipFile(Path(download.path())) as archive:
+        names = archive.namelist()
+        assert {"report.pdf", "manifest.json"} <= set(names), names
+        manifest = json.loads(archive.read("manifest.json"))
+        pdf = archive.read("report.pdf")
+    assert manifest["reference"] == case.reference
+    assert (manifest["kind"], manifest["language"]) == ("access", language)
+
+    from pypdf import PdfReader
+
+    first_page = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert case.reference in first_page
+
+    event = AuditEvent.objects.get(case=case, action="bundle.downloaded")
+    assert event.details == {"bundle": bundle.pk} and event.actor_kind == "subject"
