@@ -476,6 +476,19 @@ def case_record_response(*, case: Case, actor: Actor, channel_note: str = "") ->
     return locked
 
 
+def case_confirm_receipt(*, case: Case, actor: Actor, how: str) -> Case:
+    """Record that the subject was told we received the request (once; CCPA/CPRA asks for it
+    within 10 business days, see Case.receipt_confirmation_due_at)."""
+    with transaction.atomic():
+        updated = Case.objects.filter(pk=case.pk, receipt_confirmed_at__isnull=True).update(
+            receipt_confirmed_at=timezone.now()
+        )
+        if updated:
+            record_event(case, "case.receipt_confirmed", actor=actor, details={"how": how})
+    case.refresh_from_db()
+    return case
+
+
 def case_fulfil(*, case: Case, actor: Actor) -> Case:
     return _run(case, "fulfilled", actor)
 

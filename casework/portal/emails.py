@@ -8,6 +8,7 @@ import logging
 from django.conf import settings
 
 from casework import deadlines
+from casework.actors import Actor
 from casework.models import Bundle, Case, State
 from casework.notifications import _send
 from casework.portal import selectors, services
@@ -42,6 +43,11 @@ def send_verification_link(case: Case) -> bool:
         },
         language=case.language,
     )
+    # The message tells the subject we have their request: the receipt confirmation that
+    # CCPA/CPRA asks for within 10 business days.
+    from casework.services import case_confirm_receipt
+
+    case_confirm_receipt(case=case, actor=Actor.system(), how="confirmation e-mail")
     logger.info("case %s: confirmation link sent", case.reference)
     return True
 

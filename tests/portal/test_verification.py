@@ -228,3 +228,20 @@ def test_resending_checks_its_fields(post):
     response = post("/en/request/resend/", {"email": "x", "reference": "nope"})
     html = response.content.decode()
     assert 'id="id_email_error"' in html and 'id="id_reference_error"' in html
+
+
+def test_the_confirmation_e_mail_records_the_receipt_confirmation_once(
+    db, make_case, django_capture_on_commit_callbacks
+):
+    from casework.models import AuditEvent
+    from casework.portal import emails
+
+    case = make_case(regime="ccpa")
+    assert emails.send_verification_link(case)
+    case.refresh_from_db()
+    confirmed = case.receipt_confirmed_at
+    assert confirmed is not None and confirmed <= case.receipt_confirmation_due_at
+    assert emails.send_verification_link(case)  # a resend does not move it
+    case.refresh_from_db()
+    assert case.receipt_confirmed_at == confirmed
+    assert AuditEvent.objects.filter(case=case, action="case.receipt_confirmed").count() == 1
