@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import re
-import time
 import tracemalloc
 import zipfile
 
@@ -231,7 +230,6 @@ def test_streaming_200000_records_keeps_memory_flat(settings):
 
     render_report(facts, records_from({}))  # WeasyPrint's caches (fonts, styles) are not ours
     sink = CountingSink()
-    started = time.monotonic()
     tracemalloc.start()
     try:
         manifest = write_bundle(sink, facts, records_by_category)
@@ -242,7 +240,6 @@ def test_streaming_200000_records_keeps_memory_flat(settings):
     assert manifest.file("data/browsing.json").size > 10_000_000
     assert sink.size > 1_000_000
     assert peak < 30 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
-    assert time.monotonic() - started < 20
 
 
 # --- on a medium ----------------------------------------------------------------------------------
