@@ -241,6 +241,9 @@ def _finish(bundle: Bundle, name: str, size: int, manifest, counts: dict[str, in
             transaction.on_commit(lambda: default_storage.delete(name))
             return
         Case.objects.filter(pk=bundle.case_id).update(bundle_ready_at=now)
+        from casework.portal import tasks as portal_tasks
+
+        portal_tasks.send_bundle_ready.delay_on_commit(bundle.case_id)
         record_event(
             bundle.case,
             "bundle.built",

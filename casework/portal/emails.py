@@ -118,3 +118,24 @@ def send_download_code(bundle: Bundle) -> bool:
     )
     logger.info("case %s: download code sent", case.reference)
     return True
+
+
+def send_bundle_ready(case: Case) -> bool:
+    """The subject's data is ready: a fresh status link, where they ask for the one-time code
+    that unlocks the download. Only to the verified e-mail; the data never travels by e-mail."""
+    if not case.email or case.details.get("mailbox_lost"):
+        return False
+    token = services.issue_token(case=case, purpose=Purpose.STATUS)
+    _send(
+        to=[case.email],
+        template="casework/email/portal_bundle_ready",
+        context={
+            **_base_context(case),
+            "status_url": services.absolute_url("status", case.language, token=token),
+            "hours": settings.DSAR_STATUS_TOKEN_HOURS,
+            "window_days": settings.DSAR_DOWNLOAD_WINDOW_DAYS,
+        },
+        language=case.language,
+    )
+    logger.info("case %s: bundle-ready notice sent", case.reference)
+    return True

@@ -45,3 +45,9 @@ def send_download_code(bundle_id: int) -> bool:
     if bundle is None or bundle.state != Bundle.State.READY:
         return False
     return emails.send_download_code(bundle)
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_bundle_ready(case_id: int) -> bool:
+    case = Case.objects.filter(pk=case_id).first()
+    return emails.send_bundle_ready(case) if case else False
