@@ -9,6 +9,7 @@ format (XLSX, HTML, ...) is one subclass and one line there.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ class ExportStats:
     records: int = 0
 
 
-class BaseExporter:
+class BaseExporter(abc.ABC):
     identifier: ClassVar[str] = ""
     verbose_name: ClassVar[str] = ""
     extension: ClassVar[str] = ""
@@ -38,6 +39,7 @@ class BaseExporter:
     def filename(self, category: CategoryInfo) -> str:
         return f"{self.folder}/{category.slug}.{self.extension}"
 
+    @abc.abstractmethod
     def write(
         self,
         fileobj: IO[bytes],
@@ -45,7 +47,7 @@ class BaseExporter:
         category: CategoryInfo,
         records: Iterable[Record],
     ) -> ExportStats:
-        raise NotImplementedError
+        """Write one category's file to `fileobj`; every exporter implements it."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.identifier}>"
