@@ -323,7 +323,7 @@ def advance(case_id: int) -> str:
         case = Case.objects.select_for_update().get(pk=case_id)
         if case.state != State.GATHERING:
             return "not gathering"
-        runs = list(ConnectorRun.objects.filter(case=case))
+        runs = list(ConnectorRun.objects.filter(case=case).select_related("system"))
         if any(r.state in ConnectorRun.ACTIVE for r in runs):
             return "waiting for runs"
         known = {(i.kind, i.value) for i in CaseIdentifier.objects.filter(case=case)}

@@ -7,22 +7,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils import timezone
 
-from casework import deadlines
-from casework.models import Case, CaseNote
+from casework import deadlines, selectors
+from casework.models import Case
 from dsar.models import ControllerInfo
 from exporters.context import LetterFacts
 from exporters.letters import render_letter
 
 LETTER_FOR_NOTICE = {"rejected": "refusal", "extended": "extension"}
-
-
-def _latest_reason(case: Case) -> str:
-    note = (
-        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.REASON, visible_to_subject=True)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    return note.text if note else ""
 
 
 def letter_facts(case: Case, kind: str) -> LetterFacts:
@@ -40,7 +31,7 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         controller_contact=controller.text("contact", language) if controller else "",
         dpo_email=controller.dpo_email if controller else "",
         complaint_text=controller.text("complaint", language) if controller else "",
-        reason=case.rejection_reason if kind == "refusal" else _latest_reason(case),
+        reason=case.rejection_reason if kind == "refusal" else selectors.latest_reason_told(case),
         due_on=deadlines.local_date(case.original_due_at or case.due_at),
         new_due_on=deadlines.local_date(case.due_at) if kind == "extension" else None,
         time_zone=settings.DSAR_TIME_ZONE,

@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from casework import deadlines, letters, roles, selectors
-from casework.models import Case, CaseNote
+from casework.models import Case
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +22,9 @@ SUBJECT_TEMPLATES = {
 }
 
 
-def _send(*, to: list[str], template: str, context: dict, language: str, attachment=None) -> None:
+def send_email(
+    *, to: list[str], template: str, context: dict, language: str, attachment=None
+) -> None:
     with translation.override(language):
         subject = render_to_string(f"{template}_subject.txt", context).strip()
         text = render_to_string(f"{template}.txt", context)
@@ -40,17 +42,12 @@ def notify_subject(case: Case, kind: str) -> bool:
     if not case.email:
         logger.info("case %s: no e-mail on record, %s notice goes by post", case.reference, kind)
         return False
-    reason = (
-        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.REASON, visible_to_subject=True)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    _send(
+    send_email(
         to=[case.email],
         template=SUBJECT_TEMPLATES[kind],
         context={
             "case": case,
-            "reason": reason.text if reason else "",
+            "reason": selectors.latest_reason_told(case),
             "due_on": deadlines.local_date(case.due_at),
         },
         language=case.language,
@@ -79,7 +76,7 @@ def send_deadline_reminders(*, days: int) -> int:
         late = [c for c in overdue if c.assignee_id in (None, member.pk)]
         if not mine and not late:
             continue
-        _send(
+        send_email(
             to=[member.email],
             template="casework/email/deadline_reminder",
             context={"due": mine, "overdue": late, "days": days, "site_url": settings.SITE_URL},
@@ -99,7 +96,7 @@ def notify_manual_search(run_id: int) -> bool:
     if not owner:
         logger.warning("run %s: manual system %s has no owner e-mail", run.pk, run.system.slug)
         return False
-    _send(
+    send_email(
         to=[owner],
         template="casework/email/manual_search",
         context={"run": run, "site_url": settings.SITE_URL},

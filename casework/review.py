@@ -189,6 +189,16 @@ def reopen_review(*, case: Case, actor: Actor) -> Case:
     return locked
 
 
+def _stored_runs(case: Case):
+    """The case's searches that stored records, in the order they were made."""
+    return (
+        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
+        .exclude(result_file="")
+        .select_related("system")
+        .order_by("round", "system_id")
+    )
+
+
 # --- the reviewed view ---------------------------------------------------------------------------
 
 
@@ -207,13 +217,7 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
         else:
             redactions.setdefault((system_id, category, key), set()).add(field)
     seen: set[tuple[int, str, str]] = set()  # (system, category, key): a record of a system once
-    runs = (
-        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
-        .exclude(result_file="")
-        .select_related("system")
-        .order_by("round", "system_id")
-    )
-    for run in runs:
+    for run in _stored_runs(case):
         for record in results.read_records(run.pk, run.result_file):
             category, key = record["category"], record["key"]
             identity = (run.system_id, category, key)
@@ -246,13 +250,7 @@ def review_rows(
         decisions.setdefault((d.run_id, d.category, d.record_key), []).append(d)
     rows: list[dict] = []
     index = 0
-    runs = (
-        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
-        .exclude(result_file="")
-        .select_related("system")
-        .order_by("round", "system_id")
-    )
-    for run in runs:
+    for run in _stored_runs(case):
         for record in results.read_records(run.pk, run.result_file):
             if category and record["category"] != category:
                 continue

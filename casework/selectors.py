@@ -11,7 +11,7 @@ from django_fsm import get_available_FIELD_transitions
 
 from casework import deadlines
 from casework.actors import Actor
-from casework.models import OPEN_STATES, Case, State
+from casework.models import OPEN_STATES, Case, CaseNote, State
 
 
 def open_cases() -> QuerySet[Case]:
@@ -68,3 +68,13 @@ def allowed_transitions(case: Case, actor: Actor) -> list:
             continue
         allowed.append(t)
     return allowed
+
+
+def latest_reason_told(case: Case) -> str:
+    """The newest reason the subject is told (a refusal's, an extension's), or ""."""
+    note = (
+        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.REASON, visible_to_subject=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return note.text if note else ""

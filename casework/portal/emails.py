@@ -10,7 +10,7 @@ from django.conf import settings
 from casework import deadlines
 from casework.actors import Actor
 from casework.models import Bundle, Case, State
-from casework.notifications import _send
+from casework.notifications import send_email
 from casework.portal import selectors, services
 from casework.portal.services import Purpose
 
@@ -31,7 +31,7 @@ def send_verification_link(case: Case) -> bool:
     if not case.email or case.state != State.RECEIVED or case.details.get("mailbox_lost"):
         return False
     token = services.issue_token(case=case, purpose=Purpose.VERIFY)
-    _send(
+    send_email(
         to=[case.email],
         template="casework/email/portal_verify",
         context={
@@ -57,7 +57,7 @@ def send_acknowledgement(case: Case) -> bool:
     if not case.email:
         return False
     token = services.issue_token(case=case, purpose=Purpose.STATUS)
-    _send(
+    send_email(
         to=[case.email],
         template="casework/email/portal_acknowledged",
         context={
@@ -90,7 +90,7 @@ def send_status_links(email: str, language: str) -> int:
         }
         for case in cases
     ]
-    _send(
+    send_email(
         to=[cases[0].email],
         template="casework/email/portal_status_links",
         context={"links": links, "hours": settings.DSAR_STATUS_TOKEN_HOURS},
@@ -106,7 +106,7 @@ def send_download_code(bundle: Bundle) -> bool:
     if not case.email or case.verified_at is None or case.details.get("mailbox_lost"):
         return False
     code = services.create_download_code(bundle=bundle)
-    _send(
+    send_email(
         to=[case.email],
         template="casework/email/portal_download_code",
         context={
@@ -126,7 +126,7 @@ def send_bundle_ready(case: Case) -> bool:
     if not case.email or case.details.get("mailbox_lost"):
         return False
     token = services.issue_token(case=case, purpose=Purpose.STATUS)
-    _send(
+    send_email(
         to=[case.email],
         template="casework/email/portal_bundle_ready",
         context={
