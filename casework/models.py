@@ -795,6 +795,46 @@ class CountryRegime(models.Model):
         return f"{self.country}: {self.regime or 'default'}"
 
 
+class PortalSubmission(models.Model):
+    """A request from the public form, held until a worker opens its case.
+
+    The web request stores this one row and queues one task (`casework.portal.tasks.
+    open_submission`), so that the form answers quickly and alike for every e-mail; the case,
+    its reference and its audit trail are created by the worker, dated from `received_at`.
+    The row is the truth about that work (DESIGN.md, "Reliability"): a lost message is
+    re-queued by the sweeper, and the row is deleted in the transaction that opens the case.
+    It holds personal data only until then.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting to be opened")
+        FAILED = "failed", _("Could not be opened")
+
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices)
+    # Keyword arguments for casework.portal.services.submit_request (the form's cleaned data).
+    payload = models.JSONField(default=dict)
+    authority = models.FileField(upload_to="authority/%Y/", blank=True)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.PENDING
+    )
+    # Deliveries of the task that opens it; bounded, so a submission that kills its worker
+    # every time cannot loop for ever (settings.DSAR_SUBMISSION_MAX_DELIVERIES).
+    deliveries = models.PositiveSmallIntegerField(_("deliveries"), default=0)
+    # Why it failed: an exception's class or the fields found invalid, never their values.
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        ordering = ["received_at", "pk"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+        verbose_name = _("form submission")
+        verbose_name_plural = _("form submissions")
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} ({self.state})"
+
+
 class PortalToken(models.Model):
     """A link sent to the subject (verify the e-mail, see the status, download). Only the
     SHA-256 of the token is stored: a copy of this table opens nothing."""

@@ -47,6 +47,12 @@ REGIME_TABLE_PERMS = [
     f"casework.{action}_countryregime" for action in ("view", "add", "change", "delete")
 ]
 
+# Form submissions a worker could not open (casework.PortalSubmission): the privacy team looks
+# at them, puts them back in the queue, or deletes spam.
+SUBMISSION_PERMS = [
+    f"casework.{action}_portalsubmission" for action in ("view", "change", "delete")
+]
+
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -57,6 +63,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.add_casenote",
         *(f"casework.{c}" for c in DAY_TO_DAY),
         *RUN_PERMS,
+        *SUBMISSION_PERMS,
     ],
     DPO: [
         *_CASE_READ,
@@ -66,6 +73,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *(f"casework.{c}" for c in DAY_TO_DAY),
         *(f"casework.{c}" for c in DPO_ONLY),
         *RUN_PERMS,
+        *SUBMISSION_PERMS,
         *REGIME_TABLE_PERMS,
     ],
     AUDITOR: [

@@ -10,6 +10,7 @@ from django.db.models.signals import post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 from casework import roles
+from casework.portal.selectors import forget_controller_identity
 
 
 @receiver(post_migrate)
@@ -63,3 +64,8 @@ def audit_register_delete(sender, instance, **kwargs):
     if sender._meta.app_label != "dsar":
         return
     _register_change(sender, instance, "deleted")
+
+
+# The portal keeps the controller's name for a minute; a change shows at once here.
+post_save.connect(forget_controller_identity, sender="dsar.ControllerInfo")
+post_delete.connect(forget_controller_identity, sender="dsar.ControllerInfo")

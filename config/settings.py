@@ -242,6 +242,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casework.tasks.sweep_gathering",
         "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
     },
+    "sweep-submissions": {
+        "task": "casework.portal.tasks.sweep_submissions",
+        "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
+    },
     "sweep-bundles": {
         "task": "casework.tasks.sweep_bundles",
         "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
@@ -284,6 +288,8 @@ DSAR_DUE_SOON_DAYS = env.int("DSAR_DUE_SOON_DAYS", default=7)
 DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 
 # --- The public portal (casework/portal/) -------------------------------------------------------
+# Deliveries of the task that opens a form submission before it is marked failed.
+DSAR_SUBMISSION_MAX_DELIVERIES = env.int("DSAR_SUBMISSION_MAX_DELIVERIES", default=5)
 # Rate limits per e-mail and per client address, per window, counted in the cache.
 DSAR_RATE_PER_EMAIL = env.int("DSAR_RATE_PER_EMAIL", default=5)
 DSAR_RATE_PER_IP = env.int("DSAR_RATE_PER_IP", default=20)

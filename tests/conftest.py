@@ -40,6 +40,14 @@ def require_redis():
 
 
 @pytest.fixture(autouse=True)
+def _forget_the_controller():
+    # The portal keeps the controller's name per process; each test's database has its own.
+    from casework.portal.selectors import forget_controller_identity
+
+    forget_controller_identity()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Staff personas are made in most tests; a slow hasher would dominate the suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

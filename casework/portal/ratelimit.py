@@ -4,19 +4,21 @@ Fixed windows: the window's number is part of the key, so a counter never outliv
 window however the backend treats timeouts. Keys hold a keyed hash of the e-mail or address,
 never the value itself (the database cache is a table like any other).
 
-On Redis the count is an atomic INCR. Elsewhere (the database cache) it is a read and a
+On Redis the counts are atomic INCRs (with their EXPIRE, in one round trip: a Lua script). Elsewhere (the database cache) it is a read and a
 write: two requests racing may both pass at the edge of the limit, which is acceptable for
 abuse resistance, and the queries are the same whoever the e-mail belongs to.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 
 def _digest(kind: str, value: str) -> str:
@@ -39,22 +41,60 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-def _hit(kind: str, value: str, limit: int) -> bool:
-    """Count one request against (kind, value); True while within `limit` per window."""
+# INCR every key, and give a new one its expiry: one round trip, atomic, for any number of keys.
+_COUNT = """
+local totals = {}
+for i, key in ipairs(KEYS) do
+  totals[i] = redis.call('INCR', key)
+  if totals[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return totals
+"""
+
+
+@functools.cache
+def _count_script(location: str):
+    import redis
+
+    return redis.Redis.from_url(location).register_script(_COUNT)
+
+
+def _hits(counts: list[tuple[str, str, int]]) -> bool:
+    """Count one request against each (kind, value, limit); True while every count is within
+    its limit for the window. Every count is taken, even when an earlier one is over."""
     window = settings.DSAR_RATE_WINDOW_SECONDS
-    key = f"portal-rate:{kind}:{_digest(kind, value)}:{int(time.time() // window)}"
-    if "redis" in type(cache).__module__:
-        cache.add(key, 0, timeout=window)
-        count = cache.incr(key)
+    number = int(time.time() // window)
+    keys = [f"portal-rate:{kind}:{_digest(kind, value)}:{number}" for kind, value, _ in counts]
+    if isinstance(caches["default"], RedisCache):
+        # On the cache's Redis, under the cache's key prefix (the cache API would take three
+        # round trips a key: add, then incr's EXISTS and INCR).
+        script = _count_script(settings.CACHES["default"]["LOCATION"])
+        totals = script(keys=[cache.make_and_validate_key(key) for key in keys], args=[window])
     else:
-        count = (cache.get(key) or 0) + 1
-        cache.set(key, count, timeout=window)
-    return count <= limit
+        totals = []
+        for key in keys:
+            totals.append((cache.get(key) or 0) + 1)
+            cache.set(key, totals[-1], timeout=window)
+    return all(total <= limit for total, (_, _, limit) in zip(totals, counts, strict=True))
+
+
+def _ip(request) -> tuple[str, str, int]:
+    return ("ip", client_ip(request), settings.DSAR_RATE_PER_IP)
+
+
+def _email(email: str) -> tuple[str, str, int]:
+    return ("email", (email or "").strip().lower(), settings.DSAR_RATE_PER_EMAIL)
+
+
+def allow(request, email: str | None = None) -> bool:
+    """Count a request from the client's address and, when given, for `email` (one round
+    trip on Redis); False when either is over its limit."""
+    return _hits([_ip(request)] + ([_email(email)] if email else []))
 
 
 def allow_ip(request) -> bool:
-    return _hit("ip", client_ip(request), settings.DSAR_RATE_PER_IP)
+    return _hits([_ip(request)])
 
 
 def allow_email(email: str) -> bool:
-    return _hit("email", (email or "").strip().lower(), settings.DSAR_RATE_PER_EMAIL)
+    return _hits([_email(email)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -21,6 +22,31 @@ from casework.models import (
 
 CALIFORNIA = "US-CA"
 DOWNLOADED = "bundle.downloaded"
+# Every portal page names the controller and its DPO: read once a minute per process, not
+# once a page (an edit shows at once in the process that saves it, within a minute elsewhere).
+CONTROLLER_TTL_SECONDS = 60
+_controller_cache: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def controller_identity(language: str) -> dict[str, str]:
+    """The controller's name in `language` and the DPO's e-mail, for the pages' header and
+    footer ("" for each when the register has no controller information yet)."""
+    cached = _controller_cache.get(language)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    from dsar.models import ControllerInfo
+
+    controller = ControllerInfo.load()
+    identity = {
+        "controller_name": controller.text("name", language) if controller else "",
+        "dpo_email": controller.dpo_email if controller else "",
+    }
+    _controller_cache[language] = (time.monotonic() + CONTROLLER_TTL_SECONDS, identity)
+    return identity
+
+
+def forget_controller_identity(**kwargs) -> None:
+    _controller_cache.clear()
 
 
 def regime_for(country: str, california_resident: bool = False) -> str:

@@ -10,23 +10,36 @@ import hmac
 import logging
 import secrets
 import uuid
+from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_fsm import TransitionNotAllowed
 
 from casework import bundles, services
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Bundle, Case, Channel, DownloadCode, PortalToken, State
+from casework.models import (
+    Bundle,
+    Case,
+    Channel,
+    DownloadCode,
+    PortalSubmission,
+    PortalToken,
+    State,
+)
 from casework.portal import selectors
 
 logger = logging.getLogger(__name__)
 Purpose = PortalToken.Purpose
+Submission = PortalSubmission.State
 
 
 # --- tokens --------------------------------------------------------------------------------------
@@ -130,6 +143,10 @@ def authority_kind(upload: UploadedFile) -> str | None:
     upload.seek(0)
     head = upload.read(8)
     upload.seek(0)
+    return _kind_of(head)
+
+
+def _kind_of(head: bytes) -> str | None:
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"\xff\xd8\xff"):
@@ -137,6 +154,125 @@ def authority_kind(upload: UploadedFile) -> str | None:
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
     return None
+
+
+def receive_submission(
+    *, language: str, authority: UploadedFile | None = None, **fields: Any
+) -> PortalSubmission:
+    """The web request's part of a request from the public form: store it as one row (with the
+    representative's authority, under a random name) and queue the one task that opens its
+    case (`open_submission`). Nothing about the subject is looked up here, so the form answers
+    alike whoever the e-mail belongs to; the case and its reference are made by the worker.
+
+    The task is queued after commit; should the broker refuse it, the row stays pending and
+    the sweeper queues it again (`sweep_submissions`), so no request is lost.
+    """
+    submission = PortalSubmission(language=language, payload=fields)
+    if authority is not None:
+        kind = authority_kind(authority)
+        if kind is None:
+            raise ValueError("not a PDF, JPEG or PNG file")
+        # A random name: the subject's file name may itself be personal data.
+        submission.authority.save(f"{uuid.uuid4().hex}.{kind}", authority, save=False)
+    try:
+        submission.save()  # one INSERT, committed on its own (or with the caller's transaction)
+    except Exception:
+        if submission.authority:
+            submission.authority.storage.delete(submission.authority.name)
+        raise
+    # Queued once the row is committed; a publish that fails is logged, and the sweeper
+    # queues the row later (robust: the subject still gets the page).
+    transaction.on_commit(partial(_queue_opening, submission.pk), robust=True)
+    return submission
+
+
+def _queue_opening(submission_id: int) -> None:
+    from casework.portal import tasks
+
+    tasks.open_submission.delay(submission_id)
+
+
+def open_submission(submission_id: int) -> Case | None:
+    """Open the case of a stored form submission (the worker's part); the row is deleted in
+    the same transaction. Returns the case, or None when there is nothing (more) to do: the
+    submission was opened already, another worker holds it, or it failed.
+
+    Each delivery is counted first, in a transaction of its own, so that a submission that
+    kills its worker every time is marked failed after DSAR_SUBMISSION_MAX_DELIVERIES. One
+    that breaks a rule of case_create the form did not foresee is marked failed at once, with
+    the names of the fields at fault (not their values), for staff to see in the admin.
+    """
+    pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
+    limit = settings.DSAR_SUBMISSION_MAX_DELIVERIES
+    now = timezone.now()
+    if not pending.filter(deliveries__lt=limit).update(
+        deliveries=F("deliveries") + 1, updated_at=now
+    ):
+        if pending.update(
+            state=Submission.FAILED,
+            error=f"delivered {limit} times without being opened",
+            updated_at=now,
+        ):
+            logger.error("form submission %s failed: delivered %s times", submission_id, limit)
+        return None
+    try:
+        with transaction.atomic():
+            submission = pending.select_for_update(skip_locked=True).first()
+            if submission is None:
+                return None
+            case = submit_request(
+                language=submission.language,
+                received_at=submission.received_at,
+                authority_name=submission.authority.name or "",
+                **submission.payload,
+            )
+            submission.delete()
+    except (ValidationError, TypeError) as exc:
+        # Retrying cannot help: a field case_create refuses, or fields it does not know (a
+        # submission stored by an older version of the form).
+        fault = _fault(exc)
+        pending.update(state=Submission.FAILED, error=fault, updated_at=timezone.now())
+        logger.error(
+            "form submission %s failed: %s",
+            submission_id,
+            fault,
+            exc_info=isinstance(exc, TypeError),
+        )
+        return None
+    logger.info("form submission %s opened as case %s", submission_id, case.reference)
+    return case
+
+
+def _fault(exc: Exception) -> str:
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return ("invalid: " + ", ".join(sorted(exc.error_dict)))[:300]
+    return f"{type(exc).__name__} (see the worker's log)"
+
+
+def retry_submission(*, submission: PortalSubmission, actor: Actor) -> None:
+    """Staff put a failed submission back in the queue (after fixing what made it fail)."""
+    services.require_perm(actor, "casework.change_portalsubmission")
+    with transaction.atomic():
+        updated = PortalSubmission.objects.filter(pk=submission.pk, state=Submission.FAILED).update(
+            state=Submission.PENDING, deliveries=0, error="", updated_at=timezone.now()
+        )
+        if updated:
+            transaction.on_commit(partial(_queue_opening, submission.pk), robust=True)
+
+
+def sweep_submissions(now: dt.datetime | None = None) -> int:
+    """Queue again the submissions still pending after the sweep grace (a publish that failed
+    after commit, a lost message, a flushed Redis, a killed worker). Returns how many."""
+    now = now or timezone.now()
+    grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
+    stale = list(
+        PortalSubmission.objects.filter(
+            state=Submission.PENDING, updated_at__lt=now - grace
+        ).values_list("pk", flat=True)
+    )
+    for submission_id in stale:
+        _queue_opening(submission_id)
+    return len(stale)
 
 
 def submit_request(
@@ -147,13 +283,15 @@ def submit_request(
     country: str,
     california_resident: bool = False,
     mailbox_lost: bool = False,
-    authority: UploadedFile | None = None,
+    authority_name: str = "",
     details: dict[str, Any] | None = None,
+    received_at: dt.datetime | None = None,
     **fields: Any,
 ) -> Case:
-    """A request from the public form: the case is opened through services.case_create
-    (channel web, the page's language, the regime of the country), the representative's
-    authority is stored with it, and the confirmation e-mail is sent by a task after commit.
+    """Open the case of a request from the public form, through services.case_create (channel
+    web, the page's language, the regime of the country), with the representative's authority
+    (a file already stored, `authority_name`); the confirmation e-mail is sent by a task after
+    commit. Called by `open_submission`, inside its transaction.
 
     A subject who lost access to the mailbox gets no e-mail there: the case waits for staff to
     verify through a channel on record, and results go only through that channel.
@@ -167,50 +305,48 @@ def submit_request(
     if mailbox_lost:
         details["mailbox_lost"] = True
     regime = selectors.regime_for(country, california_resident)
-    stored_name = ""
-    try:
-        with transaction.atomic():
-            case = services.case_create(
-                request_type=request_type,
-                actor=Actor.subject(),
-                email=email,
-                language=language,
-                regime=regime,
-                channel=Channel.WEB,
-                details=details,
-                intake_details={"portal": True, "mailbox_lost": mailbox_lost},
-                **fields,
-            )
-            if authority is not None:
-                stored_name = _store_authority(case, authority)
-            if not mailbox_lost:
-                tasks.send_verification_link.delay_on_commit(case.pk)
-    except Exception:
-        if stored_name:
-            case.representative_authority.storage.delete(stored_name)
-        raise
+    with transaction.atomic():
+        case = services.case_create(
+            request_type=request_type,
+            actor=Actor.subject(),
+            email=email,
+            language=language,
+            regime=regime,
+            channel=Channel.WEB,
+            received_at=received_at,
+            details=details,
+            intake_details={"portal": True, "mailbox_lost": mailbox_lost},
+            **fields,
+        )
+        if authority_name:
+            _attach_authority(case, authority_name)
+        if not mailbox_lost:
+            tasks.send_verification_link.delay_on_commit(case.pk)
     return case
 
 
-def _store_authority(case: Case, upload: UploadedFile) -> str:
-    kind = authority_kind(upload)
-    if kind is None:
-        raise ValueError("not a PDF, JPEG or PNG file")
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    # A random name: the subject's file name may itself be personal data.
-    case.representative_authority.save(f"{uuid.uuid4().hex}.{kind}", upload, save=False)
-    name = case.representative_authority.name
+def _attach_authority(case: Case, name: str) -> None:
+    """The stored authority becomes the case's, with its hash, size and type in the audit."""
+    storage = case.representative_authority.storage
+    digest, size, head = hashlib.sha256(), 0, b""
+    with storage.open(name, "rb") as stored:
+        for chunk in iter(lambda: stored.read(64 * 1024), b""):
+            head = head or chunk[:8]
+            digest.update(chunk)
+            size += len(chunk)
+    kind = _kind_of(head)
     Case.objects.filter(pk=case.pk).update(representative_authority=name)
+    case.representative_authority.name = name
     record_event(
         case,
         "case.authority_received",
         actor=Actor.subject(),
-        details={"sha256": digest.hexdigest(), "size": upload.size, "type": AUTHORITY_TYPES[kind]},
+        details={
+            "sha256": digest.hexdigest(),
+            "size": size,
+            "type": AUTHORITY_TYPES.get(kind or "", "unknown"),
+        },
     )
-    return name
 
 
 # --- e-mail confirmation ---------------------------------------------------------------------------
@@ -271,7 +407,14 @@ class CodeMissing(CodeError):
 
 
 class CodeExpired(CodeError):
-    message = _("That code has expired (codes are valid for 10 minutes). Ask for a new code.")
+    @property
+    def message(self) -> str:
+        minutes = settings.DSAR_CODE_MINUTES
+        return ngettext(
+            "That code has expired (codes are valid for %(count)d minute). Ask for a new code.",
+            "That code has expired (codes are valid for %(count)d minutes). Ask for a new code.",
+            minutes,
+        ) % {"count": minutes}
 
 
 class CodeExhausted(CodeError):

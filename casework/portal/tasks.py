@@ -7,9 +7,21 @@ from __future__ import annotations
 from celery import shared_task
 
 from casework.models import Bundle, Case, State
-from casework.portal import emails
+from casework.portal import emails, services
 
 RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
+
+
+@shared_task(acks_late=True, **RETRY)
+def open_submission(submission_id: int) -> str | None:
+    """Open the case of a request from the public form; returns its reference."""
+    case = services.open_submission(submission_id)
+    return case.reference if case else None
+
+
+@shared_task
+def sweep_submissions() -> int:
+    return services.sweep_submissions()
 
 
 @shared_task(acks_late=True, **RETRY)

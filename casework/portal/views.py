@@ -5,12 +5,13 @@ limited per address (and per e-mail where there is one)."""
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, translate_url
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_fsm import TransitionNotAllowed
@@ -32,17 +33,22 @@ def _language() -> str:
     return language if language in Language.values else settings.LANGUAGE_CODE
 
 
-def _page(request, template: str, context: dict | None = None, status: int = 200):
-    from dsar.models import ControllerInfo
+def _in_language(path: str, current: str, code: str) -> str:
+    """The same page in language `code`: the portal's paths differ only in their prefix."""
+    prefix = f"/{current}/"
+    return (
+        f"/{code}/{path[len(prefix) :]}" if path.startswith(prefix) else translate_url(path, code)
+    )
 
-    controller = ControllerInfo.load()
+
+def _page(request, template: str, context: dict | None = None, status: int = 200):
     language = _language()
     base = {
-        "controller_name": controller.text("name", language) if controller else "",
-        "dpo_email": controller.dpo_email if controller else "",
+        **selectors.controller_identity(language),
         # Each language named in itself; the same page in the other language.
         "language_links": [
-            (code, name, translate_url(request.path, code)) for code, name in LANGUAGE_NAMES
+            (code, name, _in_language(request.path, language, code))
+            for code, name in LANGUAGE_NAMES
         ],
     }
     return render(request, template, {**base, **(context or {})}, status=status)
@@ -112,26 +118,24 @@ def home(request: HttpRequest) -> HttpResponse:
 def request_form(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request, "portal/request_form.html", {"form": RequestForm()})
-    if not ratelimit.allow_ip(request):
-        return _too_many(request)
     if _body_too_large(request):
+        if not ratelimit.allow_ip(request):
+            return _too_many(request)
         return _too_large(request)
     form = RequestForm(request.POST, request.FILES)
+    valid = form.is_valid()
+    submission = form.submission() if valid and not form.is_bot else None
+    # Every post counts against the client's address; a valid one against its e-mail too.
+    if not ratelimit.allow(request, submission["email"] if submission else None):
+        return _too_many(request)
     if form.is_bot:
         # Answered like a success, and nothing is stored or sent.
         return _page(request, "portal/sent.html", {"mailbox_lost": False})
-    if not form.is_valid():
+    if not valid:
         return _page(request, "portal/request_form.html", {"form": form})
-    submission = form.submission()
-    if not ratelimit.allow_email(submission["email"]):
-        return _too_many(request)
-    try:
-        services.submit_request(language=_language(), **submission)
-    except ValidationError as exc:  # a rule of case_create the form did not foresee
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-        return _page(request, "portal/request_form.html", {"form": form})
-    # The same page whoever the e-mail belongs to: no lookup, no sending here.
+    services.receive_submission(language=_language(), **submission)
+    # The same page whoever the e-mail belongs to: one row stored and one task queued; the
+    # case is opened, and the e-mail sent, by the worker.
     return _page(request, "portal/sent.html", {"mailbox_lost": submission["mailbox_lost"]})
 
 
@@ -152,10 +156,14 @@ def resend(request: HttpRequest) -> HttpResponse:
         request,
         _("Check your inbox"),
         [
-            _(
+            ngettext(
                 "If a request with this reference is waiting for confirmation from this "
-                "address, we have sent a new link to it. The link is valid for 24 hours."
-            ),
+                "address, we have sent a new link to it. The link is valid for %(count)d hour.",
+                "If a request with this reference is waiting for confirmation from this "
+                "address, we have sent a new link to it. The link is valid for %(count)d hours.",
+                settings.DSAR_VERIFY_TOKEN_HOURS,
+            )
+            % {"count": settings.DSAR_VERIFY_TOKEN_HOURS},
             _(
                 "Nothing arrived? Look in your spam folder, or write to our data protection officer."
             ),
@@ -214,10 +222,14 @@ def status_request(request: HttpRequest) -> HttpResponse:
         request,
         _("Check your inbox"),
         [
-            _(
+            ngettext(
                 "If we have a request from this address, we have sent a link to its status "
-                "page. The link is valid for 24 hours."
-            ),
+                "page. The link is valid for %(count)d hour.",
+                "If we have a request from this address, we have sent a link to its status "
+                "page. The link is valid for %(count)d hours.",
+                settings.DSAR_STATUS_TOKEN_HOURS,
+            )
+            % {"count": settings.DSAR_STATUS_TOKEN_HOURS},
             _(
                 "Nothing arrived? Look in your spam folder, or write to our data protection officer."
             ),

@@ -11,7 +11,14 @@ from django.test.utils import CaptureQueriesContext
 
 from casework import services
 from casework.actors import Actor
-from casework.models import AuditEvent, Case, CountryRegime, PortalToken, State
+from casework.models import (
+    AuditEvent,
+    Case,
+    CountryRegime,
+    PortalSubmission,
+    PortalToken,
+    State,
+)
 from tests.portal.conftest import ARTA, form_data, links
 
 pytestmark = pytest.mark.django_db
@@ -81,10 +88,12 @@ def test_the_email_is_in_the_subjects_language(submit, mailoutbox):
     assert "konfirmoni" in mailoutbox[0].body
 
 
-def test_no_email_is_sent_in_the_request_itself(submit, mailoutbox):
+def test_the_request_itself_stores_one_submission_and_sends_nothing(submit, mailoutbox):
     submit(execute=False)
-    assert Case.objects.count() == 1
-    assert mailoutbox == []  # only the task, after commit, sends
+    # The case is opened, and the e-mail sent, by the task queued after commit.
+    assert Case.objects.count() == 0
+    assert PortalSubmission.objects.get().state == PortalSubmission.State.PENDING
+    assert mailoutbox == []
 
 
 @pytest.mark.parametrize(
@@ -352,3 +361,16 @@ def test_staff_created_cases_do_not_change_the_answer(submit, alice):
     response = submit()
     assert "Please check your inbox." in response.content.decode()
     assert Case.objects.count() == 2
+
+
+def test_an_edit_of_the_controller_shows_on_the_next_page(client):
+    from dsar.models import ControllerInfo
+
+    ControllerInfo(name_sq="Drini", name_en="Drini Ltd", dpo_email="dpo@demo.example").save()
+    assert "Drini Ltd" in client.get("/en/request/").content.decode()  # now kept a minute
+    controller = ControllerInfo.load()
+    controller.name_en = "Renamed Controller Ltd"
+    controller.dpo_email = "privacy@renamed.example"
+    controller.save()
+    page = client.get("/en/request/").content.decode()
+    assert "Renamed Controller Ltd" in page and "privacy@renamed.example" in page

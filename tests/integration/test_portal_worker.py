@@ -1,0 +1,60 @@
+"""The public form against the real PostgreSQL, Redis and a real Celery worker: the request
+stores a submission, the worker opens its case and sends the confirmation link, and a
+message lost in Redis is made good by the sweeper."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+
+from casework.models import (
+    AuditEvent,
+    Case,
+    CountryRegime,
+    PortalSubmission,
+    PortalToken,
+    State,
+)
+from casework.portal import services
+from tests.conftest import wait_for
+from tests.portal.conftest import ARTA, form_data
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
+
+
+def _opened() -> Case | None:
+    case = Case.objects.filter(email=ARTA).first()
+    # The link is sent by a second task, after the case is committed.
+    if case and PortalToken.objects.filter(case=case, purpose="verify").exists():
+        return case
+    return None
+
+
+def test_the_worker_opens_the_case_of_a_form_request(real_worker, client):
+    # Transactional tests empty the tables between tests, the migration's regimes included.
+    CountryRegime.objects.update_or_create(country="GB", defaults={"regime": "uk_gdpr"})
+    response = client.post("/en/request/", form_data(country="GB"))
+    assert response.status_code == 200
+    case = wait_for(_opened)
+    assert case.state == State.RECEIVED and case.regime == "uk_gdpr"
+    assert AuditEvent.objects.filter(case=case, action="case.created").exists()
+    wait_for(lambda: not PortalSubmission.objects.exists())
+
+
+def test_a_request_whose_message_redis_lost_is_opened_by_the_sweeper(real_worker, client):
+    import redis
+
+    real_worker.kill()  # nobody takes the message before it is lost
+    response = client.post("/en/request/", form_data())
+    assert response.status_code == 200
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    real_worker.start()
+    assert PortalSubmission.objects.get().state == PortalSubmission.State.PENDING
+
+    def swept_and_opened():
+        services.sweep_submissions()  # what beat runs every DSAR_SWEEP_INTERVAL seconds
+        return _opened()
+
+    case = wait_for(swept_and_opened, interval=1.0)
+    assert case.state == State.RECEIVED
+    assert Case.objects.filter(email=ARTA).count() == 1

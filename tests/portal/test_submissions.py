@@ -1,0 +1,209 @@
+"""Form submissions: the web request stores one row and queues one task; the worker opens the
+case from it, once, dated from the submission; what cannot be opened is kept for staff, and
+what a lost message left behind is queued again by the sweeper."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from casework.actors import Actor
+from casework.models import AuditEvent, Case, PortalSubmission, State
+from casework.portal import services, tasks
+from tests.portal.conftest import ARTA, form_data
+
+pytestmark = pytest.mark.django_db
+
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+Submission = PortalSubmission.State
+
+
+def stored(**overrides) -> PortalSubmission:
+    """A submission as the form stores it, without running its task."""
+    payload = {
+        "request_type": "access",
+        "email": ARTA,
+        "name": "Arta Krasniqi",
+        "company": "Drini Sh.p.k.",
+        "phone": "",
+        "customer_number": "",
+        "country": "DE",
+        "california_resident": False,
+        "mailbox_lost": False,
+        "restriction_ground": "",
+        "details": {},
+        "has_representative": False,
+        "representative_name": "",
+        "representative_relationship": "",
+    }
+    payload.update(overrides)
+    return PortalSubmission.objects.create(language="en", payload=payload)
+
+
+def test_the_request_queues_exactly_one_task_after_commit(
+    client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post("/en/request/", form_data())
+    assert response.status_code == 200
+    assert len(callbacks) == 1
+    submission = PortalSubmission.objects.get()
+    assert submission.payload["email"] == ARTA and submission.language == "en"
+    assert Case.objects.count() == 0
+
+
+def test_the_worker_opens_the_case_dated_from_the_submission(mailoutbox):
+    submission = stored()
+    received = timezone.now() - dt.timedelta(minutes=3)
+    PortalSubmission.objects.filter(pk=submission.pk).update(received_at=received)
+    case = services.open_submission(submission.pk)
+    assert case.state == State.RECEIVED and case.email == ARTA and case.regime == "gdpr"
+    assert case.received_at == received
+    assert not PortalSubmission.objects.exists()  # personal data kept only until the case opens
+
+
+def test_a_second_delivery_opens_nothing(django_capture_on_commit_callbacks, mailoutbox):
+    submission = stored()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = tasks.open_submission.delay(submission.pk).get()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = tasks.open_submission.delay(submission.pk).get()
+    assert first == Case.objects.get().reference
+    assert second is None
+    assert len(mailoutbox) == 1  # one confirmation link, not two
+
+
+def test_the_representatives_authority_moves_to_the_case(
+    client, django_capture_on_commit_callbacks
+):
+    upload = SimpleUploadedFile("Authority - Arta Krasniqi.pdf", PDF, "application/pdf")
+    data = form_data(
+        has_representative="on",
+        representative_name="Ilir Hoxha",
+        representative_relationship="Lawyer",
+        representative_authority=upload,
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post("/en/request/", data)
+    submission = PortalSubmission.objects.get()
+    assert "Arta" not in submission.authority.name
+    case = services.open_submission(submission.pk)
+    assert case.representative_authority.name == submission.authority.name
+    with case.representative_authority.open("rb") as fh:
+        assert fh.read() == PDF
+    event = AuditEvent.objects.get(case=case, action="case.authority_received")
+    assert event.details == {
+        "sha256": hashlib.sha256(PDF).hexdigest(),
+        "size": len(PDF),
+        "type": "application/pdf",
+    }
+
+
+def test_a_submission_case_create_refuses_fails_naming_the_field_not_its_value(caplog):
+    submission = stored(email="not-an-address")
+    assert services.open_submission(submission.pk) is None
+    submission.refresh_from_db()
+    assert submission.state == Submission.FAILED
+    assert submission.error == "invalid: email"
+    assert "not-an-address" not in caplog.text
+    assert Case.objects.count() == 0
+
+
+def test_a_submission_with_fields_the_service_does_not_know_fails():
+    submission = stored(favourite_colour="blue")
+    assert services.open_submission(submission.pk) is None
+    submission.refresh_from_db()
+    assert submission.state == Submission.FAILED
+    assert submission.error.startswith("TypeError")
+    assert "blue" not in submission.error
+
+
+def test_deliveries_are_bounded(settings):
+    settings.DSAR_SUBMISSION_MAX_DELIVERIES = 3
+    submission = stored()
+    # Three deliveries that each died with their worker (counted, then nothing committed).
+    PortalSubmission.objects.filter(pk=submission.pk).update(deliveries=3)
+    assert services.open_submission(submission.pk) is None
+    submission.refresh_from_db()
+    assert submission.state == Submission.FAILED
+    assert "3 times" in submission.error
+    assert Case.objects.count() == 0
+
+
+def test_each_delivery_is_counted_before_the_work(monkeypatch):
+    submission = stored()
+
+    def dies(**kwargs):
+        raise RuntimeError("the worker died")
+
+    monkeypatch.setattr(services, "submit_request", dies)
+    with pytest.raises(RuntimeError):
+        services.open_submission(submission.pk)
+    submission.refresh_from_db()
+    assert submission.deliveries == 1 and submission.state == Submission.PENDING
+
+
+def test_the_sweeper_queues_stale_submissions_again(settings, django_capture_on_commit_callbacks):
+    settings.DSAR_SWEEP_GRACE_SECONDS = 60
+    stale, fresh = stored(), stored(email="fresh@demo.example")
+    PortalSubmission.objects.filter(pk=stale.pk).update(
+        updated_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.sweep_submissions.delay().get() == 1  # tasks run eagerly here
+    assert list(Case.objects.values_list("email", flat=True)) == [ARTA]
+    assert list(PortalSubmission.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+def test_staff_queue_a_failed_submission_again(alice, django_capture_on_commit_callbacks):
+    submission = stored()
+    PortalSubmission.objects.filter(pk=submission.pk).update(
+        state=Submission.FAILED, deliveries=5, error="delivered 5 times without being opened"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        services.retry_submission(submission=submission, actor=Actor.staff(alice))
+    assert Case.objects.get().email == ARTA
+    assert not PortalSubmission.objects.exists()
+
+
+def test_an_auditor_may_not_queue_submissions_again(audrey):
+    submission = stored()
+    with pytest.raises(PermissionDenied):
+        services.retry_submission(submission=submission, actor=Actor.staff(audrey))
+
+
+def test_the_admin_lists_failed_submissions_and_queues_them_again(
+    client, alice, django_capture_on_commit_callbacks
+):
+    failed = stored()
+    PortalSubmission.objects.filter(pk=failed.pk).update(
+        state=Submission.FAILED, error="invalid: email"
+    )
+    client.force_login(alice)
+    url = reverse("admin:casework_portalsubmission_changelist")
+    page = client.get(url)
+    assert page.status_code == 200
+    assert "invalid: email" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            url, {"action": "queue_again", "_selected_action": [failed.pk]}, follow=True
+        )
+    assert "1 submission queued again." in response.content.decode()
+    assert Case.objects.get().email == ARTA
+
+
+def test_the_auditor_does_not_see_submissions(client, audrey):
+    client.force_login(audrey)
+    response = client.get(reverse("admin:casework_portalsubmission_changelist"))
+    assert response.status_code == 403
+
+
+def test_beat_runs_the_submission_sweeper(settings):
+    tasks_run = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "casework.portal.tasks.sweep_submissions" in tasks_run
