@@ -12,13 +12,17 @@ from casework.actors import Actor
 from casework.models import Bundle, Case, State
 from casework.notifications import send_email
 from casework.portal import selectors, services
+from casework.portal.context_processors import limits
 from casework.portal.services import Purpose
 
 logger = logging.getLogger(__name__)
 
 
 def _base_context(case: Case) -> dict:
+    # The limits the texts state (verify_hours, status_hours, code_minutes...), as the pages
+    # get them from their context processor: e-mails are rendered without a request.
     return {
+        **limits(),
         "case": case,
         "due_on": deadlines.local_date(case.due_at),
         "received_on": deadlines.local_date(case.received_at),
@@ -27,7 +31,8 @@ def _base_context(case: Case) -> dict:
 
 
 def send_verification_link(case: Case) -> bool:
-    """The link that confirms the e-mail address of a new request (single use, 24 hours)."""
+    """The link that confirms the e-mail address of a new request (single use, valid for
+    DSAR_VERIFY_TOKEN_HOURS)."""
     if not case.email or case.state != State.RECEIVED or case.details.get("mailbox_lost"):
         return False
     token = services.issue_token(case=case, purpose=Purpose.VERIFY)
@@ -38,8 +43,6 @@ def send_verification_link(case: Case) -> bool:
             **_base_context(case),
             "verify_url": services.absolute_url("verify", case.language, token=token),
             "resend_url": services.absolute_url("resend", case.language),
-            "hours": settings.DSAR_VERIFY_TOKEN_HOURS,
-            "expiry_days": settings.DSAR_UNVERIFIED_EXPIRY_DAYS,
         },
         language=case.language,
     )
@@ -63,7 +66,6 @@ def send_acknowledgement(case: Case) -> bool:
         context={
             **_base_context(case),
             "status_url": services.absolute_url("status", case.language, token=token),
-            "hours": settings.DSAR_STATUS_TOKEN_HOURS,
             "waits_for_staff": selectors.waits_for_staff(case),
         },
         language=case.language,
@@ -93,7 +95,7 @@ def send_status_links(email: str, language: str) -> int:
     send_email(
         to=[cases[0].email],
         template="casework/email/portal_status_links",
-        context={"links": links, "hours": settings.DSAR_STATUS_TOKEN_HOURS},
+        context={**limits(), "links": links},
         language=language,
     )
     logger.info("status links sent for %d case(s)", len(links))
@@ -112,7 +114,6 @@ def send_download_code(bundle: Bundle) -> bool:
         context={
             **_base_context(case),
             "code": code,
-            "minutes": settings.DSAR_CODE_MINUTES,
         },
         language=case.language,
     )
@@ -132,8 +133,6 @@ def send_bundle_ready(case: Case) -> bool:
         context={
             **_base_context(case),
             "status_url": services.absolute_url("status", case.language, token=token),
-            "hours": settings.DSAR_STATUS_TOKEN_HOURS,
-            "window_days": settings.DSAR_DOWNLOAD_WINDOW_DAYS,
         },
         language=case.language,
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.utils import translation
 from playwright.sync_api import expect
@@ -75,9 +76,12 @@ def texts(language: str) -> dict[str, str]:
             "download_my_data": translation.gettext("Download my data"),
             "download_title": translation.gettext("Download your data"),
             "send_code": translation.gettext("Send me a code"),
-            "code_sent": translation.gettext(
-                "We have sent you a code. It is valid for 10 minutes."
-            ),
+            "code_sent": translation.ngettext(
+                "We have sent you a code. It is valid for %(minutes)s minute.",
+                "We have sent you a code. It is valid for %(minutes)s minutes.",
+                settings.DSAR_CODE_MINUTES,
+            )
+            % {"minutes": settings.DSAR_CODE_MINUTES},
             "code": str(CodeForm().fields["code"].label),
             "check_code": translation.gettext("Check the code"),
             "download_ready": translation.gettext("Your download is ready"),
