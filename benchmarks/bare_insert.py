@@ -1,11 +1,14 @@
-"""The comparison for the portal benchmark (benchmarks/portal.py): a bare Django view doing one
-INSERT, served by gunicorn with the same settings as the portal
-(`gunicorn benchmarks.bare_insert:application -c config/gunicorn.conf.py`).
+"""The comparisons for the portal benchmark (benchmarks/portal.py): a bare Django view doing one
+INSERT. POST inserts one row into bench_bare (created by the benchmark) and answers 204; GET
+answers 200, so that the benchmark can tell the server is up.
 
-Bare: no URL routing and no middleware, only what any Django view has (a WSGIRequest, the
-request_started / request_finished signals that manage the database connection as for the
-project's views, CONN_MAX_AGE included). POST inserts one row into bench_bare (created by the
-benchmark) and answers 204; GET answers 200, so that the benchmark can tell the server is up.
+- `insert_view` is served by the portal's own server at /bench/insert/ (benchmarks/urls.py):
+  the same gunicorn, URL routing and middleware as the form. The target compares with it.
+- `application` serves the same view with nothing around it (no URL routing, no middleware,
+  only the request_started / request_finished signals that manage the database connection,
+  CONN_MAX_AGE included), from a gunicorn of its own with the same settings
+  (`gunicorn benchmarks.bare_insert:application -c config/gunicorn.conf.py`): the floor of
+  what any Django request costs here, printed for reference.
 """
 
 from __future__ import annotations
