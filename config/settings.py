@@ -234,6 +234,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 # The portal's tasks live outside the apps that autodiscovery searches.
 CELERY_IMPORTS = ["casework.portal.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+_SWEEP_INTERVAL = env.int("DSAR_SWEEP_INTERVAL", default=30)
+# A sweep is worth running only while it is current: while no worker runs, beat must not pile
+# up sweeps that would each re-queue the same work once a worker is back.
+_SWEEP_OPTIONS = {"expires": _SWEEP_INTERVAL}
 CELERY_BEAT_SCHEDULE = {
     "expire-unverified-cases": {
         "task": "casework.tasks.expire_unverified_cases",
@@ -241,15 +245,18 @@ CELERY_BEAT_SCHEDULE = {
     },
     "sweep-gathering": {
         "task": "casework.tasks.sweep_gathering",
-        "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
+        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
+        "options": _SWEEP_OPTIONS,
     },
     "sweep-submissions": {
         "task": "casework.portal.tasks.sweep_submissions",
-        "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
+        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
+        "options": _SWEEP_OPTIONS,
     },
     "sweep-bundles": {
         "task": "casework.tasks.sweep_bundles",
-        "schedule": timedelta(seconds=env.int("DSAR_SWEEP_INTERVAL", default=30)),
+        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
+        "options": _SWEEP_OPTIONS,
     },
     "purge-expired-bundles": {
         "task": "casework.tasks.purge_expired_bundles",

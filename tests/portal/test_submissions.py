@@ -207,3 +207,10 @@ def test_the_auditor_does_not_see_submissions(client, audrey):
 def test_beat_runs_the_submission_sweeper(settings):
     tasks_run = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "casework.portal.tasks.sweep_submissions" in tasks_run
+
+
+def test_sweeps_queued_while_no_worker_runs_expire(settings):
+    # Otherwise a worker coming back would run every sweep beat queued meanwhile.
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        if entry["task"].endswith(("sweep_submissions", "sweep_gathering", "sweep_bundles")):
+            assert entry["options"]["expires"] <= entry["schedule"].total_seconds()
