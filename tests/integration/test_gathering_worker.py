@@ -201,12 +201,17 @@ def test_a_worker_killed_mid_gathering_loses_nothing_and_records_are_stored_once
     desk.slow_next(1, seconds=8)  # the support desk's first answer hangs
     case = gather(make_case, phone="+355692004242")
 
-    def desk_running():
-        return ConnectorRun.objects.filter(
-            case=case, system__slug="supportdesk", state="running"
-        ).exists()
+    def desk_hanging():
+        # The lookup must have reached the desk (and be hanging there) before the kill, or
+        # the slow answer would fall on the next attempt instead.
+        return (
+            ConnectorRun.objects.filter(
+                case=case, system__slug="supportdesk", state="running"
+            ).exists()
+            and desk.requests_to("/api/customers") >= 1
+        )
 
-    wait_for(desk_running)
+    wait_for(desk_hanging, interval=0.05)
     real_worker.kill()
     real_worker.start()
     # The sweeper (beat runs it in production) finds the run left running past the time limit.
