@@ -4,9 +4,10 @@ Fixed windows: the window's number is part of the key, so a counter never outliv
 window however the backend treats timeouts. Keys hold a keyed hash of the e-mail or address,
 never the value itself (the database cache is a table like any other).
 
-On Redis the counts are atomic INCRs (with their EXPIRE, in one round trip: a Lua script). Elsewhere (the database cache) it is a read and a
-write: two requests racing may both pass at the edge of the limit, which is acceptable for
-abuse resistance, and the queries are the same whoever the e-mail belongs to.
+On Redis the counts are atomic INCRs with their EXPIRE, in one round trip (a Lua script).
+Elsewhere (the database cache) each is a read and a write: two requests racing may both pass
+at the edge of the limit, which is acceptable for abuse resistance, and the queries are the
+same whoever the e-mail belongs to.
 """
 
 from __future__ import annotations
