@@ -266,6 +266,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casework.tasks.purge_gathered_records",
         "schedule": timedelta(hours=24),
     },
+    "purge-failed-submissions": {
+        "task": "casework.portal.tasks.purge_failed_submissions",
+        "schedule": timedelta(hours=24),
+    },
     "send-deadline-reminders": {
         "task": "casework.tasks.send_deadline_reminders",
         "schedule": timedelta(hours=6),
@@ -298,6 +302,8 @@ DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 # --- The public portal (casework/portal/) -------------------------------------------------------
 # Deliveries of the task that opens a form submission before it is marked failed.
 DSAR_SUBMISSION_MAX_DELIVERIES = env.int("DSAR_SUBMISSION_MAX_DELIVERIES", default=5)
+# Failed submissions nobody acted on are deleted (with their uploads) after this many days.
+DSAR_SUBMISSION_RETENTION_DAYS = env.int("DSAR_SUBMISSION_RETENTION_DAYS", default=30)
 # Rate limits per e-mail and per client address, per window, counted in the cache.
 DSAR_RATE_PER_EMAIL = env.int("DSAR_RATE_PER_EMAIL", default=5)
 DSAR_RATE_PER_IP = env.int("DSAR_RATE_PER_IP", default=20)

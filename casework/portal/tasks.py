@@ -24,6 +24,11 @@ def sweep_submissions() -> int:
     return services.sweep_submissions()
 
 
+@shared_task
+def purge_failed_submissions() -> int:
+    return services.purge_failed_submissions()
+
+
 @shared_task(acks_late=True, **RETRY)
 def send_verification_link(case_id: int) -> bool:
     case = Case.objects.filter(pk=case_id).first()

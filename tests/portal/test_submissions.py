@@ -214,3 +214,25 @@ def test_sweeps_queued_while_no_worker_runs_expire(settings):
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         if entry["task"].endswith(("sweep_submissions", "sweep_gathering", "sweep_bundles")):
             assert entry["options"]["expires"] <= entry["schedule"].total_seconds()
+
+
+def test_failed_submissions_nobody_acted_on_are_deleted_with_their_upload(settings):
+    settings.DSAR_SUBMISSION_RETENTION_DAYS = 30
+    old, recent, pending = stored(), stored(), stored()
+    old.authority.save("authority.pdf", SimpleUploadedFile("a.pdf", PDF), save=True)
+    upload = old.authority.name
+    storage = old.authority.storage
+    PortalSubmission.objects.filter(pk=old.pk).update(
+        state=Submission.FAILED, updated_at=timezone.now() - dt.timedelta(days=31)
+    )
+    PortalSubmission.objects.filter(pk=recent.pk).update(
+        state=Submission.FAILED, updated_at=timezone.now() - dt.timedelta(days=29)
+    )
+    PortalSubmission.objects.filter(pk=pending.pk).update(
+        updated_at=timezone.now() - dt.timedelta(days=31)
+    )
+    assert tasks.purge_failed_submissions.delay().get() == 1
+    assert set(PortalSubmission.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
+    assert not storage.exists(upload)
+    tasks_run = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "casework.portal.tasks.purge_failed_submissions" in tasks_run
