@@ -77,6 +77,20 @@ def _too_many(request) -> HttpResponse:
     return response
 
 
+def _check_inbox(request, what_we_did: str) -> HttpResponse:
+    """The answer to a request for a link: the same whether or not anything was sent."""
+    return _message(
+        request,
+        _("Check your inbox"),
+        [
+            what_we_did,
+            _(
+                "Nothing arrived? Look in your spam folder, or write to our data protection officer."
+            ),
+        ],
+    )
+
+
 def _too_large(request) -> HttpResponse:
     return _message(
         request,
@@ -143,31 +157,24 @@ def request_form(request: HttpRequest) -> HttpResponse:
 def resend(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _page(request, "portal/resend.html", {"form": ResendForm()})
-    if not ratelimit.allow_ip(request):
-        return _too_many(request)
     form = ResendForm(request.POST)
-    if not form.is_valid():
+    valid = form.is_valid()
+    if not ratelimit.allow(request, form.cleaned_data["email"] if valid else None):
+        return _too_many(request)
+    if not valid:
         return _page(request, "portal/resend.html", {"form": form})
     email = form.cleaned_data["email"]
-    if not ratelimit.allow_email(email):
-        return _too_many(request)
     tasks.resend_verification_link.delay_on_commit(email, form.cleaned_data["reference"])
-    return _message(
+    return _check_inbox(
         request,
-        _("Check your inbox"),
-        [
-            ngettext(
-                "If a request with this reference is waiting for confirmation from this "
-                "address, we have sent a new link to it. The link is valid for %(count)d hour.",
-                "If a request with this reference is waiting for confirmation from this "
-                "address, we have sent a new link to it. The link is valid for %(count)d hours.",
-                settings.DSAR_VERIFY_TOKEN_HOURS,
-            )
-            % {"count": settings.DSAR_VERIFY_TOKEN_HOURS},
-            _(
-                "Nothing arrived? Look in your spam folder, or write to our data protection officer."
-            ),
-        ],
+        ngettext(
+            "If a request with this reference is waiting for confirmation from this "
+            "address, we have sent a new link to it. The link is valid for %(count)d hour.",
+            "If a request with this reference is waiting for confirmation from this "
+            "address, we have sent a new link to it. The link is valid for %(count)d hours.",
+            settings.DSAR_VERIFY_TOKEN_HOURS,
+        )
+        % {"count": settings.DSAR_VERIFY_TOKEN_HOURS},
     )
 
 
@@ -209,31 +216,23 @@ def status_request(request: HttpRequest) -> HttpResponse:
     """Ask for a fresh status link; answered alike whether or not a request exists."""
     if request.method == "GET":
         return _page(request, "portal/status_request.html", {"form": StatusLinkForm()})
-    if not ratelimit.allow_ip(request):
-        return _too_many(request)
     form = StatusLinkForm(request.POST)
-    if not form.is_valid():
-        return _page(request, "portal/status_request.html", {"form": form})
-    email = form.cleaned_data["email"]
-    if not ratelimit.allow_email(email):
+    valid = form.is_valid()
+    if not ratelimit.allow(request, form.cleaned_data["email"] if valid else None):
         return _too_many(request)
-    tasks.send_status_links.delay_on_commit(email, _language())
-    return _message(
+    if not valid:
+        return _page(request, "portal/status_request.html", {"form": form})
+    tasks.send_status_links.delay_on_commit(form.cleaned_data["email"], _language())
+    return _check_inbox(
         request,
-        _("Check your inbox"),
-        [
-            ngettext(
-                "If we have a request from this address, we have sent a link to its status "
-                "page. The link is valid for %(count)d hour.",
-                "If we have a request from this address, we have sent a link to its status "
-                "page. The link is valid for %(count)d hours.",
-                settings.DSAR_STATUS_TOKEN_HOURS,
-            )
-            % {"count": settings.DSAR_STATUS_TOKEN_HOURS},
-            _(
-                "Nothing arrived? Look in your spam folder, or write to our data protection officer."
-            ),
-        ],
+        ngettext(
+            "If we have a request from this address, we have sent a link to its status "
+            "page. The link is valid for %(count)d hour.",
+            "If we have a request from this address, we have sent a link to its status "
+            "page. The link is valid for %(count)d hours.",
+            settings.DSAR_STATUS_TOKEN_HOURS,
+        )
+        % {"count": settings.DSAR_STATUS_TOKEN_HOURS},
     )
 
 
