@@ -106,7 +106,6 @@ def downloads_of(bundle: Bundle) -> int:
 class Download:
     bundle: Bundle
     window_ends: dt.datetime
-    downloads: int
     remaining: int
 
 
@@ -114,31 +113,30 @@ def _newest_ready(case: Case) -> Bundle | None:
     return case.bundles.filter(state=Bundle.State.READY).order_by("-finished_at", "-pk").first()
 
 
-def no_download_reason(case: Case, now: dt.datetime | None = None) -> str:
-    """Why there is nothing to download: unavailable (no bundle), window or limit."""
-    bundle = _newest_ready(case)
+def bundle_download(bundle: Bundle | None, now: dt.datetime | None = None) -> Download | str:
+    """`bundle` as a download while its window is open and downloads remain, or why it is
+    not one: "unavailable" (no bundle), "window" or "limit"."""
     if bundle is None:
         return "unavailable"
+    now = now or timezone.now()
     ends = download_window_end(bundle)
-    if ends is None or ends <= (now or timezone.now()):
+    if ends is None or ends <= now:
         return "window"
-    return "limit"
+    remaining = settings.DSAR_DOWNLOAD_MAX - downloads_of(bundle)
+    if remaining <= 0:
+        return "limit"
+    return Download(bundle=bundle, window_ends=ends, remaining=remaining)
+
+
+def download_state(case: Case, now: dt.datetime | None = None) -> Download | str:
+    """The case's newest ready bundle as a download, or why there is none to download."""
+    return bundle_download(_newest_ready(case), now)
 
 
 def current_download(case: Case, now: dt.datetime | None = None) -> Download | None:
     """The newest ready bundle, while its window is open and downloads remain."""
-    now = now or timezone.now()
-    bundle = _newest_ready(case)
-    if bundle is None:
-        return None
-    ends = download_window_end(bundle)
-    if ends is None or ends <= now:
-        return None
-    used = downloads_of(bundle)
-    remaining = max(0, settings.DSAR_DOWNLOAD_MAX - used)
-    if not remaining:
-        return None
-    return Download(bundle=bundle, window_ends=ends, downloads=used, remaining=remaining)
+    found = download_state(case, now)
+    return found if isinstance(found, Download) else None
 
 
 def due_on(case: Case) -> dt.date:

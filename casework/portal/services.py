@@ -371,8 +371,11 @@ def _attach_authority(case: Case, name: str) -> None:
 # --- e-mail confirmation ---------------------------------------------------------------------------
 
 
-class RequestClosed(Exception):
+class RequestClosed(TokenError):
     """The request the link belongs to is closed (expired, withdrawn, ...)."""
+
+    status = 410
+    reason = "closed"
 
 
 def confirm_email(*, raw_token: str) -> Case:
@@ -382,8 +385,8 @@ def confirm_email(*, raw_token: str) -> Case:
     representative's request, or one whose mailbox was said to be lost, stays `received`: the
     confirmation is recorded as an audit event and staff verify it (checking the authority or
     through a channel on record) with the admin's Verify button.
-    The acknowledgement e-mail is sent by a task after commit. Raises TokenError or
-    RequestClosed; returns the case as it is now.
+    The acknowledgement e-mail is sent by a task after commit. Raises TokenError (RequestClosed
+    among them); returns the case as it is now.
     """
     from casework.portal import tasks
 
@@ -534,13 +537,11 @@ def start_download(*, raw_token: str):
             .filter(pk=token.bundle_id, case_id=token.case_id)
             .first()
         )
-        if bundle is None or bundle.state != Bundle.State.READY or not bundle.file:
-            raise DownloadGone("unavailable")
-        ends = selectors.download_window_end(bundle)
-        if ends is None or ends <= now:
-            raise DownloadGone("window")
-        if selectors.downloads_of(bundle) >= settings.DSAR_DOWNLOAD_MAX:
-            raise DownloadGone("limit")
+        if bundle is not None and (bundle.state != Bundle.State.READY or not bundle.file):
+            bundle = None
+        found = selectors.bundle_download(bundle, now)
+        if isinstance(found, str):
+            raise DownloadGone(found)
         record_event(
             bundle.case, selectors.DOWNLOADED, actor=Actor.subject(), details={"bundle": bundle.pk}
         )

@@ -100,16 +100,14 @@ def _too_large(request) -> HttpResponse:
     )
 
 
-def _link_error(request, error: Exception, purpose: str) -> HttpResponse:
-    """A clear page for a link that opens nothing: unknown (404), expired or used (410)."""
-    if isinstance(error, services.RequestClosed):
-        reason, status = "closed", 410
-    elif isinstance(error, services.TokenError):
-        reason, status = error.reason, error.status
-    else:
-        reason, status = "unknown", 404
+def _link_error(request, error: services.TokenError, purpose: str) -> HttpResponse:
+    """A clear page for a link that opens nothing: unknown (404), expired, used or its request
+    closed (410)."""
     return _page(
-        request, "portal/link_error.html", {"reason": reason, "purpose": purpose}, status=status
+        request,
+        "portal/link_error.html",
+        {"reason": error.reason, "purpose": purpose},
+        status=error.status,
     )
 
 
@@ -195,7 +193,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         return _too_many(request)
     try:
         case = services.confirm_email(raw_token=token)
-    except (services.TokenError, services.RequestClosed) as exc:
+    except services.TokenError as exc:
         return _link_error(request, exc, Purpose.VERIFY)
     return _page(
         request,
@@ -330,9 +328,9 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
         return _link_error(request, exc, Purpose.STATUS)
     if not case.verified_at or case.details.get("mailbox_lost"):
         return _gone(request, "unavailable")
-    current = selectors.current_download(case)
-    if current is None:
-        return _gone(request, selectors.no_download_reason(case))
+    current = selectors.download_state(case)
+    if isinstance(current, str):
+        return _gone(request, current)
     context = {"case": case, "token": token, "download": current}
     if request.method == "GET":
         return _page(request, "portal/download_code.html", {**context, "form": CodeForm()})
@@ -365,11 +363,7 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
     return _page(
         request,
         "portal/download_ready.html",
-        {
-            **context,
-            "download_token": download_token,
-            "minutes": settings.DSAR_DOWNLOAD_TOKEN_MINUTES,
-        },
+        {**context, "download_token": download_token},
     )
 
 
