@@ -18,11 +18,12 @@ import datetime as dt
 import hashlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks import services as bench
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDS = int(os.environ.get("DSAR_BENCH_BUNDLE_RECORDS", "100000"))
@@ -167,26 +168,14 @@ def _warm_up() -> None:
     render_report(_facts([_category("2.1", "online_account")]), _records({"online_account": 3}))
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. Linux: VmHWM, which starts anew at exec; ru_maxrss would
-    include the parent's size at fork."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def big_bundle_child() -> None:
     """Runs in a child process: peak RSS of a 1,000,000-record access bundle."""
     _setup()
     _warm_up()
-    baseline = _peak_rss_mb()
+    baseline = bench.peak_rss_mb(os.getpid())
     figures = _access_bundle(BIG_RECORDS)
     figures["peak_rss_before_mb"] = round(baseline, 1)  # Django, WeasyPrint and its fonts
-    figures["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    figures["peak_rss_mb"] = round(bench.peak_rss_mb(os.getpid()), 1)
     print(json.dumps(figures))
 
 

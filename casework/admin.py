@@ -72,6 +72,7 @@ from casework.forms import (
     add_service_errors,
 )
 from casework.models import (
+    BUNDLE_TYPES,
     CHANGING_TYPES,
     RESPONSE_STATES,
     AuditEvent,
@@ -82,7 +83,6 @@ from casework.models import (
     ConnectorRun,
     PublicHoliday,
     RecordDecision,
-    RequestType,
     State,
 )
 from dsar.models import DataCategory
@@ -984,7 +984,7 @@ class CaseAdmin(admin.ModelAdmin):
             }
         if request.user.has_perm("casework.view_bundle"):
             rows = list(Bundle.objects.filter(case=case))
-            if rows or case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+            if rows or case.request_type in BUNDLE_TYPES:
                 context["bundles"] = [bundle_row(b) for b in rows]
         return context
 

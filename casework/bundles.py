@@ -32,14 +32,13 @@ from django.utils import timezone
 from casework import deadlines, review
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Bundle, Case, ConnectorRun, RequestType
+from casework.models import BUNDLE_TYPES, Bundle, Case, ConnectorRun
 from dsar.crypto import DecryptingReader, EncryptingWriter
 from dsar.models import ControllerInfo, DataCategory
 from exporters.bundle import write_bundle, write_encrypted_zip
 from exporters.context import BundleFacts, CategoryInfo
 
 logger = logging.getLogger(__name__)
-BUNDLE_TYPES = (RequestType.ACCESS, RequestType.PORTABILITY)
 GENERATOR_VERSION = "dsar-casework 0.1"
 
 
@@ -90,7 +89,7 @@ def _category_info(category: DataCategory, language: str) -> CategoryInfo:
 
 def bundle_facts(case: Case, kind: str) -> BundleFacts:
     language = case.language
-    controller = ControllerInfo.objects.filter(pk=1).first()
+    controller = ControllerInfo.load()
     categories = DataCategory.objects.prefetch_related(
         "purposes", "legal_bases", "sources", "recipients", "transfers"
     ).select_related("retention_rule")

@@ -67,15 +67,6 @@ def _as_dicts(identifiers: Iterable[Identifier]) -> list[dict[str, str]]:
     return [i.as_dict() for i in sorted(set(identifiers))]
 
 
-def _followed(case: Case) -> set[Identifier]:
-    return {
-        Identifier(kind, value)
-        for kind, value in CaseIdentifier.objects.filter(
-            case=case, status=CaseIdentifier.Status.FOLLOWED
-        ).values_list("kind", "value")
-    }
-
-
 # --- planning ------------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ LETTER_FOR_NOTICE = {"rejected": "refusal", "extended": "extension"}
 
 
 def letter_facts(case: Case, kind: str) -> LetterFacts:
-    controller = ControllerInfo.objects.filter(pk=1).first()
+    controller = ControllerInfo.load()
     language = case.language
     return LetterFacts(
         kind=kind,

@@ -48,13 +48,14 @@ OPEN_STATES = [
     State.IN_REVIEW,
     State.FULFILLING,
 ]
-CLOSED_STATES = [s for s in State if s not in OPEN_STATES]
 ASKABLE_STATES = [State.RECEIVED, State.VERIFIED, State.IN_REVIEW]
 # The response to the subject is sent once the data is reviewed (or the changes are made).
 RESPONSE_STATES = [State.IN_REVIEW, State.FULFILLING]
 
 
 CHANGING_TYPES = ("erasure", "rectification")
+# Requests answered with a bundle of the subject's data.
+BUNDLE_TYPES = ("access", "portability")
 
 
 class Channel(models.TextChoices):
@@ -95,7 +96,7 @@ def _response_ready(case: Case) -> bool:
 
 
 def _bundle_ready_if_needed(case: Case) -> bool:
-    if case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+    if case.request_type in BUNDLE_TYPES:
         return case.bundle_ready_at is not None
     return True
 
@@ -109,7 +110,7 @@ def _plan_prepared_if_needed(case: Case) -> bool:
 
 def _reviewed_if_needed(case: Case) -> bool:
     # The bundle is built from the reviewed view only: release needs the review done.
-    if case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+    if case.request_type in BUNDLE_TYPES:
         return case.review_completed_at is not None
     return True
 
@@ -267,11 +268,6 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
-
-    @property
-    def contact(self) -> str:
-        """A label for the channel results go to; never used in logs."""
-        return self.email or _("postal address on record")
 
     # --- transitions: guards and field changes only; services do the rest ----------------
 
@@ -669,10 +665,6 @@ class ConnectorRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}/{self.system_id}/round {self.round}"
-
-    @property
-    def is_active(self) -> bool:
-        return self.state in self.ACTIVE
 
 
 # --- review and the bundle ---------------------------------------------------------------------

@@ -26,6 +26,8 @@ from casework import deadlines, roles
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import (
+    BUNDLE_TYPES,
+    CHANGING_TYPES,
     RESPONSE_STATES,
     AskPurpose,
     Case,
@@ -422,7 +424,7 @@ def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
             raise TransitionNotAllowed(
                 _("A plan can be prepared only while the case is in review.")
             )
-        if locked.request_type not in (RequestType.ERASURE, RequestType.RECTIFICATION):
+        if locked.request_type not in CHANGING_TYPES:
             raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
         locked.plan_prepared_by = actor.user
         locked.plan_prepared_at = timezone.now()
@@ -450,7 +452,7 @@ def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
             kwargs={"by": actor.user},
             note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
         )
-        if case.request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+        if case.request_type in BUNDLE_TYPES:
             from casework import bundles
 
             bundles.request_bundle(case=case, actor=actor)

@@ -70,7 +70,3 @@ class Identifier:
     @classmethod
     def from_dict(cls, data: dict[str, str]) -> Identifier:
         return cls(data["kind"], data["value"])
-
-
-def normalise(kind: str, value: str) -> str:
-    return Identifier(kind, value).value

@@ -283,13 +283,11 @@ def _write_contents(
         if kind == "access":
             # Last but one: the data files have counted the records, so the report reads only
             # the first rows of each category.
-            from exporters.report import render_report_with_counts
+            from exporters.report import render_report
 
             counts = {c.slug: c.records for c in manifest.categories if c.records is not None}
-            report = render_report_with_counts(
-                facts, records_by_category, exporters=exporters, counts=counts
-            )
-            writer.bytes_entry("report.pdf", "application/pdf", report.pdf)
+            pdf = render_report(facts, records_by_category, exporters=exporters, counts=counts)
+            writer.bytes_entry("report.pdf", "application/pdf", pdf)
         manifest_json = json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2) + "\n"
         content = manifest_json.encode("utf-8")
         writer.bytes_entry("manifest.json", "application/json", content)

@@ -20,10 +20,6 @@ def _load(path: str) -> type[BaseConnector]:
     return cls
 
 
-def connector_kinds() -> dict[str, str]:
-    return dict(settings.DSAR_CONNECTORS)
-
-
 def connector_class(kind: str) -> type[BaseConnector]:
     try:
         path = settings.DSAR_CONNECTORS[kind]

@@ -333,10 +333,6 @@ class SupportDeskServer(ThreadingHTTPServer):
         body = body.encode() if isinstance(body, str) else body
         self.inject(Fault(status, 0.0, body, content_type, dict(headers or {}), count))
 
-    def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
     def take_fault(self) -> Fault | None:
         with self._lock:
             if not self._faults:
