@@ -61,6 +61,12 @@ class Identifier:
             raise ValueError(f"unknown identifier kind {self.kind!r}")
         object.__setattr__(self, "value", IDENTIFIER_KINDS[self.kind](self.value))
 
+    @property
+    def usable(self) -> bool:
+        """False for a value with nothing left to match on once normalised ("n/a" in a phone
+        field, a blank name and company): such a value is neither learnt nor followed."""
+        return any(ch.isalnum() for ch in self.value)
+
     def __str__(self) -> str:  # safe for logs: the kind only
         return f"<{self.kind}>"
 

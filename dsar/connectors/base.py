@@ -62,6 +62,19 @@ class Lookup:
     matches: list[SubjectMatch] = field(default_factory=list)
     ambiguous: list[AmbiguousIdentifier] = field(default_factory=list)
 
+    def add(self, match: SubjectMatch) -> None:
+        """One match per subject: found again by another identifier, the first match stays
+        (and is exported once) and takes in what the new one taught."""
+        for index, earlier in enumerate(self.matches):
+            if earlier.subject_key == match.subject_key:
+                self.matches[index] = SubjectMatch(
+                    earlier.subject_key,
+                    found_by=earlier.found_by,
+                    identifiers=earlier.identifiers | match.identifiers,
+                )
+                return
+        self.matches.append(match)
+
     def learnt(self) -> set[Identifier]:
         found: set[Identifier] = set()
         for match in self.matches:

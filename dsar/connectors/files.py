@@ -55,12 +55,13 @@ def _row_identifiers(row: dict[str, str], mapping: dict[str, Any]) -> set[Identi
     for kind, column in mapping.items():
         if isinstance(column, list):
             name, company = (row.get(c, "") or "" for c in column)
-            if name.strip() and company.strip():
-                found.add(Identifier(kind, f"{name}|{company}"))
+            if not (name.strip() and company.strip()):
+                continue
+            identifier = Identifier(kind, f"{name}|{company}")
         else:
-            value = (row.get(column) or "").strip()
-            if value:
-                found.add(Identifier(kind, value))
+            identifier = Identifier(kind, row.get(column) or "")
+        if identifier.usable:
+            found.add(identifier)
     return found
 
 
@@ -243,7 +244,7 @@ class CsvFolderConnector(BaseConnector):
             # The key is the set of rows: found again by another identifier, the same person
             # is recognised and not exported twice.
             key = hashlib.sha256("|".join(sorted(located)).encode()).hexdigest()[:32]
-            lookup.matches.append(SubjectMatch(f"rows:{key}", identifier, frozenset(learnt)))
+            lookup.add(SubjectMatch(f"rows:{key}", identifier, frozenset(learnt)))
         return lookup
 
     def export(self, match: SubjectMatch) -> Iterator[Record]:

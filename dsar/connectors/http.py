@@ -575,7 +575,7 @@ class HttpConnector(BaseConnector):
                 if text is None:
                     continue
                 identifier = Identifier(kind, text)
-                if identifier.value.strip("+|"):  # "n/a" in a phone field normalises to ""
+                if identifier.usable:
                     learnt.add(identifier)
         return learnt
 
@@ -586,7 +586,6 @@ class HttpConnector(BaseConnector):
         supported = set(lookup["identifiers"])
         key_field = lookup["subject_key"]
         result = Lookup()
-        matches: dict[str, SubjectMatch] = {}
         asked: set[Identifier] = set()
         for identifier in identifiers:
             if identifier.kind not in supported or identifier in asked:
@@ -606,14 +605,7 @@ class HttpConnector(BaseConnector):
             elif found:
                 ((key, item),) = found.items()
                 learnt = frozenset(self._learnt(item) | {identifier})
-                earlier = matches.get(key)
-                if earlier is None:
-                    matches[key] = SubjectMatch(key, found_by=identifier, identifiers=learnt)
-                else:
-                    matches[key] = SubjectMatch(
-                        key, found_by=earlier.found_by, identifiers=earlier.identifiers | learnt
-                    )
-        result.matches = list(matches.values())
+                result.add(SubjectMatch(key, found_by=identifier, identifiers=learnt))
         return result
 
     # --- exporting ------------------------------------------------------------------------------

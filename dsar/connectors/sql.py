@@ -843,7 +843,7 @@ class SqlConnector(BaseConnector):
                 if any(part is None or not str(part).strip() for part in parts):
                     continue
                 identifier = Identifier(kind, "|".join(key_text(part) for part in parts))
-                if any(ch.isalnum() for ch in identifier.value):
+                if identifier.usable:
                     learnt.add(identifier)
         return frozenset(learnt)
 
