@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from casework import services
+from casework import gathering, services
 from casework.actors import Actor
 from casework.models import (
     AskPurpose,
@@ -288,10 +289,6 @@ class ConfirmIdentifierForm(forms.Form):
     """Nothing to fill in: the page shows the identifier and the button confirms it."""
 
 
-MANUAL_UPLOAD_MAX_BYTES = 50 * 1024 * 1024
-MANUAL_UPLOAD_EXTENSIONS = (".csv", ".jsonl", ".ndjson")
-
-
 class ManualSearchForm(forms.Form):
     """A person's answer for a manual system: the export they took from it, or "nothing found".
     The fields are named as `gathering.complete_manual_run` names its arguments."""
@@ -322,13 +319,13 @@ class ManualSearchForm(forms.Form):
         self.fields["upload"].help_text = _(
             "A CSV file with a header row, or JSON Lines (one JSON object per line), at most "
             "%(size)s."
-        ) % {"size": filesizeformat(MANUAL_UPLOAD_MAX_BYTES)}
+        ) % {"size": filesizeformat(settings.DSAR_MANUAL_UPLOAD_MAX_BYTES)}
 
     def clean_upload(self):
         upload = self.cleaned_data.get("upload")
         if not upload:
             return None
-        if not upload.name.lower().endswith(MANUAL_UPLOAD_EXTENSIONS):
+        if not upload.name.lower().endswith(gathering.MANUAL_UPLOAD_EXTENSIONS):
             raise ValidationError(
                 _(
                     "“%(name)s” is neither a CSV (.csv) nor a JSON Lines (.jsonl, .ndjson) "
@@ -336,12 +333,12 @@ class ManualSearchForm(forms.Form):
                 ),
                 params={"name": upload.name},
             )
-        if upload.size > MANUAL_UPLOAD_MAX_BYTES:
+        if upload.size > settings.DSAR_MANUAL_UPLOAD_MAX_BYTES:
             raise ValidationError(
                 _("The file is %(size)s; at most %(max)s can be attached."),
                 params={
                     "size": filesizeformat(upload.size),
-                    "max": filesizeformat(MANUAL_UPLOAD_MAX_BYTES),
+                    "max": filesizeformat(settings.DSAR_MANUAL_UPLOAD_MAX_BYTES),
                 },
             )
         return upload

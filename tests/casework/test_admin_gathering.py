@@ -413,8 +413,8 @@ def test_a_manual_export_with_another_extension_is_refused(client, alice, waitin
     assert run.state == ConnectorRun.State.WAITING
 
 
-def test_a_manual_export_over_the_size_limit_is_refused(client, alice, waiting, monkeypatch):
-    monkeypatch.setattr("casework.forms.MANUAL_UPLOAD_MAX_BYTES", 10)
+def test_a_manual_export_over_the_size_limit_is_refused(client, alice, waiting, settings):
+    settings.DSAR_MANUAL_UPLOAD_MAX_BYTES = 10
     case, run = waiting
     client.force_login(alice)
     export = SimpleUploadedFile("export.csv", b"Email\narta.krasniqi@demo.example\n")
