@@ -42,6 +42,13 @@ class PortalSubmissionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # submissions come from the form only
 
+    # Deleting (spam) goes through the service, so that the upload goes with the row.
+    def delete_model(self, request, obj: PortalSubmission) -> None:
+        services.delete_submissions([obj])
+
+    def delete_queryset(self, request, queryset) -> None:
+        services.delete_submissions(queryset)
+
     @admin.display(description=_("request type"))
     def request_type(self, obj: PortalSubmission) -> str:
         return str(obj.payload.get("request_type", ""))

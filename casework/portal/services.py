@@ -275,20 +275,27 @@ def sweep_submissions(now: dt.datetime | None = None) -> int:
     return len(stale)
 
 
+def delete_submissions(submissions) -> int:
+    """Delete submissions with their uploads (the representative's authority is personal
+    data too; a row deleted alone would leave its file behind). Returns how many."""
+    deleted = 0
+    for submission in submissions:
+        if submission.authority:
+            submission.authority.storage.delete(submission.authority.name)
+        submission.delete()
+        deleted += 1
+    return deleted
+
+
 def purge_failed_submissions(now: dt.datetime | None = None) -> int:
     """Delete failed submissions (and their uploads) left untouched for
     DSAR_SUBMISSION_RETENTION_DAYS: staff neither queued them again nor deleted them, and the
     personal data they hold must not be kept for ever. Returns how many."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.DSAR_SUBMISSION_RETENTION_DAYS)
-    purged = 0
-    for submission in PortalSubmission.objects.filter(
-        state=Submission.FAILED, updated_at__lt=cutoff
-    ):
-        if submission.authority:
-            submission.authority.storage.delete(submission.authority.name)
-        submission.delete()
-        purged += 1
+    purged = delete_submissions(
+        PortalSubmission.objects.filter(state=Submission.FAILED, updated_at__lt=cutoff)
+    )
     if purged:
         logger.info("%d failed form submission(s) deleted after retention", purged)
     return purged

@@ -236,3 +236,17 @@ def test_failed_submissions_nobody_acted_on_are_deleted_with_their_upload(settin
     assert not storage.exists(upload)
     tasks_run = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "casework.portal.tasks.purge_failed_submissions" in tasks_run
+
+
+def test_deleting_a_submission_in_the_admin_deletes_its_upload(client, alice):
+    spam = stored()
+    spam.authority.save("authority.pdf", SimpleUploadedFile("a.pdf", PDF), save=True)
+    upload, storage = spam.authority.name, spam.authority.storage
+    client.force_login(alice)
+    url = reverse("admin:casework_portalsubmission_changelist")
+    response = client.post(
+        url, {"action": "delete_selected", "_selected_action": [spam.pk], "post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not PortalSubmission.objects.exists()
+    assert not storage.exists(upload)
