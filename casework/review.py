@@ -251,6 +251,12 @@ def review_rows(
     rows: list[dict] = []
     index = 0
     for run in _stored_runs(case):
+        # A run's counts say how many of the page's records it holds: a run whose records all
+        # come before the page (or that holds none of the category) is not decrypted at all.
+        held = run.counts.get(category, 0) if category else sum(run.counts.values())
+        if run.counts and index + held <= offset:
+            index += held
+            continue
         for record in results.read_records(run.pk, run.result_file):
             if category and record["category"] != category:
                 continue
