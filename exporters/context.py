@@ -24,12 +24,14 @@ through it, so all of them write the same values.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+# The connectors produce the records: one rule for plain values, kept in the lower layer.
+from dsar.connectors.base import PLAIN_SCALARS, plain_value
 
 LANGUAGES = ("sq", "en")
 REQUEST_TYPES = ("access", "portability")
@@ -199,10 +201,6 @@ def controller_zone(name: str = "") -> zoneinfo.ZoneInfo:
 # --- records --------------------------------------------------------------------------------------
 
 
-def binary_summary(content: bytes) -> dict[str, Any]:
-    return {"binary": len(content), "sha256": hashlib.sha256(content).hexdigest()}
-
-
 def is_binary_summary(value: Any) -> bool:
     return (
         type(value) is dict
@@ -210,35 +208,6 @@ def is_binary_summary(value: Any) -> bool:
         and type(value.get("binary")) is int
         and isinstance(value.get("sha256"), str)
     )
-
-
-_SCALARS = (str, int, bool, type(None))
-
-
-def plain_value(value: Any) -> Any:
-    """A JSON-ready value: the types of the contract, anything else turned into one of them."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else str(value)
-    if kind is dict:
-        return {str(k): plain_value(v) for k, v in value.items()}
-    if kind in (list, tuple):
-        return [plain_value(v) for v in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return binary_summary(bytes(value))
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): plain_value(v) for k, v in value.items()}
-    if isinstance(value, set | frozenset):
-        return sorted((plain_value(v) for v in value), key=repr)
-    if isinstance(value, bool | int | str):  # subclasses (IntEnum, StrEnum, ...)
-        return value
-    if isinstance(value, float):
-        return plain_value(float(value))
-    return str(value)  # Decimal, UUID, ...
 
 
 def _text(value: Any) -> str:
@@ -254,7 +223,7 @@ def normalise_record(record: Mapping[str, Any]) -> Record:
         for key, value in data.items():
             kind = type(value)
             if type(key) is not str or (
-                kind not in _SCALARS and not (kind is float and math.isfinite(value))
+                kind not in PLAIN_SCALARS and not (kind is float and math.isfinite(value))
             ):
                 data = {str(k): plain_value(v) for k, v in data.items()}
                 break

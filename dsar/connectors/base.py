@@ -1,7 +1,9 @@
 """The one base class every connector extends (the pretix/healthchecks plug-in shape).
 
 A connector is built from a system's `config` (a dict: JSON in the admin, or YAML in version
-control) and answers three questions:
+control). Any kind may keep its settings in a YAML file named by `mapping_file` (mapping.py):
+this class merges it in, for every kind alike, before the connector validates or reads its
+settings. A connector answers three questions:
 
 - `check()`: can I reach the system with these credentials, and does the mapping match its
   schema? A list of plain-language problems, empty when all is well.
@@ -17,11 +19,16 @@ Errors: `TransientConnectorError` (timeouts, 429, 5xx, a dropped connection; car
 Retry-After) is retried by the task; every other `ConnectorError` is permanent. Connectors
 never retry by themselves, so retries never nest; and their messages never quote values from
 the source (a driver's constraint message can carry an e-mail).
+
+Record data holds plain JSON values only (`plain_value`): the exporters write them as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import datetime as dt
+import hashlib
+import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -82,6 +89,49 @@ class Lookup:
         return found
 
 
+# --- record values -------------------------------------------------------------------------
+
+# Values taken as they are: the common case, checked by exact type (subclasses go the long way).
+PLAIN_SCALARS = (str, int, bool, type(None))
+
+
+def binary_summary(content: bytes) -> dict[str, Any]:
+    """What a record holds instead of binary content: its size and hash, never the bytes."""
+    return {"binary": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+
+
+def plain_value(value: Any) -> Any:
+    """A value the JSON encoder takes as is: str, int, float, bool, None, dicts with text keys,
+    lists, or a binary summary. Dates and times become ISO text; Decimal, UUID, timedelta and
+    anything else their text; NaN and infinities text too; sets a list sorted for a stable
+    output."""
+    kind = type(value)
+    # The exact built-in types first: this runs once per value of every exported record.
+    if kind in PLAIN_SCALARS:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
+    if kind is dict:
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if kind in (list, tuple):
+        return [plain_value(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return binary_summary(bytes(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):  # subclasses (named tuples, ...)
+        return [plain_value(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((plain_value(v) for v in value), key=repr)
+    if isinstance(value, bool | int | str):  # subclasses (IntEnum, StrEnum, ...)
+        return value
+    if isinstance(value, float):
+        return plain_value(float(value))
+    return str(value)  # Decimal, UUID, timedelta, addresses, ranges, driver-specific types
+
+
 @dataclass
 class Record:
     category: str  # DataCategory slug
@@ -110,16 +160,29 @@ class BaseConnector:
     verbose_name: ClassVar[str] = ""
 
     def __init__(self, config: dict[str, Any], *, name: str = "") -> None:
-        problems = self.validate_config(config)
+        # Merged once: the connector validates and then uses the same settings, even if the
+        # mapping file changes meanwhile.
+        merged = _merged(config)
+        problems = self.validate_merged_config(merged)
         if problems:
             raise ConfigurationError("; ".join(problems))
-        self.config = config
+        self.config = merged
         self.name = name or self.kind
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> list[str]:
-        """Problems with the configuration's shape, without contacting the system."""
-        return [] if isinstance(config, dict) else ["the configuration must be a mapping"]
+    def validate_config(cls, config: Any) -> list[str]:
+        """Problems with the configuration as stored (its mapping file included), without
+        contacting the system. Kinds override `validate_merged_config`, not this."""
+        try:
+            merged = _merged(config)
+        except ConfigurationError as exc:
+            return [str(exc)]
+        return cls.validate_merged_config(merged)
+
+    @classmethod
+    def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
+        """Problems with the settings once the mapping file is merged in (always a dict)."""
+        return []
 
     def check(self) -> list[str]:
         """Problems found by contacting the system (reachable, credentials, schema)."""
@@ -149,3 +212,10 @@ class BaseConnector:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def _merged(config: Any) -> dict[str, Any]:
+    # mapping.py builds on this module's errors, so it is imported here, not at the top.
+    from dsar.connectors.mapping import merged_config
+
+    return merged_config(config)

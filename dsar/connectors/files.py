@@ -3,8 +3,8 @@ columns.
 
 Each file is indexed once per change (size and modification time), into a small SQLite index
 beside the project's state (settings.VAR_DIR/index/): identifier → byte offsets of the rows.
-Lookups read the index and seek to the rows; nothing rescans a file per identifier, and no file
-is held in memory.
+A lookup lists the folder once and opens each file once for all the identifiers it is given:
+it reads the index, then seeks forward to the matching rows; no file is held in memory.
 
 Config::
 
@@ -17,6 +17,8 @@ Config::
       email: Email
       name_company: [Name, Company]
     columns: [Name, Company, Dietary needs]   # exported columns (default: all)
+
+or any of these keys in a YAML file named by `mapping_file` (merged in by BaseConnector).
 
 A subject here is whoever the matched rows describe; the subject key is derived from the set of
 rows, so the same person found again by another identifier is recognised. An identifier whose rows carry different values of another identifier column (two
@@ -33,7 +35,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 from django.conf import settings
 
@@ -70,10 +72,8 @@ class CsvFolderConnector(BaseConnector):
     verbose_name: ClassVar[str] = "CSV files in a folder"
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> list[str]:
-        problems = super().validate_config(config)
-        if problems:
-            return problems
+    def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
+        problems = super().validate_merged_config(config)
         unknown = set(config) - KNOWN_KEYS
         if unknown:
             problems.append(f"unknown keys: {', '.join(sorted(unknown))}")
@@ -119,7 +119,7 @@ class CsvFolderConnector(BaseConnector):
             p for p in self.folder.glob(self.config.get("pattern", "*.csv")) if p.is_file()
         )
 
-    def _open(self, path: Path):
+    def _open(self, path: Path) -> TextIO:
         return open(path, newline="", encoding=self.config.get("encoding", "utf-8"))
 
     def _index_path(self, path: Path) -> Path:
@@ -128,9 +128,10 @@ class CsvFolderConnector(BaseConnector):
         digest = hashlib.sha256(f"{self.name}|{path.resolve()}".encode()).hexdigest()[:24]
         return folder / f"csv-{digest}.sqlite3"
 
-    def _index(self, path: Path) -> sqlite3.Connection:
-        """The file's index, rebuilt only when the file changed (size or mtime)."""
-        stat = path.stat()
+    def _index(self, path: Path, fh: TextIO) -> sqlite3.Connection:
+        """The index of the file open as `fh`, rebuilt from it only when the file changed (size
+        or mtime). The caller reads the rows through the same `fh`: one open per file."""
+        stat = os.fstat(fh.fileno())  # of the file being read, even if it was just replaced
         version = f"{stat.st_size}:{stat.st_mtime_ns}:{sorted(self.config['identifiers'].items())}"
         index_path = self._index_path(path)
         db = sqlite3.connect(index_path)
@@ -144,7 +145,7 @@ class CsvFolderConnector(BaseConnector):
         build = sqlite3.connect(tmp)
         build.execute("CREATE TABLE meta (version TEXT)")
         build.execute("CREATE TABLE ids (kind TEXT, value TEXT, offset INTEGER)")
-        build.executemany("INSERT INTO ids VALUES (?, ?, ?)", self._scan(path))
+        build.executemany("INSERT INTO ids VALUES (?, ?, ?)", self._scan(fh))
         build.execute("CREATE INDEX ids_lookup ON ids (kind, value)")
         build.execute("INSERT INTO meta VALUES (?)", (version,))
         build.commit()
@@ -152,26 +153,27 @@ class CsvFolderConnector(BaseConnector):
         os.replace(tmp, index_path)  # atomic: a reader sees the old index or the new one
         return sqlite3.connect(index_path)
 
-    def _scan(self, path: Path) -> Iterator[tuple[str, str, int]]:
+    def _scan(self, fh: TextIO) -> Iterator[tuple[str, str, int]]:
+        """(kind, value, offset) of every usable identifier of every row, streamed."""
         mapping = self.config["identifiers"]
-        with self._open(path) as fh:
-            header = self._header(fh)
-            while True:
-                offset = fh.tell()
-                line = fh.readline()
-                if not line:
-                    break
-                row = self._parse(header, line, fh)
-                for identifier in _row_identifiers(row, mapping):
-                    yield identifier.kind, identifier.value, offset
+        fh.seek(0)
+        header = self._header(fh)
+        while True:
+            offset = fh.tell()
+            line = fh.readline()
+            if not line:
+                break
+            row = self._parse(header, line, fh)
+            for identifier in _row_identifiers(row, mapping):
+                yield identifier.kind, identifier.value, offset
 
-    def _header(self, fh) -> list[str]:
+    def _header(self, fh: TextIO) -> list[str]:
         first = fh.readline()
         return (
             next(csv.reader([first], delimiter=self.config.get("delimiter", ","))) if first else []
         )
 
-    def _parse(self, header: list[str], line: str, fh) -> dict[str, str]:
+    def _parse(self, header: list[str], line: str, fh: TextIO) -> dict[str, str]:
         # A quoted field may span lines: read on until the quotes balance.
         while line.count('"') % 2:
             more = fh.readline()
@@ -183,17 +185,17 @@ class CsvFolderConnector(BaseConnector):
         )
         return dict(zip(header, values, strict=False))
 
-    def _rows_at(self, path: Path, offsets: Iterable[int]) -> Iterator[tuple[int, dict[str, str]]]:
-        with self._open(path) as fh:
-            header = self._header(fh)
-            for offset in sorted(set(offsets)):
-                fh.seek(offset)
-                yield offset, self._parse(header, fh.readline(), fh)
+    def _rows_at(self, fh: TextIO, offsets: Iterable[int]) -> Iterator[tuple[int, dict[str, str]]]:
+        """The rows at these offsets, in file order: one forward pass, one row in memory."""
+        fh.seek(0)
+        header = self._header(fh)
+        for offset in sorted(set(offsets)):
+            fh.seek(offset)
+            yield offset, self._parse(header, fh.readline(), fh)
 
-    def _offsets(self, path: Path, identifier: Identifier) -> list[int]:
-        with closing(self._index(path)) as db:
-            query = "SELECT offset FROM ids WHERE kind = ? AND value = ?"
-            return [o for (o,) in db.execute(query, (identifier.kind, identifier.value))]
+    def _offsets(self, db: sqlite3.Connection, identifier: Identifier) -> list[int]:
+        query = "SELECT offset FROM ids WHERE kind = ? AND value = ?"
+        return [o for (o,) in db.execute(query, (identifier.kind, identifier.value))]
 
     # --- the connector interface ---------------------------------------------------------------
 
@@ -216,23 +218,36 @@ class CsvFolderConnector(BaseConnector):
         return problems
 
     def find_subject(self, identifiers: Iterable[Identifier]) -> Lookup:
+        """Every identifier matched in one pass over each file: the folder is listed once and
+        each file (and its index) opened once per lookup, however many identifiers a case has."""
         lookup = Lookup()
         mapping = self.config["identifiers"]
-        for identifier in identifiers:
-            if identifier.kind not in mapping:
-                continue
-            rows: list[dict[str, str]] = []
-            located: list[str] = []
-            for path in self.files():
-                for offset, row in self._rows_at(path, self._offsets(path, identifier)):
-                    rows.append(row)
-                    located.append(f"{path.name}:{offset}")
-            if not rows:
+        searched = [identifier for identifier in identifiers if identifier.kind in mapping]
+        if not searched:
+            return lookup
+        wanted = list(dict.fromkeys(searched))
+        # Per identifier, where its rows are and the identifiers each of them holds; not the
+        # rows themselves, so memory grows with the matches only.
+        located: dict[Identifier, list[str]] = {identifier: [] for identifier in wanted}
+        held: dict[Identifier, list[set[Identifier]]] = {identifier: [] for identifier in wanted}
+        for path in self.files():
+            with self._open(path) as fh, closing(self._index(path, fh)) as db:
+                finders: dict[int, list[Identifier]] = {}
+                for identifier in wanted:
+                    for offset in self._offsets(db, identifier):
+                        finders.setdefault(offset, []).append(identifier)
+                for offset, row in self._rows_at(fh, finders):
+                    row_ids = _row_identifiers(row, mapping)
+                    for identifier in finders[offset]:
+                        located[identifier].append(f"{path.name}:{offset}")
+                        held[identifier].append(row_ids)
+        # In the order asked, repeats included, as when each identifier was looked up alone.
+        for identifier in searched:
+            if not located[identifier]:
                 continue
             learnt: set[Identifier] = set()
             people: dict[str, set[str]] = {}
-            for row in rows:
-                row_ids = _row_identifiers(row, mapping)
+            for row_ids in held[identifier]:
                 learnt |= row_ids
                 for other in row_ids:
                     if other.kind != identifier.kind:
@@ -243,7 +258,7 @@ class CsvFolderConnector(BaseConnector):
                 continue
             # The key is the set of rows: found again by another identifier, the same person
             # is recognised and not exported twice.
-            key = hashlib.sha256("|".join(sorted(located)).encode()).hexdigest()[:32]
+            key = hashlib.sha256("|".join(sorted(located[identifier])).encode()).hexdigest()[:32]
             lookup.add(SubjectMatch(f"rows:{key}", identifier, frozenset(learnt)))
         return lookup
 
@@ -251,14 +266,16 @@ class CsvFolderConnector(BaseConnector):
         identifier = match.found_by
         columns = self.config.get("columns")
         for path in self.files():
-            offsets = self._offsets(path, identifier)
-            for offset, row in self._rows_at(path, offsets):
-                data = {k: v for k, v in row.items() if columns is None or k in columns}
-                yield Record(
-                    category=self.config["category"],
-                    source=path.name,
-                    key=f"{path.name}:{offset}",
-                    data=data,
-                    subject_key=match.subject_key,
-                    found_by=identifier,
-                )
+            with self._open(path) as fh:
+                with closing(self._index(path, fh)) as db:
+                    offsets = self._offsets(db, identifier)
+                for offset, row in self._rows_at(fh, offsets):
+                    data = {k: v for k, v in row.items() if columns is None or k in columns}
+                    yield Record(
+                        category=self.config["category"],
+                        source=path.name,
+                        key=f"{path.name}:{offset}",
+                        data=data,
+                        subject_key=match.subject_key,
+                        found_by=identifier,
+                    )

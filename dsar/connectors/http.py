@@ -30,6 +30,9 @@ Configuration (a mapping; JSON in the admin or YAML in version control)::
         fields: [subject, body, status]       # optional: export only these fields
     check: {path: /api/health}                # optional: asked first by check()
 
+Any of these settings may live in a YAML file named by `mapping_file` instead (merged in by
+BaseConnector, inline settings winning), so a shared mapping needs only its base_url inline.
+
 Secrets are read from the environment variables the config names, never stored in it. Values
 are sent through httpx's query and JSON encoding; the only value put into a path is the
 subject key, quoted as one path segment. The connector does not retry: timeouts, connection
@@ -78,8 +81,8 @@ PAGING_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "page": (("param",), ("size_param", "size", "first")),
     "link": ((), ()),
 }
-# mapping_file: merged in by dsar.connectors.mapping before the connector sees the config.
-TOP_SETTINGS = ("base_url", "auth", "timeout", "lookup", "export", "check", "mapping_file")
+# mapping_file is merged in by BaseConnector: the connector never sees it.
+TOP_SETTINGS = ("base_url", "auth", "timeout", "lookup", "export", "check")
 LOOKUP_SETTINGS = (
     "method",
     "path",
@@ -412,17 +415,15 @@ class HttpConnector(BaseConnector):
         super().__init__(config, name=name)
         self._transport = transport  # tests of header shapes only; None = the network
         self._client: httpx.Client | None = None
-        self.timeout = float(config.get("timeout", DEFAULT_TIMEOUT))
-        self.host = urlsplit(config["base_url"]).netloc
+        self.timeout = float(self.config.get("timeout", DEFAULT_TIMEOUT))
+        self.host = urlsplit(self.config["base_url"]).netloc
 
     def searchable_kinds(self) -> frozenset[str]:
         return frozenset(self.config["lookup"]["identifiers"])
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> list[str]:
-        problems = super().validate_config(config)
-        if problems:
-            return problems
+    def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
+        problems = super().validate_merged_config(config)
         _check_unknown("", config, TOP_SETTINGS, problems)
         _check_base_url(config.get("base_url"), problems)
         _check_auth(config.get("auth"), problems)

@@ -16,10 +16,8 @@ class ManualConnector(BaseConnector):
     verbose_name: ClassVar[str] = "Manual search by a person"
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> list[str]:
-        problems = super().validate_config(config)
-        if problems:
-            return problems
+    def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
+        problems = super().validate_merged_config(config)
         instructions = config.get("instructions", "")
         if not isinstance(instructions, str):
             problems.append("instructions must be text")

@@ -1,5 +1,8 @@
 """Connector mappings kept in version control: a YAML file named by a system's `mapping_file`.
 
+Every kind of connector takes one: BaseConnector merges it in before the connector validates or
+reads its settings, so no connector sees `mapping_file` itself.
+
 The file holds the same keys as the inline configuration; inline keys win (a shallow merge), so
 a system in the admin can name its own `url_env` over a shared mapping. A relative path is read
 from settings.BASE_DIR, so the worker finds the file whatever its working directory.
@@ -68,8 +71,11 @@ def _parse(path_text: str, name: str, mtime_ns: int, size: int) -> dict[str, Any
     return data
 
 
-def merged_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The configuration with its mapping file (if any) merged under the inline keys."""
+def merged_config(config: Any) -> dict[str, Any]:
+    """The configuration with its mapping file (if any) merged under the inline keys: a new
+    dict, without `mapping_file`. BaseConnector calls it for every kind of connector."""
+    if not isinstance(config, dict):
+        raise ConfigurationError("the configuration must be a mapping")
     name = config.get("mapping_file")
     if name is None:
         return dict(config)

@@ -35,13 +35,12 @@ def validate_system(kind: str, config: Any) -> list[str]:
         cls = connector_class(kind)
     except ConfigurationError as exc:
         return [str(exc)]
-    if not isinstance(config, dict):
-        return ["the configuration must be a mapping"]
-    return cls.validate_config(config)
+    return cls.validate_config(config)  # merges the mapping file, as building a connector does
 
 
 def connector_for(system) -> BaseConnector:
-    """A connector for a SourceSystem row (or anything with .connector, .config, .slug)."""
+    """A connector for a SourceSystem row (or anything with .connector, .config, .slug); its
+    mapping file, if it names one, merged in by BaseConnector."""
     return connector_class(system.connector)(system.config, name=system.slug)
 
 

@@ -16,7 +16,8 @@ A declarative mapping says where the subjects are and what to export:
       order_lines: {category: purchases, key: id, via: {table: orders, column: order_id},
                     columns: {product: {}}}
 
-The same keys may live in a YAML file named by `mapping_file` (see mapping.py).
+The same keys may live in a YAML file named by `mapping_file` (see mapping.py), merged in by
+BaseConnector as for every kind of connector.
 
 Only names from the mapping go into SQL text, and only after they passed the identifier check;
 values always travel as bound parameters. Driver messages never leave this module: they can
@@ -33,8 +34,6 @@ is).
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import re
 import threading
@@ -43,7 +42,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -61,15 +60,16 @@ from dsar.connectors.base import (
     Record,
     SubjectMatch,
     TransientConnectorError,
+    plain_value,
 )
-from dsar.connectors.mapping import MappingFileError, merged_config
+from dsar.connectors.mapping import merged_config
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 
 SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CATEGORY_SLUG = re.compile(r"^[-A-Za-z0-9_]+$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-TOP_KEYS = {"url", "url_env", "mapping_file", "schema", "connect_timeout", "subject", "tables"}
+TOP_KEYS = {"url", "url_env", "schema", "connect_timeout", "subject", "tables"}
 SUBJECT_KEYS = {"table", "key", "identifiers"}
 TABLE_KEYS = {"category", "key", "subject_column", "via", "columns"}
 VIA_KEYS = {"table", "column"}
@@ -137,22 +137,26 @@ class SqlMapping:
 
 
 def parse_mapping(config: Any) -> tuple[SqlMapping | None, list[str]]:
-    """The mapping and no problems, or None and every problem found (no connection made)."""
-    if not isinstance(config, dict):
-        return None, ["the configuration must be a mapping"]
+    """parse_merged_mapping() of a stored configuration, for readers that build no connector
+    (the demo loader); its mapping file merged in by the same rule as for every connector."""
     try:
         merged = merged_config(config)
-    except MappingFileError as exc:
+    except ConfigurationError as exc:
         return None, [str(exc)]
+    return parse_merged_mapping(merged)
+
+
+def parse_merged_mapping(config: dict[str, Any]) -> tuple[SqlMapping | None, list[str]]:
+    """The mapping and no problems, or None and every problem found (no connection made)."""
     problems: list[str] = []
-    _unknown_keys(merged, TOP_KEYS, "", problems)
-    url, url_env = _parse_url(merged, problems)
-    schema = _name(merged.get("schema"), "schema", problems, required=False)
-    timeout = merged.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+    _unknown_keys(config, TOP_KEYS, "", problems)
+    url, url_env = _parse_url(config, problems)
+    schema = _name(config.get("schema"), "schema", problems, required=False)
+    timeout = config.get("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         problems.append("connect_timeout: must be a positive number of seconds")
-    subject = _parse_subject(merged.get("subject"), problems)
-    tables = _parse_tables(merged.get("tables"), problems)
+    subject = _parse_subject(config.get("subject"), problems)
+    tables = _parse_tables(config.get("tables"), problems)
     if problems or subject is None or tables is None:
         return None, problems
     return (
@@ -378,28 +382,6 @@ def _find_loops(tables: dict[str, TableMap], problems: list[str]) -> None:
 # --- values --------------------------------------------------------------------------------
 
 
-def json_safe(value: Any) -> Any:
-    """A value the JSON encoder takes as is; binary data summarised, never dumped."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        return {"binary": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [json_safe(item) for item in value]
-    if isinstance(value, timedelta | uuid.UUID):
-        return str(value)
-    return str(value)  # addresses, ranges, driver-specific types
-
-
 def key_text(value: Any) -> str:
     """A row key as text: stable across runs, the same for one row wherever it is read."""
     if isinstance(value, bytes | bytearray | memoryview):
@@ -552,16 +534,16 @@ class SqlConnector(BaseConnector):
 
     def __init__(self, config: dict[str, Any], *, name: str = "") -> None:
         super().__init__(config, name=name)
-        mapping, problems = parse_mapping(config)
-        if mapping is None:  # the file changed between the two reads
+        mapping, problems = parse_merged_mapping(self.config)
+        if mapping is None:  # validated by super(): cannot happen
             raise ConfigurationError("; ".join(problems))
         self.mapping = mapping
         self._engine: Engine | None = None
         self._tables: dict[str, tuple[float, sa.Table]] = {}
 
     @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> list[str]:
-        return parse_mapping(config)[1]
+    def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
+        return parse_merged_mapping(config)[1]
 
     def searchable_kinds(self) -> frozenset[str]:
         return frozenset(self.mapping.subject.identifiers)
@@ -895,7 +877,7 @@ class SqlConnector(BaseConnector):
                             category=category,
                             source=table.name,
                             key=record_key,
-                            data={column: json_safe(next(values)) for column in columns},
+                            data={column: plain_value(next(values)) for column in columns},
                             subject_key=match.subject_key,
                             found_by=match.found_by,
                         )

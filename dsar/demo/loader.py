@@ -30,8 +30,9 @@ The SQL systems' configuration names the mapping file and the database URL inlin
 password). When the default database has a password, the URL goes in an environment variable
 instead (`DSAR_DEMO_CRM_URL`, `DSAR_DEMO_REPAIRS_URL`) that the configuration names in
 `url_env`: set it, with the password, wherever the connectors run. The support desk and the
-lists carry their file's configuration inline, with this installation's port or folder (only
-the SQL connector reads `mapping_file`).
+lists carry their file's configuration inline, with this installation's port or folder (their
+keys could stay in `mapping_file`, which every connector reads, but the inline copy shows the
+actual address or folder in the admin).
 
 Scale: about 15 rows a subject over all systems, unevenly (a few people have hundreds of web
 events); `heavy` adds benchmark subjects with a given number of web events. On PostgreSQL,

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import secrets
 import sqlite3
 import types
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -27,7 +25,7 @@ from dsar.connectors.base import (
     TransientConnectorError,
 )
 from dsar.connectors.registry import connector_class
-from dsar.connectors.sql import SqlConnector, json_safe
+from dsar.connectors.sql import SqlConnector
 from dsar.identifiers import Identifier
 from tests.conftest import service_missing
 
@@ -997,21 +995,3 @@ def test_a_broken_mapping_file_is_reported(tmp_path):
 
 def test_the_sql_kind_is_registered():
     assert connector_class("sql") is SqlConnector
-
-
-def test_json_safe_turns_values_into_plain_json():
-    value = {
-        "nan": math.nan,
-        "uuid": uuid.UUID(int=1),
-        "took": timedelta(hours=1, minutes=30),
-        "blob": memoryview(b"abc"),
-        "list": [Decimal("1.10"), None, True],
-    }
-    assert json_safe(value) == {
-        "nan": "nan",
-        "uuid": "00000000-0000-0000-0000-000000000001",
-        "took": "1:30:00",
-        "blob": {"binary": 3, "sha256": hashlib.sha256(b"abc").hexdigest()},
-        "list": ["1.10", None, True],
-    }
-    json.dumps(json_safe(value), allow_nan=False)
