@@ -248,9 +248,9 @@ ACTIONS: dict[str, Operation] = {
         ),
         label=_("Complete review"),
         perm="casework.review_records",
-        when=lambda case: case.state == State.IN_REVIEW and case.review_completed_at is None,
+        when=selectors.review_is_open,
         done=lambda _case: _("The review is complete; approval builds the bundle from it."),
-        details=lambda case: review_summary(case),
+        details=lambda case: review_summary_details(case),
     ),
     "reopen_review": Operation(
         review.reopen_review,
@@ -264,7 +264,7 @@ ACTIONS: dict[str, Operation] = {
         perm="casework.review_records",
         when=lambda case: case.state == State.IN_REVIEW and case.review_completed_at is not None,
         done=lambda _case: _("The review is open again."),
-        details=lambda case: review_summary(case),
+        details=lambda case: review_summary_details(case),
     ),
 }
 
@@ -413,61 +413,20 @@ def _duration(ms: int | None) -> str:
     return f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
 
 
-def identifier_confirmable(identifier: CaseIdentifier, case: Case) -> bool:
-    """Learnt identifiers that are followed are confirmed by staff before they drive a change;
-    the request's own are the subject's word, and ambiguous ones are not followed at all."""
-    return (
-        case.is_open
-        and identifier.status == CaseIdentifier.Status.FOLLOWED
-        and identifier.source != "request"
-        and identifier.confirmed_at is None
-    )
-
-
 # --- review: the gathered records as staff judge them ----------------------------------------------
 
 REVIEW_PAGE_SIZE = 50
 VALUE_PREVIEW_CHARS = 160
 
 
-def review_category_counts(case: Case) -> Counter:
-    """Records by category, from the counts each run stored when it wrote its file: the runs
-    `review.review_rows` reads (succeeded, with a file), and no file opened to count them."""
-    totals: Counter = Counter()
-    runs = ConnectorRun.objects.filter(case=case, state=Run.SUCCEEDED).exclude(result_file="")
-    for counts in runs.values_list("counts", flat=True):
-        totals.update({category: int(n) for category, n in (counts or {}).items()})
-    return totals
-
-
-def review_decision_counts(case: Case) -> dict[str, Counter]:
-    """Decisions by category and action: {"events": Counter({"exclude": 1, "redact": 2})}."""
-    result: dict[str, Counter] = {}
-    decisions = (
-        RecordDecision.objects.filter(case=case)
-        .values("category", "action")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in decisions:
-        result.setdefault(row["category"], Counter())[row["action"]] = row["n"]
-    return result
-
-
-def review_summary(case: Case) -> list[tuple[str, Any]]:
+def review_summary_details(case: Case) -> list[tuple[str, Any]]:
     """What a review decides, in numbers, for the confirmation pages of complete and reopen."""
-    decided = Counter()
-    for counts in review_decision_counts(case).values():
-        decided.update(counts)
+    summary = selectors.review_summary(case)
     return [
-        (_("Records gathered"), sum(review_category_counts(case).values())),
-        (_("Records left out (not the subject's)"), decided[RecordDecision.Action.EXCLUDE]),
-        (_("Values redacted"), decided[RecordDecision.Action.REDACT]),
+        (_("Records gathered"), summary.records),
+        (_("Records left out (not the subject's)"), summary.excluded),
+        (_("Values redacted"), summary.redacted),
     ]
-
-
-def review_is_open(case: Case) -> bool:
-    return case.state == State.IN_REVIEW and case.review_completed_at is None
 
 
 def _normal_name(name: str) -> str:
@@ -957,7 +916,7 @@ class CaseAdmin(admin.ModelAdmin):
                     "confirmed_at": i.confirmed_at,
                     "confirm_url": (
                         self._case_url("identifier_confirm", case, i.pk)
-                        if may_confirm and identifier_confirmable(i, case)
+                        if may_confirm and gathering.confirmable(i, case)
                         else None
                     ),
                 }
@@ -970,15 +929,13 @@ class CaseAdmin(admin.ModelAdmin):
         its review is complete) and the Bundle section of the change page."""
         context: dict[str, Any] = {"review": None, "bundles": None}
         if case.state == State.IN_REVIEW or case.review_completed_at is not None:
-            decided = Counter()
-            for counts in review_decision_counts(case).values():
-                decided.update(counts)
+            summary = selectors.review_summary(case)
             context["review"] = {
                 "url": self._review_url(case),
-                "open": review_is_open(case),
-                "records": sum(review_category_counts(case).values()),
-                "excluded": decided[RecordDecision.Action.EXCLUDE],
-                "redacted": decided[RecordDecision.Action.REDACT],
+                "open": selectors.review_is_open(case),
+                "records": summary.records,
+                "excluded": summary.excluded,
+                "redacted": summary.redacted,
                 "completed_at": case.review_completed_at,
                 "completed_by": case.review_completed_by,
             }
@@ -1226,7 +1183,7 @@ class CaseAdmin(admin.ModelAdmin):
         # Refused before anything is shown: the page shows the identifier's value.
         if not request.user.has_perm("casework.change_caseidentifier"):
             return self._refuse(request, case, label, PermissionDenied())
-        if not identifier_confirmable(identifier, case):
+        if not gathering.confirmable(identifier, case):
             reason = _(
                 "Only an unconfirmed identifier learnt from a source system and followed, on an "
                 "open case, is confirmed here."
@@ -1344,8 +1301,8 @@ class CaseAdmin(admin.ModelAdmin):
         is open, for those who may review. GET changes nothing."""
         case = self._case_or_404(request, object_id)
         user = request.user
-        counts = review_category_counts(case)
-        decided = review_decision_counts(case)
+        counts = selectors.review_category_counts(case)
+        decided = selectors.review_decision_counts(case)
         known = {c.slug: c for c in DataCategory.objects.filter(slug__in=counts)}
         # The register's order; a category the register does not know (yet) comes last.
         slugs = sorted(counts, key=lambda s: (known[s].sort_key, s) if s in known else ("~", s))
@@ -1414,7 +1371,7 @@ class CaseAdmin(admin.ModelAdmin):
                     for i, row in enumerate(rows)
                 ],
             )
-        may_decide = review_is_open(case) and user.has_perm("casework.review_records")
+        may_decide = selectors.review_is_open(case) and user.has_perm("casework.review_records")
         actions = [
             {
                 "name": name,
@@ -1435,7 +1392,7 @@ class CaseAdmin(admin.ModelAdmin):
                 "categories": categories,
                 "total": sum(counts.values()),
                 "may_decide": may_decide,
-                "review_open": review_is_open(case),
+                "review_open": selectors.review_is_open(case),
                 "review_actions": actions,
                 "reasons": RecordDecision.Reason.choices,
                 "exclude_url": self._case_url("review_decide", case, "exclude"),

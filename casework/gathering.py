@@ -151,7 +151,8 @@ def start(case_id: int) -> None:
         )
         if not SourceSystem.objects.filter(active=True).exists() or not identifiers:
             record_event(case, "gathering.nothing_to_search", actor=actor, details={})
-            services.case_mark_gathered(case=case, actor=actor)
+            # The case's row is still locked by case_start_gathering, in this transaction.
+            services.case_mark_gathered(case=case, actor=actor, already_locked=True)
             return
         _plan_round(case, 1, identifiers, actor)
 
@@ -367,7 +368,7 @@ def advance(case_id: int) -> str:
                     },
                 )
             return "needs attention"
-        services.case_mark_gathered(case=case, actor=actor)
+        services.case_mark_gathered(case=case, actor=actor, already_locked=True)
         return "gathered"
 
 
@@ -559,23 +560,44 @@ def complete_manual_run(
     return run
 
 
+def why_not_confirmable(identifier: CaseIdentifier, case: Case) -> str:
+    """Why staff cannot confirm this identifier of `case` now, or "" when they can.
+
+    Learnt identifiers that are followed are confirmed by staff before they drive a change;
+    the request's own are the subject's word, ambiguous ones are not followed at all, and a
+    closed case changes no more. `confirm_identifier` enforces this; the admin asks it too.
+    """
+    if identifier.source == "request" or identifier.status != CaseIdentifier.Status.FOLLOWED:
+        return "Only identifiers learnt from a system and followed need confirming."
+    if not case.is_open:
+        return "The case is closed."
+    if identifier.confirmed_at is not None:
+        return "This identifier is already confirmed."
+    return ""
+
+
+def confirmable(identifier: CaseIdentifier, case: Case) -> bool:
+    """Staff may confirm this identifier of `case` now (see `why_not_confirmable`)."""
+    return not why_not_confirmable(identifier, case)
+
+
 def confirm_identifier(*, identifier: CaseIdentifier, actor: Actor) -> CaseIdentifier:
     """Staff confirm a learnt identifier is the subject's, before it drives any change."""
     from casework.services import require_perm
 
     require_perm(actor, "casework.change_caseidentifier")
-    if identifier.source == "request" or identifier.status != CaseIdentifier.Status.FOLLOWED:
-        raise ValidationError("Only identifiers learnt from a system and followed need confirming.")
     with transaction.atomic():
-        if not Case.objects.select_for_update().get(pk=identifier.case_id).is_open:
-            raise ValidationError("The case is closed.")
-        confirmed = CaseIdentifier.objects.filter(
-            pk=identifier.pk, confirmed_at__isnull=True
-        ).update(confirmed_by=actor.user, confirmed_at=timezone.now())
-        if not confirmed:
-            raise ValidationError("This identifier is already confirmed.")
+        # The case's lock serialises confirmations: the identifier is judged as it is now.
+        case = Case.objects.select_for_update().get(pk=identifier.case_id)
+        current = CaseIdentifier.objects.get(pk=identifier.pk)
+        problem = why_not_confirmable(current, case)
+        if problem:
+            raise ValidationError(problem)
+        CaseIdentifier.objects.filter(pk=identifier.pk).update(
+            confirmed_by=actor.user, confirmed_at=timezone.now()
+        )
         record_event(
-            identifier.case,
+            case,
             "gathering.identifier_confirmed",
             actor=actor,
             details={"identifier": identifier.pk, "kind": identifier.kind},

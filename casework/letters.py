@@ -31,7 +31,8 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         controller_contact=controller.text("contact", language) if controller else "",
         dpo_email=controller.dpo_email if controller else "",
         complaint_text=controller.text("complaint", language) if controller else "",
-        reason=case.rejection_reason if kind == "refusal" else selectors.latest_reason_told(case),
+        # The same reason the e-mail that announces the decision gives (notifications).
+        reason=selectors.latest_reason_told(case),
         due_on=deadlines.local_date(case.original_due_at or case.due_at),
         new_due_on=deadlines.local_date(case.due_at) if kind == "extension" else None,
         time_zone=settings.DSAR_TIME_ZONE,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django_fsm import get_available_FIELD_transitions
 
 from casework import deadlines
 from casework.actors import Actor
-from casework.models import OPEN_STATES, Case, CaseNote, State
+from casework.models import OPEN_STATES, Case, ConnectorRun, RecordDecision, State
 
 
 def open_cases() -> QuerySet[Case]:
@@ -71,10 +73,69 @@ def allowed_transitions(case: Case, actor: Actor) -> list:
 
 
 def latest_reason_told(case: Case) -> str:
-    """The newest reason the subject is told (a refusal's, an extension's), or ""."""
-    note = (
-        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.REASON, visible_to_subject=True)
-        .order_by("-created_at", "-pk")
-        .first()
+    """The reason the subject is told with the case's latest decision that states one, or "".
+
+    A refusal closes the case, so when there is one it is the latest; otherwise it is the
+    (latest) extension's. Both are read from the case, where the service that took the
+    decision stored them: the e-mail and the letter that announce a decision read it here, so
+    they cannot tell the subject two different reasons.
+    """
+    if case.state == State.REJECTED:
+        return case.rejection_reason
+    return case.extension_reason
+
+
+# --- review of the gathered data -----------------------------------------------------------------
+
+
+def review_is_open(case: Case) -> bool:
+    """Records can be left out and values redacted: the case is in review, not yet completed."""
+    return case.state == State.IN_REVIEW and case.review_completed_at is None
+
+
+def review_category_counts(case: Case) -> Counter:
+    """Records by category, from the counts each run stored when it wrote its file: the runs
+    `review.review_rows` reads (succeeded, with a file), and no file opened to count them."""
+    totals: Counter = Counter()
+    runs = ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED).exclude(
+        result_file=""
     )
-    return note.text if note else ""
+    for counts in runs.values_list("counts", flat=True):
+        totals.update({category: int(n) for category, n in (counts or {}).items()})
+    return totals
+
+
+def review_decision_counts(case: Case) -> dict[str, Counter]:
+    """Decisions by category and action: {"events": Counter({"exclude": 1, "redact": 2})}."""
+    result: dict[str, Counter] = {}
+    decisions = (
+        RecordDecision.objects.filter(case=case)
+        .values("category", "action")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in decisions:
+        result.setdefault(row["category"], Counter())[row["action"]] = row["n"]
+    return result
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """What a review decided, in numbers: records gathered, left out, values redacted."""
+
+    records: int
+    excluded: int
+    redacted: int
+
+
+def review_summary(case: Case) -> ReviewSummary:
+    """The review of a case in numbers, for every page that shows them."""
+    decided = RecordDecision.objects.filter(case=case).aggregate(
+        excluded=Count("pk", filter=Q(action=RecordDecision.Action.EXCLUDE)),
+        redacted=Count("pk", filter=Q(action=RecordDecision.Action.REDACT)),
+    )
+    return ReviewSummary(
+        records=sum(review_category_counts(case).values()),
+        excluded=decided["excluded"],
+        redacted=decided["redacted"],
+    )

@@ -108,6 +108,19 @@ def _note(
     return {"note": note.pk, "note_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
+def _optional_note(
+    kind: str, text: str | None, *, visible: bool = False
+) -> tuple[str, str, bool] | None:
+    """The `note` argument of `_run` for free text that may be left empty: kept only with text."""
+    text = (text or "").strip()
+    return (kind, text, visible) if text else None
+
+
+def _lock(case: Case) -> Case:
+    """The case fresh from its row, locked until the transaction ends (call it in one)."""
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
 def _run(
     case: Case,
     name: str,
@@ -116,10 +129,17 @@ def _run(
     kwargs: dict[str, Any] | None = None,
     note: tuple[str, str, bool] | None = None,
     details: dict[str, Any] | None = None,
+    already_locked: bool = False,
 ) -> Case:
-    """Lock the case, check, transition, save, audit; all or nothing. Returns the fresh case."""
+    """Lock the case, check, transition, save, audit; all or nothing. Returns the fresh case.
+
+    With `already_locked`, `case` is the instance the caller took with `_lock` in the
+    transaction it is still in, and is used as it is: the row is locked once.
+    """
+    if already_locked and not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("already_locked needs the transaction that holds the lock")
     with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
+        locked = case if already_locked else _lock(case)
         check_transition(locked, name, actor)
         from_state = locked.state
         getattr(locked, name)(**(kwargs or {}))
@@ -320,7 +340,7 @@ def case_verify(*, case: Case, actor: Actor, method: str | None = None, note: st
         "verify",
         actor,
         kwargs={"how": method, "by": verifier},
-        note=(CaseNote.Kind.VERIFICATION, note, False) if note else None,
+        note=_optional_note(CaseNote.Kind.VERIFICATION, note),
         details={"method": method},
     )
     from casework import tasks
@@ -348,8 +368,8 @@ def case_ask_subject(*, case: Case, actor: Actor, purpose: str, message: str) ->
             details={"purpose": purpose},
         )
         if purpose in deadlines.get_regime(case.regime).clock_pauses_for:
-            Case.objects.filter(pk=case.pk).update(paused_at=now)
-            case.refresh_from_db()
+            case.paused_at = now  # still locked by _run, in this transaction
+            case.save(update_fields=["paused_at", "updated_at"])
     return case
 
 
@@ -359,36 +379,38 @@ def case_answered(*, case: Case, actor: Actor, note: str = "") -> Case:
     The case returns to the state it was in; a paused clock resumes and the due date moves by
     the whole days it stood still.
     """
-    note = (note or "").strip()
     with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
-        paused_at = locked.paused_at
+        locked = _lock(case)
+        paused_at = locked.paused_at  # read under the lock, before the transition
         case = _run(
             locked,
             "answered",
             actor,
-            note=(CaseNote.Kind.ANSWER, note, True) if note else None,
+            note=_optional_note(CaseNote.Kind.ANSWER, note, visible=True),
+            already_locked=True,
         )
         if paused_at is not None:
-            days = deadlines.pause_days(paused_at, timezone.now())
-            case = _shift_due(case, days)
+            _resume_clock(case, deadlines.pause_days(paused_at, timezone.now()))
     return case
 
 
-def _shift_due(case: Case, days: int) -> Case:
+def _resume_clock(locked: Case, days: int) -> None:
+    """Unpause a locked case: the due dates move by the whole days the clock stood still."""
     tz = deadlines.controller_tz()
-    updates: dict[str, Any] = {"paused_at": None, "paused_days": case.paused_days + days}
+    locked.paused_at = None
+    locked.paused_days += days
+    fields = ["paused_at", "paused_days", "updated_at"]
     if days:
-        updates["due_at"] = deadlines.end_of_day(
-            deadlines.local_date(case.due_at) + dt.timedelta(days=days), tz
+        locked.due_at = deadlines.end_of_day(
+            deadlines.local_date(locked.due_at) + dt.timedelta(days=days), tz
         )
-        if case.original_due_at:
-            updates["original_due_at"] = deadlines.end_of_day(
-                deadlines.local_date(case.original_due_at) + dt.timedelta(days=days), tz
+        fields.append("due_at")
+        if locked.original_due_at:
+            locked.original_due_at = deadlines.end_of_day(
+                deadlines.local_date(locked.original_due_at) + dt.timedelta(days=days), tz
             )
-    Case.objects.filter(pk=case.pk).update(**updates)
-    case.refresh_from_db()
-    return case
+            fields.append("original_due_at")
+    locked.save(update_fields=fields)
 
 
 def case_expire(*, case: Case, actor: Actor) -> Case:
@@ -399,8 +421,10 @@ def case_start_gathering(*, case: Case, actor: Actor) -> Case:
     return _run(case, "start_gathering", actor)
 
 
-def case_mark_gathered(*, case: Case, actor: Actor) -> Case:
-    return _run(case, "gathered", actor)
+def case_mark_gathered(*, case: Case, actor: Actor, already_locked: bool = False) -> Case:
+    """Gathering is over: the case goes to review. `already_locked`: `case` is the instance
+    the caller locked in its still-open transaction (gathering), so it is not locked again."""
+    return _run(case, "gathered", actor, already_locked=already_locked)
 
 
 def case_proceed_without_source(*, case: Case, actor: Actor, reason: str) -> Case:
@@ -450,7 +474,7 @@ def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
             "approve",
             actor,
             kwargs={"by": actor.user},
-            note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
+            note=_optional_note(CaseNote.Kind.INTERNAL, note),
         )
         if case.request_type in BUNDLE_TYPES:
             from casework import bundles
@@ -518,7 +542,7 @@ def case_withdraw(*, case: Case, actor: Actor, note: str = "") -> Case:
         case,
         "withdraw",
         actor,
-        note=(CaseNote.Kind.INTERNAL, note.strip(), False) if note and note.strip() else None,
+        note=_optional_note(CaseNote.Kind.INTERNAL, note),
     )
 
 

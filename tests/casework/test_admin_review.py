@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from casework import review, services
+from casework import review, selectors, services
 from casework.actors import Actor
 from casework.models import AuditEvent, Bundle, Case, ConnectorRun, RecordDecision, State
 from tests.casework.sources import csv_system, write_csv
@@ -423,6 +423,61 @@ def test_approval_waits_for_the_review(client, alice, gathered):
     assert transition not in client.get(change_url(gathered)).content.decode()
     review.complete_review(case=gathered, actor=Actor.staff(alice))
     assert transition in client.get(change_url(gathered)).content.decode()
+
+
+# --- the review in numbers ---------------------------------------------------------------------
+
+
+def decide_two(case: Case, by) -> None:
+    """Leave out the record that is not Arta's; redact the other person's emergency contact."""
+    actor = Actor.staff(by)
+    other, halal = record(case, "none"), record(case, "halal")
+    review.exclude_record(
+        case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
+    )
+    review.redact_value(
+        case=case,
+        actor=actor,
+        run=halal["run"],
+        category="events",
+        record_key=halal["key"],
+        field="Emergency contact",
+        reason="other_person",
+    )
+
+
+def test_the_review_summary_counts_records_left_out_and_redacted(alice, gathered):
+    assert selectors.review_summary(gathered) == selectors.ReviewSummary(
+        records=3, excluded=0, redacted=0
+    )
+    decide_two(gathered, alice)
+    assert selectors.review_summary(gathered) == selectors.ReviewSummary(
+        records=3, excluded=1, redacted=1
+    )
+
+
+def test_the_change_page_and_both_confirmation_pages_show_the_same_review_figures(
+    client, alice, gathered
+):
+    decide_two(gathered, alice)
+    client.force_login(alice)
+    expected = [3, 1, 1]
+    notice = client.get(change_url(gathered)).context["review"]
+    assert [notice["records"], notice["excluded"], notice["redacted"]] == expected
+    assert (
+        "Records gathered: 3; left out: 1; values redacted: 1."
+        in client.get(change_url(gathered)).content.decode()
+    )
+    complete = client.get(action_url(gathered, "complete_review")).context["details"]
+    assert [value for _label, value in complete] == expected
+    review.complete_review(case=gathered, actor=Actor.staff(alice))
+    reopen = client.get(action_url(gathered, "reopen_review")).context["details"]
+    assert [value for _label, value in reopen] == expected
+    assert [str(label) for label, _value in reopen] == [
+        "Records gathered",
+        "Records left out (not the subject's)",
+        "Values redacted",
+    ]
 
 
 # --- the bundle section --------------------------------------------------------------------------
