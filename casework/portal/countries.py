@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import cache
 
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 OTHER = "ZZ"
@@ -62,5 +64,10 @@ def _sort_key(label: str) -> str:
 
 def country_choices() -> list[tuple[str, str]]:
     """The countries sorted by their name in the active language, then "another country"."""
+    return _choices_in(get_language())
+
+
+@cache  # one list per language: the form is built and validated on every post
+def _choices_in(language: str | None) -> list[tuple[str, str]]:
     named = sorted(((code, str(name)) for code, name in COUNTRIES), key=lambda c: _sort_key(c[1]))
-    return [("", _("Choose a country")), *named, (OTHER, _("Another country"))]
+    return [("", str(_("Choose a country"))), *named, (OTHER, str(_("Another country")))]
