@@ -302,6 +302,14 @@ DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 # --- The public portal (casework/portal/) -------------------------------------------------------
 # Deliveries of the task that opens a form submission before it is marked failed.
 DSAR_SUBMISSION_MAX_DELIVERIES = env.int("DSAR_SUBMISSION_MAX_DELIVERIES", default=5)
+# The opener's bell (casework.portal.services.wake_opener) rings at most this long without an
+# opener answering; an opener works this long, then hands over to a fresh task.
+DSAR_OPENER_BELL_SECONDS = env.int("DSAR_OPENER_BELL_SECONDS", default=10)
+DSAR_OPENER_BUDGET_SECONDS = env.int(
+    "DSAR_OPENER_BUDGET_SECONDS", default=min(60, DSAR_TASK_SOFT_TIME_LIMIT // 2)
+)
+if DSAR_OPENER_BUDGET_SECONDS >= DSAR_TASK_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured("DSAR_OPENER_BUDGET_SECONDS must be under the task time limit")
 # Failed submissions nobody acted on are deleted (with their uploads) after this many days.
 DSAR_SUBMISSION_RETENTION_DAYS = env.int("DSAR_SUBMISSION_RETENTION_DAYS", default=30)
 # Rate limits per e-mail and per client address, per window, counted in the cache.

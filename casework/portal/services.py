@@ -9,11 +9,13 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 import uuid
 from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -38,6 +40,9 @@ from casework.models import (
 from casework.portal import selectors
 
 logger = logging.getLogger(__name__)
+
+# The cache key of the opener's bell (wake_opener).
+OPENER_BELL = "portal:opener-bell"
 Purpose = PortalToken.Purpose
 Submission = PortalSubmission.State
 
@@ -160,12 +165,12 @@ def receive_submission(
     *, language: str, authority: UploadedFile | None = None, **fields: Any
 ) -> PortalSubmission:
     """The web request's part of a request from the public form: store it as one row (with the
-    representative's authority, under a random name) and queue the one task that opens its
-    case (`open_submission`). Nothing about the subject is looked up here, so the form answers
+    representative's authority, under a random name) and wake the opener, the task that opens
+    its case (`wake_opener`). Nothing about the subject is looked up here, so the form answers
     alike whoever the e-mail belongs to; the case and its reference are made by the worker.
 
-    The task is queued after commit; should the broker refuse it, the row stays pending and
-    the sweeper queues it again (`sweep_submissions`), so no request is lost.
+    The opener is woken after commit; should that fail, the row stays pending and the sweeper
+    queues it (`sweep_submissions`), so no request is lost.
     """
     submission = PortalSubmission(language=language, payload=fields)
     if authority is not None:
@@ -180,10 +185,79 @@ def receive_submission(
         if submission.authority:
             submission.authority.storage.delete(submission.authority.name)
         raise
-    # Queued once the row is committed; a publish that fails is logged, and the sweeper
-    # queues the row later (robust: the subject still gets the page).
-    transaction.on_commit(partial(_queue_opening, submission.pk), robust=True)
+    # Once the row is committed, the opener is woken; should that fail, it is logged, and the
+    # sweeper queues the row later (robust: the subject still gets the page).
+    transaction.on_commit(wake_opener, robust=True)
     return submission
+
+
+def wake_opener() -> bool:
+    """Ring the opener's bell: queue `open_pending_submissions` unless the bell is ringing
+    already, that is unless an opener is queued or at work, and will find this submission
+    (it silences the bell before its last look; see there). One cache operation per post
+    instead of a task publish (a third of the form's own cost), and one task for a burst of
+    posts. Returns whether a task was queued. The bell expires after
+    DSAR_OPENER_BELL_SECONDS, so an opener whose message was lost holds nothing up for long.
+    """
+    from casework.portal import tasks
+
+    if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
+        return False
+    tasks.open_pending_submissions.delay()
+    return True
+
+
+def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
+    """The opener: open the case of every submission no task has taken yet, one at a time
+    (several openers may run: each takes its rows with SKIP LOCKED). Returns how many cases
+    it opened.
+
+    Before it stops it silences the bell and looks once more, so that a post whose ring
+    found the bell still ringing is not left behind: that post's row was committed before
+    the bell was silenced, so the last look sees it. Should rows remain, it rings the bell
+    itself and goes on, unless another post rang it first (that post queued an opener).
+    After `budget_seconds` (default DSAR_OPENER_BUDGET_SECONDS) it queues a fresh opener and
+    stops, so that a long backlog does not make one long task.
+    """
+    from casework.portal import tasks
+
+    budget = settings.DSAR_OPENER_BUDGET_SECONDS if budget_seconds is None else budget_seconds
+    deadline = time.monotonic() + budget
+    opened = 0
+    while True:
+        while (submission_id := _take_next_submission()) is not None:
+            opened += _open(submission_id) is not None
+            if time.monotonic() > deadline:
+                tasks.open_pending_submissions.delay()
+                return opened
+        cache.delete(OPENER_BELL)
+        if not _untaken().exists():
+            return opened
+        if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
+            return opened
+
+
+def _untaken():
+    return PortalSubmission.objects.filter(state=Submission.PENDING, deliveries=0)
+
+
+def _take_next_submission() -> int | None:
+    """Take the oldest submission no task has taken: its first delivery is counted in the
+    same transaction, so that no other opener takes it, and a row whose opener died is left
+    to the sweeper (which counts each further delivery)."""
+    with transaction.atomic():
+        submission_id = (
+            _untaken()
+            .select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if submission_id is not None:
+            PortalSubmission.objects.filter(pk=submission_id).update(
+                deliveries=1, updated_at=timezone.now()
+            )
+    return submission_id
 
 
 def _queue_opening(submission_id: int) -> None:
@@ -193,14 +267,12 @@ def _queue_opening(submission_id: int) -> None:
 
 
 def open_submission(submission_id: int) -> Case | None:
-    """Open the case of a stored form submission (the worker's part); the row is deleted in
-    the same transaction. Returns the case, or None when there is nothing (more) to do: the
-    submission was opened already, another worker holds it, or it failed.
+    """Open the case of one stored form submission (a delivery from the sweeper or a retry
+    by staff; the opener takes new ones). Returns the case, or None when there is nothing
+    (more) to do: the submission was opened already, another worker holds it, or it failed.
 
     Each delivery is counted first, in a transaction of its own, so that a submission that
-    kills its worker every time is marked failed after DSAR_SUBMISSION_MAX_DELIVERIES. One
-    that breaks a rule of case_create the form did not foresee is marked failed at once, with
-    the names of the fields at fault (not their values), for staff to see in the admin.
+    kills its worker every time is marked failed after DSAR_SUBMISSION_MAX_DELIVERIES.
     """
     pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
     limit = settings.DSAR_SUBMISSION_MAX_DELIVERIES
@@ -215,6 +287,15 @@ def open_submission(submission_id: int) -> Case | None:
         ):
             logger.error("form submission %s failed: delivered %s times", submission_id, limit)
         return None
+    return _open(submission_id)
+
+
+def _open(submission_id: int) -> Case | None:
+    """Open the case of a submission whose delivery was counted, and delete the row in the
+    same transaction. One that breaks a rule of case_create the form did not foresee is
+    marked failed at once, with the names of the fields at fault (not their values), for
+    staff to see in the admin."""
+    pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
     try:
         with transaction.atomic():
             submission = pending.select_for_update(skip_locked=True).first()

@@ -13,8 +13,14 @@ RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
 
 
 @shared_task(acks_late=True, **RETRY)
+def open_pending_submissions() -> int:
+    """Open the cases of the requests from the public form no task has taken yet."""
+    return services.open_pending_submissions()
+
+
+@shared_task(acks_late=True, **RETRY)
 def open_submission(submission_id: int) -> str | None:
-    """Open the case of a request from the public form; returns its reference."""
+    """Open the case of one request from the public form; returns its reference."""
     case = services.open_submission(submission_id)
     return case.reference if case else None
 

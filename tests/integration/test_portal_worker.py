@@ -41,6 +41,20 @@ def test_the_worker_opens_the_case_of_a_form_request(real_worker, client):
     wait_for(lambda: not PortalSubmission.objects.exists())
 
 
+def test_a_burst_of_requests_is_opened_once_each_and_the_bell_falls_silent(real_worker, client):
+    from django.core.cache import cache
+
+    cache.delete(services.OPENER_BELL)
+    emails = [f"burst{number}@demo.example" for number in range(8)]
+    for email in emails:
+        assert client.post("/en/request/", form_data(email=email)).status_code == 200
+    wait_for(lambda: Case.objects.filter(email__in=emails).count() == len(emails) or None)
+    wait_for(lambda: not PortalSubmission.objects.exists())
+    assert sorted(Case.objects.values_list("email", flat=True)) == emails
+    # The opener silenced the bell when it was done: the next post wakes one again.
+    wait_for(lambda: cache.get(services.OPENER_BELL) is None)
+
+
 def test_a_request_whose_message_redis_lost_is_opened_by_the_sweeper(real_worker, client):
     import redis
 

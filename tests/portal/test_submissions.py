@@ -46,16 +46,87 @@ def stored(**overrides) -> PortalSubmission:
     return PortalSubmission.objects.create(language="en", payload=payload)
 
 
-def test_the_request_queues_exactly_one_task_after_commit(
+def test_the_request_stores_one_row_and_wakes_the_opener_after_commit(
     client, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post("/en/request/", form_data())
     assert response.status_code == 200
-    assert len(callbacks) == 1
+    assert callbacks == [services.wake_opener]
     submission = PortalSubmission.objects.get()
     assert submission.payload["email"] == ARTA and submission.language == "en"
     assert Case.objects.count() == 0
+
+
+@pytest.fixture
+def openers_queued(monkeypatch) -> list[tuple]:
+    """The openers queued (not run): a list that grows with each publish."""
+    queued: list[tuple] = []
+    monkeypatch.setattr(tasks.open_pending_submissions, "delay", lambda *args: queued.append(args))
+    return queued
+
+
+def test_a_burst_of_posts_queues_one_opener(
+    client, django_capture_on_commit_callbacks, openers_queued
+):
+    for number in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/en/request/", form_data(email=f"burst{number}@demo.example"))
+    assert len(openers_queued) == 1  # the bell rang once; the others found it ringing
+    assert PortalSubmission.objects.count() == 3
+
+
+def test_the_opener_opens_every_waiting_submission_and_silences_the_bell(
+    mailoutbox, openers_queued
+):
+    emails = [f"waiting{number}@demo.example" for number in range(3)]
+    for email in emails:
+        stored(email=email)
+    assert services.wake_opener() is True
+    assert services.open_pending_submissions() == 3
+    assert sorted(Case.objects.values_list("email", flat=True)) == emails
+    assert not PortalSubmission.objects.exists()
+    # Silenced: the next post rings again.
+    assert services.wake_opener() is True
+    assert len(openers_queued) == 2
+
+
+def test_a_post_whose_ring_found_the_bell_ringing_is_not_left_behind(monkeypatch, openers_queued):
+    """A post commits as the opener finds nothing more to take, and its ring is lost in the
+    bell still ringing: the opener's last look, after it silenced the bell, finds it."""
+    stored()
+    assert services.wake_opener() is True
+    take = services._take_next_submission
+    late = []
+
+    def take_then_a_post_arrives():
+        taken = take()
+        if taken is None and not late:
+            late.append(stored(email="late@demo.example"))
+            assert services.wake_opener() is False  # the bell still rings
+        return taken
+
+    monkeypatch.setattr(services, "_take_next_submission", take_then_a_post_arrives)
+    assert services.open_pending_submissions() == 2
+    assert Case.objects.filter(email="late@demo.example").exists()
+    assert len(openers_queued) == 1
+
+
+def test_the_opener_leaves_taken_submissions_to_the_sweeper():
+    """A submission whose delivery was counted is held by a task, or its task died: the
+    sweeper (which counts each delivery) queues it after the grace, not the opener."""
+    taken = stored()
+    PortalSubmission.objects.filter(pk=taken.pk).update(deliveries=1)
+    assert services.open_pending_submissions() == 0
+    assert PortalSubmission.objects.get().deliveries == 1
+
+
+def test_an_opener_past_its_budget_hands_over_to_a_fresh_one(openers_queued):
+    for number in range(3):
+        stored(email=f"budget{number}@demo.example")
+    assert services.open_pending_submissions(budget_seconds=0) == 1
+    assert openers_queued == [()]
+    assert PortalSubmission.objects.count() == 2
 
 
 def test_the_worker_opens_the_case_dated_from_the_submission(mailoutbox):
@@ -250,3 +321,36 @@ def test_deleting_a_submission_in_the_admin_deletes_its_upload(client, alice):
     assert response.status_code == 302
     assert not PortalSubmission.objects.exists()
     assert not storage.exists(upload)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_openers_working_side_by_side_open_each_submission_once(openers_queued):
+    import threading
+
+    from django.db import connection
+
+    emails = sorted(f"side{number}@demo.example" for number in range(12))
+    for email in emails:
+        stored(email=email)
+    opened: list[int] = []
+    failures: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def opener() -> None:
+        try:
+            start.wait()
+            opened.append(services.open_pending_submissions())
+        except BaseException as exc:  # reported below: a thread's error would vanish
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=opener) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+    assert sum(opened) == len(emails)
+    assert sorted(Case.objects.values_list("email", flat=True)) == emails
+    assert not PortalSubmission.objects.exists()
