@@ -10,7 +10,8 @@ picks them up), and the submissions are deleted at the end.
 The client is real HTTP from threads (http.client, a new connection per request as gunicorn's
 sync workers close it). Each client first GETs the form for the CSRF cookie and token, then
 POSTs a valid form, encoded as a browser does (multipart/form-data, every field of the page).
-A post counts as a success only with status 200 and the "Thank you" page.
+A post counts as a success only with a 303 to the thank-you page (post/redirect/get: the page
+itself is a GET that looks nothing up, not part of the POST measured here).
 
 - closed loop, CLIENTS (50) concurrent clients for CLOSED_SECONDS against the form, then
   against a bare Django view doing one INSERT (benchmarks/bare_insert.py) on the same server
@@ -60,7 +61,7 @@ QUEUE = "bench-portal"  # the Celery queue the portal's tasks go to in this benc
 DOMAIN = "portal-bench.example"
 KNOWN_EMAIL = f"known.subject@{DOMAIN}"
 KNOWN_CASES = 3
-SUCCESS_MARK = b"Thank you: we have your request"
+SENT_PATH = "/en/request/sent/"  # where a stored request is redirected (post/redirect/get)
 HUGE = str(10**9)
 TIMEOUT = 30.0
 
@@ -174,10 +175,11 @@ class Client:
             return status == 204, status
         headers["Cookie"] = self.cookie
         try:
-            status, _, data = self._exchange("POST", FORM_PATH, body, headers)
+            status, answer, _ = self._exchange("POST", FORM_PATH, body, headers)
+            location = answer.get("Location")
         except (OSError, http.client.HTTPException):
             return False, 0
-        return status == 200 and SUCCESS_MARK in data, status
+        return status == 303 and location == SENT_PATH, status
 
 
 # --- figures -----------------------------------------------------------------------------------

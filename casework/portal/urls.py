@@ -13,6 +13,7 @@ app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
     path("request/", views.request_form, name="request"),
+    path("request/sent/", views.request_sent, name="request_sent"),
     path("request/resend/", views.resend, name="resend"),
     path("verify/<str:token>/", views.verify, name="verify"),
     path("status/", views.status_request, name="status_request"),

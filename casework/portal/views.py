@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, translate_url
 from django.utils import translation
@@ -142,13 +142,30 @@ def request_form(request: HttpRequest) -> HttpResponse:
         return _too_many(request)
     if form.is_bot:
         # Answered like a success, and nothing is stored or sent.
-        return _page(request, "portal/sent.html", {"mailbox_lost": False})
+        return _to_sent_page(mailbox_lost=False)
     if not valid:
         return _page(request, "portal/request_form.html", {"form": form})
     services.receive_submission(language=_language(), **submission)
-    # The same page whoever the e-mail belongs to: one row stored and one task queued; the
+    # The same answer whoever the e-mail belongs to: one row stored and the opener woken; the
     # case is opened, and the e-mail sent, by the worker.
-    return _page(request, "portal/sent.html", {"mailbox_lost": submission["mailbox_lost"]})
+    return _to_sent_page(mailbox_lost=submission["mailbox_lost"])
+
+
+def _to_sent_page(*, mailbox_lost: bool) -> HttpResponse:
+    """303 See Other to the thank-you page (post/redirect/get): reloading that page, or
+    going back to it, sends nothing again."""
+    response = HttpResponseRedirect(
+        reverse("portal:request_sent") + ("?mailbox=lost" if mailbox_lost else "")
+    )
+    response.status_code = 303
+    return response
+
+
+@require_http_methods(["GET"])
+def request_sent(request: HttpRequest) -> HttpResponse:
+    # Says only what the address bar says: nothing about any request is looked up.
+    lost = request.GET.get("mailbox") == "lost"
+    return _page(request, "portal/sent.html", {"mailbox_lost": lost})
 
 
 @require_http_methods(["GET", "POST"])

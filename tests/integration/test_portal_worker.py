@@ -34,7 +34,7 @@ def test_the_worker_opens_the_case_of_a_form_request(real_worker, client):
     # Transactional tests empty the tables between tests, the migration's regimes included.
     CountryRegime.objects.update_or_create(country="GB", defaults={"regime": "uk_gdpr"})
     response = client.post("/en/request/", form_data(country="GB"))
-    assert response.status_code == 200
+    assert response.status_code == 303
     case = wait_for(_opened)
     assert case.state == State.RECEIVED and case.regime == "uk_gdpr"
     assert AuditEvent.objects.filter(case=case, action="case.created").exists()
@@ -47,7 +47,7 @@ def test_a_burst_of_requests_is_opened_once_each_and_the_bell_falls_silent(real_
     cache.delete(services.OPENER_BELL)
     emails = [f"burst{number}@demo.example" for number in range(8)]
     for email in emails:
-        assert client.post("/en/request/", form_data(email=email)).status_code == 200
+        assert client.post("/en/request/", form_data(email=email)).status_code == 303
     wait_for(lambda: Case.objects.filter(email__in=emails).count() == len(emails) or None)
     wait_for(lambda: not PortalSubmission.objects.exists())
     assert sorted(Case.objects.values_list("email", flat=True)) == emails
@@ -60,7 +60,7 @@ def test_a_request_whose_message_redis_lost_is_opened_by_the_sweeper(real_worker
 
     real_worker.kill()  # nobody takes the message before it is lost
     response = client.post("/en/request/", form_data())
-    assert response.status_code == 200
+    assert response.status_code == 303
     redis.Redis.from_url(settings.REDIS_URL).flushdb()
     real_worker.start()
     assert PortalSubmission.objects.get().state == PortalSubmission.State.PENDING

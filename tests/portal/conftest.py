@@ -55,11 +55,15 @@ def form_data(**overrides) -> dict:
 
 @pytest.fixture
 def submit(client, django_capture_on_commit_callbacks):
-    """POST the request form (tasks run on commit, as in production) and return the response."""
+    """POST the request form (tasks run on commit, as in production) and return the response:
+    the page the browser ends on (following the redirect to the thank-you page), or with
+    `follow=False` the answer to the POST itself."""
 
-    def _submit(language: str = "en", execute: bool = True, client=client, **overrides):
+    def _submit(
+        language: str = "en", execute: bool = True, client=client, follow=True, **overrides
+    ):
         with django_capture_on_commit_callbacks(execute=execute):
-            return client.post(f"/{language}/request/", form_data(**overrides))
+            return client.post(f"/{language}/request/", form_data(**overrides), follow=follow)
 
     return _submit
 

@@ -82,6 +82,28 @@ def test_submitting_opens_a_case_and_a_task_sends_the_link(submit, mailoutbox, l
     assert PortalToken.objects.filter(case=case, purpose="verify").count() == 1
 
 
+@pytest.mark.parametrize("language", ["en", "sq"])
+def test_the_post_redirects_to_the_thank_you_page_which_a_reload_does_not_resend(
+    client, submit, language
+):
+    response = submit(language, execute=False, follow=False)
+    assert response.status_code == 303
+    assert response["Location"] == f"/{language}/request/sent/"
+    for _reload in range(2):
+        page = client.get(response["Location"])
+        assert page.status_code == 200
+        assert page.templates[0].name == "portal/sent.html"
+    assert PortalSubmission.objects.count() == 1
+
+
+def test_the_thank_you_page_after_a_lost_mailbox_promises_no_email(submit):
+    response = submit(mailbox_lost="on", execute=False, follow=False)
+    assert response["Location"] == "/en/request/sent/?mailbox=lost"
+    page = submit(mailbox_lost="on", email="other@demo.example", execute=False)
+    assert "we will not write to it" in page.content.decode()
+    assert "Please check your inbox." not in page.content.decode()
+
+
 def test_the_email_is_in_the_subjects_language(submit, mailoutbox):
     submit("sq")
     assert "Ju lutemi, konfirmoni kërkesën tuaj" in mailoutbox[0].subject
@@ -244,11 +266,11 @@ def test_every_field_has_a_size_limit(submit):
 
 
 def test_the_honeypot_answers_like_success_and_stores_nothing(submit, mailoutbox):
-    honest = submit(email="someone@demo.example")
+    honest = submit(email="someone@demo.example", follow=False)
     assert Case.objects.count() == 1 and len(mailoutbox) == 1
-    trapped = submit(website="https://spam.example")
-    assert trapped.status_code == honest.status_code == 200
-    assert _without_csrf(trapped) == _without_csrf(honest)
+    trapped = submit(website="https://spam.example", follow=False)
+    assert trapped.status_code == honest.status_code == 303
+    assert _headers(trapped) == _headers(honest) and trapped.content == honest.content
     assert Case.objects.count() == 1
     assert len(mailoutbox) == 1
 
@@ -322,6 +344,11 @@ def normalised(sql: str) -> str:
     return re.sub(r'"s\d+_x\d+"|\'[^\']*\'|\b\d+\b', "?", sql)
 
 
+def _headers(response) -> dict:
+    # Expires is the time of the answer (never cached): it may tick between two posts.
+    return {name: value for name, value in response.headers.items() if name != "Expires"}
+
+
 def _without_csrf(response) -> str:
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode())
 
@@ -333,16 +360,23 @@ def test_known_and_unknown_emails_get_the_same_answer_and_queries(client, submit
 
     def measured(email):
         with CaptureQueriesContext(connection) as queries:
-            response = submit(email=email, execute=False)
+            response = submit(email=email, execute=False, follow=False)
         return response, [normalised(q["sql"]) for q in queries]
 
     known_response, known_queries = measured(known)
     unknown_response, unknown_queries = measured("nobody@demo.example")
-    assert known_response.status_code == unknown_response.status_code == 200
-    assert _without_csrf(known_response) == _without_csrf(unknown_response)
+    # The answer to the POST: the same redirect, headers and body.
+    assert known_response.status_code == unknown_response.status_code == 303
+    assert _headers(known_response) == _headers(unknown_response)
+    assert known_response.content == unknown_response.content
     assert len(known_queries) == len(unknown_queries)
     assert known_queries == unknown_queries
-    assert known_response.templates[0].name == unknown_response.templates[0].name
+    # And the page it leads to.
+    known_page, unknown_page = (
+        client.get(r["Location"]) for r in (known_response, unknown_response)
+    )
+    assert known_page.status_code == unknown_page.status_code == 200
+    assert _without_csrf(known_page) == _without_csrf(unknown_page)
 
 
 def test_known_and_unknown_emails_match_on_the_query_count_fixture(
@@ -351,9 +385,9 @@ def test_known_and_unknown_emails_match_on_the_query_count_fixture(
     make_case(email="known@demo.example")
     submit(email="warm-up@demo.example")
     with CaptureQueriesContext(connection) as first:
-        submit(email="nobody@demo.example", execute=False)
+        submit(email="nobody@demo.example", execute=False, follow=False)
     with django_assert_num_queries(len(first)):
-        submit(email="known@demo.example", execute=False)
+        submit(email="known@demo.example", execute=False, follow=False)
 
 
 def test_staff_created_cases_do_not_change_the_answer(submit, alice):
