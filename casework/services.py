@@ -327,8 +327,16 @@ def case_create(
 # --- day-to-day transitions ---------------------------------------------------------------------
 
 
-def case_verify(*, case: Case, actor: Actor, method: str | None = None, note: str = "") -> Case:
-    """Identity checked: by the subject's e-mail link, or by staff through a channel on record."""
+def case_verify(
+    *,
+    case: Case,
+    actor: Actor,
+    method: str | None = None,
+    note: str = "",
+    already_locked: bool = False,
+) -> Case:
+    """Identity checked: by the subject's e-mail link, or by staff through a channel on record.
+    `already_locked`: `case` is the instance the caller locked in its still-open transaction."""
     if actor.kind == Actor.SUBJECT:
         method = VerificationMethod.EMAIL_LINK
     else:
@@ -342,6 +350,7 @@ def case_verify(*, case: Case, actor: Actor, method: str | None = None, note: st
         kwargs={"how": method, "by": verifier},
         note=_optional_note(CaseNote.Kind.VERIFICATION, note),
         details={"method": method},
+        already_locked=already_locked,
     )
     from casework import tasks
 

@@ -497,7 +497,7 @@ def confirm_email(*, raw_token: str) -> Case:
             )
         else:
             try:
-                case = services.case_verify(case=case, actor=subject)
+                case = services.case_verify(case=case, actor=subject, already_locked=True)
             except TransitionNotAllowed:
                 return case
         tasks.send_acknowledgement.delay_on_commit(case.pk)

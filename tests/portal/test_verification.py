@@ -65,6 +65,20 @@ def test_posting_the_link_verifies_and_acknowledges(client, post, link, mailoutb
     assert case.reference in response.content.decode()
 
 
+def test_confirming_locks_the_case_once(require_postgres, link, mailoutbox):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.casework.test_locking import case_row_locks
+
+    case, path = link()
+    with CaptureQueriesContext(connection) as queries:
+        services.confirm_email(raw_token=token_of(path))
+    assert case_row_locks(queries.captured_queries) == 1
+    case.refresh_from_db()
+    assert case.verification_method == "email_link"
+
+
 def _tirana():
     from zoneinfo import ZoneInfo
 
