@@ -262,7 +262,7 @@ ACTIONS: dict[str, Operation] = {
         ),
         label=_("Reopen review"),
         perm="casework.review_records",
-        when=lambda case: case.state == State.IN_REVIEW and case.review_completed_at is not None,
+        when=selectors.review_can_reopen,
         done=lambda _case: _("The review is open again."),
         details=lambda case: review_summary_details(case),
     ),
@@ -1270,7 +1270,17 @@ class CaseAdmin(admin.ModelAdmin):
         identifiers = CaseIdentifier.objects.filter(
             case=case, status=CaseIdentifier.Status.FOLLOWED
         )
-        instructions = run.system.config.get("instructions", "")
+        manual = gathering.manual_settings(run.system)
+        if manual.problem:
+            self.message_user(
+                request,
+                _(
+                    "The settings of %(system)s could not be read, so its instructions and "
+                    "data category are missing here: %(problem)s"
+                )
+                % {"system": run.system.name, "problem": manual.problem},
+                messages.WARNING,
+            )
         return self._confirm_page(
             request,
             case,
@@ -1282,7 +1292,7 @@ class CaseAdmin(admin.ModelAdmin):
             )
             % {"system": run.system.name},
             form=form,
-            details=[(_("Instructions"), instructions)] if instructions else [],
+            details=[(_("Instructions"), manual.instructions)] if manual.instructions else [],
             listing={
                 "caption": _("Search for"),
                 "headers": [_("Kind"), _("Value"), _("Given in / learnt from")],

@@ -315,7 +315,7 @@ class ManualSearchForm(forms.Form):
             ("", "---------"),
             *((c.slug, f"{c.code} {c.text('name')}") for c in categories),
         ]
-        self.fields["category"].initial = run.system.config.get("category", "")
+        self.fields["category"].initial = gathering.manual_settings(run.system).category
         self.fields["upload"].help_text = _(
             "A CSV file with a header row, or JSON Lines (one JSON object per line), at most "
             "%(size)s."

@@ -19,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +40,7 @@ from dsar.connectors import (
     connector_class,
     connector_for,
 )
+from dsar.connectors.mapping import merged_config
 from dsar.identifiers import Identifier
 from dsar.models import SourceSystem
 
@@ -483,6 +485,31 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
 MANUAL_UPLOAD_EXTENSIONS = (".csv", ".jsonl", ".ndjson")
 
 
+@dataclass(frozen=True)
+class ManualSettings:
+    """What a manual system's configuration tells the person who searches it."""
+
+    instructions: str = ""
+    category: str = ""  # the data category of its exports, unless the person names another
+    problem: str = ""  # why the settings could not be read; "" when they could
+
+
+def manual_settings(system: SourceSystem) -> ManualSettings:
+    """A manual system's instructions and export category, read as its connector reads them:
+    from its configuration with its mapping file (if it names one) merged in. A mapping file
+    that cannot be read gives empty settings and says why, so that the pages showing them
+    still open and the person can name the category themselves."""
+    try:
+        config = merged_config(system.config)
+    except ConfigurationError as exc:
+        return ManualSettings(problem=str(exc))
+    instructions, category = config.get("instructions"), config.get("category")
+    return ManualSettings(
+        instructions=instructions if isinstance(instructions, str) else "",
+        category=category if isinstance(category, str) else "",
+    )
+
+
 def _uploaded_records(upload, *, run: ConnectorRun, category: str) -> Iterator[dict[str, Any]]:
     """Rows of a CSV or JSON Lines export attached by a person, as stored records."""
     import csv
@@ -518,7 +545,8 @@ def complete_manual_run(
     require_perm(actor, "casework.complete_manual_run")
     if run.state != Run.WAITING:
         raise ValidationError("This search is not waiting for a person.")
-    category = category or run.system.config.get("category", "")
+    manual = manual_settings(run.system)
+    category = category or manual.category
     if upload is not None:
         name = (getattr(upload, "name", "") or "").lower()
         if not name.endswith(MANUAL_UPLOAD_EXTENSIONS):
@@ -528,7 +556,10 @@ def complete_manual_run(
         if (getattr(upload, "size", 0) or 0) > settings.DSAR_MANUAL_UPLOAD_MAX_BYTES:
             raise ValidationError({"upload": "The file is too large."})
     if upload is not None and not category:
-        raise ValidationError({"category": "Say which data category the export holds."})
+        message = "Say which data category the export holds."
+        if manual.problem:
+            message += f" The system's own could not be read: {manual.problem}"
+        raise ValidationError({"category": message})
     name, count, counts = "", 0, {}
     if upload is not None:
         try:

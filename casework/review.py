@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from casework import results
+from casework import results, selectors
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, ConnectorRun, RecordDecision, State
@@ -44,9 +44,10 @@ def _check_record_exists(run: ConnectorRun, category: str, key: str, field: str)
 def _open_review(case: Case, actor: Actor) -> Case:
     require_perm(actor, "casework.review_records")
     locked = Case.objects.select_for_update().get(pk=case.pk)
-    if locked.state != State.IN_REVIEW:
-        raise TransitionNotAllowed("Records are reviewed while the case is in review.")
-    if locked.review_completed_at is not None:
+    if not selectors.review_is_open(locked):
+        # The rule is the selector's; here only which answer explains the refusal.
+        if locked.state != State.IN_REVIEW:
+            raise TransitionNotAllowed("Records are reviewed while the case is in review.")
         raise ValidationError("The review is complete; reopen it to change decisions.")
     return locked
 
@@ -161,15 +162,12 @@ def complete_review(*, case: Case, actor: Actor) -> Case:
         locked.review_completed_at = timezone.now()
         locked.review_completed_by = actor.user
         locked.save(update_fields=["review_completed_at", "review_completed_by", "updated_at"])
-        decisions = RecordDecision.objects.filter(case=locked)
+        summary = selectors.review_summary(locked)
         record_event(
             locked,
             "review.completed",
             actor=actor,
-            details={
-                "excluded": decisions.filter(action=RecordDecision.Action.EXCLUDE).count(),
-                "redacted": decisions.filter(action=RecordDecision.Action.REDACT).count(),
-            },
+            details={"excluded": summary.excluded, "redacted": summary.redacted},
         )
     return locked
 
@@ -178,7 +176,7 @@ def reopen_review(*, case: Case, actor: Actor) -> Case:
     require_perm(actor, "casework.review_records")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        if locked.state != State.IN_REVIEW or locked.review_completed_at is None:
+        if not selectors.review_can_reopen(locked):
             raise TransitionNotAllowed(
                 "Only a completed review of a case in review can be reopened."
             )
@@ -187,16 +185,6 @@ def reopen_review(*, case: Case, actor: Actor) -> Case:
         locked.save(update_fields=["review_completed_at", "review_completed_by", "updated_at"])
         record_event(locked, "review.reopened", actor=actor, details={})
     return locked
-
-
-def _stored_runs(case: Case):
-    """The case's searches that stored records, in the order they were made."""
-    return (
-        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
-        .exclude(result_file="")
-        .select_related("system")
-        .order_by("round", "system_id")
-    )
 
 
 # --- the reviewed view ---------------------------------------------------------------------------
@@ -217,7 +205,7 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
         else:
             redactions.setdefault((system_id, category, key), set()).add(field)
     seen: set[tuple[int, str, str]] = set()  # (system, category, key): a record of a system once
-    for run in _stored_runs(case):
+    for run in selectors.stored_runs(case):
         for record in results.read_records(run.pk, run.result_file):
             category, key = record["category"], record["key"]
             identity = (run.system_id, category, key)
@@ -250,7 +238,7 @@ def review_rows(
         decisions.setdefault((d.run_id, d.category, d.record_key), []).append(d)
     rows: list[dict] = []
     index = 0
-    for run in _stored_runs(case):
+    for run in selectors.stored_runs(case):
         # A run's counts say how many of the page's records it holds: a run whose records all
         # come before the page (or that holds none of the category) is not decrypted at all.
         held = run.counts.get(category, 0) if category else sum(run.counts.values())

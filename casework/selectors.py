@@ -93,14 +93,27 @@ def review_is_open(case: Case) -> bool:
     return case.state == State.IN_REVIEW and case.review_completed_at is None
 
 
+def review_can_reopen(case: Case) -> bool:
+    """A completed review can be opened again while the case is still in review."""
+    return case.state == State.IN_REVIEW and case.review_completed_at is not None
+
+
+def stored_runs(case: Case) -> QuerySet[ConnectorRun]:
+    """The case's searches that stored records (succeeded, with a file), in the order they
+    were made: the runs review reads and counts."""
+    return (
+        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
+        .exclude(result_file="")
+        .select_related("system")
+        .order_by("round", "system_id")
+    )
+
+
 def review_category_counts(case: Case) -> Counter:
     """Records by category, from the counts each run stored when it wrote its file: the runs
-    `review.review_rows` reads (succeeded, with a file), and no file opened to count them."""
+    `review.review_rows` reads (`stored_runs`), and no file opened to count them."""
     totals: Counter = Counter()
-    runs = ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED).exclude(
-        result_file=""
-    )
-    for counts in runs.values_list("counts", flat=True):
+    for counts in stored_runs(case).order_by().values_list("counts", flat=True):
         totals.update({category: int(n) for category, n in (counts or {}).items()})
     return totals
 

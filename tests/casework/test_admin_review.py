@@ -7,8 +7,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django_fsm import TransitionNotAllowed
 
 from casework import review, selectors, services
 from casework.actors import Actor
@@ -478,6 +480,56 @@ def test_the_change_page_and_both_confirmation_pages_show_the_same_review_figure
         "Records left out (not the subject's)",
         "Values redacted",
     ]
+
+
+def test_the_completed_review_is_audited_with_the_figures_of_the_review_summary(alice, gathered):
+    decide_two(gathered, alice)
+    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    event = AuditEvent.objects.get(case=case, action="review.completed")
+    summary = selectors.review_summary(case)
+    assert event.details == {"excluded": summary.excluded, "redacted": summary.redacted}
+    assert event.details == {"excluded": 1, "redacted": 1}
+
+
+# --- when decisions can be taken -----------------------------------------------------------------
+
+
+def test_a_completed_review_refuses_decisions_until_it_is_reopened(alice, gathered):
+    actor = Actor.staff(alice)
+    other = record(gathered, "none")
+    case = review.complete_review(case=gathered, actor=actor)
+    assert not selectors.review_is_open(case) and selectors.review_can_reopen(case)
+    with pytest.raises(ValidationError, match="reopen it"):
+        review.exclude_record(
+            case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
+        )
+    with pytest.raises(ValidationError, match="reopen it"):
+        review.complete_review(case=case, actor=actor)
+    case = review.reopen_review(case=case, actor=actor)
+    assert selectors.review_is_open(case) and not selectors.review_can_reopen(case)
+    review.exclude_record(
+        case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
+    )
+    assert RecordDecision.objects.filter(case=case).count() == 1
+
+
+def test_an_open_review_cannot_be_reopened(alice, gathered):
+    with pytest.raises(TransitionNotAllowed, match="Only a completed review"):
+        review.reopen_review(case=gathered, actor=Actor.staff(alice))
+
+
+def test_records_of_a_case_that_left_review_cannot_be_decided(alice, gathered):
+    actor = Actor.staff(alice)
+    other = record(gathered, "none")
+    review.complete_review(case=gathered, actor=actor)
+    case = services.case_approve(case=gathered, actor=actor)
+    assert not selectors.review_is_open(case) and not selectors.review_can_reopen(case)
+    with pytest.raises(TransitionNotAllowed, match="while the case is in review"):
+        review.exclude_record(
+            case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
+        )
+    with pytest.raises(TransitionNotAllowed, match="Only a completed review"):
+        review.reopen_review(case=case, actor=actor)
 
 
 # --- the bundle section --------------------------------------------------------------------------
