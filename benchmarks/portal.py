@@ -16,7 +16,7 @@ itself is a GET that looks nothing up, not part of the POST measured here).
 - closed loop, CLIENTS (50) concurrent clients for CLOSED_SECONDS against the form, then
   against a bare Django view doing one INSERT (benchmarks/bare_insert.py) on the same server
   (benchmarks/settings.py adds its URL: the same gunicorn, routing and middleware), with the
-  same request bodies, ROUNDS (3) times in turn; then, for reference, that view with nothing
+  same request bodies, ROUNDS (7) times in turn; then, for reference, that view with nothing
   around it (no routing, no middleware) from a second gunicorn with the same settings.
   Requests per second, errors, p50/p95 per run; the target (the form at least half the bare
   view's throughput, no errors) is checked on the median of the rounds' ratios.
@@ -48,8 +48,8 @@ from http.cookies import SimpleCookie
 from benchmarks import services as bench
 
 CLIENTS = int(os.environ.get("DSAR_BENCH_PORTAL_CLIENTS", "50"))
-CLOSED_SECONDS = float(os.environ.get("DSAR_BENCH_PORTAL_CLOSED_SECONDS", "10"))
-ROUNDS = int(os.environ.get("DSAR_BENCH_PORTAL_ROUNDS", "3"))
+CLOSED_SECONDS = float(os.environ.get("DSAR_BENCH_PORTAL_CLOSED_SECONDS", "6"))
+ROUNDS = int(os.environ.get("DSAR_BENCH_PORTAL_ROUNDS", "7"))
 RATE = float(os.environ.get("DSAR_BENCH_PORTAL_RATE", "20"))
 OPEN_SECONDS = float(os.environ.get("DSAR_BENCH_PORTAL_OPEN_SECONDS", "20"))
 KNOWN_POSTS = int(os.environ.get("DSAR_BENCH_PORTAL_KNOWN_POSTS", "1000"))
@@ -500,13 +500,16 @@ def main() -> int:
         _warm_up(port, BARE_PATH)
         _warm_up(wsgi_port, "/")
 
-        # The form and the bare view take turns, ROUNDS times: on two cores shared with the
-        # database, Redis and the client, one run against another varies by a fifth; the
-        # median of the rounds' ratios is the figure.
+        # The form and the bare view take turns, ROUNDS short times: on two cores shared
+        # with the database, Redis and the client, and a virtual machine whose speed drifts,
+        # one run against another varies by a fifth or more; close pairs and the median of
+        # their ratios keep that drift out of the figure.
         rounds = []
-        for _ in range(ROUNDS):
+        turns = (("form", FORM_PATH), ("bare_insert_view", BARE_PATH))
+        for number in range(ROUNDS):
             pair = {}
-            for name, path in (("form", FORM_PATH), ("bare_insert_view", BARE_PATH)):
+            # Each goes first every other round, so that neither always runs on a warmer server.
+            for name, path in turns if number % 2 == 0 else turns[::-1]:
                 log.mark()
                 pair[name] = closed_loop(port, path=path, clients=CLIENTS, seconds=CLOSED_SECONDS)
                 pair[name]["server_side"] = log.since_mark("POST", path)
