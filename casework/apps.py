@@ -6,4 +6,4 @@ class CaseworkConfig(AppConfig):
     verbose_name = "Casework"
 
     def ready(self) -> None:
-        from casework import signals  # noqa: F401  (connects the audit and role hooks)
+        from casework import checks, signals  # noqa: F401  (registers checks; connects hooks)

@@ -32,7 +32,7 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         dpo_email=controller.dpo_email if controller else "",
         complaint_text=controller.text("complaint", language) if controller else "",
         # The same reason the e-mail that announces the decision gives (notifications).
-        reason=selectors.latest_reason_told(case),
+        reason=selectors.reason_told(case, kind),
         due_on=deadlines.local_date(case.original_due_at or case.due_at),
         new_due_on=deadlines.local_date(case.due_at) if kind == "extension" else None,
         time_zone=settings.DSAR_TIME_ZONE,

@@ -47,7 +47,7 @@ def notify_subject(case: Case, kind: str) -> bool:
         template=SUBJECT_TEMPLATES[kind],
         context={
             "case": case,
-            "reason": selectors.latest_reason_told(case),
+            "reason": selectors.reason_told(case, letters.LETTER_FOR_NOTICE[kind]),
             "due_on": deadlines.local_date(case.due_at),
         },
         language=case.language,

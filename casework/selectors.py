@@ -72,17 +72,17 @@ def allowed_transitions(case: Case, actor: Actor) -> list:
     return allowed
 
 
-def latest_reason_told(case: Case) -> str:
-    """The reason the subject is told with the case's latest decision that states one, or "".
-
-    A refusal closes the case, so when there is one it is the latest; otherwise it is the
-    (latest) extension's. Both are read from the case, where the service that took the
-    decision stored them: the e-mail and the letter that announce a decision read it here, so
-    they cannot tell the subject two different reasons.
-    """
-    if case.state == State.REJECTED:
+def reason_told(case: Case, decision: str) -> str:
+    """The reason the subject is told with a decision ("refusal" or "extension"; "" for any
+    other), as the service that took it stored it on the case. The e-mail and the letter
+    that announce a decision read it here, so they cannot give two different reasons; and by
+    the decision, not the case's state, so that a notice sent after a later decision still
+    gives its own."""
+    if decision == "refusal":
         return case.rejection_reason
-    return case.extension_reason
+    if decision == "extension":
+        return case.extension_reason
+    return ""
 
 
 # --- review of the gathered data -----------------------------------------------------------------

@@ -14,6 +14,7 @@ import uuid
 from functools import partial
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -198,13 +199,24 @@ def wake_opener() -> bool:
     instead of a task publish (a third of the form's own cost), and one task for a burst of
     posts. Returns whether a task was queued. The bell expires after
     DSAR_OPENER_BELL_SECONDS, so an opener whose message was lost holds nothing up for long.
+    The cache must be one that web and worker processes share (Redis, or the database).
     """
-    from casework.portal import tasks
-
     if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
         return False
-    tasks.open_pending_submissions.delay()
+    _queue_opener()
     return True
+
+
+def _queue_opener() -> None:
+    from casework.portal import tasks
+
+    try:
+        tasks.open_pending_submissions.delay()
+    except Exception:
+        # A bell left ringing with no opener would make every post until it expires leave
+        # its row to the sweeper; silenced, the next post rings again.
+        cache.delete(OPENER_BELL)
+        raise
 
 
 def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
@@ -217,24 +229,29 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
     the bell was silenced, so the last look sees it. Should rows remain, it rings the bell
     itself and goes on, unless another post rang it first (that post queued an opener).
     After `budget_seconds` (default DSAR_OPENER_BUDGET_SECONDS) it queues a fresh opener and
-    stops, so that a long backlog does not make one long task.
+    stops, so that a long backlog does not make one long task. A submission that fails in an
+    unforeseen way is logged and left to the sweeper; the opener goes on with the others.
     """
-    from casework.portal import tasks
-
     budget = settings.DSAR_OPENER_BUDGET_SECONDS if budget_seconds is None else budget_seconds
     deadline = time.monotonic() + budget
     opened = 0
-    while True:
-        while (submission_id := _take_next_submission()) is not None:
-            opened += _open(submission_id) is not None
-            if time.monotonic() > deadline:
-                tasks.open_pending_submissions.delay()
+    try:
+        while True:
+            while (submission_id := _take_next_submission()) is not None:
+                opened += _open_taken(submission_id) is not None
+                if time.monotonic() > deadline:
+                    _queue_opener()
+                    return opened
+            cache.delete(OPENER_BELL)
+            if not _untaken().exists():
                 return opened
+            if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
+                return opened
+    except BaseException:
+        # Stopped early (the database or the broker failed, or the time limit): the next
+        # post rings again rather than trusting this opener; the sweeper has the rest.
         cache.delete(OPENER_BELL)
-        if not _untaken().exists():
-            return opened
-        if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
-            return opened
+        raise
 
 
 def _untaken():
@@ -258,6 +275,25 @@ def _take_next_submission() -> int | None:
                 deliveries=1, updated_at=timezone.now()
             )
     return submission_id
+
+
+def _open_taken(submission_id: int) -> Case | None:
+    """Open a submission this opener took. Its row may be locked for a moment by another
+    opener's search for untaken rows (which then passes it over), so the lock is waited for,
+    not skipped. An unforeseen failure is logged, not raised: the row, counted once, is the
+    sweeper's to deliver again, and the opener goes on with the other submissions."""
+    try:
+        return _open(submission_id, wait=True)
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:
+        # The class only: a driver's message can quote the values (DESIGN.md, "Security").
+        logger.error(
+            "form submission %s could not be opened (%s); left to the sweeper",
+            submission_id,
+            type(exc).__name__,
+        )
+        return None
 
 
 def _queue_opening(submission_id: int) -> None:
@@ -287,18 +323,18 @@ def open_submission(submission_id: int) -> Case | None:
         ):
             logger.error("form submission %s failed: delivered %s times", submission_id, limit)
         return None
-    return _open(submission_id)
+    return _open(submission_id, wait=False)
 
 
-def _open(submission_id: int) -> Case | None:
+def _open(submission_id: int, *, wait: bool) -> Case | None:
     """Open the case of a submission whose delivery was counted, and delete the row in the
-    same transaction. One that breaks a rule of case_create the form did not foresee is
-    marked failed at once, with the names of the fields at fault (not their values), for
-    staff to see in the admin."""
+    same transaction; `wait` for its lock, or give up when another task holds it. One that
+    breaks a rule of case_create the form did not foresee is marked failed at once, with the
+    names of the fields at fault (not their values), for staff to see in the admin."""
     pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
     try:
         with transaction.atomic():
-            submission = pending.select_for_update(skip_locked=True).first()
+            submission = pending.select_for_update(skip_locked=not wait).first()
             if submission is None:
                 return None
             case = submit_request(
@@ -343,17 +379,19 @@ def retry_submission(*, submission: PortalSubmission, actor: Actor) -> None:
 
 def sweep_submissions(now: dt.datetime | None = None) -> int:
     """Queue again the submissions still pending after the sweep grace (a publish that failed
-    after commit, a lost message, a flushed Redis, a killed worker). Returns how many."""
+    after commit, a lost message, a flushed Redis, a killed worker). Those no task has taken
+    get one opener for all of them; each taken one (its opener died) a delivery of its own,
+    counted, so that one that kills its worker ends failed. Returns how many were found."""
     now = now or timezone.now()
     grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
-    stale = list(
-        PortalSubmission.objects.filter(
-            state=Submission.PENDING, updated_at__lt=now - grace
-        ).values_list("pk", flat=True)
-    )
-    for submission_id in stale:
+    stale = PortalSubmission.objects.filter(state=Submission.PENDING, updated_at__lt=now - grace)
+    taken = list(stale.filter(deliveries__gt=0).values_list("pk", flat=True))
+    for submission_id in taken:
         _queue_opening(submission_id)
-    return len(stale)
+    untaken = stale.filter(deliveries=0).count()
+    if untaken:
+        _queue_opener()  # past the bell: it may be ringing for an opener that was lost
+    return len(taken) + untaken
 
 
 def delete_submissions(submissions) -> int:

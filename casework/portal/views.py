@@ -45,9 +45,9 @@ def _page(request, template: str, context: dict | None = None, status: int = 200
     language = _language()
     base = {
         **selectors.controller_identity(language),
-        # Each language named in itself; the same page in the other language.
+        # Each language named in itself; the same page (query included) in the other language.
         "language_links": [
-            (code, name, _in_language(request.path, language, code))
+            (code, name, _in_language(request.get_full_path(), language, code))
             for code, name in LANGUAGE_NAMES
         ],
     }

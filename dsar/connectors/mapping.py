@@ -77,9 +77,9 @@ def merged_config(config: Any) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigurationError("the configuration must be a mapping")
     name = config.get("mapping_file")
-    if name is None:
-        return dict(config)
+    inline = {key: value for key, value in config.items() if key != "mapping_file"}
+    if name is None:  # absent, or null in JSON: no file
+        return inline
     if not isinstance(name, str) or not name.strip():
         raise MappingFileError("mapping_file: must be a path (relative to the project or absolute)")
-    inline = {key: value for key, value in config.items() if key != "mapping_file"}
     return {**read_mapping_file(name), **inline}

@@ -72,7 +72,7 @@ def test_the_letter_and_the_email_read_the_reason_stored_with_the_decision(
         case=case, kind=CaseNote.Kind.REASON, text="Some other text", visible_to_subject=True
     )
     case = Case.objects.get(pk=case.pk)
-    assert selectors.latest_reason_told(case) == REFUSAL_REASON
+    assert selectors.reason_told(case, "refusal") == REFUSAL_REASON
     assert letters.letter_facts(case, "refusal").reason == REFUSAL_REASON
     assert notifications.notify_subject(case, "rejected")
     (message,) = mailoutbox
@@ -88,3 +88,16 @@ def test_the_extension_notice_reads_its_reason_without_querying_the_notes(extend
     assert not [q for q in queries.captured_queries if "casework_casenote" in q["sql"]]
     (message,) = mailoutbox
     assert EXTENSION_REASON in message.body and EXTENSION_REASON in letter_text(message)
+
+
+def test_an_extension_notice_sent_after_a_refusal_still_gives_the_extensions_reason(
+    extended, dora, mailoutbox
+):
+    """The extension's e-mail was queued, and the case was refused before it went out."""
+    services.case_reject(case=extended, actor=Actor.staff(dora), reason=REFUSAL_REASON)
+    case = Case.objects.get(pk=extended.pk)
+    mailoutbox.clear()
+    assert notifications.notify_subject(case, "extended")
+    (message,) = mailoutbox
+    assert EXTENSION_REASON in message.body and EXTENSION_REASON in letter_text(message)
+    assert REFUSAL_REASON not in message.body and REFUSAL_REASON not in letter_text(message)

@@ -5,6 +5,7 @@ of having it locked again."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,12 +23,13 @@ pytestmark = pytest.mark.django_db
 TZ = ZoneInfo("Europe/Tirane")
 
 
+ROW_LOCK = re.compile(r"\bFOR (NO KEY )?UPDATE\b")
+
+
 def case_row_locks(queries) -> int:
     """SELECT ... FOR UPDATE of a case row among the captured queries."""
     return sum(
-        1
-        for q in queries
-        if 'FROM "casework_case"' in q["sql"] and q["sql"].rstrip().endswith("FOR UPDATE")
+        1 for q in queries if 'FROM "casework_case"' in q["sql"] and ROW_LOCK.search(q["sql"])
     )
 
 

@@ -248,3 +248,13 @@ def test_a_bad_mapping_file_is_reported_the_same_for_every_kind(kind, bad_file, 
     with pytest.raises(MappingFileError) as caught:
         connector_for(system)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("kind", ["sql", "http", "files"])
+def test_a_null_mapping_file_means_no_file(kind):
+    from dsar.connectors.mapping import merged_config
+
+    assert merged_config({"mapping_file": None, "a": 1}) == {"a": 1}
+    # Not an unknown key to the connector: the null is gone before it validates.
+    problems = validate_system(kind, {"mapping_file": None})
+    assert not [p for p in problems if "mapping_file" in p]

@@ -102,6 +102,8 @@ def test_the_thank_you_page_after_a_lost_mailbox_promises_no_email(submit):
     page = submit(mailbox_lost="on", email="other@demo.example", execute=False)
     assert "we will not write to it" in page.content.decode()
     assert "Please check your inbox." not in page.content.decode()
+    # The same page in Albanian says the same.
+    assert 'href="/sq/request/sent/?mailbox=lost"' in page.content.decode()
 
 
 def test_the_email_is_in_the_subjects_language(submit, mailoutbox):

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -220,16 +221,33 @@ def test_each_delivery_is_counted_before_the_work(monkeypatch):
     assert submission.deliveries == 1 and submission.state == Submission.PENDING
 
 
-def test_the_sweeper_queues_stale_submissions_again(settings, django_capture_on_commit_callbacks):
+def test_the_sweeper_queues_a_stale_taken_submission_again(
+    settings, django_capture_on_commit_callbacks
+):
     settings.DSAR_SWEEP_GRACE_SECONDS = 60
     stale, fresh = stored(), stored(email="fresh@demo.example")
+    # Taken by an opener that died: a delivery of its own, counted.
     PortalSubmission.objects.filter(pk=stale.pk).update(
-        updated_at=timezone.now() - dt.timedelta(minutes=5)
+        deliveries=1, updated_at=timezone.now() - dt.timedelta(minutes=5)
     )
+    PortalSubmission.objects.filter(pk=fresh.pk).update(deliveries=1)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_submissions.delay().get() == 1  # tasks run eagerly here
     assert list(Case.objects.values_list("email", flat=True)) == [ARTA]
     assert list(PortalSubmission.objects.values_list("pk", flat=True)) == [fresh.pk]
+
+
+def test_the_sweeper_queues_one_opener_for_stale_untaken_submissions(
+    settings, monkeypatch, openers_queued
+):
+    settings.DSAR_SWEEP_GRACE_SECONDS = 60
+    for number in range(3):
+        stored(email=f"lost{number}@demo.example")
+    PortalSubmission.objects.update(updated_at=timezone.now() - dt.timedelta(minutes=5))
+    one_by_one = []
+    monkeypatch.setattr(services, "_queue_opening", one_by_one.append)
+    assert services.sweep_submissions() == 3
+    assert openers_queued == [()] and one_by_one == []
 
 
 def test_staff_queue_a_failed_submission_again(alice, django_capture_on_commit_callbacks):
@@ -324,7 +342,7 @@ def test_deleting_a_submission_in_the_admin_deletes_its_upload(client, alice):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_openers_working_side_by_side_open_each_submission_once(openers_queued):
+def test_openers_working_side_by_side_open_each_submission_once(require_postgres, openers_queued):
     import threading
 
     from django.db import connection
@@ -354,3 +372,92 @@ def test_openers_working_side_by_side_open_each_submission_once(openers_queued):
     assert sum(opened) == len(emails)
     assert sorted(Case.objects.values_list("email", flat=True)) == emails
     assert not PortalSubmission.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opener_waits_for_the_lock_on_a_submission_it_took(require_postgres):
+    """Another opener's search for untaken rows may hold the lock on a row just taken, for a
+    moment: the opener that took it waits, rather than passing over its own row."""
+    import threading
+
+    from django.db import connection, transaction
+
+    stored()
+    taken = services._take_next_submission()
+    locked, release = threading.Event(), threading.Event()
+
+    def another_opener_looks() -> None:
+        try:
+            with transaction.atomic():
+                list(PortalSubmission.objects.select_for_update().filter(pk=taken))
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=another_opener_looks)
+    thread.start()
+    assert locked.wait(timeout=30)
+    threading.Timer(0.3, release.set).start()
+    try:
+        case = services._open_taken(taken)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert case is not None and case.email == ARTA
+    assert not PortalSubmission.objects.exists()
+
+
+def test_a_submission_that_fails_unforeseen_does_not_stop_the_opener(monkeypatch, caplog):
+    for email in ("one@demo.example", "broken@demo.example", "three@demo.example"):
+        stored(email=email)
+    submit_request = services.submit_request
+
+    def fails_for_one(**fields):
+        if fields["email"] == "broken@demo.example":
+            raise RuntimeError("broken@demo.example is not welcome")
+        return submit_request(**fields)
+
+    monkeypatch.setattr(services, "submit_request", fails_for_one)
+    assert services.open_pending_submissions() == 2
+    left = PortalSubmission.objects.get()
+    assert (left.payload["email"], left.state, left.deliveries) == (
+        "broken@demo.example",
+        Submission.PENDING,
+        1,  # the sweeper's to deliver again, counted
+    )
+    assert "RuntimeError" in caplog.text and "broken@" not in caplog.text
+
+
+def test_a_failed_publish_silences_the_bell(monkeypatch):
+    def broker_down(*args):
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(tasks.open_pending_submissions, "delay", broker_down)
+    with pytest.raises(OSError):
+        services.wake_opener()
+    assert cache.get(services.OPENER_BELL) is None
+
+
+def test_an_opener_stopped_by_an_error_silences_the_bell(monkeypatch, openers_queued):
+    from django.db import OperationalError
+
+    stored()
+    assert services.wake_opener() is True
+
+    def database_gone():
+        raise OperationalError("server closed the connection")
+
+    monkeypatch.setattr(services, "_take_next_submission", database_gone)
+    with pytest.raises(OperationalError):
+        services.open_pending_submissions()
+    assert cache.get(services.OPENER_BELL) is None
+
+
+def test_a_cache_of_one_process_is_flagged_by_the_system_checks(settings):
+    from casework.checks import check_shared_cache
+
+    assert check_shared_cache() == []
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    (warning,) = check_shared_cache()
+    assert warning.id == "casework.W001" and "LocMemCache" in warning.msg
