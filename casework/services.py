@@ -560,11 +560,19 @@ def case_merge(*, case: Case, actor: Actor, into: Case) -> Case:
     if into.pk == case.pk:
         raise ValidationError({"into": _("A case cannot be merged into itself.")})
     with transaction.atomic():
-        target = Case.objects.select_for_update().get(pk=into.pk)
+        # Both rows at once, in one order: two opposite merges cannot deadlock.
+        locked = Case.objects.select_for_update().filter(pk__in=[case.pk, into.pk]).order_by("pk")
+        both = {row.pk: row for row in locked}
+        target = both[into.pk]
         if not target.is_open:
             raise ValidationError({"into": _("%(ref)s is closed.") % {"ref": target.reference}})
         merged = _run(
-            case, "merge", actor, kwargs={"into": target}, details={"into": target.reference}
+            both[case.pk],
+            "merge",
+            actor,
+            kwargs={"into": target},
+            details={"into": target.reference},
+            already_locked=True,
         )
         record_event(target, "case.merged_in", actor=actor, details={"from": merged.reference})
     return merged

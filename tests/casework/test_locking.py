@@ -108,3 +108,19 @@ def test_advancing_a_case_whose_sources_all_answered_locks_it_once(
         assert gathering.advance(case.pk) == "gathered"
     assert case_row_locks(queries.captured_queries) == 1
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
+
+
+def test_a_merge_locks_both_cases_at_once_in_one_order(require_postgres, make_case, alice):
+    """Two opposite merges (A into B, B into A) take the locks in the same order, so they
+    cannot deadlock; one waits, then finds its target closed."""
+    first, second = make_case(email="a@demo.example"), make_case(email="a@demo.example")
+    with CaptureQueriesContext(connection) as queries:
+        services.case_merge(case=second, actor=Actor.staff(alice), into=first)
+    locks = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "casework_case"' in q["sql"] and ROW_LOCK.search(q["sql"])
+    ]
+    assert len(locks) == 1
+    assert 'ORDER BY "casework_case"."id" ASC' in locks[0]
+    assert Case.objects.get(pk=second.pk).state == State.MERGED
