@@ -3,9 +3,13 @@
 The form POST at /en/request/ over loopback, served by gunicorn (config/gunicorn.conf.py, two
 sync workers) on the benchmark's PostgreSQL and Redis, with the rate limits raised out of the
 way by settings (DSAR_RATE_PER_EMAIL / DSAR_RATE_PER_IP) and DEBUG off. The request stores a
-submission and queues the task that opens its case; no Celery worker runs, so the tasks stay
-on a queue of this benchmark's own, emptied before and after (no later benchmark's worker
-picks them up), and the submissions are deleted at the end.
+submission and rings the opener's bell (one Redis SET NX); the post that finds it silent
+queues the opener task. No Celery worker runs, so no opener silences the bell: it rings until
+it expires (DSAR_OPENER_BELL_SECONDS), one task queued each time. With a worker, an opener
+silences it when it has opened everything, so a post after that queues the next one: still
+one task for the posts of each opener's run, not one a post. The tasks stay on a queue of
+this benchmark's own, emptied before and after (no later benchmark's worker picks them up),
+and the submissions are deleted at the end.
 
 The client is real HTTP from threads (http.client, a new connection per request as gunicorn's
 sync workers close it). Each client first GETs the form for the CSRF cookie and token, then
