@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 # The cache key of the opener's bell (wake_opener).
 OPENER_BELL = "portal:opener-bell"
+OPENER_PAUSE_SECONDS = 0.05
 Purpose = PortalToken.Purpose
 Submission = PortalSubmission.State
 
@@ -247,6 +248,12 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
                 return opened
             if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
                 return opened
+            if time.monotonic() > deadline:
+                _queue_opener()
+                return opened
+            # Rows are left that no take found: new ones, or ones another transaction holds
+            # locked for a moment. A short pause, so that a held row is not polled hot.
+            time.sleep(OPENER_PAUSE_SECONDS)
     except BaseException:
         # Stopped early (the database or the broker failed, or the time limit): the next
         # post rings again rather than trusting this opener; the sweeper has the rest.
@@ -278,12 +285,11 @@ def _take_next_submission() -> int | None:
 
 
 def _open_taken(submission_id: int) -> Case | None:
-    """Open a submission this opener took. Its row may be locked for a moment by another
-    opener's search for untaken rows (which then passes it over), so the lock is waited for,
-    not skipped. An unforeseen failure is logged, not raised: the row, counted once, is the
-    sweeper's to deliver again, and the opener goes on with the other submissions."""
+    """Open a submission this opener took. An unforeseen failure is logged, not raised: the
+    row, counted once, is the sweeper's to deliver again, and the opener goes on with the
+    other submissions. The time limit stops the opener (its row goes to the sweeper too)."""
     try:
-        return _open(submission_id, wait=True)
+        return _open(submission_id)
     except SoftTimeLimitExceeded:
         raise
     except Exception as exc:
@@ -305,7 +311,7 @@ def _queue_opening(submission_id: int) -> None:
 def open_submission(submission_id: int) -> Case | None:
     """Open the case of one stored form submission (a delivery from the sweeper or a retry
     by staff; the opener takes new ones). Returns the case, or None when there is nothing
-    (more) to do: the submission was opened already, another worker holds it, or it failed.
+    (more) to do: the submission was opened already (meanwhile, too), or it failed.
 
     Each delivery is counted first, in a transaction of its own, so that a submission that
     kills its worker every time is marked failed after DSAR_SUBMISSION_MAX_DELIVERIES.
@@ -323,18 +329,20 @@ def open_submission(submission_id: int) -> Case | None:
         ):
             logger.error("form submission %s failed: delivered %s times", submission_id, limit)
         return None
-    return _open(submission_id, wait=False)
+    return _open(submission_id)
 
 
-def _open(submission_id: int, *, wait: bool) -> Case | None:
+def _open(submission_id: int) -> Case | None:
     """Open the case of a submission whose delivery was counted, and delete the row in the
-    same transaction; `wait` for its lock, or give up when another task holds it. One that
-    breaks a rule of case_create the form did not foresee is marked failed at once, with the
+    same transaction. One that breaks a rule of case_create the form did not foresee is marked failed at once, with the
     names of the fields at fault (not their values), for staff to see in the admin."""
     pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
     try:
         with transaction.atomic():
-            submission = pending.select_for_update(skip_locked=not wait).first()
+            # Waited for, not skipped: another transaction may hold the row a moment only
+            # (a search for untaken rows that passes it over); once it lets go, the row is
+            # pending still, or gone (opened meanwhile) and there is nothing to do.
+            submission = pending.select_for_update().first()
             if submission is None:
                 return None
             case = submit_request(

@@ -4,6 +4,8 @@ message lost in Redis is made good by the sweeper."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.conf import settings
 
@@ -56,6 +58,7 @@ def test_a_burst_of_requests_is_opened_once_each_and_the_bell_falls_silent(real_
     from django.core.cache import cache
 
     emails = [f"burst{number}@demo.example" for number in range(8)]
+    started = time.monotonic()  # the first post rings the bell, for DSAR_OPENER_BELL_SECONDS
     for email in emails:
         assert client.post("/en/request/", form_data(email=email)).status_code == 303
     # Each case opened once, with one confirmation link (sent by a task of its own, whose
@@ -69,9 +72,9 @@ def test_a_burst_of_requests_is_opened_once_each_and_the_bell_falls_silent(real_
     assert PortalToken.objects.filter(case__email__in=emails, purpose="verify").count() == 8
     assert not PortalSubmission.objects.exists()
     assert sorted(Case.objects.values_list("email", flat=True)) == emails
-    # The opener silenced the bell when it was done (well before the bell would expire).
-    assert settings.DSAR_OPENER_BELL_SECONDS >= 10
+    # The opener silenced the bell when it was done: before the bell could expire by itself.
     wait_for(lambda: cache.get(services.OPENER_BELL) is None, timeout=3)
+    assert time.monotonic() - started < settings.DSAR_OPENER_BELL_SECONDS
 
 
 def test_a_request_whose_message_redis_lost_is_opened_by_the_sweeper(real_worker, client):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 
 import pytest
 from django.core.cache import cache
@@ -395,15 +396,35 @@ def test_an_opener_waits_for_the_lock_on_a_submission_it_took(require_postgres):
         finally:
             connection.close()
 
+    def release_once_the_opener_waits() -> None:
+        # Let go only when a backend waits for a lock: the opener that took the row. An
+        # opener that skipped the row would never wait, and would have given up by then.
+        try:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not release.is_set():
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                    if cursor.fetchone()[0]:
+                        break
+                time.sleep(0.02)
+            release.set()
+        finally:
+            connection.close()
+
     thread = threading.Thread(target=another_opener_looks)
     thread.start()
     assert locked.wait(timeout=30)
-    threading.Timer(0.3, release.set).start()
+    watcher = threading.Thread(target=release_once_the_opener_waits)
+    watcher.start()
     try:
         case = services._open_taken(taken)
     finally:
         release.set()
         thread.join(timeout=30)
+        watcher.join(timeout=30)
     assert case is not None and case.email == ARTA
     assert not PortalSubmission.objects.exists()
 
@@ -461,3 +482,54 @@ def test_a_cache_of_one_process_is_flagged_by_the_system_checks(settings):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     (warning,) = check_shared_cache()
     assert warning.id == "casework.W001" and "LocMemCache" in warning.msg
+
+
+def test_the_time_limit_stops_the_opener_and_silences_the_bell(monkeypatch, openers_queued):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    stored()
+    assert services.wake_opener() is True
+
+    def out_of_time(**fields):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(services, "submit_request", out_of_time)
+    with pytest.raises(SoftTimeLimitExceeded):
+        services.open_pending_submissions()
+    assert cache.get(services.OPENER_BELL) is None
+    left = PortalSubmission.objects.get()
+    assert (left.state, left.deliveries) == (Submission.PENDING, 1)  # the sweeper's now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opener_does_not_spin_on_a_row_another_transaction_holds(
+    require_postgres, openers_queued
+):
+    """An untaken row held locked by someone else: the opener's takes skip it, its last look
+    sees it; past its budget it hands over instead of polling for ever."""
+    import threading
+
+    from django.db import connection, transaction
+
+    held = stored()
+    locked, release = threading.Event(), threading.Event()
+
+    def holds_the_row() -> None:
+        try:
+            with transaction.atomic():
+                list(PortalSubmission.objects.select_for_update().filter(pk=held.pk))
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=holds_the_row)
+    thread.start()
+    try:
+        assert locked.wait(timeout=30)
+        assert services.open_pending_submissions(budget_seconds=0.3) == 0
+        assert openers_queued == [()]  # a fresh opener, for when the row is free
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert PortalSubmission.objects.get().deliveries == 0
