@@ -238,22 +238,21 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
     opened = 0
     try:
         while True:
-            while (submission_id := _take_next_submission()) is not None:
+            submission_id = _take_next_submission()
+            if submission_id is not None:
                 opened += _open_taken(submission_id) is not None
-                if time.monotonic() > deadline:
-                    _queue_opener()
+            else:
+                cache.delete(OPENER_BELL)
+                if not _untaken().exists():
                     return opened
-            cache.delete(OPENER_BELL)
-            if not _untaken().exists():
-                return opened
-            if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
-                return opened
+                if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
+                    return opened
+                # Rows are left that no take found: new ones, or ones another transaction
+                # holds locked for a moment. A short pause, so that a held row is not polled hot.
+                time.sleep(OPENER_PAUSE_SECONDS)
             if time.monotonic() > deadline:
                 _queue_opener()
                 return opened
-            # Rows are left that no take found: new ones, or ones another transaction holds
-            # locked for a moment. A short pause, so that a held row is not polled hot.
-            time.sleep(OPENER_PAUSE_SECONDS)
     except BaseException:
         # Stopped early (the database or the broker failed, or the time limit): the next
         # post rings again rather than trusting this opener; the sweeper has the rest.
@@ -302,7 +301,8 @@ def _open_taken(submission_id: int) -> Case | None:
         return None
 
 
-def _queue_opening(submission_id: int) -> None:
+def _queue_delivery(submission_id: int) -> None:
+    """One counted delivery of one submission (`open_submission`): the sweeper's, staff's."""
     from casework.portal import tasks
 
     tasks.open_submission.delay(submission_id)
@@ -334,8 +334,9 @@ def open_submission(submission_id: int) -> Case | None:
 
 def _open(submission_id: int) -> Case | None:
     """Open the case of a submission whose delivery was counted, and delete the row in the
-    same transaction. One that breaks a rule of case_create the form did not foresee is marked failed at once, with the
-    names of the fields at fault (not their values), for staff to see in the admin."""
+    same transaction. One that breaks a rule of case_create the form did not foresee is marked
+    failed at once, with the names of the fields at fault (not their values), for staff to
+    see in the admin."""
     pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
     try:
         with transaction.atomic():
@@ -382,7 +383,7 @@ def retry_submission(*, submission: PortalSubmission, actor: Actor) -> None:
             state=Submission.PENDING, deliveries=0, error="", updated_at=timezone.now()
         )
         if updated:
-            transaction.on_commit(partial(_queue_opening, submission.pk), robust=True)
+            transaction.on_commit(partial(_queue_delivery, submission.pk), robust=True)
 
 
 def sweep_submissions(now: dt.datetime | None = None) -> int:
@@ -395,7 +396,7 @@ def sweep_submissions(now: dt.datetime | None = None) -> int:
     stale = PortalSubmission.objects.filter(state=Submission.PENDING, updated_at__lt=now - grace)
     taken = list(stale.filter(deliveries__gt=0).values_list("pk", flat=True))
     for submission_id in taken:
-        _queue_opening(submission_id)
+        _queue_delivery(submission_id)
     untaken = stale.filter(deliveries=0).count()
     if untaken:
         _queue_opener()  # past the bell: it may be ringing for an opener that was lost

@@ -246,7 +246,7 @@ def test_the_sweeper_queues_one_opener_for_stale_untaken_submissions(
         stored(email=f"lost{number}@demo.example")
     PortalSubmission.objects.update(updated_at=timezone.now() - dt.timedelta(minutes=5))
     one_by_one = []
-    monkeypatch.setattr(services, "_queue_opening", one_by_one.append)
+    monkeypatch.setattr(services, "_queue_delivery", one_by_one.append)
     assert services.sweep_submissions() == 3
     assert openers_queued == [()] and one_by_one == []
 
