@@ -7,6 +7,8 @@ enqueues follow-up work, all in one transaction (STYLE.md, "django-fsm-2").
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -139,6 +141,9 @@ _reviewed_if_needed.explanation = _("the review of the gathered data is not comp
 _unverified_too_long.explanation = _("the request is not yet old enough to expire")
 
 
+_CASE_REFRESH_LOCK = threading.RLock()  # see Case.refresh_from_db
+
+
 class Case(ConcurrentTransitionMixin, models.Model):
     reference = models.CharField(max_length=32, unique=True, editable=False)
     request_type = models.CharField(max_length=20, choices=RequestType.choices)
@@ -264,6 +269,14 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        # django-fsm-2 lifts the protection of `state` on the field, for every case in the
+        # process, while it refreshes one, and puts it back after: two threads refreshing
+        # cases at once (a threaded server or worker pool) put it back under each other's
+        # feet ("Direct state modification is not allowed"). One refresh at a time.
+        with _CASE_REFRESH_LOCK:
+            super().refresh_from_db(*args, **kwargs)
 
     @property
     def is_open(self) -> bool:

@@ -124,3 +124,49 @@ def test_a_merge_locks_both_cases_at_once_in_one_order(require_postgres, make_ca
     assert len(locks) == 1
     assert 'ORDER BY "casework_case"."id" ASC' in locks[0]
     assert Case.objects.get(pk=second.pk).state == State.MERGED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_threads_refreshing_cases_at_once_do_not_trip_over_the_protected_state(
+    require_postgres, make_case
+):
+    """django-fsm-2 lifts the state's protection class-wide while it refreshes a case: a
+    refresh that began inside another's must not find it put back before it sets the state."""
+    import threading
+
+    first, second = make_case(), make_case()
+    inner_reading, outer_done = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def inner_waits_for_the_outer(execute, sql, params, many, context):
+        inner_reading.set()
+        outer_done.wait(timeout=5)
+        return execute(sql, params, many, context)
+
+    def refresh_inside() -> None:
+        try:
+            other = Case.objects.get(pk=second.pk)
+            with connection.execute_wrapper(inner_waits_for_the_outer):
+                other.refresh_from_db()
+        except BaseException as exc:  # reported below: a thread's error would vanish
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    inner = threading.Thread(target=refresh_inside)
+
+    def outer_lets_the_inner_begin(execute, sql, params, many, context):
+        if not inner.is_alive():
+            inner.start()
+            inner_reading.wait(timeout=1)  # a refresh that must wait for this one never does
+        return execute(sql, params, many, context)
+
+    case = Case.objects.get(pk=first.pk)
+    try:
+        with connection.execute_wrapper(outer_lets_the_inner_begin):
+            case.refresh_from_db()
+    finally:
+        outer_done.set()
+        inner.join(timeout=30)
+    assert not failures
+    assert case.state == State.RECEIVED
