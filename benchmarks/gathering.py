@@ -27,7 +27,9 @@ def _gather_once(email: str, timeout: float) -> dict:
     from casework.actors import Actor
     from casework.models import AuditEvent, Case, ConnectorRun, State
 
-    case = services.case_create(request_type="access", email=email, actor=Actor.system())
+    case = services.case_create(
+        intake=services.Intake(request_type="access", email=email), actor=Actor.system()
+    )
     services.case_verify(case=case, actor=Actor.subject())
     bench.wait_until(lambda: Case.objects.get(pk=case.pk).state == State.IN_REVIEW, timeout)
     t0 = AuditEvent.objects.get(case=case, action="case.start_gathering").created_at

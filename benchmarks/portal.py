@@ -455,7 +455,9 @@ def _open_known_cases() -> None:
     from casework.actors import Actor
 
     for _ in range(KNOWN_CASES - _known_cases()):
-        services.case_create(request_type="access", actor=Actor.subject(), email=KNOWN_EMAIL)
+        services.case_create(
+            intake=services.Intake(request_type="access", email=KNOWN_EMAIL), actor=Actor.subject()
+        )
 
 
 def _forget_submissions() -> None:

@@ -6,4 +6,6 @@ class CaseworkConfig(AppConfig):
     verbose_name = "Casework"
 
     def ready(self) -> None:
-        from casework import checks, signals  # noqa: F401  (registers checks; connects hooks)
+        # checks: registers the system checks; signals: connects the hooks; tasks: registers
+        # the tasks with the Celery app, which casework.queue looks them up in by name.
+        from casework import checks, signals, tasks  # noqa: F401

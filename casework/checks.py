@@ -14,7 +14,7 @@ PER_PROCESS_CACHES = (
 
 @checks.register(checks.Tags.caches)
 def check_shared_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """The portal's rate limits and the opener's bell (casework.portal.services.wake_opener)
+    """The portal's rate limits and the opener's bell (casework.services.submissions.wake_opener)
     must be seen alike by every web and worker process."""
     backend = settings.CACHES.get("default", {}).get("BACKEND", "")
     if backend in PER_PROCESS_CACHES:

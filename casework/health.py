@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -23,8 +24,7 @@ def database_status() -> dict:
 
 
 def broker_status() -> dict:
-    from config.celery import app
-
+    app = current_app
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from casework import deadlines, letters, roles, selectors
-from casework.models import Case
+from casework import deadlines, letters, selectors
+from casework.models import Case, ConnectorRun
+from casework.permissions import assignable_staff
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +64,7 @@ def send_deadline_reminders(*, days: int) -> int:
     overdue = list(selectors.overdue_cases(now=now).select_related("assignee"))
     if not due and not overdue:
         return 0
-    User = get_user_model()
-    team = list(
-        User.objects.filter(is_active=True, groups__name__in=[roles.PRIVACY_TEAM, roles.DPO])
-        .exclude(email="")
-        .distinct()
-    )
+    team = list(assignable_staff().exclude(email=""))
     sent = 0
     for member in team:
         mine = [c for c in due if c.assignee_id in (None, member.pk)]
@@ -89,8 +84,6 @@ def send_deadline_reminders(*, days: int) -> int:
 def notify_manual_search(run_id: int) -> bool:
     """Ask the owner of a manual system to search it and answer in the admin. The e-mail names
     the case reference and the link, never the subject's identifiers."""
-    from casework.models import ConnectorRun
-
     run = ConnectorRun.objects.select_related("system", "case").get(pk=run_id)
     owner = run.system.owner_email
     if not owner:

@@ -1,4 +1,6 @@
-"""Celery tasks: thin, take IDs, call services. Work is done as the `system` actor."""
+"""Celery tasks of the whole app: thin, take IDs, call services or the engine. Work is done as the
+`system` actor. Services and the engine never import this module: they queue tasks by name
+through `casework.queue`."""
 
 from __future__ import annotations
 
@@ -8,11 +10,19 @@ from celery import shared_task
 from django.conf import settings
 from django_fsm import TransitionNotAllowed
 
-from casework import bundles, gathering, notifications, selectors, services
+from casework import notifications, selectors, services
 from casework.actors import Actor
-from casework.models import Case, State
+from casework.engine import bundles, gathering, submissions
+from casework.models import Bundle, Case, State
+from casework.portal import emails
 
 logger = logging.getLogger(__name__)
+
+# E-mails and openers retry a failing mail server or broker; the rows keep the rest.
+RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "max_retries": 5}
+
+
+# --- cases -----------------------------------------------------------------------------------------
 
 
 @shared_task(acks_late=True)
@@ -26,52 +36,6 @@ def find_possible_duplicates(case_id: int) -> None:
     if other is not None:
         services.case_flag_duplicate(case=case, duplicate_of=other, actor=Actor.system())
         logger.info("case %s flagged as possible duplicate of %s", case.reference, other.reference)
-
-
-@shared_task(acks_late=True)
-def start_gathering(case_id: int) -> None:
-    """Move a verified case into gathering and plan its runs. Safe to deliver twice: a case no
-    longer verified is left alone."""
-    if not Case.objects.filter(pk=case_id, state=State.VERIFIED).exists():
-        return
-    try:
-        gathering.start(case_id)
-    except TransitionNotAllowed:
-        return  # another delivery of this message got there first
-
-
-@shared_task(acks_late=True)
-def run_connector(run_id: int) -> str:
-    """Search one system for one case (a ConnectorRun row, claimed atomically)."""
-    return gathering.execute(run_id)
-
-
-@shared_task(acks_late=True)
-def sweep_gathering() -> dict:
-    """Beat: re-queue runs and cases whose messages were lost."""
-    return gathering.sweep()
-
-
-@shared_task(acks_late=True)
-def build_bundle(bundle_id: int) -> str:
-    """Build one bundle (a Bundle row, claimed atomically)."""
-    return bundles.build(bundle_id)
-
-
-@shared_task(acks_late=True)
-def sweep_bundles() -> int:
-    return bundles.sweep()
-
-
-@shared_task(acks_late=True)
-def purge_expired_bundles() -> int:
-    return bundles.purge_expired()
-
-
-@shared_task(acks_late=True)
-def purge_gathered_records() -> int:
-    """Beat: delete gathered records whose case's retention has ended."""
-    return gathering.purge_results()
 
 
 @shared_task(acks_late=True)
@@ -96,6 +60,127 @@ def send_deadline_reminders() -> int:
     return notifications.send_deadline_reminders(days=settings.DSAR_DUE_SOON_DAYS)
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True, **RETRY)
 def notify_subject(case_id: int, kind: str) -> None:
     notifications.notify_subject(Case.objects.get(pk=case_id), kind)
+
+
+# --- gathering -------------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def start_gathering(case_id: int) -> None:
+    """Move a verified case into gathering and plan its runs. Safe to deliver twice: a case no
+    longer verified is left alone."""
+    if not Case.objects.filter(pk=case_id, state=State.VERIFIED).exists():
+        return
+    try:
+        services.start_gathering(case_id)
+    except TransitionNotAllowed:
+        return  # another delivery of this message got there first
+
+
+@shared_task(acks_late=True)
+def run_connector(run_id: int) -> str:
+    """Search one system for one case (a ConnectorRun row, claimed atomically)."""
+    return gathering.execute(run_id)
+
+
+@shared_task(acks_late=True)
+def sweep_gathering() -> dict:
+    """Beat: re-queue runs and cases whose messages were lost."""
+    return gathering.sweep()
+
+
+@shared_task(acks_late=True)
+def purge_gathered_records() -> int:
+    """Beat: delete gathered records whose case's retention has ended."""
+    return gathering.purge_results()
+
+
+# --- bundles ---------------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def build_bundle(bundle_id: int) -> str:
+    """Build one bundle (a Bundle row, claimed atomically)."""
+    return bundles.build(bundle_id)
+
+
+@shared_task(acks_late=True)
+def sweep_bundles() -> int:
+    return bundles.sweep()
+
+
+@shared_task(acks_late=True)
+def purge_expired_bundles() -> int:
+    return bundles.purge_expired()
+
+
+# --- the public portal: form submissions and every e-mail to a subject ------------------------------
+# Every e-mail to a subject and every lookup by e-mail address happens here, never in the web
+# request (DESIGN.md, "No enumeration").
+
+
+@shared_task(acks_late=True, **RETRY)
+def open_pending_submissions() -> int:
+    """Open the cases of the requests from the public form no task has taken yet."""
+    return submissions.open_pending_submissions()
+
+
+@shared_task(acks_late=True, **RETRY)
+def open_submission(submission_id: int) -> str | None:
+    """Open the case of one request from the public form; returns its reference."""
+    case = submissions.open_submission(submission_id)
+    return case.reference if case else None
+
+
+@shared_task
+def sweep_submissions() -> int:
+    return submissions.sweep_submissions()
+
+
+@shared_task
+def purge_failed_submissions() -> int:
+    return submissions.purge_failed_submissions()
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_verification_link(case_id: int) -> bool:
+    case = Case.objects.filter(pk=case_id).first()
+    return emails.send_verification_link(case) if case else False
+
+
+@shared_task(acks_late=True, **RETRY)
+def resend_verification_link(email: str, reference: str) -> bool:
+    """A new confirmation link, when the e-mail and reference match a request still waiting
+    for confirmation; nothing otherwise."""
+    case = Case.objects.filter(
+        email__iexact=email.strip(), reference=reference.strip().upper(), state=State.RECEIVED
+    ).first()
+    return emails.send_verification_link(case) if case else False
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_acknowledgement(case_id: int) -> bool:
+    case = Case.objects.filter(pk=case_id).first()
+    return emails.send_acknowledgement(case) if case else False
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_status_links(email: str, language: str) -> int:
+    return emails.send_status_links(email, language)
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_download_code(bundle_id: int) -> bool:
+    bundle = Bundle.objects.select_related("case").filter(pk=bundle_id).first()
+    if bundle is None or bundle.state != Bundle.State.READY:
+        return False
+    return emails.send_download_code(bundle)
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_bundle_ready(case_id: int) -> bool:
+    case = Case.objects.filter(pk=case_id).first()
+    return emails.send_bundle_ready(case) if case else False

@@ -231,8 +231,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("DSAR_CELERY_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
-# The portal's tasks live outside the apps that autodiscovery searches.
-CELERY_IMPORTS = ["casework.portal.tasks"]
+# Loaded by every worker; casework.apps loads them in web processes too (casework.queue).
+CELERY_IMPORTS = ["casework.tasks"]
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 _SWEEP_INTERVAL = env.int("DSAR_SWEEP_INTERVAL", default=30)
 # A sweep is worth running only while it is current: while no worker runs, beat must not pile
@@ -249,7 +249,7 @@ CELERY_BEAT_SCHEDULE = {
         "options": _SWEEP_OPTIONS,
     },
     "sweep-submissions": {
-        "task": "casework.portal.tasks.sweep_submissions",
+        "task": "casework.tasks.sweep_submissions",
         "schedule": timedelta(seconds=_SWEEP_INTERVAL),
         "options": _SWEEP_OPTIONS,
     },
@@ -267,7 +267,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(hours=24),
     },
     "purge-failed-submissions": {
-        "task": "casework.portal.tasks.purge_failed_submissions",
+        "task": "casework.tasks.purge_failed_submissions",
         "schedule": timedelta(hours=24),
     },
     "send-deadline-reminders": {
@@ -278,7 +278,7 @@ CELERY_BEAT_SCHEDULE = {
 # A worker writes a heartbeat row this often; /healthz calls a worker down after 3 missed beats.
 DSAR_WORKER_HEARTBEAT_SECONDS = env.int("DSAR_WORKER_HEARTBEAT_SECONDS", default=10)
 
-# --- Gathering (casework/gathering.py) -------------------------------------------------------
+# --- Gathering (casework/services/gathering.py, casework/engine/gathering.py) -------------------
 DSAR_GATHER_MAX_ATTEMPTS = env.int("DSAR_GATHER_MAX_ATTEMPTS", default=5)  # transient retries
 DSAR_GATHER_MAX_DELIVERIES = env.int("DSAR_GATHER_MAX_DELIVERIES", default=5)  # claims per run
 DSAR_GATHER_MAX_ROUNDS = env.int("DSAR_GATHER_MAX_ROUNDS", default=5)  # identity-graph passes
@@ -302,7 +302,7 @@ DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 # --- The public portal (casework/portal/) -------------------------------------------------------
 # Deliveries of the task that opens a form submission before it is marked failed.
 DSAR_SUBMISSION_MAX_DELIVERIES = env.int("DSAR_SUBMISSION_MAX_DELIVERIES", default=5)
-# The opener's bell (casework.portal.services.wake_opener) rings at most this long without an
+# The opener's bell (casework.services.submissions.wake_opener) rings at most this long without an
 # opener answering; an opener works this long, then hands over to a fresh task.
 DSAR_OPENER_BELL_SECONDS = env.int("DSAR_OPENER_BELL_SECONDS", default=10)
 DSAR_OPENER_BUDGET_SECONDS = env.int(

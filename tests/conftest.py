@@ -115,11 +115,17 @@ def system(db):
 def make_case(db):
     from casework import services
 
-    def _make(**kwargs):
-        kwargs.setdefault("request_type", "access")
-        kwargs.setdefault("email", "arta.krasniqi@demo.example")
-        kwargs.setdefault("actor", Actor.subject())
-        return services.case_create(**kwargs)
+    def _make(*, actor=None, verified_by=None, verification_note="", **intake):
+        """A case from an intake's fields (`services.Intake`), by default Arta's access request
+        from the web form."""
+        intake.setdefault("request_type", "access")
+        intake.setdefault("email", "arta.krasniqi@demo.example")
+        return services.case_create(
+            intake=services.Intake(**intake),
+            actor=actor or Actor.subject(),
+            verified_by=verified_by,
+            verification_note=verification_note,
+        )
 
     return _make
 

@@ -14,6 +14,7 @@ from casework.notifications import send_email
 from casework.portal import selectors, services
 from casework.portal.context_processors import limits
 from casework.portal.services import Purpose
+from casework.services.case import case_confirm_receipt
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ def send_verification_link(case: Case) -> bool:
     )
     # The message tells the subject we have their request: the receipt confirmation that
     # CCPA/CPRA asks for within 10 business days.
-    from casework.services import case_confirm_receipt
-
     case_confirm_receipt(case=case, actor=Actor.system(), how="confirmation e-mail")
     logger.info("case %s: confirmation link sent", case.reference)
     return True

@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 from casework.models import RequestType, RestrictionGround
 from casework.portal.countries import OTHER, US, country_choices
-from casework.portal.services import authority_kind
-from casework.services import NOTE_MAX_LENGTH
+from casework.services.case import NOTE_MAX_LENGTH
+from casework.services.intake import authority_kind
 
 CORRECTION_ROWS = 3
 
@@ -370,7 +370,7 @@ class RequestForm(HoneypotMixin, forms.Form):
     # --- what the service gets ---------------------------------------------------------------
 
     def submission(self) -> dict[str, Any]:
-        """Keyword arguments for casework.portal.services.submit_request."""
+        """Keyword arguments for casework.services.intake.submit_request."""
         data = self.cleaned_data
         kind = data["request_type"]
         details: dict[str, Any] = {}

@@ -5,7 +5,6 @@ one is sent with Referrer-Policy: no-referrer and Cache-Control: no-store
 
 from django.urls import path
 
-from casework.portal import admin as _admin  # noqa: F401  (registers CountryRegime)
 from casework.portal import views
 
 app_name = "portal"

@@ -16,13 +16,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_fsm import TransitionNotAllowed
 
-from casework import deadlines
+from casework import deadlines, queue
 from casework import services as case_services
 from casework.actors import Actor
 from casework.models import Case, Language, State
-from casework.portal import ratelimit, selectors, services, tasks
+from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
 from casework.portal.services import Purpose
+from casework.services import submissions
 
 STREAM_CHUNK = 64 * 1024
 LANGUAGE_NAMES = [("sq", "Shqip"), ("en", "English")]
@@ -145,7 +146,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
         return _to_sent_page(mailbox_lost=False)
     if not valid:
         return _page(request, "portal/request_form.html", {"form": form})
-    services.receive_submission(language=_language(), **submission)
+    submissions.receive_submission(language=_language(), **submission)
     # The same answer whoever the e-mail belongs to: one row stored and the opener woken; the
     # case is opened, and the e-mail sent, by the worker.
     return _to_sent_page(mailbox_lost=submission["mailbox_lost"])
@@ -179,7 +180,7 @@ def resend(request: HttpRequest) -> HttpResponse:
     if not valid:
         return _page(request, "portal/resend.html", {"form": form})
     email = form.cleaned_data["email"]
-    tasks.resend_verification_link.delay_on_commit(email, form.cleaned_data["reference"])
+    queue.enqueue_on_commit("resend_verification_link", email, form.cleaned_data["reference"])
     return _check_inbox(
         request,
         ngettext(
@@ -237,7 +238,7 @@ def status_request(request: HttpRequest) -> HttpResponse:
         return _too_many(request)
     if not valid:
         return _page(request, "portal/status_request.html", {"form": form})
-    tasks.send_status_links.delay_on_commit(form.cleaned_data["email"], _language())
+    queue.enqueue_on_commit("send_status_links", form.cleaned_data["email"], _language())
     return _check_inbox(
         request,
         ngettext(
@@ -356,7 +357,7 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
     if request.POST.get("action") == "send":
         if not ratelimit.allow_email(case.email):
             return _too_many(request)
-        tasks.send_download_code.delay_on_commit(current.bundle.pk)
+        queue.enqueue_on_commit("send_download_code", current.bundle.pk)
         return _page(
             request, "portal/download_code.html", {**context, "form": CodeForm(), "sent": True}
         )

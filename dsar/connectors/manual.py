@@ -1,6 +1,6 @@
 """A system with no API: a named person searches it and answers in the admin.
 
-The connector itself does nothing but say so; the case side (casework.gathering) turns its run
+The connector itself does nothing but say so; the case side (casework.services.gathering) turns its run
 into a task for the system's owner and waits for their answer.
 """
 

@@ -208,15 +208,10 @@ def words(language: str) -> dict[str, str]:
 
 
 def make_case(**extra) -> Case:
-    from casework.services import case_create
+    from casework.services import Intake, case_create
 
-    return case_create(
-        request_type="access",
-        email=EMAIL,
-        name="Arta Krasniqi",
-        actor=Actor.subject(),
-        **extra,
-    )
+    intake = Intake(request_type="access", email=EMAIL, name="Arta Krasniqi", **extra)
+    return case_create(intake=intake, actor=Actor.subject())
 
 
 def verified_case() -> Case:

@@ -17,7 +17,7 @@ from django.core import mail
 from django.utils import translation
 from playwright.sync_api import expect
 
-from casework import review, roles, services
+from casework import roles, services
 from casework.actors import Actor
 from casework.models import AuditEvent, Bundle, Case, RequestType, State
 from casework.portal.forms import RIGHTS, CodeForm, RequestForm
@@ -104,7 +104,7 @@ def review_and_approve(case: Case) -> Bundle:
     bundle is built by the Celery task queued on commit (run eagerly in tests)."""
     case = wait_for(lambda: Case.objects.filter(pk=case.pk, state=State.IN_REVIEW).first(), 10)
     alice = Actor.staff(make_staff("alice", roles.PRIVACY_TEAM))
-    case = review.complete_review(case=case, actor=alice)
+    case = services.complete_review(case=case, actor=alice)
     case = services.case_approve(case=case, actor=alice)
     assert case.state == State.FULFILLING
 

@@ -22,9 +22,8 @@ def in_review(case: Case, by) -> Case:
 
 
 def reviewed(case: Case, by) -> Case:
-    from casework import review
 
-    return review.complete_review(case=case, actor=Actor.staff(by))
+    return services.complete_review(case=case, actor=Actor.staff(by))
 
 
 def fulfilling(case: Case, by, approver=None) -> Case:

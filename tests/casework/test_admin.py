@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from casework import deadlines, services
 from casework.actors import Actor
-from casework.admin import AuditEventInline, CaseAdmin, CaseNoteInline
+from casework.admin.case import AuditEventInline, CaseAdmin, CaseNoteInline
 from casework.models import AuditEvent, Case, CaseNote, State
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from casework import gathering, results, services
+from casework import results, selectors, services
 from casework.actors import Actor
 from casework.models import AuditEvent, Case, CaseIdentifier, ConnectorRun, State
 from dsar.models import DataCategory, SourceSystem
@@ -341,9 +341,9 @@ def test_the_admin_offers_confirmation_exactly_when_the_service_allows_it(
     offered = {i.pk: confirm_url(case, i) in page for i in CaseIdentifier.objects.filter(case=case)}
     assert sorted(offered.values()) == [False, False, True]  # only the learnt phone
     for identifier in CaseIdentifier.objects.filter(case=case):
-        assert gathering.confirmable(identifier, case) == offered[identifier.pk]
+        assert selectors.confirmable(identifier, case) == offered[identifier.pk]
         try:
-            gathering.confirm_identifier(identifier=identifier, actor=Actor.staff(alice))
+            services.confirm_identifier(identifier=identifier, actor=Actor.staff(alice))
         except ValidationError:
             confirmed = False
         else:
@@ -357,14 +357,14 @@ def test_an_identifier_of_a_closed_case_is_neither_offered_nor_confirmed(
     case = gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     phone = CaseIdentifier.objects.get(case=case, kind="phone")
     case = services.case_reject(case=case, actor=Actor.staff(dora), reason="Duplicate request")
-    assert gathering.why_not_confirmable(phone, case) == "The case is closed."
+    assert selectors.why_not_confirmable(phone, case) == "The case is closed."
     client.force_login(alice)
     page = section(client.get(change_url(case)).content.decode(), "identifiers")
     assert confirm_url(case, phone) not in page
     response = client.post(confirm_url(case, phone), {}, follow=True)
     assert "was refused" in response.content.decode()
     with pytest.raises(ValidationError, match="The case is closed"):
-        gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
+        services.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
     phone.refresh_from_db()
     assert phone.confirmed_at is None
 

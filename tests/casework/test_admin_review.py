@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_fsm import TransitionNotAllowed
 
-from casework import review, selectors, services
+from casework import selectors, services
 from casework.actors import Actor
 from casework.models import AuditEvent, Bundle, Case, ConnectorRun, RecordDecision, State
 from tests.casework.sources import csv_system, write_csv
@@ -91,7 +91,7 @@ def change_url(case: Case) -> str:
 def record(case: Case, dietary: str) -> dict:
     return next(
         r
-        for r in review.review_rows(case, category="events")
+        for r in selectors.review_rows(case, category="events")
         if r["data"].get("Dietary needs") == dietary
     )
 
@@ -273,7 +273,7 @@ def test_redacting_a_value_is_recorded_audited_and_shown(client, alice, gathered
     assert 'value="Emergency contact"' not in row  # its Redact button is gone
     assert 'value="Dietary needs"' in row  # the other values can still be redacted
     # The reviewed view the bundle is built from has it replaced.
-    events = [r for c, r in review.reviewed_records(gathered) if c == "events"]
+    events = [r for c, r in selectors.reviewed_records(gathered) if c == "events"]
     assert "[redacted]" in [r["data"]["Emergency contact"] for r in events]
 
 
@@ -396,7 +396,7 @@ def test_complete_review_through_the_actions_and_then_the_forms_disappear(client
 
 
 def test_reopen_review_brings_the_forms_back(client, alice, gathered):
-    review.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
     client.force_login(alice)
     change_page = client.get(change_url(gathered)).content.decode()
     assert action_url(gathered, "reopen_review") in change_page
@@ -423,7 +423,7 @@ def test_approval_waits_for_the_review(client, alice, gathered):
     client.force_login(alice)
     transition = reverse("admin:casework_case_transition", args=[gathered.pk, "approve"])
     assert transition not in client.get(change_url(gathered)).content.decode()
-    review.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
     assert transition in client.get(change_url(gathered)).content.decode()
 
 
@@ -434,10 +434,10 @@ def decide_two(case: Case, by) -> None:
     """Leave out the record that is not Arta's; redact the other person's emergency contact."""
     actor = Actor.staff(by)
     other, halal = record(case, "none"), record(case, "halal")
-    review.exclude_record(
+    services.exclude_record(
         case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
     )
-    review.redact_value(
+    services.redact_value(
         case=case,
         actor=actor,
         run=halal["run"],
@@ -472,7 +472,7 @@ def test_the_change_page_and_both_confirmation_pages_show_the_same_review_figure
     )
     complete = client.get(action_url(gathered, "complete_review")).context["details"]
     assert [value for _label, value in complete] == expected
-    review.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
     reopen = client.get(action_url(gathered, "reopen_review")).context["details"]
     assert [value for _label, value in reopen] == expected
     assert [str(label) for label, _value in reopen] == [
@@ -484,7 +484,7 @@ def test_the_change_page_and_both_confirmation_pages_show_the_same_review_figure
 
 def test_the_completed_review_is_audited_with_the_figures_of_the_review_summary(alice, gathered):
     decide_two(gathered, alice)
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     event = AuditEvent.objects.get(case=case, action="review.completed")
     summary = selectors.review_summary(case)
     assert event.details == {"excluded": summary.excluded, "redacted": summary.redacted}
@@ -497,17 +497,17 @@ def test_the_completed_review_is_audited_with_the_figures_of_the_review_summary(
 def test_a_completed_review_refuses_decisions_until_it_is_reopened(alice, gathered):
     actor = Actor.staff(alice)
     other = record(gathered, "none")
-    case = review.complete_review(case=gathered, actor=actor)
+    case = services.complete_review(case=gathered, actor=actor)
     assert not selectors.review_is_open(case) and selectors.review_can_reopen(case)
     with pytest.raises(ValidationError, match="reopen it"):
-        review.exclude_record(
+        services.exclude_record(
             case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
         )
     with pytest.raises(ValidationError, match="reopen it"):
-        review.complete_review(case=case, actor=actor)
-    case = review.reopen_review(case=case, actor=actor)
+        services.complete_review(case=case, actor=actor)
+    case = services.reopen_review(case=case, actor=actor)
     assert selectors.review_is_open(case) and not selectors.review_can_reopen(case)
-    review.exclude_record(
+    services.exclude_record(
         case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
     )
     assert RecordDecision.objects.filter(case=case).count() == 1
@@ -515,21 +515,21 @@ def test_a_completed_review_refuses_decisions_until_it_is_reopened(alice, gather
 
 def test_an_open_review_cannot_be_reopened(alice, gathered):
     with pytest.raises(TransitionNotAllowed, match="Only a completed review"):
-        review.reopen_review(case=gathered, actor=Actor.staff(alice))
+        services.reopen_review(case=gathered, actor=Actor.staff(alice))
 
 
 def test_records_of_a_case_that_left_review_cannot_be_decided(alice, gathered):
     actor = Actor.staff(alice)
     other = record(gathered, "none")
-    review.complete_review(case=gathered, actor=actor)
+    services.complete_review(case=gathered, actor=actor)
     case = services.case_approve(case=gathered, actor=actor)
     assert not selectors.review_is_open(case) and not selectors.review_can_reopen(case)
     with pytest.raises(TransitionNotAllowed, match="while the case is in review"):
-        review.exclude_record(
+        services.exclude_record(
             case=case, actor=actor, run=other["run"], category="events", record_key=other["key"]
         )
     with pytest.raises(TransitionNotAllowed, match="Only a completed review"):
-        review.reopen_review(case=case, actor=actor)
+        services.reopen_review(case=case, actor=actor)
 
 
 # --- the bundle section --------------------------------------------------------------------------
@@ -561,7 +561,7 @@ def test_the_bundle_section_says_when_nothing_was_built(client, alice, gathered)
 
 def test_approving_queues_a_build_shown_as_pending(client, alice, gathered):
     # In a plain `db` test on_commit callbacks do not run: the build stays queued.
-    review.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
     services.case_approve(case=gathered, actor=Actor.staff(alice))
     client.force_login(alice)
     page = client.get(change_url(gathered)).content.decode()
@@ -575,11 +575,11 @@ def test_approving_queues_a_build_shown_as_pending(client, alice, gathered):
 
 def test_review_pages_read_alike_whichever_runs_they_skip(gathered):
     # Three records over two runs: every page is the matching slice of the whole list.
-    every = [(r["run"].pk, r["key"]) for r in review.review_rows(gathered)]
+    every = [(r["run"].pk, r["key"]) for r in selectors.review_rows(gathered)]
     assert len(every) == 3
     for offset in range(4):
-        page = review.review_rows(gathered, limit=1, offset=offset)
+        page = selectors.review_rows(gathered, limit=1, offset=offset)
         assert [(r["run"].pk, r["key"]) for r in page] == every[offset : offset + 1]
-    prospects = review.review_rows(gathered, category="prospects", offset=0)
+    prospects = selectors.review_rows(gathered, category="prospects", offset=0)
     assert [r["category"] for r in prospects] == ["prospects"]
-    assert review.review_rows(gathered, category="prospects", offset=1) == []
+    assert selectors.review_rows(gathered, category="prospects", offset=1) == []

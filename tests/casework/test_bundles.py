@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from casework import bundles, review, services
+from casework import selectors, services
 from casework.actors import Actor
+from casework.engine import bundles as bundles_engine
 from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
 from tests.casework.sources import csv_system, write_csv
 
@@ -68,12 +69,12 @@ def gathered(tmp_path, make_case, django_capture_on_commit_callbacks):
 def rows(case):
     return {
         (r["category"], r["data"].get("Dietary needs") or r["data"].get("Source")): r
-        for r in review.review_rows(case)
+        for r in selectors.review_rows(case)
     }
 
 
 def unzip(bundle: Bundle) -> zipfile.ZipFile:
-    with bundles.open_bundle(bundle) as plain:
+    with selectors.open_bundle(bundle) as plain:
         return zipfile.ZipFile(io.BytesIO(plain.read()))
 
 
@@ -90,7 +91,7 @@ def test_the_bundle_holds_the_reviewed_view_only(
     found = rows(case)
     halal = found[("events", "halal")]
     other = found[("events", "none")]
-    review.redact_value(
+    services.redact_value(
         case=case,
         actor=Actor.staff(alice),
         run=halal["run"],
@@ -99,7 +100,7 @@ def test_the_bundle_holds_the_reviewed_view_only(
         field="Emergency contact",
         reason="other_person",
     )
-    review.exclude_record(
+    services.exclude_record(
         case=case,
         actor=Actor.staff(alice),
         run=other["run"],
@@ -107,7 +108,7 @@ def test_the_bundle_holds_the_reviewed_view_only(
         record_key=other["key"],
         reason="not_subject",
     )
-    case = review.complete_review(case=case, actor=Actor.staff(alice))
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
     bundle = build_for(case, alice, django_capture_on_commit_callbacks)
     assert bundle.state == Bundle.State.READY
     assert Case.objects.get(pk=case.pk).bundle_ready_at is not None
@@ -137,7 +138,7 @@ def test_the_bundle_holds_the_reviewed_view_only(
 
 
 def test_the_bundle_at_rest_is_encrypted(gathered, alice, django_capture_on_commit_callbacks):
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     bundle = build_for(case, alice, django_capture_on_commit_callbacks)
     with default_storage.open(bundle.file, "rb") as fh:
         raw = fh.read()
@@ -148,7 +149,7 @@ def test_the_bundle_at_rest_is_encrypted(gathered, alice, django_capture_on_comm
 def test_every_redaction_and_exclusion_is_audited_without_values(gathered, alice):
     case = gathered
     halal = rows(case)[("events", "halal")]
-    review.redact_value(
+    services.redact_value(
         case=case,
         actor=Actor.staff(alice),
         run=halal["run"],
@@ -167,7 +168,7 @@ def test_every_redaction_and_exclusion_is_audited_without_values(gathered, alice
 def test_another_exemption_needs_a_note(gathered, alice):
     halal = rows(gathered)[("events", "halal")]
     with pytest.raises(ValidationError):
-        review.redact_value(
+        services.redact_value(
             case=gathered,
             actor=Actor.staff(alice),
             run=halal["run"],
@@ -182,22 +183,22 @@ def test_the_auditor_cannot_review(gathered, audrey):
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
-        review.complete_review(case=gathered, actor=Actor.staff(audrey))
+        services.complete_review(case=gathered, actor=Actor.staff(audrey))
 
 
 def test_decisions_are_refused_once_the_review_is_complete(gathered, alice):
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     halal = rows(case)[("events", "halal")]
     with pytest.raises(ValidationError, match="complete"):
-        review.exclude_record(
+        services.exclude_record(
             case=case,
             actor=Actor.staff(alice),
             run=halal["run"],
             category="events",
             record_key=halal["key"],
         )
-    case = review.reopen_review(case=case, actor=Actor.staff(alice))
-    review.exclude_record(
+    case = services.reopen_review(case=case, actor=Actor.staff(alice))
+    services.exclude_record(
         case=case,
         actor=Actor.staff(alice),
         run=halal["run"],
@@ -210,28 +211,28 @@ def test_a_record_of_another_case_cannot_be_decided(gathered, alice, make_case):
     other = make_case(email="other@demo.example")
     run = ConnectorRun.objects.filter(case=gathered).first()
     with pytest.raises(ValidationError):
-        review.exclude_record(
+        services.exclude_record(
             case=other, actor=Actor.staff(alice), run=run, category="events", record_key="x"
         )
 
 
 def test_a_failed_source_is_named_and_the_answer_marked_incomplete(gathered, alice, dora):
-    facts = bundles.bundle_facts(gathered, "access")
+    facts = selectors.bundle_facts(gathered, "access")
     assert facts.failed_sources == []
     ConnectorRun.objects.filter(case=gathered, system__slug="prospects").update(state="failed")
-    facts = bundles.bundle_facts(gathered, "access")
+    facts = selectors.bundle_facts(gathered, "access")
     assert facts.failed_sources == ["Prospects"]
     assert not facts.complete
 
 
 def test_a_killed_build_is_taken_back_by_the_sweeper_and_finishes(gathered, alice, settings):
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     case = services.case_approve(case=case, actor=Actor.staff(alice))  # build queued, not run
     bundle = Bundle.objects.get(case=case)
     Bundle.objects.filter(pk=bundle.pk).update(
         state="building", attempts=1, claimed_at=timezone.now() - dt.timedelta(hours=1)
     )
-    assert bundles.sweep() == 1  # eager: rebuilt at once
+    assert bundles_engine.sweep() == 1  # eager: rebuilt at once
     bundle.refresh_from_db()
     assert (bundle.state, bundle.attempts) == ("ready", 2)
 
@@ -239,10 +240,10 @@ def test_a_killed_build_is_taken_back_by_the_sweeper_and_finishes(gathered, alic
 def test_expired_bundles_are_deleted_with_their_key(
     gathered, alice, django_capture_on_commit_callbacks
 ):
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     bundle = build_for(case, alice, django_capture_on_commit_callbacks)
     Bundle.objects.filter(pk=bundle.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
-    assert bundles.purge_expired() == 1
+    assert bundles_engine.purge_expired() == 1
     assert not default_storage.exists(bundle.file)
     assert Bundle.objects.get(pk=bundle.pk).state == "deleted"
 
@@ -250,9 +251,9 @@ def test_expired_bundles_are_deleted_with_their_key(
 def test_export_to_a_medium_is_an_aes_zip_with_a_one_time_passphrase(gathered, alice, tmp_path):
     import pyzipper
 
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     path = tmp_path / "bundle.zip"
-    passphrase = bundles.export_to_medium(case=case, actor=Actor.staff(alice), path=path)
+    passphrase = services.export_to_medium(case=case, actor=Actor.staff(alice), path=path)
     with pyzipper.AESZipFile(path) as zf:
         with pytest.raises(RuntimeError):
             zf.read("manifest.json")
@@ -265,7 +266,7 @@ def test_export_to_a_medium_is_an_aes_zip_with_a_one_time_passphrase(gathered, a
 def test_the_build_bundle_command_prints_the_passphrase_once_and_plain_is_audited(
     gathered, alice, tmp_path
 ):
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     out = io.StringIO()
     call_command(
         "build_bundle",
@@ -306,13 +307,13 @@ def test_the_build_bundle_command_refuses_an_unreviewed_case(gathered, alice, tm
 
 def test_a_case_that_is_not_in_review_cannot_be_reviewed(make_case, alice):
     with pytest.raises(TransitionNotAllowed):
-        review.complete_review(case=make_case(), actor=Actor.staff(alice))
+        services.complete_review(case=make_case(), actor=Actor.staff(alice))
 
 
 def test_the_build_bundle_command_without_staff_records_the_operating_system_user(
     gathered, alice, tmp_path
 ):
-    case = review.complete_review(case=gathered, actor=Actor.staff(alice))
+    case = services.complete_review(case=gathered, actor=Actor.staff(alice))
     call_command(
         "build_bundle", case.reference, "--out", str(tmp_path / "c.zip"), stdout=io.StringIO()
     )

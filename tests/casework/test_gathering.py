@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from casework import gathering, results, services
+from casework import results, services
 from casework.actors import Actor
+from casework.engine import gathering as gathering_engine
 from casework.models import AuditEvent, Case, CaseIdentifier, ConnectorRun, State
 from tests.casework.sources import csv_system, flaky_system, write_csv
 
@@ -215,7 +216,7 @@ def test_staff_retry_a_failed_source_and_the_case_moves_on(
     assert case.state == State.GATHERING
     write_csv(tmp_path / "archive" / "old.csv", [{"Email": ARTA, "Note": "2019 fair"}])
     with django_capture_on_commit_callbacks(execute=True):
-        assert gathering.retry_failed(case=case, actor=Actor.staff(alice)) == 1
+        assert services.retry_failed(case=case, actor=Actor.staff(alice)) == 1
     case.refresh_from_db()
     assert case.state == State.IN_REVIEW
     assert case.gathering_blocked_at is None
@@ -269,7 +270,7 @@ def test_a_duplicated_message_is_harmless(tmp_path, make_case, django_capture_on
     flaky_system(tmp_path, fail_times=0)
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     run = ConnectorRun.objects.get(case=case)
-    assert gathering.execute(run.pk) == "skipped"
+    assert gathering_engine.execute(run.pk) == "skipped"
     assert ConnectorRun.objects.get(pk=run.pk).attempts == 1
 
 
@@ -280,10 +281,10 @@ def test_a_run_that_keeps_killing_its_worker_is_failed_after_the_delivery_bound(
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())
-    gathering.start(case.pk)
+    services.start_gathering(case.pk)
     run = ConnectorRun.objects.get(case=case)
     ConnectorRun.objects.filter(pk=run.pk).update(attempts=3)  # three deliveries died mid-run
-    assert gathering.execute(run.pk) == "failed"
+    assert gathering_engine.execute(run.pk) == "failed"
     run.refresh_from_db()
     assert "gave up after 3 deliveries" in run.error
 
@@ -293,9 +294,9 @@ def test_backoff_grows_is_capped_and_honours_retry_after(settings):
     settings.DSAR_RETRY_BACKOFF_CAP = 30
     settings.DSAR_RETRY_AFTER_MAX = 120
     for attempt in range(1, 10):
-        assert 0 <= gathering.backoff_seconds(attempt) <= min(30, 2 * 2 ** (attempt - 1))
-    assert gathering.backoff_seconds(1, retry_after=50) >= 50
-    assert gathering.backoff_seconds(1, retry_after=10_000) <= 120
+        assert 0 <= gathering_engine.backoff_seconds(attempt) <= min(30, 2 * 2 ** (attempt - 1))
+    assert gathering_engine.backoff_seconds(1, retry_after=50) >= 50
+    assert gathering_engine.backoff_seconds(1, retry_after=10_000) <= 120
 
 
 def test_the_sweeper_requeues_a_run_whose_worker_died(
@@ -304,12 +305,12 @@ def test_the_sweeper_requeues_a_run_whose_worker_died(
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())
-    gathering.start(case.pk)  # runs planned; their messages never sent (no commit here)
+    services.start_gathering(case.pk)  # runs planned; their messages never sent (no commit here)
     run = ConnectorRun.objects.get(case=case)
     long_ago = timezone.now() - dt.timedelta(hours=2)
     ConnectorRun.objects.filter(pk=run.pk).update(state="running", claimed_at=long_ago, attempts=1)
     ConnectorRun.objects.filter(pk=run.pk).update(updated_at=long_ago)
-    swept = gathering.sweep()
+    swept = gathering_engine.sweep()
     assert swept["runs"] == 1
     run.refresh_from_db()
     assert run.state == "succeeded"  # eager: re-queued and run at once
@@ -322,13 +323,13 @@ def test_the_sweeper_requeues_lost_pending_runs_and_unstarted_cases(tmp_path, ma
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())  # start_gathering message "lost"
     Case.objects.filter(pk=case.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
-    assert gathering.sweep()["started"] == 1
+    assert gathering_engine.sweep()["started"] == 1
     case.refresh_from_db()
     assert case.state == State.GATHERING
     # The runs' own messages are lost too (they were to be sent after a commit that the test
     # never makes): once past the grace period the sweeper sends them again.
     ConnectorRun.objects.filter(case=case).update(updated_at=timezone.now() - dt.timedelta(hours=1))
-    assert gathering.sweep()["runs"] == 1
+    assert gathering_engine.sweep()["runs"] == 1
     case.refresh_from_db()
     assert case.state == State.IN_REVIEW
 
@@ -337,8 +338,8 @@ def test_the_sweeper_leaves_fresh_work_alone(tmp_path, make_case):
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())
-    gathering.start(case.pk)
-    assert gathering.sweep() == {"runs": 0, "started": 0, "advanced": 0}
+    services.start_gathering(case.pk)
+    assert gathering_engine.sweep() == {"runs": 0, "started": 0, "advanced": 0}
 
 
 def test_a_manual_system_waits_for_its_owner_then_takes_the_attached_export(
@@ -366,7 +367,7 @@ def test_a_manual_system_waits_for_its_owner_then_takes_the_attached_export(
         "export.csv", "Date,Document\n2021-03-01,Contract ë\n2022-05-09,Letter\n".encode()
     )
     with django_capture_on_commit_callbacks(execute=True):
-        run = gathering.complete_manual_run(run=run, actor=Actor.staff(alice), upload=upload)
+        run = services.complete_manual_run(run=run, actor=Actor.staff(alice), upload=upload)
     assert (run.state, run.records_count) == ("succeeded", 2)
     rows = list(results.read_records(run.pk, run.result_file))
     assert rows[0]["data"] == {"Date": "2021-03-01", "Document": "Contract ë"}
@@ -382,7 +383,7 @@ def test_a_manual_search_that_found_nothing_is_confirmed_without_a_file(
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     run = ConnectorRun.objects.get(case=case)
     with django_capture_on_commit_callbacks(execute=True):
-        gathering.complete_manual_run(run=run, actor=Actor.staff(alice))
+        services.complete_manual_run(run=run, actor=Actor.staff(alice))
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
 
@@ -391,7 +392,7 @@ def test_staff_confirm_a_learnt_identifier_and_it_is_audited(
 ):
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     phone = CaseIdentifier.objects.get(case=case, kind="phone")
-    phone = gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
+    phone = services.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
     assert phone.confirmed_by == alice
     assert AuditEvent.objects.filter(case=case, action="gathering.identifier_confirmed").exists()
 
@@ -407,9 +408,9 @@ def test_gathered_records_are_deleted_when_the_case_retention_ends(
     assert files
     assert all(default_storage.exists(f) for f in files)
     services.case_reject(case=case, actor=Actor.staff(dora), reason="Duplicate")
-    assert gathering.purge_results() == 0  # just closed: kept
+    assert gathering_engine.purge_results() == 0  # just closed: kept
     Case.objects.filter(pk=case.pk).update(closed_at=timezone.now() - dt.timedelta(days=31))
-    assert gathering.purge_results() == len(files)
+    assert gathering_engine.purge_results() == len(files)
     assert not any(default_storage.exists(f) for f in files)
     assert not ConnectorRun.objects.filter(case=case).exclude(result_file="").exists()
     assert ConnectorRun.objects.filter(case=case, records_count__gt=0).exists()  # counts stay
@@ -424,11 +425,11 @@ def test_an_identifier_is_confirmed_once_and_only_if_learnt(
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     given = CaseIdentifier.objects.get(case=case, kind="email")
     with pytest.raises(ValidationError):
-        gathering.confirm_identifier(identifier=given, actor=Actor.staff(alice))
+        services.confirm_identifier(identifier=given, actor=Actor.staff(alice))
     phone = CaseIdentifier.objects.get(case=case, kind="phone")
-    gathering.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
+    services.confirm_identifier(identifier=phone, actor=Actor.staff(alice))
     with pytest.raises(ValidationError, match="already confirmed"):
-        gathering.confirm_identifier(identifier=phone, actor=Actor.staff(bob))
+        services.confirm_identifier(identifier=phone, actor=Actor.staff(bob))
 
 
 def test_a_manual_export_of_another_kind_of_file_is_refused(
@@ -445,7 +446,7 @@ def test_a_manual_export_of_another_kind_of_file_is_refused(
     case = verify_and_gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     run = ConnectorRun.objects.get(case=case)
     with pytest.raises(ValidationError, match="CSV or JSON Lines"):
-        gathering.complete_manual_run(
+        services.complete_manual_run(
             run=run, actor=Actor.staff(alice), upload=SimpleUploadedFile("scan.pdf", b"%PDF-1.4")
         )
     assert ConnectorRun.objects.get(pk=run.pk).state == "waiting"

@@ -65,14 +65,9 @@ def test_gdpr_has_no_receipt_confirmation_date(make_case):
     ],
 )
 def test_bad_intake_is_refused_with_a_clear_message_and_nothing_written(kwargs, field):
-    data = {
-        "request_type": "access",
-        "email": "arta@demo.example",
-        "actor": Actor.subject(),
-        **kwargs,
-    }
+    intake = services.Intake(**{"request_type": "access", "email": "arta@demo.example", **kwargs})
     with pytest.raises(ValidationError) as exc:
-        services.case_create(**data)
+        services.case_create(intake=intake, actor=Actor.subject())
     assert field in exc.value.message_dict
     assert exc.value.message_dict[field][0]
     assert Case.objects.count() == 0
@@ -81,9 +76,11 @@ def test_bad_intake_is_refused_with_a_clear_message_and_nothing_written(kwargs, 
 
 def test_a_letter_with_only_a_postal_address_is_accepted(alice):
     case = services.case_create(
-        request_type="erasure",
-        postal_address="Rruga e Durrësit 12, Tiranë",
-        channel="letter",
+        intake=services.Intake(
+            request_type="erasure",
+            postal_address="Rruga e Durrësit 12, Tiranë",
+            channel="letter",
+        ),
         actor=Actor.staff(alice),
     )
     assert case.email == ""
@@ -99,9 +96,9 @@ def test_email_is_normalised(make_case):
 
 def test_staff_who_checked_identity_verify_at_intake_with_a_note(alice):
     case = services.case_create(
-        request_type="access",
-        email="arta.krasniqi@demo.example",
-        channel="phone",
+        intake=services.Intake(
+            request_type="access", email="arta.krasniqi@demo.example", channel="phone"
+        ),
         actor=Actor.staff(alice),
         verified_by=alice,
         verification_note="Called back the number in the CRM",
@@ -118,8 +115,7 @@ def test_staff_who_checked_identity_verify_at_intake_with_a_note(alice):
 def test_verifying_at_intake_without_a_note_writes_nothing(alice):
     with pytest.raises(ValidationError):
         services.case_create(
-            request_type="access",
-            email="a@demo.example",
+            intake=services.Intake(request_type="access", email="a@demo.example"),
             actor=Actor.staff(alice),
             verified_by=alice,
         )

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from casework import gathering, services
+from casework import services
 from casework.actors import Actor
 from casework.deadlines import add_months
 from casework.models import Case, State
@@ -95,7 +95,7 @@ def test_an_answer_without_a_paused_clock_leaves_the_deadline_alone(make_case, a
 def test_gathering_with_nothing_to_search_locks_the_case_once(require_postgres, make_case, alice):
     case = bring_to(State.VERIFIED, make_case(), alice)  # no source systems configured
     with CaptureQueriesContext(connection) as queries:
-        gathering.start(case.pk)
+        services.start_gathering(case.pk)
     assert case_row_locks(queries.captured_queries) == 1
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
@@ -105,7 +105,7 @@ def test_advancing_a_case_whose_sources_all_answered_locks_it_once(
 ):
     case = bring_to(State.GATHERING, make_case(), alice)
     with CaptureQueriesContext(connection) as queries:
-        assert gathering.advance(case.pk) == "gathered"
+        assert services.advance(case.pk) == "gathered"
     assert case_row_locks(queries.captured_queries) == 1
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 

@@ -1,7 +1,7 @@
 """A manual system's instructions and export category are read as its connector reads them:
 inline, or from the YAML file its `mapping_file` names (inline keys win). The admin's page for
 the person who searches it, the form's preselected category and the service's fallback category
-all come from `gathering.manual_settings`; a mapping file that cannot be read is reported on
+all come from `selectors.manual_settings`; a mapping file that cannot be read is reported on
 the page, which still opens and still takes an answer."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from casework import gathering, results, services
+from casework import results, selectors, services
 from casework.actors import Actor
-from casework.forms import ManualSearchForm
+from casework.admin.forms import ManualSearchForm
 from casework.models import Case, ConnectorRun, State
 from dsar.models import DataCategory, SourceSystem
 
@@ -85,7 +85,7 @@ def test_manual_settings_are_read_inline():
     system = SourceSystem(
         connector="manual", config={"instructions": INSTRUCTIONS, "category": "events"}
     )
-    assert gathering.manual_settings(system) == gathering.ManualSettings(
+    assert selectors.manual_settings(system) == selectors.ManualSettings(
         instructions=INSTRUCTIONS, category="events"
     )
 
@@ -96,7 +96,7 @@ def test_manual_settings_are_read_from_a_mapping_file_relative_to_the_project(tm
     system = SourceSystem(
         connector="manual", config={"mapping_file": "mappings/paper.yaml", "category": "events"}
     )
-    assert gathering.manual_settings(system) == gathering.ManualSettings(
+    assert selectors.manual_settings(system) == selectors.ManualSettings(
         instructions=INSTRUCTIONS, category="events"
     )
 
@@ -105,26 +105,26 @@ def test_inline_manual_settings_win_over_the_mapping_file(mapping):
     system = SourceSystem(
         connector="manual", config={"mapping_file": str(mapping), "category": "fulfilment"}
     )
-    assert gathering.manual_settings(system).category == "fulfilment"
-    assert gathering.manual_settings(system).instructions == INSTRUCTIONS
+    assert selectors.manual_settings(system).category == "fulfilment"
+    assert selectors.manual_settings(system).instructions == INSTRUCTIONS
 
 
 def test_a_mapping_file_that_cannot_be_read_gives_empty_manual_settings_and_says_why(mapping):
     system = SourceSystem(connector="manual", config={"mapping_file": str(mapping)})
     break_mapping(mapping)
-    settings = gathering.manual_settings(system)
+    settings = selectors.manual_settings(system)
     assert (settings.instructions, settings.category) == ("", "")
     assert "is not valid YAML at line 2" in settings.problem
 
     mapping.unlink()
-    assert "cannot read" in gathering.manual_settings(system).problem
+    assert "cannot read" in selectors.manual_settings(system).problem
 
 
 def test_manual_settings_of_the_wrong_type_are_left_out():
     system = SourceSystem(connector="manual", config={"instructions": ["a"], "category": 3})
-    assert gathering.manual_settings(system) == gathering.ManualSettings()
+    assert selectors.manual_settings(system) == selectors.ManualSettings()
     not_a_mapping = SourceSystem(connector="manual", config=["instructions"])
-    assert "must be a mapping" in gathering.manual_settings(not_a_mapping).problem
+    assert "must be a mapping" in selectors.manual_settings(not_a_mapping).problem
 
 
 # --- the admin page, the form and the service ----------------------------------------------------
@@ -145,7 +145,7 @@ def test_the_admin_shows_instructions_and_preselects_the_category_from_the_mappi
 
 def test_an_export_without_a_category_takes_the_one_in_the_mapping_file(alice, waiting):
     _case, run = waiting
-    run = gathering.complete_manual_run(
+    run = services.complete_manual_run(
         run=run, actor=Actor.staff(alice), upload=SimpleUploadedFile("export.csv", EXPORT)
     )
     assert (run.state, run.counts) == (ConnectorRun.State.SUCCEEDED, {"events": 1})
@@ -195,7 +195,7 @@ def test_the_service_names_the_broken_mapping_file_when_no_category_is_given(
     _case, run = waiting
     mapping.unlink()
     with pytest.raises(ValidationError, match="cannot read"):
-        gathering.complete_manual_run(
+        services.complete_manual_run(
             run=run, actor=Actor.staff(alice), upload=SimpleUploadedFile("export.csv", EXPORT)
         )
     assert ConnectorRun.objects.get(pk=run.pk).state == ConnectorRun.State.WAITING

@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 from django.conf import settings
 
-from casework import gathering, results, services
+from casework import results, services
 from casework.actors import Actor
+from casework.engine import gathering as gathering_engine
 from casework.models import AuditEvent, Case, CaseIdentifier, ConnectorRun, State
 from dsar.demo import supportdesk
 from dsar.models import SourceSystem
@@ -217,7 +218,7 @@ def test_a_worker_killed_mid_gathering_loses_nothing_and_records_are_stored_once
     # The sweeper (beat runs it in production) finds the run left running past the time limit.
     deadline = time.monotonic() + 60
     while state_of(case) != State.IN_REVIEW and time.monotonic() < deadline:
-        gathering.sweep()
+        gathering_engine.sweep()
         time.sleep(0.5)
     assert state_of(case) == State.IN_REVIEW
     desk_run = ConnectorRun.objects.get(case=case, system__slug="supportdesk", round=1)
@@ -240,7 +241,7 @@ def test_redis_flushed_mid_gathering_the_sweeper_finishes_the_case(
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # every queued message is gone
     deadline = time.monotonic() + 60
     while state_of(case) != State.IN_REVIEW and time.monotonic() < deadline:
-        gathering.sweep()
+        gathering_engine.sweep()
         time.sleep(0.5)
     assert state_of(case) == State.IN_REVIEW
     assert not ConnectorRun.objects.filter(case=case).exclude(state="succeeded").exists()

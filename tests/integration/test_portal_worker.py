@@ -9,6 +9,7 @@ import time
 import pytest
 from django.conf import settings
 
+from casework.engine import submissions as opener
 from casework.models import (
     AuditEvent,
     Case,
@@ -17,7 +18,7 @@ from casework.models import (
     PortalToken,
     State,
 )
-from casework.portal import services
+from casework.services import submissions as services
 from tests.conftest import wait_for
 from tests.portal.conftest import ARTA, form_data
 
@@ -88,7 +89,7 @@ def test_a_request_whose_message_redis_lost_is_opened_by_the_sweeper(real_worker
     assert PortalSubmission.objects.get().state == PortalSubmission.State.PENDING
 
     def swept_and_opened():
-        services.sweep_submissions()  # what beat runs every DSAR_SWEEP_INTERVAL seconds
+        opener.sweep_submissions()  # what beat runs every DSAR_SWEEP_INTERVAL seconds
         return _opened()
 
     case = wait_for(swept_and_opened, interval=1.0)

@@ -13,8 +13,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from casework.bundles import associated_id
 from casework.models import Bundle, Case
+from casework.selectors import associated_id
 from dsar.crypto import EncryptingWriter
 
 ARTA = "arta.krasniqi@demo.example"

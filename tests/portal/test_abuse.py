@@ -110,9 +110,9 @@ def test_the_regime_table_is_in_the_admin(admin_client):
     assert "US-CA" in response.content.decode()
 
 
-def test_a_worker_loads_the_portal_tasks(settings):
+def test_a_worker_loads_the_tasks_the_portal_queues(settings):
     from config.celery import app
 
-    assert "casework.portal.tasks" in settings.CELERY_IMPORTS
+    assert "casework.tasks" in settings.CELERY_IMPORTS
     app.loader.import_default_modules()
-    assert "casework.portal.tasks.send_verification_link" in app.tasks
+    assert "casework.tasks.send_verification_link" in app.tasks

@@ -194,12 +194,12 @@ def test_an_unverified_case_offers_no_download(client, make_case, mailoutbox):
 def test_the_subject_is_told_when_the_data_is_ready_with_a_fresh_status_link(
     db, make_case, alice, mailoutbox, django_capture_on_commit_callbacks
 ):
-    from casework import review, services
+    from casework import services
     from casework.actors import Actor
     from tests.casework.helpers import in_review
 
     case = in_review(make_case(language="sq"), alice)
-    case = review.complete_review(case=case, actor=Actor.staff(alice))
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
     with django_capture_on_commit_callbacks(execute=True):
         services.case_approve(case=case, actor=Actor.staff(alice))
     ready = [m for m in mailoutbox if "gati" in m.subject]

@@ -393,7 +393,9 @@ def test_known_and_unknown_emails_match_on_the_query_count_fixture(
 
 
 def test_staff_created_cases_do_not_change_the_answer(submit, alice):
-    services.case_create(request_type="access", email=ARTA, actor=Actor.staff(alice))
+    services.case_create(
+        intake=services.Intake(request_type="access", email=ARTA), actor=Actor.staff(alice)
+    )
     response = submit()
     assert "Please check your inbox." in response.content.decode()
     assert Case.objects.count() == 2

@@ -15,9 +15,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from casework import tasks
 from casework.actors import Actor
+from casework.engine import submissions as opener
 from casework.models import AuditEvent, Case, PortalSubmission, State
-from casework.portal import services, tasks
+from casework.services import submissions as services
 from tests.portal.conftest import ARTA, form_data
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +66,11 @@ def test_the_request_stores_one_row_and_wakes_the_opener_after_commit(
 def openers_queued(monkeypatch) -> list[tuple]:
     """The openers queued (not run): a list that grows with each publish."""
     queued: list[tuple] = []
-    monkeypatch.setattr(tasks.open_pending_submissions, "delay", lambda *args: queued.append(args))
+    monkeypatch.setattr(
+        tasks.open_pending_submissions,
+        "apply_async",
+        lambda args=(), **options: queued.append(tuple(args)),
+    )
     return queued
 
 
@@ -85,7 +91,7 @@ def test_the_opener_opens_every_waiting_submission_and_silences_the_bell(
     for email in emails:
         stored(email=email)
     assert services.wake_opener() is True
-    assert services.open_pending_submissions() == 3
+    assert opener.open_pending_submissions() == 3
     assert sorted(Case.objects.values_list("email", flat=True)) == emails
     assert not PortalSubmission.objects.exists()
     # Silenced: the next post rings again.
@@ -98,7 +104,7 @@ def test_a_post_whose_ring_found_the_bell_ringing_is_not_left_behind(monkeypatch
     bell still ringing: the opener's last look, after it silenced the bell, finds it."""
     stored()
     assert services.wake_opener() is True
-    take = services._take_next_submission
+    take = opener._take_next_submission
     late = []
 
     def take_then_a_post_arrives():
@@ -108,8 +114,8 @@ def test_a_post_whose_ring_found_the_bell_ringing_is_not_left_behind(monkeypatch
             assert services.wake_opener() is False  # the bell still rings
         return taken
 
-    monkeypatch.setattr(services, "_take_next_submission", take_then_a_post_arrives)
-    assert services.open_pending_submissions() == 2
+    monkeypatch.setattr(opener, "_take_next_submission", take_then_a_post_arrives)
+    assert opener.open_pending_submissions() == 2
     assert Case.objects.filter(email="late@demo.example").exists()
     assert len(openers_queued) == 1
 
@@ -119,14 +125,14 @@ def test_the_opener_leaves_taken_submissions_to_the_sweeper():
     sweeper (which counts each delivery) queues it after the grace, not the opener."""
     taken = stored()
     PortalSubmission.objects.filter(pk=taken.pk).update(deliveries=1)
-    assert services.open_pending_submissions() == 0
+    assert opener.open_pending_submissions() == 0
     assert PortalSubmission.objects.get().deliveries == 1
 
 
 def test_an_opener_past_its_budget_hands_over_to_a_fresh_one(openers_queued):
     for number in range(3):
         stored(email=f"budget{number}@demo.example")
-    assert services.open_pending_submissions(budget_seconds=0) == 1
+    assert opener.open_pending_submissions(budget_seconds=0) == 1
     assert openers_queued == [()]
     assert PortalSubmission.objects.count() == 2
 
@@ -135,7 +141,7 @@ def test_the_worker_opens_the_case_dated_from_the_submission(mailoutbox):
     submission = stored()
     received = timezone.now() - dt.timedelta(minutes=3)
     PortalSubmission.objects.filter(pk=submission.pk).update(received_at=received)
-    case = services.open_submission(submission.pk)
+    case = opener.open_submission(submission.pk)
     assert case.state == State.RECEIVED and case.email == ARTA and case.regime == "gdpr"
     assert case.received_at == received
     assert not PortalSubmission.objects.exists()  # personal data kept only until the case opens
@@ -166,7 +172,7 @@ def test_the_representatives_authority_moves_to_the_case(
         client.post("/en/request/", data)
     submission = PortalSubmission.objects.get()
     assert "Arta" not in submission.authority.name
-    case = services.open_submission(submission.pk)
+    case = opener.open_submission(submission.pk)
     assert case.representative_authority.name == submission.authority.name
     with case.representative_authority.open("rb") as fh:
         assert fh.read() == PDF
@@ -180,7 +186,7 @@ def test_the_representatives_authority_moves_to_the_case(
 
 def test_a_submission_case_create_refuses_fails_naming_the_field_not_its_value(caplog):
     submission = stored(email="not-an-address")
-    assert services.open_submission(submission.pk) is None
+    assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
     assert submission.state == Submission.FAILED
     assert submission.error == "invalid: email"
@@ -190,7 +196,7 @@ def test_a_submission_case_create_refuses_fails_naming_the_field_not_its_value(c
 
 def test_a_submission_with_fields_the_service_does_not_know_fails():
     submission = stored(favourite_colour="blue")
-    assert services.open_submission(submission.pk) is None
+    assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
     assert submission.state == Submission.FAILED
     assert submission.error.startswith("TypeError")
@@ -202,7 +208,7 @@ def test_deliveries_are_bounded(settings):
     submission = stored()
     # Three deliveries that each died with their worker (counted, then nothing committed).
     PortalSubmission.objects.filter(pk=submission.pk).update(deliveries=3)
-    assert services.open_submission(submission.pk) is None
+    assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
     assert submission.state == Submission.FAILED
     assert "3 times" in submission.error
@@ -215,9 +221,9 @@ def test_each_delivery_is_counted_before_the_work(monkeypatch):
     def dies(**kwargs):
         raise RuntimeError("the worker died")
 
-    monkeypatch.setattr(services, "submit_request", dies)
+    monkeypatch.setattr(opener, "submit_request", dies)
     with pytest.raises(RuntimeError):
-        services.open_submission(submission.pk)
+        opener.open_submission(submission.pk)
     submission.refresh_from_db()
     assert submission.deliveries == 1 and submission.state == Submission.PENDING
 
@@ -246,8 +252,8 @@ def test_the_sweeper_queues_one_opener_for_stale_untaken_submissions(
         stored(email=f"lost{number}@demo.example")
     PortalSubmission.objects.update(updated_at=timezone.now() - dt.timedelta(minutes=5))
     one_by_one = []
-    monkeypatch.setattr(services, "_queue_delivery", one_by_one.append)
-    assert services.sweep_submissions() == 3
+    monkeypatch.setattr(opener, "_queue_delivery", one_by_one.append)
+    assert opener.sweep_submissions() == 3
     assert openers_queued == [()] and one_by_one == []
 
 
@@ -296,7 +302,7 @@ def test_the_auditor_does_not_see_submissions(client, audrey):
 
 def test_beat_runs_the_submission_sweeper(settings):
     tasks_run = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "casework.portal.tasks.sweep_submissions" in tasks_run
+    assert "casework.tasks.sweep_submissions" in tasks_run
 
 
 def test_sweeps_queued_while_no_worker_runs_expire(settings):
@@ -325,7 +331,7 @@ def test_failed_submissions_nobody_acted_on_are_deleted_with_their_upload(settin
     assert set(PortalSubmission.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
     assert not storage.exists(upload)
     tasks_run = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "casework.portal.tasks.purge_failed_submissions" in tasks_run
+    assert "casework.tasks.purge_failed_submissions" in tasks_run
 
 
 def test_deleting_a_submission_in_the_admin_deletes_its_upload(client, alice):
@@ -358,7 +364,7 @@ def test_openers_working_side_by_side_open_each_submission_once(require_postgres
     def opener() -> None:
         try:
             start.wait()
-            opened.append(services.open_pending_submissions())
+            opened.append(opener.open_pending_submissions())
         except BaseException as exc:  # reported below: a thread's error would vanish
             failures.append(exc)
         finally:
@@ -384,7 +390,7 @@ def test_an_opener_waits_for_the_lock_on_a_submission_it_took(require_postgres):
     from django.db import connection, transaction
 
     stored()
-    taken = services._take_next_submission()
+    taken = opener._take_next_submission()
     locked, release = threading.Event(), threading.Event()
 
     def another_opener_looks() -> None:
@@ -420,7 +426,7 @@ def test_an_opener_waits_for_the_lock_on_a_submission_it_took(require_postgres):
     watcher = threading.Thread(target=release_once_the_opener_waits)
     watcher.start()
     try:
-        case = services._open_taken(taken)
+        case = opener._open_taken(taken)
     finally:
         release.set()
         thread.join(timeout=30)
@@ -432,15 +438,15 @@ def test_an_opener_waits_for_the_lock_on_a_submission_it_took(require_postgres):
 def test_a_submission_that_fails_unforeseen_does_not_stop_the_opener(monkeypatch, caplog):
     for email in ("one@demo.example", "broken@demo.example", "three@demo.example"):
         stored(email=email)
-    submit_request = services.submit_request
+    submit_request = opener.submit_request
 
     def fails_for_one(**fields):
         if fields["email"] == "broken@demo.example":
             raise RuntimeError("broken@demo.example is not welcome")
         return submit_request(**fields)
 
-    monkeypatch.setattr(services, "submit_request", fails_for_one)
-    assert services.open_pending_submissions() == 2
+    monkeypatch.setattr(opener, "submit_request", fails_for_one)
+    assert opener.open_pending_submissions() == 2
     left = PortalSubmission.objects.get()
     assert (left.payload["email"], left.state, left.deliveries) == (
         "broken@demo.example",
@@ -451,10 +457,10 @@ def test_a_submission_that_fails_unforeseen_does_not_stop_the_opener(monkeypatch
 
 
 def test_a_failed_publish_silences_the_bell(monkeypatch):
-    def broker_down(*args):
+    def broker_down(*args, **options):
         raise OSError("connection refused")
 
-    monkeypatch.setattr(tasks.open_pending_submissions, "delay", broker_down)
+    monkeypatch.setattr(tasks.open_pending_submissions, "apply_async", broker_down)
     with pytest.raises(OSError):
         services.wake_opener()
     assert cache.get(services.OPENER_BELL) is None
@@ -469,9 +475,9 @@ def test_an_opener_stopped_by_an_error_silences_the_bell(monkeypatch, openers_qu
     def database_gone():
         raise OperationalError("server closed the connection")
 
-    monkeypatch.setattr(services, "_take_next_submission", database_gone)
+    monkeypatch.setattr(opener, "_take_next_submission", database_gone)
     with pytest.raises(OperationalError):
-        services.open_pending_submissions()
+        opener.open_pending_submissions()
     assert cache.get(services.OPENER_BELL) is None
 
 
@@ -493,9 +499,9 @@ def test_the_time_limit_stops_the_opener_and_silences_the_bell(monkeypatch, open
     def out_of_time(**fields):
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(services, "submit_request", out_of_time)
+    monkeypatch.setattr(opener, "submit_request", out_of_time)
     with pytest.raises(SoftTimeLimitExceeded):
-        services.open_pending_submissions()
+        opener.open_pending_submissions()
     assert cache.get(services.OPENER_BELL) is None
     left = PortalSubmission.objects.get()
     assert (left.state, left.deliveries) == (Submission.PENDING, 1)  # the sweeper's now
@@ -527,7 +533,7 @@ def test_an_opener_does_not_spin_on_a_row_another_transaction_holds(
     thread.start()
     try:
         assert locked.wait(timeout=30)
-        assert services.open_pending_submissions(budget_seconds=0.3) == 0
+        assert opener.open_pending_submissions(budget_seconds=0.3) == 0
         assert openers_queued == [()]  # a fresh opener, for when the row is free
     finally:
         release.set()

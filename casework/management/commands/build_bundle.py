@@ -3,9 +3,10 @@ import getpass
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from casework import bundles, services
+from casework import services
 from casework.actors import Actor
 from casework.models import Case
+from casework.permissions import staff_user
 
 
 class Command(BaseCommand):
@@ -33,10 +34,10 @@ class Command(BaseCommand):
             raise CommandError(f"No case {options['reference']}.")
         try:
             if options["staff"]:
-                actor = Actor.staff(services.staff_user(options["staff"]))
+                actor = Actor.staff(staff_user(options["staff"]))
             else:
                 actor = Actor.system()
-            passphrase = bundles.export_to_medium(
+            passphrase = services.export_to_medium(
                 case=case,
                 actor=actor,
                 path=options["out"],

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from casework import services
 from casework.actors import Actor
 from casework.models import Channel, Language, RequestType
+from casework.permissions import staff_user
 
 
 class Command(BaseCommand):
@@ -40,21 +41,23 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         try:
-            verifier = services.staff_user(o["verified_by"]) if o["verified_by"] else None
+            verifier = staff_user(o["verified_by"]) if o["verified_by"] else None
             entered_by = o["entered_by"] or o["verified_by"]
-            actor = Actor.staff(services.staff_user(entered_by)) if entered_by else Actor.system()
+            actor = Actor.staff(staff_user(entered_by)) if entered_by else Actor.system()
             case = services.case_create(
-                request_type=o["request_type"],
+                intake=services.Intake(
+                    request_type=o["request_type"],
+                    email=o["email"],
+                    postal_address=o["postal_address"],
+                    name=o["name"],
+                    phone=o["phone"],
+                    customer_number=o["customer_number"],
+                    company=o["company"],
+                    language=o["language"],
+                    regime=o["regime"],
+                    channel=o["channel"],
+                ),
                 actor=actor,
-                email=o["email"],
-                postal_address=o["postal_address"],
-                name=o["name"],
-                phone=o["phone"],
-                customer_number=o["customer_number"],
-                company=o["company"],
-                language=o["language"],
-                regime=o["regime"],
-                channel=o["channel"],
                 verified_by=verifier,
                 verification_note=o["verification_note"],
                 intake_details={"entered_via": "command_line", "os_user": getpass.getuser()},

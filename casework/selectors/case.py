@@ -1,19 +1,19 @@
-"""Selectors: reads about cases (HackSoft style)."""
+"""Reads about cases (HackSoft style): lists for the admin and the schedules, and what a case
+tells the subject."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_fsm import get_available_FIELD_transitions
 
 from casework import deadlines
 from casework.actors import Actor
-from casework.models import OPEN_STATES, Case, ConnectorRun, RecordDecision, State
+from casework.models import OPEN_STATES, Case, State
+from casework.permissions import check_transition
 
 
 def open_cases() -> QuerySet[Case]:
@@ -60,8 +60,6 @@ def possible_duplicate_of(case: Case) -> Case | None:
 
 def allowed_transitions(case: Case, actor: Actor) -> list:
     """Transitions the actor may run now (guards and permissions met), for buttons."""
-    from casework.services import check_transition
-
     allowed = []
     for t in get_available_FIELD_transitions(case, Case._meta.get_field("state")):
         try:
@@ -83,72 +81,3 @@ def reason_told(case: Case, decision: str) -> str:
     if decision == "extension":
         return case.extension_reason
     return ""
-
-
-# --- review of the gathered data -----------------------------------------------------------------
-
-
-def review_is_open(case: Case) -> bool:
-    """Records can be left out and values redacted: the case is in review, not yet completed."""
-    return case.state == State.IN_REVIEW and case.review_completed_at is None
-
-
-def review_can_reopen(case: Case) -> bool:
-    """A completed review can be opened again while the case is still in review."""
-    return case.state == State.IN_REVIEW and case.review_completed_at is not None
-
-
-def stored_runs(case: Case) -> QuerySet[ConnectorRun]:
-    """The case's searches that stored records (succeeded, with a file), in the order they
-    were made: the runs review reads and counts."""
-    return (
-        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
-        .exclude(result_file="")
-        .select_related("system")
-        .order_by("round", "system_id")
-    )
-
-
-def review_category_counts(case: Case) -> Counter:
-    """Records by category, from the counts each run stored when it wrote its file: the runs
-    `review.review_rows` reads (`stored_runs`), and no file opened to count them."""
-    totals: Counter = Counter()
-    for counts in stored_runs(case).order_by().values_list("counts", flat=True):
-        totals.update({category: int(n) for category, n in (counts or {}).items()})
-    return totals
-
-
-def review_decision_counts(case: Case) -> dict[str, Counter]:
-    """Decisions by category and action: {"events": Counter({"exclude": 1, "redact": 2})}."""
-    result: dict[str, Counter] = {}
-    decisions = (
-        RecordDecision.objects.filter(case=case)
-        .values("category", "action")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    for row in decisions:
-        result.setdefault(row["category"], Counter())[row["action"]] = row["n"]
-    return result
-
-
-@dataclass(frozen=True)
-class ReviewSummary:
-    """What a review decided, in numbers: records gathered, left out, values redacted."""
-
-    records: int
-    excluded: int
-    redacted: int
-
-
-def review_summary(case: Case) -> ReviewSummary:
-    """The review of a case in numbers, for every page that shows them."""
-    decided = RecordDecision.objects.filter(case=case).aggregate(
-        excluded=Count("pk", filter=Q(action=RecordDecision.Action.EXCLUDE)),
-        redacted=Count("pk", filter=Q(action=RecordDecision.Action.REDACT)),
-    )
-    return ReviewSummary(
-        records=sum(review_category_counts(case).values()),
-        excluded=decided["excluded"],
-        redacted=decided["redacted"],
-    )

@@ -1,15 +1,14 @@
-"""The table of regimes by country, editable by staff, and the form submissions a worker
-could not open. Registered from casework.portal.urls
-(loaded by config/urls.py before the admin builds its URLs)."""
+"""The public portal's tables in the admin: the regimes by country, editable by staff, and the
+form submissions a worker could not open."""
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from casework import services
 from casework.actors import Actor
 from casework.models import CountryRegime, PortalSubmission
-from casework.portal import services
 
 
 @admin.register(CountryRegime)

@@ -1,4 +1,4 @@
-"""Services: every write to a case goes through here (HackSoft style).
+"""Services of the case: every write to a case's fields goes through casework.services.
 
 Each service checks the actor's permission (django-fsm does not check it on call), runs the
 transition, saves, writes the audit event and enqueues follow-up work after commit, in one
@@ -10,19 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import validate_email
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed
 
-from casework import deadlines, roles
+from casework import deadlines, queue
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import (
@@ -32,55 +28,13 @@ from casework.models import (
     AskPurpose,
     Case,
     CaseNote,
-    Channel,
-    Language,
-    PublicHoliday,
-    ReferenceCounter,
-    RequestType,
-    RestrictionGround,
     State,
     VerificationMethod,
 )
-
-logger = logging.getLogger(__name__)
+from casework.permissions import check_assignee, check_transition, require_perm
+from casework.services.bundles import request_bundle
 
 NOTE_MAX_LENGTH = 5000
-
-
-# --- transitions -------------------------------------------------------------------------------
-
-
-def transition_meta(case: Case, name: str):
-    """The django-fsm Transition for `name` from the case's current state, or None."""
-    method = getattr(case, name, None)
-    meta = getattr(method, "_django_fsm", None)
-    if meta is None:
-        raise ValueError(f"{name!r} is not a case transition")
-    return meta.get_transition(case.state)
-
-
-def check_transition(case: Case, name: str, actor: Actor) -> None:
-    """Raise unless `actor` may run transition `name` on `case` now."""
-    t = transition_meta(case, name)
-    if t is None:
-        raise TransitionNotAllowed(
-            _("“%(action)s” is not possible while the case is %(state)s.")
-            % {"action": name, "state": case.get_state_display()}
-        )
-    if actor.kind == Actor.SUBJECT:
-        if not t.custom.get("subject"):
-            raise PermissionDenied(_("The subject cannot do this."))
-    elif not actor.may_run(t, case):
-        if t.custom.get("denied") and actor.has_perm(t.custom["perm"]):
-            raise PermissionDenied(t.custom["denied"])
-        raise PermissionDenied(_("You are not allowed to do this: %(action)s.") % {"action": name})
-    failed = [c for c in t.conditions if not c(case)]
-    if failed:
-        reasons = "; ".join(str(getattr(c, "explanation", c.__name__)) for c in failed)
-        raise TransitionNotAllowed(
-            _("“%(action)s” is not possible yet: %(reasons)s.")
-            % {"action": name, "reasons": reasons}
-        )
 
 
 def _require_text(value: str | None, field: str = "reason") -> str:
@@ -158,175 +112,6 @@ def _run(
     return locked
 
 
-# --- intake ------------------------------------------------------------------------------------
-
-
-def _next_reference(year: int) -> str:
-    ReferenceCounter.objects.get_or_create(year=year)
-    # The UPDATE takes a row lock until commit, so two intakes never draw the same number.
-    ReferenceCounter.objects.filter(year=year).update(last=F("last") + 1)
-    number = ReferenceCounter.objects.get(year=year).last
-    return f"DSAR-{year}-{number:06d}"
-
-
-def _holidays() -> list[dt.date]:
-    return list(PublicHoliday.objects.values_list("date", flat=True))
-
-
-def _validate_intake(
-    *,
-    request_type: str,
-    email: str,
-    postal_address: str,
-    language: str,
-    regime: str,
-    channel: str,
-    restriction_ground: str,
-    details: dict[str, Any],
-) -> None:
-    errors: dict[str, list[str]] = {}
-    if request_type not in RequestType.values:
-        errors["request_type"] = [
-            _("Unknown request type “%(value)s”. Choose one of: %(choices)s.")
-            % {"value": request_type, "choices": ", ".join(RequestType.values)}
-        ]
-    if not email and not postal_address:
-        errors["email"] = [
-            _("Give at least one way to reach the subject: an e-mail or a postal address.")
-        ]
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            errors["email"] = [_("“%(value)s” is not a valid e-mail address.") % {"value": email}]
-    if language not in Language.values:
-        errors["language"] = [
-            _("Language must be one of: %(c)s.") % {"c": ", ".join(Language.values)}
-        ]
-    if regime not in deadlines.REGIMES:
-        errors["regime"] = [
-            _("Unknown regime “%(value)s”. Choose one of: %(c)s.")
-            % {"value": regime, "c": ", ".join(deadlines.REGIMES)}
-        ]
-    if channel not in Channel.values:
-        errors["channel"] = [_("Unknown channel “%(value)s”.") % {"value": channel}]
-    if restriction_ground and restriction_ground not in RestrictionGround.values:
-        errors["restriction_ground"] = [_("Unknown restriction ground.")]
-    if request_type == RequestType.RECTIFICATION:
-        corrections = details.get("corrections")
-        if corrections is not None and not isinstance(corrections, list):
-            errors["details"] = [_("Corrections must be a list.")]
-    if errors:
-        raise ValidationError(errors)
-
-
-def case_create(
-    *,
-    request_type: str,
-    actor: Actor,
-    email: str = "",
-    postal_address: str = "",
-    name: str = "",
-    phone: str = "",
-    customer_number: str = "",
-    company: str = "",
-    language: str = Language.EN,
-    regime: str | None = None,
-    channel: str = Channel.WEB,
-    received_at: dt.datetime | None = None,
-    details: dict[str, Any] | None = None,
-    restriction_ground: str = "",
-    has_representative: bool = False,
-    representative_name: str = "",
-    representative_relationship: str = "",
-    verified_by=None,
-    verification_note: str = "",
-    intake_details: dict[str, Any] | None = None,
-) -> Case:
-    """Open a case from any channel (web form, letter, phone, API, command line).
-
-    With `verified_by` (a staff member who checked identity through a channel already on
-    record, with a note saying how) the case is verified at once, in the same transaction.
-    """
-    from django.conf import settings
-
-    email = (email or "").strip().lower()
-    postal_address = (postal_address or "").strip()
-    regime = regime or settings.DSAR_DEFAULT_REGIME
-    details = details or {}
-    _validate_intake(
-        request_type=request_type,
-        email=email,
-        postal_address=postal_address,
-        language=language,
-        regime=regime,
-        channel=channel,
-        restriction_ground=restriction_ground,
-        details=details,
-    )
-    if verified_by is not None:
-        verification_note = _require_text(verification_note, "verification_note")
-
-    received_at = received_at or timezone.now()
-    received_on = deadlines.local_date(received_at)
-    rules = deadlines.get_regime(regime)
-    confirm_by = deadlines.receipt_confirmation_due(rules, received_on, _holidays())
-
-    with transaction.atomic():
-        case = Case(
-            reference=_next_reference(received_on.year),
-            request_type=request_type,
-            channel=channel,
-            email=email,
-            postal_address=postal_address,
-            name=name.strip(),
-            phone=phone.strip(),
-            customer_number=customer_number.strip(),
-            company=company.strip(),
-            language=language,
-            regime=regime,
-            received_at=received_at,
-            due_at=deadlines.end_of_day(deadlines.due_date(rules, received_on)),
-            receipt_confirmation_due_at=deadlines.end_of_day(confirm_by) if confirm_by else None,
-            details=details,
-            restriction_ground=restriction_ground,
-            has_representative=has_representative,
-            representative_name=representative_name.strip(),
-            representative_relationship=representative_relationship.strip(),
-            entered_by=actor.user if actor.kind == Actor.STAFF else None,
-        )
-        case.save()
-        record_event(
-            case,
-            "case.created",
-            actor=actor,
-            to_state=case.state,
-            details={
-                "request_type": request_type,
-                "channel": channel,
-                "regime": regime,
-                "language": language,
-                "representative": has_representative,
-                **(intake_details or {}),
-            },
-        )
-        if verified_by is not None:
-            case = case_verify(
-                case=case,
-                actor=Actor.staff(verified_by),
-                method=VerificationMethod.STAFF_CHECK,
-                note=verification_note,
-            )
-        from casework import tasks
-
-        tasks.find_possible_duplicates.delay_on_commit(case.pk)
-    logger.info("case %s created via %s", case.reference, channel)
-    return case
-
-
-# --- day-to-day transitions ---------------------------------------------------------------------
-
-
 def case_verify(
     *,
     case: Case,
@@ -352,9 +137,7 @@ def case_verify(
         details={"method": method},
         already_locked=already_locked,
     )
-    from casework import tasks
-
-    tasks.start_gathering.delay_on_commit(case.pk)
+    queue.enqueue_on_commit("start_gathering", case.pk)
     return case
 
 
@@ -486,9 +269,7 @@ def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
             note=_optional_note(CaseNote.Kind.INTERNAL, note),
         )
         if case.request_type in BUNDLE_TYPES:
-            from casework import bundles
-
-            bundles.request_bundle(case=case, actor=actor)
+            request_bundle(case=case, actor=actor)
     return case
 
 
@@ -540,9 +321,7 @@ def case_reject(*, case: Case, actor: Actor, reason: str, unfounded: bool = Fals
         note=(CaseNote.Kind.REASON, reason, True),
         details={"unfounded": unfounded},
     )
-    from casework import tasks
-
-    tasks.notify_subject.delay_on_commit(case.pk, "rejected")
+    queue.enqueue_on_commit("notify_subject", case.pk, "rejected")
     return case
 
 
@@ -636,21 +415,13 @@ def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> C
                 **_note(locked, actor, CaseNote.Kind.REASON, reason, visible=True),
             },
         )
-        from casework import tasks
-
-        tasks.notify_subject.delay_on_commit(locked.pk, "extended")
+        queue.enqueue_on_commit("notify_subject", locked.pk, "extended")
     return locked
 
 
 def case_assign(*, case: Case, actor: Actor, assignee) -> Case:
     require_perm(actor, "casework.assign_case")
-    if (
-        assignee is not None
-        and not assignee.groups.filter(name__in=[roles.PRIVACY_TEAM, roles.DPO]).exists()
-    ):
-        raise ValidationError(
-            {"assignee": _("Cases can be assigned to the privacy team or the DPO only.")}
-        )
+    check_assignee(assignee)
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         previous = locked.assignee_id
@@ -686,17 +457,3 @@ def case_add_note(*, case: Case, actor: Actor, text: str) -> CaseNote:
         details = _note(case, actor, CaseNote.Kind.INTERNAL, text)
         record_event(case, "case.note_added", actor=actor, details=details)
     return CaseNote.objects.get(pk=details["note"])
-
-
-def require_perm(actor: Actor, perm: str) -> None:
-    if not actor.has_perm(perm):
-        raise PermissionDenied(_("You are not allowed to do this."))
-
-
-def staff_user(username: str):
-    """The active staff member called `username`, for commands that act on someone's behalf."""
-    User = get_user_model()
-    try:
-        return User.objects.get(username=username, is_active=True, is_staff=True)
-    except User.DoesNotExist:
-        raise ValidationError(_("No active staff member “%(u)s”.") % {"u": username}) from None

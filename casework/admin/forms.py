@@ -16,7 +16,7 @@ from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from casework import gathering, services
+from casework import selectors, services
 from casework.actors import Actor
 from casework.models import (
     AskPurpose,
@@ -132,19 +132,21 @@ class CaseIntakeForm(forms.ModelForm):
         verified = data.get("identity_verified")
         try:
             self.instance = services.case_create(
+                intake=services.Intake(
+                    request_type=data["request_type"],
+                    channel=data["channel"],
+                    received_at=data.get("received_at") or None,
+                    email=data.get("email", ""),
+                    postal_address=data.get("postal_address", ""),
+                    name=data.get("name", ""),
+                    phone=data.get("phone", ""),
+                    customer_number=data.get("customer_number", ""),
+                    company=data.get("company", ""),
+                    language=data["language"],
+                    regime=data["regime"],
+                    restriction_ground=data.get("restriction_ground", ""),
+                ),
                 actor=Actor.staff(self.staff_user),
-                request_type=data["request_type"],
-                channel=data["channel"],
-                received_at=data.get("received_at") or None,
-                email=data.get("email", ""),
-                postal_address=data.get("postal_address", ""),
-                name=data.get("name", ""),
-                phone=data.get("phone", ""),
-                customer_number=data.get("customer_number", ""),
-                company=data.get("company", ""),
-                language=data["language"],
-                regime=data["regime"],
-                restriction_ground=data.get("restriction_ground", ""),
                 verified_by=self.staff_user if verified else None,
                 verification_note=data.get("verification_note", "") if verified else "",
             )
@@ -291,7 +293,7 @@ class ConfirmIdentifierForm(forms.Form):
 
 class ManualSearchForm(forms.Form):
     """A person's answer for a manual system: the export they took from it, or "nothing found".
-    The fields are named as `gathering.complete_manual_run` names its arguments."""
+    The fields are named as `services.complete_manual_run` names its arguments."""
 
     required_css_class = "required"
 
@@ -315,7 +317,7 @@ class ManualSearchForm(forms.Form):
             ("", "---------"),
             *((c.slug, f"{c.code} {c.text('name')}") for c in categories),
         ]
-        self.fields["category"].initial = gathering.manual_settings(run.system).category
+        self.fields["category"].initial = selectors.manual_settings(run.system).category
         self.fields["upload"].help_text = _(
             "A CSV file with a header row, or JSON Lines (one JSON object per line), at most "
             "%(size)s."
@@ -325,7 +327,7 @@ class ManualSearchForm(forms.Form):
         upload = self.cleaned_data.get("upload")
         if not upload:
             return None
-        if not upload.name.lower().endswith(gathering.MANUAL_UPLOAD_EXTENSIONS):
+        if not upload.name.lower().endswith(selectors.MANUAL_UPLOAD_EXTENSIONS):
             raise ValidationError(
                 _(
                     "“%(name)s” is neither a CSV (.csv) nor a JSON Lines (.jsonl, .ndjson) "

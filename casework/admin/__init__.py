@@ -1,0 +1,5 @@
+"""The admin where the privacy team works cases, by topic: cases (`case`, with its gathering and
+review parts and its operations), the audit trail, the public portal's tables and the calendar.
+Importing this package registers them all."""
+
+from casework.admin import audit, case, holidays, portal  # noqa: F401  (registers the admins)

@@ -1,0 +1,665 @@
+"""The admin where the privacy team works cases.
+
+Everything that changes a case goes through `casework.services`: the change page edits only the
+assignee (through `case_assign`), transitions and other operations each have a confirmation page
+whose form calls one service with the signed-in staff member as the actor, and cases are created
+by `case_create`. The audit trail is shown, never edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.forms import Form
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+)
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from casework import deadlines, permissions, roles, selectors, services
+from casework.actors import Actor
+from casework.admin.forms import (
+    CaseIntakeForm,
+    add_service_errors,
+)
+
+# --- what staff can do to a case -----------------------------------------------------------------
+from casework.admin.gathering import ATTENTION_COLOUR, GatheringAdminViews, source_counts
+from casework.admin.operations import ACTIONS, TRANSITIONS, Operation, transition_label
+from casework.admin.review import ReviewAdminViews
+from casework.models import (
+    AuditEvent,
+    Case,
+    CaseNote,
+    State,
+)
+
+STATE_COLOURS = {
+    State.RECEIVED: "#417690",
+    State.VERIFIED: "#2b6cb0",
+    State.AWAITING_SUBJECT: "#b7791f",
+    State.GATHERING: "#6b46c1",
+    State.IN_REVIEW: "#2c7a7b",
+    State.FULFILLING: "#2f855a",
+    State.COMPLETED: "#276749",
+    State.REJECTED: "#ba2121",
+    State.WITHDRAWN: "#718096",
+    State.MERGED: "#718096",
+    State.EXPIRED: "#718096",
+}
+
+
+DAYS_COLOURS = {"overdue": "#ba2121", "soon": "#b7791f", "ok": "#2f855a"}
+
+
+BADGE = "color:#fff;background:{};padding:2px 8px;border-radius:10px;white-space:nowrap"
+
+
+def days_left_urgency(days: int) -> str:
+    """overdue, soon (within DSAR_DUE_SOON_DAYS, as the due-soon filter) or ok."""
+    if days < 0:
+        return "overdue"
+    if days <= settings.DSAR_DUE_SOON_DAYS:
+        return "soon"
+    return "ok"
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("overdue")
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Overdue"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=selectors.overdue_cases().values("pk"))
+        return queryset
+
+
+class DueSoonFilter(admin.SimpleListFilter):
+    parameter_name = "due_soon"
+
+    def __init__(self, *args, **kwargs):
+        self.title = _("due within %(days)d days") % {"days": settings.DSAR_DUE_SOON_DAYS}
+        super().__init__(*args, **kwargs)
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Due within %(days)d days") % {"days": settings.DSAR_DUE_SOON_DAYS})]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            due_soon = selectors.cases_due_within(days=settings.DSAR_DUE_SOON_DAYS)
+            return queryset.filter(pk__in=due_soon.values("pk"))
+        return queryset
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """History shown on the case, never added, changed or deleted here, whoever looks."""
+
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class AuditEventInline(ReadOnlyInline):
+    model = AuditEvent
+    fk_name = "case"
+    verbose_name = _("audit event")
+    verbose_name_plural = _("audit trail")
+    fields = ("seq", "created_at", "action", "actor_label", "from_state", "to_state", "details")
+    ordering = ("seq",)
+
+
+class CaseNoteInline(ReadOnlyInline):
+    model = CaseNote
+    fields = ("created_at", "kind", "author", "visible_to_subject", "text")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("author")
+
+
+class CaseChangeList(ChangeList):
+    """The case list, with each case's sources counted in the same query (no query per row)."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        if exclude_parameters is None:  # facet counts need no sources
+            queryset = queryset.annotate(**source_counts("runs__"))
+        return queryset
+
+
+@admin.register(Case)
+class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "request_type",
+        "state_badge",
+        "sources_column",
+        "days_left_badge",
+        "regime",
+        "assignee",
+        "received_at",
+    )
+    list_filter = (
+        "state",
+        "request_type",
+        "regime",
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+        OverdueFilter,
+        DueSoonFilter,
+    )
+    search_fields = ("reference",)
+    search_help_text = _("A case reference, or the subject's exact e-mail address.")
+    list_select_related = ("assignee",)
+    ordering = ("due_at",)
+    inlines = (CaseNoteInline, AuditEventInline)
+
+    add_fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "request_type",
+                    "channel",
+                    "received_at",
+                    "regime",
+                    "language",
+                    "restriction_ground",
+                )
+            },
+        ),
+        (
+            _("The subject"),
+            {
+                "fields": (
+                    "email",
+                    "postal_address",
+                    "name",
+                    "phone",
+                    "customer_number",
+                    "company",
+                )
+            },
+        ),
+        (_("Identity"), {"fields": ("identity_verified", "verification_note")}),
+    )
+    fieldsets = (
+        (
+            _("The request"),
+            {
+                "fields": (
+                    "reference",
+                    "state_badge",
+                    "request_type",
+                    "channel",
+                    "regime",
+                    "language",
+                    "restriction_ground",
+                    "details",
+                    "assignee",
+                    "entered_by",
+                    "possible_duplicate_of",
+                    "merged_into",
+                )
+            },
+        ),
+        (
+            _("The subject"),
+            {
+                "fields": (
+                    "name",
+                    "email",
+                    "postal_address",
+                    "phone",
+                    "customer_number",
+                    "company",
+                    "has_representative",
+                    "representative_name",
+                    "representative_relationship",
+                    "representative_authority",
+                )
+            },
+        ),
+        (
+            _("Deadline"),
+            {
+                "fields": (
+                    "received_at",
+                    "due_at",
+                    "days_left_badge",
+                    "receipt_confirmation_due_at",
+                    "receipt_confirmed_at",
+                    "paused_days",
+                    "paused_at",
+                    "original_due_at",
+                    "extension_reason",
+                    "extension_announced_at",
+                )
+            },
+        ),
+        (
+            _("Handling"),
+            {
+                "fields": (
+                    "verified_at",
+                    "verification_method",
+                    "verified_by",
+                    "awaiting_from",
+                    "awaiting_purpose",
+                    "awaiting_since",
+                    "sources_skipped_reason",
+                    "plan_prepared_by",
+                    "plan_prepared_at",
+                    "approved_by",
+                    "approved_at",
+                    "response_sent_at",
+                    "bundle_ready_at",
+                    "rejection_reason",
+                    "rejected_as_unfounded",
+                    "closed_at",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+    )
+
+    # --- list ----------------------------------------------------------------------------------
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_badge(self, case: Case) -> str:
+        colour = STATE_COLOURS.get(case.state, "#718096")
+        return format_html(
+            '<span class="case-state case-state-{}" style="{}">{}</span>',
+            case.state,
+            BADGE.format(colour),
+            case.get_state_display(),
+        )
+
+    @admin.display(description=_("days left"), ordering="due_at")
+    def days_left_badge(self, case: Case) -> str:
+        if not case.is_open:
+            return "—"
+        days = deadlines.days_left(case.due_at, timezone.now())
+        urgency = days_left_urgency(days)
+        if days < 0:
+            text = ngettext("%(n)d day overdue", "%(n)d days overdue", -days) % {"n": -days}
+        else:
+            text = str(days)
+        return format_html(
+            '<span class="days-left days-{}" style="{}">{}</span>',
+            urgency,
+            BADGE.format(DAYS_COLOURS[urgency]),
+            text,
+        )
+
+    @admin.display(description=_("sources"))
+    def sources_column(self, case: Case) -> str:
+        """Answered of all sources, and a red marker when gathering needs a person; the counts
+        come from CaseChangeList's annotations."""
+        total = getattr(case, "sources_total", 0)
+        if not total:
+            return "—"
+        text = f"{total - case.sources_open}/{total}"
+        if case.gathering_blocked_at is None:
+            return text
+        return format_html(
+            '{} <span class="sources-attention" style="{}" title="{}">{}</span>',
+            text,
+            BADGE.format(ATTENTION_COLOUR),
+            _("Gathering needs attention: a source failed"),
+            _("needs attention"),
+        )
+
+    def get_changelist(self, request, **kwargs):
+        return CaseChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if "@" in term:
+            # An e-mail finds the subject's cases by the exact address only: a partial address
+            # must not list other people's cases.
+            return queryset.filter(email__iexact=term), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- permissions and the change page ----------------------------------------------------------
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # cases are never deleted by hand
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        fields = [f for _name, opts in self.fieldsets for f in opts["fields"]]
+        if request.user.has_perm("casework.assign_case"):
+            fields.remove("assignee")
+        return fields
+
+    def get_inline_instances(self, request, obj=None):
+        return [] if obj is None else super().get_inline_instances(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = CaseIntakeForm
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form.staff_user = request.user  # a fresh class per request (modelform_factory)
+        return form
+
+    def get_changeform_initial_data(self, request):
+        return {
+            "channel": "letter",
+            "regime": settings.DSAR_DEFAULT_REGIME,
+            **super().get_changeform_initial_data(request),
+        }
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assignee":
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(is_active=True, groups__name__in=[roles.PRIVACY_TEAM, roles.DPO])
+                .distinct()
+                .order_by("username")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            return  # created by services.case_create while the intake form was validated
+        if "assignee" in form.changed_data:
+            services.case_assign(
+                case=obj, actor=Actor.staff(request.user), assignee=form.cleaned_data["assignee"]
+            )
+
+    def save_related(self, request, form, formsets, change):
+        # No related rows are written from this page: the inlines are read-only history.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change)
+
+    def save_formset(self, request, form, formset, change):
+        formset.save(commit=False)  # only works out what changed, for the change message
+        if formset.new_objects or formset.changed_objects or formset.deleted_objects:
+            raise PermissionDenied
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["case_buttons"] = self.case_buttons(request, obj)
+            context.update(self.gathering_context(request, obj, context["case_buttons"]))
+            context.update(self.review_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def case_buttons(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
+        """The operations the signed-in user may start now, as buttons, in the order of the
+        case's life (TRANSITIONS), then the other actions."""
+        allowed = {t.name for t in selectors.allowed_transitions(case, Actor.staff(request.user))}
+        buttons = [
+            {
+                "name": name,
+                "label": transition_label(name),
+                "url": self._operation_url("transition", case, name),
+                "danger": op.danger,
+            }
+            for name, op in TRANSITIONS.items()
+            if name in allowed
+        ]
+        for name, op in ACTIONS.items():
+            if op.offered(case, request.user):
+                buttons.append(
+                    {
+                        "name": name,
+                        "label": op.label,
+                        "url": self._operation_url("action", case, name),
+                        "danger": False,
+                    }
+                )
+        return buttons
+
+    # --- confirmation pages ----------------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/transition/<str:name>/",
+                view(self.transition_view),
+                name="{}_{}_transition".format(*info),
+            ),
+            path(
+                "<path:object_id>/action/<str:name>/",
+                view(self.action_view),
+                name="{}_{}_action".format(*info),
+            ),
+            path(
+                "<path:object_id>/identifier/<int:identifier_id>/confirm/",
+                view(self.identifier_confirm_view),
+                name="{}_{}_identifier_confirm".format(*info),
+            ),
+            path(
+                "<path:object_id>/run/<int:run_id>/complete/",
+                view(self.run_complete_view),
+                name="{}_{}_run_complete".format(*info),
+            ),
+            path(
+                "<path:object_id>/review/",
+                view(self.review_view),
+                name="{}_{}_review".format(*info),
+            ),
+            path(
+                "<path:object_id>/review/<str:decision>/",
+                view(self.review_decide_view),
+                name="{}_{}_review_decide".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _operation_url(self, kind: str, case: Case, name: str) -> str:
+        return self._case_url(kind, case, name)
+
+    def _case_url(self, view: str, case: Case, arg: Any) -> str:
+        info = self.opts.app_label, self.opts.model_name
+        return reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_{view}", args=[case.pk, arg])
+
+    def _change_url(self, case: Case) -> str:
+        info = self.opts.app_label, self.opts.model_name
+        return reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_change", args=[case.pk])
+
+    def transition_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
+        op = TRANSITIONS.get(name)
+        if op is None:
+            raise Http404(f"No transition {name!r}.")
+        case = self._case_or_404(request, object_id)
+        meta = permissions.transition_meta(case, name)
+        return self._operation_view(
+            request,
+            case,
+            op,
+            label=transition_label(name),
+            refusal=lambda actor: permissions.check_transition(case, name, actor),
+            outcome=self._transition_outcome(case, meta),
+        )
+
+    def action_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
+        op = ACTIONS.get(name)
+        if op is None:
+            raise Http404(f"No action {name!r}.")
+        case = self._case_or_404(request, object_id)
+
+        def refusal(actor: Actor) -> None:
+            if not op.offered(case, actor.user):
+                raise PermissionDenied(_("This is not possible for you on this case now."))
+
+        return self._operation_view(
+            request,
+            case,
+            op,
+            label=op.label,
+            refusal=refusal,
+            outcome="",
+            details=op.details(case) if op.details is not None else [],
+        )
+
+    def _case_or_404(self, request: HttpRequest, object_id: str) -> Case:
+        case = self.get_object(request, unquote(object_id))
+        if case is None:
+            raise Http404("No such case.")
+        if not self.has_view_or_change_permission(request, case):
+            raise PermissionDenied
+        return case
+
+    @staticmethod
+    def _transition_outcome(case: Case, meta) -> str:
+        if meta is None:
+            return ""
+        if isinstance(meta.target, str):
+            target = State(meta.target).label
+        elif case.awaiting_from:
+            target = State(case.awaiting_from).label
+        else:
+            target = _("the state it came from")
+        return _("The case moves from “%(from)s” to “%(to)s”.") % {
+            "from": case.get_state_display(),
+            "to": target,
+        }
+
+    def _operation_view(
+        self,
+        request: HttpRequest,
+        case: Case,
+        op: Operation,
+        *,
+        label: str,
+        refusal: Callable[[Actor], None],
+        outcome: str,
+        details: list[tuple[str, Any]] = (),
+    ) -> HttpResponse:
+        actor = Actor.staff(request.user)
+        change_url = self._change_url(case)
+        if request.method == "POST":
+            form = op.form(request.POST, case=case)
+            if form.is_valid():
+                try:
+                    result = op.service(case=case, actor=actor, **form.service_kwargs())
+                except ValidationError as exc:
+                    add_service_errors(form, exc)
+                except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
+                    self.message_user(request, self._refused(label, exc), messages.ERROR)
+                    return HttpResponseRedirect(change_url)
+                else:
+                    case.refresh_from_db()
+                    done = _("%(label)s: done. State: %(state)s.") % {
+                        "label": label,
+                        "state": case.get_state_display(),
+                    }
+                    if op.done is not None:
+                        done = f"{op.done(result)} {done}"
+                    self.message_user(request, done, messages.SUCCESS)
+                    return HttpResponseRedirect(change_url)
+        else:
+            try:
+                refusal(actor)  # no form for something that cannot succeed
+            except (PermissionDenied, TransitionNotAllowed) as exc:
+                self.message_user(request, self._refused(label, exc), messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            form = op.form(case=case)
+        return self._confirm_page(
+            request,
+            case,
+            label=label,
+            explanation=op.explanation,
+            form=form,
+            outcome=outcome,
+            danger=op.danger,
+            details=details,
+        )
+
+    def _confirm_page(
+        self,
+        request: HttpRequest,
+        case: Case,
+        *,
+        label: str,
+        explanation: str,
+        form: Form,
+        outcome: str = "",
+        danger: bool = False,
+        details: list[tuple[str, Any]] = (),
+        listing: dict[str, Any] | None = None,
+    ) -> TemplateResponse:
+        """The confirmation page every operation shares: what it does, what it acts on
+        (`details`, label/value pairs; `listing`, a small table), and its form."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": label,
+            "subtitle": case.reference,
+            "case": case,
+            "label": label,
+            "explanation": explanation,
+            "outcome": outcome,
+            "details": details,
+            "listing": listing,
+            "form": form,
+            "danger": danger,
+            "change_url": self._change_url(case),
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/casework/case/operation_confirm.html", context)
+
+    def _refuse(
+        self, request: HttpRequest, case: Case, label: str, exc: Exception | str
+    ) -> HttpResponse:
+        self.message_user(request, self._refused(label, exc), messages.ERROR)
+        return HttpResponseRedirect(self._change_url(case))
+
+    # --- gathering: identifiers and manual searches ----------------------------------------------
+
+    # --- review of the gathered data -------------------------------------------------------------
+
+    @staticmethod
+    def _refused(label: str, exc: Exception | str) -> str:
+        reason = str(exc) or _("You are not allowed to do this.")
+        if isinstance(exc, ConcurrentTransition):
+            reason = _("Someone else changed the case meanwhile; open it again.")
+        return _("%(label)s was refused, nothing changed: %(reason)s") % {
+            "label": label,
+            "reason": reason,
+        }

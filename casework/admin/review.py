@@ -1,0 +1,387 @@
+"""The review of gathered data in the admin: the review page, its decisions, and the Bundle
+section of the case."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
+from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from casework import selectors, services
+from casework.actors import Actor
+from casework.admin.forms import (
+    ExcludeRecordForm,
+    RecordDecisionForm,
+    RedactValueForm,
+)
+from casework.admin.operations import ACTIONS
+from casework.models import (
+    BUNDLE_TYPES,
+    Bundle,
+    Case,
+    ConnectorRun,
+    RecordDecision,
+    State,
+)
+from dsar.models import DataCategory
+
+# --- what staff can do to a case -----------------------------------------------------------------
+
+
+REVIEW_PAGE_SIZE = 50
+
+
+VALUE_PREVIEW_CHARS = 160
+
+
+def _normal_name(name: str) -> str:
+    """ "Emergency contact", "emergency_contact" and "Emergency-Contact" are one field."""
+    return re.sub(r"\W+", "_", name.casefold()).strip("_")
+
+
+def category_flags(category: DataCategory | None, language: str) -> dict[str, Any] | None:
+    """What the register says a reviewer must look at in this category, or None: the category's
+    notes, and its fields flagged one by one (by normalised key and names, to mark columns)."""
+    if category is None:
+        return None
+    fields: dict[str, list[str]] = {}
+    flagged = []
+    for f in category.fields.all():
+        labels = []
+        if f.concerns_other_people:
+            labels.append(_("other people's data"))
+        if f.may_reveal_special_category:
+            labels.append(_("may reveal special-category data"))
+        if not labels:
+            continue
+        flagged.append({"name": f.text("name", language), "labels": labels})
+        for name in (f.key, f.name_en, f.name_sq):
+            if name:
+                fields[_normal_name(name)] = labels
+    notes = []
+    if category.concerns_other_people:
+        notes.append(
+            {
+                "kind": "other_people",
+                "title": _("Other people's data"),
+                "text": category.text("other_people_note", language),
+            }
+        )
+    if category.may_reveal_special_category:
+        notes.append(
+            {
+                "kind": "special_category",
+                "title": _("Special-category data (Art. 9)"),
+                "text": category.text("special_category_note", language),
+            }
+        )
+    if not notes and not flagged:
+        return None
+    return {"notes": notes, "fields": flagged, "by_field": fields}
+
+
+def _value_preview(value: Any) -> dict[str, Any]:
+    """A value as the review table shows it: text, cut short with the whole in a tooltip."""
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    else:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= VALUE_PREVIEW_CHARS:
+        return {"text": text, "full": "", "truncated": False}
+    return {"text": text[:VALUE_PREVIEW_CHARS] + "…", "full": text, "truncated": True}
+
+
+def _decision(d: RecordDecision, users: dict[int, Any]) -> dict[str, Any]:
+    return {
+        "reason": d.get_reason_display(),
+        "note": d.note,
+        "by": users.get(d.decided_by_id),
+        "at": d.decided_at,
+    }
+
+
+def review_row(
+    row: dict[str, Any],
+    *,
+    number: int,
+    flags: dict[str, list[str]],
+    users: dict[int, Any],
+    show_identifier_value: bool,
+) -> dict[str, Any]:
+    """One record of `selectors.review_rows` as the review table shows it."""
+    run = row["run"]
+    excluded = None
+    redactions: dict[str, RecordDecision] = {}
+    for d in row["decisions"]:
+        if d.action == RecordDecision.Action.EXCLUDE:
+            excluded = d
+        else:
+            redactions[d.field] = d
+    found_by = row["found_by"] if isinstance(row["found_by"], dict) else {}
+    return {
+        "number": number,
+        "run": run.pk,
+        "round": run.round,
+        "system": run.system.name,
+        "source": row["source"],
+        "key": row["key"],
+        "found_by_kind": found_by.get("kind", ""),
+        "found_by_value": found_by.get("value", "") if show_identifier_value else None,
+        "excluded": _decision(excluded, users) if excluded else None,
+        "fields": [
+            {
+                "name": str(name),
+                **_value_preview(value),
+                "flags": flags.get(_normal_name(str(name)), []),
+                "redacted": _decision(redactions[name], users) if name in redactions else None,
+            }
+            for name, value in row["data"].items()
+        ],
+    }
+
+
+BUNDLE_COLOURS = {
+    Bundle.State.PENDING: "#2b6cb0",
+    Bundle.State.BUILDING: "#6b46c1",
+    Bundle.State.READY: "#2f855a",
+    Bundle.State.FAILED: "#ba2121",
+    Bundle.State.DELETED: "#718096",
+}
+
+
+def bundle_row(bundle: Bundle) -> dict[str, Any]:
+    """One build as the Bundle section shows it: its state and numbers, never its file."""
+    return {
+        "kind": bundle.get_kind_display(),
+        "state": bundle.state,
+        "state_label": bundle.get_state_display(),
+        "colour": BUNDLE_COLOURS.get(bundle.state, "#718096"),
+        "attempts": bundle.attempts,
+        "records": bundle.records,
+        "size": filesizeformat(bundle.size) if bundle.size else "—",
+        "created_at": bundle.created_at,
+        "finished_at": bundle.finished_at,
+        "expires_at": bundle.expires_at,
+        "error": bundle.error,
+    }
+
+
+class ReviewAdminViews:
+    """The review part of CaseAdmin: the review page and its decisions."""
+
+    def review_context(self, request: HttpRequest, case: Case) -> dict[str, Any]:
+        """The Review notice (a link to the review page while the case is in review, or once
+        its review is complete) and the Bundle section of the change page."""
+        context: dict[str, Any] = {"review": None, "bundles": None}
+        if case.state == State.IN_REVIEW or case.review_completed_at is not None:
+            summary = selectors.review_summary(case)
+            context["review"] = {
+                "url": self._review_url(case),
+                "open": selectors.review_is_open(case),
+                "records": summary.records,
+                "excluded": summary.excluded,
+                "redacted": summary.redacted,
+                "completed_at": case.review_completed_at,
+                "completed_by": case.review_completed_by,
+            }
+        if request.user.has_perm("casework.view_bundle"):
+            rows = list(Bundle.objects.filter(case=case))
+            if rows or case.request_type in BUNDLE_TYPES:
+                context["bundles"] = [bundle_row(b) for b in rows]
+        return context
+
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The gathered records of one category, a page at a time, with what the register flags
+        and the decisions taken; forms to leave out records and redact values while the review
+        is open, for those who may review. GET changes nothing."""
+        case = self._case_or_404(request, object_id)
+        user = request.user
+        counts = selectors.review_category_counts(case)
+        decided = selectors.review_decision_counts(case)
+        known = {c.slug: c for c in DataCategory.objects.filter(slug__in=counts)}
+        # The register's order; a category the register does not know (yet) comes last.
+        slugs = sorted(counts, key=lambda s: (known[s].sort_key, s) if s in known else ("~", s))
+        categories = []
+        for slug in slugs:
+            category = known.get(slug)
+            categories.append(
+                {
+                    "slug": slug,
+                    "code": category.code if category else "",
+                    "name": category.text("name", case.language) if category else slug,
+                    "records": counts[slug],
+                    "excluded": decided.get(slug, Counter())[RecordDecision.Action.EXCLUDE],
+                    "redacted": decided.get(slug, Counter())[RecordDecision.Action.REDACT],
+                    "flagged": bool(
+                        category
+                        and (category.concerns_other_people or category.may_reveal_special_category)
+                    ),
+                    "url": self._review_url(case, slug),
+                }
+            )
+        current = None
+        if categories:
+            slug = request.GET.get("category") or categories[0]["slug"]
+            current = next((c for c in categories if c["slug"] == slug), None)
+            if current is None:
+                raise Http404("No records of that category in this case.")
+        context: dict[str, Any] = {}
+        if current is not None:
+            pages = max(1, math.ceil(current["records"] / REVIEW_PAGE_SIZE))
+            try:
+                page = min(max(int(request.GET.get("page", 1)), 1), pages)
+            except ValueError:
+                page = 1
+            rows = selectors.review_rows(
+                case,
+                category=current["slug"],
+                limit=REVIEW_PAGE_SIZE,
+                offset=(page - 1) * REVIEW_PAGE_SIZE,
+            )
+            category = known.get(current["slug"])
+            flags = category_flags(category, case.language)
+            user_ids = {d.decided_by_id for r in rows for d in r["decisions"]}
+            users = get_user_model().objects.in_bulk(user_ids) if user_ids else {}
+            show_values = user.has_perm("casework.view_caseidentifier")
+            first = (page - 1) * REVIEW_PAGE_SIZE
+            context.update(
+                category=current,
+                flags=flags,
+                page=page,
+                pages=pages,
+                previous_url=self._review_url(case, current["slug"], page - 1)
+                if page > 1
+                else None,
+                next_url=self._review_url(case, current["slug"], page + 1)
+                if page < pages
+                else None,
+                rows=[
+                    review_row(
+                        row,
+                        number=first + i + 1,
+                        flags=flags["by_field"] if flags else {},
+                        users=users,
+                        show_identifier_value=show_values,
+                    )
+                    for i, row in enumerate(rows)
+                ],
+            )
+        may_decide = selectors.review_is_open(case) and user.has_perm("casework.review_records")
+        actions = [
+            {
+                "name": name,
+                "label": ACTIONS[name].label,
+                "url": self._case_url("action", case, name),
+            }
+            for name in ("complete_review", "reopen_review")
+            if ACTIONS[name].offered(case, user)
+        ]
+        context.update(
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": _("Review of the gathered data"),
+                "subtitle": case.reference,
+                "case": case,
+                "change_url": self._change_url(case),
+                "categories": categories,
+                "total": sum(counts.values()),
+                "may_decide": may_decide,
+                "review_open": selectors.review_is_open(case),
+                "review_actions": actions,
+                "reasons": RecordDecision.Reason.choices,
+                "exclude_url": self._case_url("review_decide", case, "exclude"),
+                "redact_url": self._case_url("review_decide", case, "redact"),
+            }
+        )
+        return TemplateResponse(request, "admin/casework/case/review.html", context)
+
+    def review_decide_view(
+        self, request: HttpRequest, object_id: str, decision: str
+    ) -> HttpResponse:
+        """Leave a record out, or redact one of its values (POST only), through the review
+        service; the reviewer comes back to the same category and page."""
+        decide = {
+            "exclude": (ExcludeRecordForm, services.exclude_record),
+            "redact": (RedactValueForm, services.redact_value),
+        }.get(decision)
+        if decide is None:
+            raise Http404(f"No decision {decision!r}.")
+        case = self._case_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form_class, service = decide
+        form: RecordDecisionForm = form_class(request.POST)
+        if not form.is_valid():
+            back = self._review_url(case, request.POST.get("category", ""))
+            problems = "; ".join(
+                f"{form.fields[name].label or name}: {' '.join(errors)}"
+                if name in form.fields
+                else " ".join(errors)
+                for name, errors in form.errors.items()
+            )
+            self.message_user(
+                request,
+                _("Nothing was recorded: %(problems)s") % {"problems": problems},
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(back)
+        data = form.cleaned_data
+        back = self._review_url(case, data["category"], data.get("page") or 1)
+        # Record-level check before the service: the run must be this case's.
+        run = get_object_or_404(
+            ConnectorRun.objects.select_related("system"), pk=data["run"], case=case
+        )
+        label = _("Leave out") if decision == "exclude" else _("Redact")
+        try:
+            service(case=case, actor=Actor.staff(request.user), run=run, **form.service_kwargs())
+        except ValidationError as exc:
+            self.message_user(
+                request, self._refused(label, "; ".join(exc.messages)), messages.ERROR
+            )
+        except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
+            self.message_user(request, self._refused(label, exc), messages.ERROR)
+        else:
+            if decision == "exclude":
+                done = _("Record left out of the bundle (%(system)s).") % {
+                    "system": run.system.name
+                }
+            else:
+                done = _("“%(field)s” redacted in the bundle (%(system)s).") % {
+                    "field": data["field"],
+                    "system": run.system.name,
+                }
+            self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def _review_url(self, case: Case, category: str = "", page: int = 1) -> str:
+        info = self.opts.app_label, self.opts.model_name
+        url = reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_review", args=[case.pk])
+        query = {}
+        if category:
+            query["category"] = category
+        if page > 1:
+            query["page"] = page
+        return f"{url}?{urlencode(query)}" if query else url

@@ -1,0 +1,2 @@
+"""Worker-side code: the work that tasks run (gathering runs, bundle builds, opening form
+submissions), each on rows claimed atomically."""

@@ -1,0 +1,69 @@
+"""The models of casework, by topic: the case, its audit trail, gathering, review, bundles, the
+public portal and the workers' health. Import them from here (`from casework.models import
+Case`); each module holds one topic."""
+
+from casework.models.audit import (
+    AppendOnlyModel,
+    AppendOnlyQuerySet,
+    AuditAnchor,
+    AuditChain,
+    AuditCheckpoint,
+    AuditEvent,
+)
+from casework.models.bundles import Bundle
+from casework.models.case import (
+    ASKABLE_STATES,
+    BUNDLE_TYPES,
+    CHANGING_TYPES,
+    OPEN_STATES,
+    RESPONSE_STATES,
+    AskPurpose,
+    Case,
+    CaseNote,
+    Channel,
+    Language,
+    PublicHoliday,
+    ReferenceCounter,
+    RequestType,
+    RestrictionGround,
+    State,
+    VerificationMethod,
+)
+from casework.models.gathering import CaseIdentifier, ConnectorRun
+from casework.models.health import WorkerHeartbeat
+from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
+from casework.models.review import RecordDecision
+
+__all__ = [
+    "ASKABLE_STATES",
+    "BUNDLE_TYPES",
+    "CHANGING_TYPES",
+    "OPEN_STATES",
+    "RESPONSE_STATES",
+    "AppendOnlyModel",
+    "AppendOnlyQuerySet",
+    "AskPurpose",
+    "AuditAnchor",
+    "AuditChain",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "Bundle",
+    "Case",
+    "CaseIdentifier",
+    "CaseNote",
+    "Channel",
+    "ConnectorRun",
+    "CountryRegime",
+    "DownloadCode",
+    "Language",
+    "PortalSubmission",
+    "PortalToken",
+    "PublicHoliday",
+    "RecordDecision",
+    "ReferenceCounter",
+    "RequestType",
+    "RestrictionGround",
+    "State",
+    "VerificationMethod",
+    "WorkerHeartbeat",
+]

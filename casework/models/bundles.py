@@ -1,0 +1,51 @@
+"""The subject's bundle (access or portability), one row per build."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from casework.models.case import Case
+
+
+class Bundle(models.Model):
+    """The subject's export (access or portability): one row per build, the truth about it.
+    The file is encrypted with a key of its own; a row is `ready` only once the whole file is
+    stored, so a worker killed mid-build leaves nothing a download could serve."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access", _("Access (report and data)")
+        PORTABILITY = "portability", _("Portability (data the subject provided or caused)")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        BUILDING = "building", _("Building")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        DELETED = "deleted", _("Deleted after its retention")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="bundles")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    file = models.CharField(max_length=300, blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    records = models.PositiveBigIntegerField(default=0)
+    manifest = models.JSONField(default=dict, blank=True)  # counts and hashes, no values
+    error = models.CharField(max_length=500, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "updated_at"])]
+        permissions = [
+            ("review_records", "Can review gathered records (exclude, redact, complete)"),
+            ("build_bundle", "Can build a bundle for delivery by other means"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} bundle of case {self.case_id}"

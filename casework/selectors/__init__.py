@@ -1,0 +1,62 @@
+"""Selectors: reads (HackSoft style), by topic. Import the functions from here; each module holds
+one topic and imports no services."""
+
+from casework.selectors.bundles import associated_id, bundle_facts, open_bundle
+from casework.selectors.case import (
+    allowed_transitions,
+    cases_due_within,
+    cases_to_expire,
+    open_cases,
+    overdue_cases,
+    possible_duplicate_of,
+    reason_told,
+)
+from casework.selectors.gathering import (
+    MANUAL_UPLOAD_EXTENSIONS,
+    ManualSettings,
+    confirmable,
+    manual_settings,
+    request_identifiers,
+    why_not_confirmable,
+)
+from casework.selectors.review import (
+    REDACTED,
+    ReviewSummary,
+    review_can_reopen,
+    review_category_counts,
+    review_decision_counts,
+    review_is_open,
+    review_rows,
+    review_summary,
+    reviewed_records,
+    stored_runs,
+)
+
+__all__ = [
+    "MANUAL_UPLOAD_EXTENSIONS",
+    "REDACTED",
+    "ManualSettings",
+    "ReviewSummary",
+    "allowed_transitions",
+    "associated_id",
+    "bundle_facts",
+    "cases_due_within",
+    "cases_to_expire",
+    "confirmable",
+    "manual_settings",
+    "open_bundle",
+    "open_cases",
+    "overdue_cases",
+    "possible_duplicate_of",
+    "reason_told",
+    "request_identifiers",
+    "review_can_reopen",
+    "review_category_counts",
+    "review_decision_counts",
+    "review_is_open",
+    "review_rows",
+    "review_summary",
+    "reviewed_records",
+    "stored_runs",
+    "why_not_confirmable",
+]

@@ -1,0 +1,98 @@
+"""Reads for the subject's bundle: the facts its report states (from the register and the
+case), and the stored bundle as a decrypted stream."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from casework import deadlines
+from casework.models import Bundle, Case, ConnectorRun
+from dsar.crypto import DecryptingReader
+from dsar.models import ControllerInfo, DataCategory
+from exporters.context import BundleFacts, CategoryInfo
+
+GENERATOR_VERSION = "dsar-casework 0.1"
+
+
+def associated_id(bundle_id: int) -> str:
+    return f"bundle:{bundle_id}"
+
+
+def _category_info(category: DataCategory, language: str) -> CategoryInfo:
+    def names(objects) -> list[str]:
+        return [o.text("name", language) for o in objects]
+
+    rule = category.retention_rule
+    retention = ""
+    if rule is not None:
+        retention = rule.text("description", language) or rule.text("name", language)
+    return CategoryInfo(
+        slug=category.slug,
+        code=category.code,
+        name=category.text("name", language),
+        description=category.text("description", language),
+        examples=category.text("examples", language),
+        origin=category.origin,
+        portable=category.portable,
+        held=category.held,
+        not_held_reason=category.text("not_held_reason", language),
+        purposes=names(category.purposes.all()),
+        legal_bases=[
+            f"{b.text('name', language)} ({b.article})" for b in category.legal_bases.all()
+        ],
+        sources=names(category.sources.all()),
+        recipients=names(category.recipients.all()),
+        retention=retention,
+        transfers=[
+            f"{t.text('destination', language)}: {t.text('safeguard', language)}"
+            for t in category.transfers.all()
+        ],
+        special_category_note=category.text("special_category_note", language)
+        if category.may_reveal_special_category
+        else "",
+        other_people_note=category.text("other_people_note", language)
+        if category.concerns_other_people
+        else "",
+    )
+
+
+def bundle_facts(case: Case, kind: str) -> BundleFacts:
+    language = case.language
+    controller = ControllerInfo.load()
+    categories = DataCategory.objects.prefetch_related(
+        "purposes", "legal_bases", "sources", "recipients", "transfers"
+    ).select_related("retention_rule")
+    failed = sorted(
+        {
+            r.system.name
+            for r in ConnectorRun.objects.filter(
+                case=case, state=ConnectorRun.State.FAILED
+            ).select_related("system")
+        }
+    )
+    return BundleFacts(
+        reference=case.reference,
+        request_type=kind,
+        language=language,
+        subject_name=case.name,
+        received_on=deadlines.local_date(case.received_at),
+        due_on=deadlines.local_date(case.due_at),
+        generated_at=timezone.now(),
+        controller_name=controller.text("name", language) if controller else "",
+        controller_contact=controller.text("contact", language) if controller else "",
+        dpo_email=controller.dpo_email if controller else "",
+        rights_text=controller.text("rights", language) if controller else "",
+        complaint_text=controller.text("complaint", language) if controller else "",
+        failed_sources=failed,
+        categories=[_category_info(c, language) for c in categories],
+        generator_version=GENERATOR_VERSION,
+        time_zone=settings.DSAR_TIME_ZONE,
+    )
+
+
+def open_bundle(bundle: Bundle):
+    """A readable stream of the decrypted ZIP (verified chunk by chunk)."""
+    raw = default_storage.open(bundle.file, "rb")
+    return DecryptingReader(raw, associated_id=associated_id(bundle.pk), close_fileobj=True)

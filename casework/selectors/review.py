@@ -1,0 +1,158 @@
+"""Reads of the review of gathered data: whether it is open, what it decided in numbers, and the
+records as review leaves them (`reviewed_records`, the only view a bundle is built from)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from casework import results
+from casework.models import Case, ConnectorRun, RecordDecision, State
+
+REDACTED = "[redacted]"
+
+
+def review_is_open(case: Case) -> bool:
+    """Records can be left out and values redacted: the case is in review, not yet completed."""
+    return case.state == State.IN_REVIEW and case.review_completed_at is None
+
+
+def review_can_reopen(case: Case) -> bool:
+    """A completed review can be opened again while the case is still in review."""
+    return case.state == State.IN_REVIEW and case.review_completed_at is not None
+
+
+def stored_runs(case: Case) -> QuerySet[ConnectorRun]:
+    """The case's searches that stored records (succeeded, with a file), in the order they
+    were made: the runs review reads and counts."""
+    return (
+        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
+        .exclude(result_file="")
+        .select_related("system")
+        .order_by("round", "system_id")
+    )
+
+
+def review_category_counts(case: Case) -> Counter:
+    """Records by category, from the counts each run stored when it wrote its file: the runs
+    `review.review_rows` reads (`stored_runs`), and no file opened to count them."""
+    totals: Counter = Counter()
+    for counts in stored_runs(case).order_by().values_list("counts", flat=True):
+        totals.update({category: int(n) for category, n in (counts or {}).items()})
+    return totals
+
+
+def review_decision_counts(case: Case) -> dict[str, Counter]:
+    """Decisions by category and action: {"events": Counter({"exclude": 1, "redact": 2})}."""
+    result: dict[str, Counter] = {}
+    decisions = (
+        RecordDecision.objects.filter(case=case)
+        .values("category", "action")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in decisions:
+        result.setdefault(row["category"], Counter())[row["action"]] = row["n"]
+    return result
+
+
+@dataclass(frozen=True)
+class ReviewSummary:
+    """What a review decided, in numbers: records gathered, left out, values redacted."""
+
+    records: int
+    excluded: int
+    redacted: int
+
+
+def review_summary(case: Case) -> ReviewSummary:
+    """The review of a case in numbers, for every page that shows them."""
+    decided = RecordDecision.objects.filter(case=case).aggregate(
+        excluded=Count("pk", filter=Q(action=RecordDecision.Action.EXCLUDE)),
+        redacted=Count("pk", filter=Q(action=RecordDecision.Action.REDACT)),
+    )
+    return ReviewSummary(
+        records=sum(review_category_counts(case).values()),
+        excluded=decided["excluded"],
+        redacted=decided["redacted"],
+    )
+
+
+def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(category, record) for every gathered record as review left it: excluded records out,
+    redacted values replaced, each record once even where several rounds found it. Streamed
+    run by run; the decisions (a small set) are the only thing held."""
+    # Decisions hold for the record wherever it was found: (system, category, key).
+    excluded: set[tuple[int, str, str]] = set()
+    redactions: dict[tuple[int, str, str], set[str]] = {}
+    for system_id, category, key, action, field in RecordDecision.objects.filter(
+        case=case
+    ).values_list("run__system_id", "category", "record_key", "action", "field"):
+        if action == RecordDecision.Action.EXCLUDE:
+            excluded.add((system_id, category, key))
+        else:
+            redactions.setdefault((system_id, category, key), set()).add(field)
+    seen: set[tuple[int, str, str]] = set()  # (system, category, key): a record of a system once
+    for run in stored_runs(case):
+        for record in results.read_records(run.pk, run.result_file):
+            category, key = record["category"], record["key"]
+            identity = (run.system_id, category, key)
+            if identity in seen or identity in excluded:
+                continue
+            seen.add(identity)
+            data = dict(record.get("data") or {})
+            for field in redactions.get(identity, ()):
+                if field in data:
+                    data[field] = REDACTED
+            found_by = record.get("found_by") or {}
+            yield (
+                category,
+                {
+                    "source": f"{run.system.name}: {record.get('source', '')}".rstrip(": "),
+                    "key": key,
+                    "found_by": found_by.get("kind", "") if isinstance(found_by, dict) else "",
+                    "data": data,
+                },
+            )
+
+
+def review_rows(
+    case: Case, *, category: str | None = None, limit: int = 100, offset: int = 0
+) -> list[dict]:
+    """Records for the review screen: each with its run, the identifier that found it (kind and
+    value: staff need to judge), and the decisions taken on it."""
+    decisions: dict[tuple[int, str, str], list[RecordDecision]] = {}
+    for d in RecordDecision.objects.filter(case=case):
+        decisions.setdefault((d.run_id, d.category, d.record_key), []).append(d)
+    rows: list[dict] = []
+    index = 0
+    for run in stored_runs(case):
+        # A run's counts say how many of the page's records it holds: a run whose records all
+        # come before the page (or that holds none of the category) is not decrypted at all.
+        held = run.counts.get(category, 0) if category else sum(run.counts.values())
+        if run.counts and index + held <= offset:
+            index += held
+            continue
+        for record in results.read_records(run.pk, run.result_file):
+            if category and record["category"] != category:
+                continue
+            if index >= offset + limit:
+                return rows
+            if index >= offset:
+                rows.append(
+                    {
+                        "run": run,
+                        "category": record["category"],
+                        "key": record["key"],
+                        "source": record.get("source", ""),
+                        "found_by": record.get("found_by") or {},
+                        "data": record.get("data") or {},
+                        "decisions": decisions.get((run.pk, record["category"], record["key"]), []),
+                    }
+                )
+            index += 1
+    return rows

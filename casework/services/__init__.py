@@ -1,0 +1,84 @@
+"""Services: every write (HackSoft style), by topic. Import them from here; each module holds one
+topic: the case's transitions and fields (`case`), intake (`intake`), gathering, review, bundles
+and form submissions."""
+
+from casework.services.bundles import case_mark_bundle_ready, export_to_medium, request_bundle
+from casework.services.case import (
+    NOTE_MAX_LENGTH,
+    case_add_note,
+    case_answered,
+    case_approve,
+    case_ask_subject,
+    case_assign,
+    case_confirm_receipt,
+    case_expire,
+    case_extend,
+    case_flag_duplicate,
+    case_fulfil,
+    case_mark_gathered,
+    case_merge,
+    case_prepare_plan,
+    case_proceed_without_source,
+    case_record_response,
+    case_reject,
+    case_start_gathering,
+    case_verify,
+    case_withdraw,
+)
+from casework.services.gathering import (
+    advance,
+    complete_manual_run,
+    confirm_identifier,
+    retry_failed,
+    start_gathering,
+)
+from casework.services.intake import Intake, case_create, submit_request
+from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
+from casework.services.submissions import (
+    delete_submissions,
+    receive_submission,
+    retry_submission,
+    wake_opener,
+)
+
+__all__ = [
+    "NOTE_MAX_LENGTH",
+    "Intake",
+    "advance",
+    "case_add_note",
+    "case_answered",
+    "case_approve",
+    "case_ask_subject",
+    "case_assign",
+    "case_confirm_receipt",
+    "case_create",
+    "case_expire",
+    "case_extend",
+    "case_flag_duplicate",
+    "case_fulfil",
+    "case_mark_bundle_ready",
+    "case_mark_gathered",
+    "case_merge",
+    "case_prepare_plan",
+    "case_proceed_without_source",
+    "case_record_response",
+    "case_reject",
+    "case_start_gathering",
+    "case_verify",
+    "case_withdraw",
+    "complete_manual_run",
+    "complete_review",
+    "confirm_identifier",
+    "delete_submissions",
+    "exclude_record",
+    "export_to_medium",
+    "receive_submission",
+    "redact_value",
+    "reopen_review",
+    "request_bundle",
+    "retry_failed",
+    "retry_submission",
+    "start_gathering",
+    "submit_request",
+    "wake_opener",
+]

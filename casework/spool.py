@@ -1,0 +1,61 @@
+"""Scratch files of a bundle build: the reviewed records split by category into encrypted
+temporary files, read back category by category without holding any in memory."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from casework.models import Case
+from casework.selectors.review import reviewed_records
+from dsar.crypto import DecryptingReader, EncryptingWriter
+
+
+class Spool:
+    """The reviewed records split by category into encrypted temporary files, so that each
+    category can be read (twice, for the CSV columns) without holding it in memory."""
+
+    def __init__(self, case: Case, folder: Path) -> None:
+        self.folder = folder
+        self.counts: dict[str, int] = {}
+        with ExitStack() as stack:
+            writers: dict[str, Any] = {}
+            for category, record in reviewed_records(case):
+                gz = writers.get(category)
+                if gz is None:
+                    raw = stack.enter_context(open(self._path(category), "wb"))
+                    sealed = stack.enter_context(
+                        EncryptingWriter(raw, associated_id=f"spool:{category}")
+                    )
+                    gz = writers[category] = stack.enter_context(
+                        gzip.GzipFile(fileobj=sealed, mode="wb", compresslevel=1)
+                    )
+                gz.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+                self.counts[category] = self.counts.get(category, 0) + 1
+
+    def _path(self, category: str) -> Path:
+        return self.folder / f"{category}.jsonl.gz.enc"
+
+    def __call__(self, category: str) -> Iterator[dict[str, Any]]:
+        if category not in self.counts:
+            return
+        with (
+            open(self._path(category), "rb") as raw,
+            DecryptingReader(raw, associated_id=f"spool:{category}") as plain,
+            gzip.GzipFile(fileobj=plain, mode="rb") as gz,
+        ):
+            for line in gz:
+                yield json.loads(line)
+
+
+def scratch() -> tempfile.TemporaryDirectory:
+    folder = Path(settings.VAR_DIR) / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(dir=folder, prefix="bundle-")
