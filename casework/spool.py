@@ -55,7 +55,17 @@ class Spool:
                 yield json.loads(line)
 
 
-def scratch() -> tempfile.TemporaryDirectory:
+EXPORT_PREFIX = "export"  # the scratch of an export to a medium (no row of its own)
+
+
+def scratch(prefix: str) -> tempfile.TemporaryDirectory:
+    """A scratch folder whose name starts with `prefix` (a build's attempt, or an export to a
+    medium), deleted on exit; the sweeper deletes those of builds that died."""
     folder = Path(settings.VAR_DIR) / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(dir=folder, prefix="bundle-")
+    return tempfile.TemporaryDirectory(dir=folder, prefix=f"{prefix}-", ignore_cleanup_errors=True)
+
+
+def scratch_folders() -> list[Path]:
+    folder = Path(settings.VAR_DIR) / "tmp"
+    return sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []

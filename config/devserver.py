@@ -1,7 +1,8 @@
 """`make run`: the whole system on one machine with no servers.
 
 Migrates, loads the data map, creates the demo staff logins and the demo source systems, then
-runs the web server (gunicorn), a Celery worker, beat and the demo support desk together;
+runs the web server (gunicorn), a Celery worker, the sweeper (a worker for the periodic
+sweeps, on a queue of their own), beat and the demo support desk together;
 Ctrl-C stops them all. With DATABASE_URL and REDIS_URL set it uses PostgreSQL and Redis instead
 of SQLite and the filesystem broker. DSAR_DEMO=0 leaves the demo systems out.
 """
@@ -68,6 +69,28 @@ def main() -> int:
             "info",
             "--concurrency",
             "2",
+            "-Q",
+            os.environ.get("DSAR_CELERY_QUEUE", "dsar"),
+            "-n",
+            "worker@%h",
+        ],
+        # Sweeps have a queue and a worker of their own: they never wait behind the backlog
+        # they are there to clear.
+        "sweeper": [
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "info",
+            "--concurrency",
+            "1",
+            "-Q",
+            os.environ.get("DSAR_SWEEP_QUEUE", "dsar-sweeps"),
+            "-n",
+            "sweeper@%h",
         ],
         "beat": [
             PY,

@@ -237,7 +237,11 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 _SWEEP_INTERVAL = env.int("DSAR_SWEEP_INTERVAL", default=30)
 # A sweep is worth running only while it is current: while no worker runs, beat must not pile
 # up sweeps that would each re-queue the same work once a worker is back.
-_SWEEP_OPTIONS = {"expires": _SWEEP_INTERVAL}
+# Sweeps go to a queue of their own, consumed by a worker process of its own (`make run`,
+# docker-compose): a sweep must not wait behind the backlog it is there to clear.
+DSAR_SWEEP_QUEUE = env.str("DSAR_SWEEP_QUEUE", default="dsar-sweeps")
+_SWEEP_OPTIONS = {"expires": _SWEEP_INTERVAL, "queue": DSAR_SWEEP_QUEUE}
+CELERY_TASK_ROUTES = {"casework.tasks.sweep_*": {"queue": DSAR_SWEEP_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "expire-unverified-cases": {
         "task": "casework.tasks.expire_unverified_cases",
@@ -286,6 +290,10 @@ DSAR_RETRY_BACKOFF_BASE = env.float("DSAR_RETRY_BACKOFF_BASE", default=2.0)
 DSAR_RETRY_BACKOFF_CAP = env.float("DSAR_RETRY_BACKOFF_CAP", default=300.0)
 DSAR_RETRY_AFTER_MAX = env.float("DSAR_RETRY_AFTER_MAX", default=600.0)
 DSAR_SWEEP_GRACE_SECONDS = env.int("DSAR_SWEEP_GRACE_SECONDS", default=60)
+# Background work (casework.work) holds a lease on its row, renewed every third of it while the
+# work runs: the sweeper takes back the row of a worker that stopped renewing it this long ago.
+DSAR_WORK_LEASE_SECONDS = env.int("DSAR_WORK_LEASE_SECONDS", default=30)
+DSAR_BUNDLE_MAX_DELIVERIES = env.int("DSAR_BUNDLE_MAX_DELIVERIES", default=3)
 DSAR_MANUAL_UPLOAD_MAX_BYTES = env.int("DSAR_MANUAL_UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
 DSAR_BUNDLE_RETENTION_DAYS = env.int("DSAR_BUNDLE_RETENTION_DAYS", default=30)
 # Gathered records are deleted (with their keys) this long after the case closes.

@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-SERVICES = {"postgres", "redis", "web", "worker", "beat"}
-APP_SERVICES = ("web", "worker", "beat")
+SERVICES = {"postgres", "redis", "web", "worker", "sweeper", "beat"}
+APP_SERVICES = ("web", "worker", "sweeper", "beat")
 REQUIRED_KEYS = ("SECRET_KEY", "DSAR_BUNDLE_KEY", "DSAR_AUDIT_KEY")
 
 
@@ -74,6 +74,14 @@ def test_web_publishes_port_8000(services):
 
 def test_worker_runs_a_celery_worker(services):
     assert re.search(r"\bcelery -A config worker\b", command_text(services["worker"]))
+
+
+def test_the_sweeper_consumes_the_sweep_queue_and_the_worker_the_rest(services, settings):
+    sweeper, worker = command_text(services["sweeper"]), command_text(services["worker"])
+    assert re.search(r"\bcelery -A config worker\b", sweeper)
+    assert f"-Q {settings.DSAR_SWEEP_QUEUE}" in sweeper
+    assert f"-Q {settings.CELERY_TASK_DEFAULT_QUEUE}" in worker
+    assert "inspect ping" in " ".join(services["sweeper"]["healthcheck"]["test"])
 
 
 def test_beat_runs_celery_beat_with_its_schedule_on_the_volume(services):

@@ -31,10 +31,19 @@ class PortalSubmissionAdmin(admin.ModelAdmin):
     seconds. What stays here failed (see `error`); staff can queue it again once what made it
     fail is fixed, or delete it (spam)."""
 
-    list_display = ["received_at", "state", "request_type", "language", "deliveries", "error"]
+    list_display = ["received_at", "state", "request_type", "language", "attempts", "error"]
     list_filter = ["state", "language"]
     ordering = ["-received_at"]
-    fields = ["received_at", "state", "language", "deliveries", "error", "payload", "authority"]
+    fields = [
+        "received_at",
+        "state",
+        "language",
+        "attempts",
+        "last_error_class",
+        "error",
+        "payload",
+        "authority",
+    ]
     readonly_fields = fields
     actions = ["queue_again"]
 

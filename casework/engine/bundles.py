@@ -12,82 +12,86 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import shutil
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from casework import queue
+from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Bundle
 from casework.selectors.bundles import associated_id, bundle_facts
 from casework.services.bundles import case_mark_bundle_ready
-from casework.spool import Spool, scratch
+from casework.spool import EXPORT_PREFIX, Spool, scratch, scratch_folders
 from dsar.crypto import EncryptingWriter
 from exporters.bundle import write_bundle
 
 logger = logging.getLogger(__name__)
 
 
-def _claim(bundle_id: int) -> Bundle | None:
-    claimed = Bundle.objects.filter(pk=bundle_id, state=Bundle.State.PENDING).update(
-        state=Bundle.State.BUILDING, attempts=F("attempts") + 1, claimed_at=timezone.now(), error=""
-    )
-    return Bundle.objects.select_related("case").get(pk=bundle_id) if claimed else None
+BUNDLE_FOLDER = "bundles"
+BUNDLE_PREFIX = "bundle"
+
+
+def stored_name(bundle: Bundle) -> str:
+    """Where an attempt stores its bundle: named for the bundle and the attempt."""
+    return f"{BUNDLE_FOLDER}/{bundle.case_id}/{work.attempt_prefix(BUNDLE_PREFIX, bundle)}.zip.enc"
 
 
 def build(bundle_id: int) -> str:
-    bundle = _claim(bundle_id)
+    bundle = work.claim(Bundle, bundle_id, select_related=("case",))
     if bundle is None:
         return "skipped"
     case = bundle.case
-    if bundle.attempts > settings.DSAR_GATHER_MAX_DELIVERIES:
-        _fail(bundle, f"gave up after {bundle.attempts - 1} deliveries without finishing")
+    gave_up = work.over_delivery_bound(bundle, settings.DSAR_BUNDLE_MAX_DELIVERIES)
+    if gave_up:
+        _fail(bundle, gave_up)
         return "failed"
-    name = f"bundles/{case.pk}/bundle-{bundle.pk}-{bundle.attempts}.zip.enc"
     try:
-        facts = bundle_facts(case, bundle.kind)
-        with scratch() as folder:
-            spool = Spool(case, Path(folder))
-            tmp_path = Path(folder) / "bundle.enc"
-            with (
-                open(tmp_path, "wb") as raw,
-                EncryptingWriter(raw, associated_id=associated_id(bundle.pk)) as sealed,
-            ):
-                manifest = write_bundle(sealed, facts, spool, kind=bundle.kind)
-            size = tmp_path.stat().st_size
-            with open(tmp_path, "rb") as fh:
-                stored = default_storage.save(name, File(fh))
+        with work.KeepAlive(bundle):
+            facts = bundle_facts(case, bundle.kind)
+            with scratch(work.attempt_prefix(BUNDLE_PREFIX, bundle)) as folder:
+                spool = Spool(case, Path(folder))
+                tmp_path = Path(folder) / "bundle.enc"
+                with (
+                    open(tmp_path, "wb") as raw,
+                    EncryptingWriter(raw, associated_id=associated_id(bundle.pk)) as sealed,
+                ):
+                    manifest = write_bundle(sealed, facts, spool, kind=bundle.kind)
+                size = tmp_path.stat().st_size
+                with open(tmp_path, "rb") as fh:
+                    stored = default_storage.save(stored_name(bundle), File(fh))
     except Exception as exc:
         logger.exception("bundle %s: build failed (%s)", bundle.pk, type(exc).__name__)
-        _fail(bundle, f"the build failed ({type(exc).__name__})")
+        _fail(bundle, f"the build failed ({type(exc).__name__})", exc)
         return "failed"
-    _finish(bundle, stored, size, manifest, spool.counts)
-    return "ready"
+    return "ready" if _finish(bundle, stored, size, manifest, spool.counts) else "taken back"
 
 
-def _finish(bundle: Bundle, name: str, size: int, manifest, counts: dict[str, int]) -> None:
+def _finish(bundle: Bundle, name: str, size: int, manifest, counts: dict[str, int]) -> bool:
     now = timezone.now()
     with transaction.atomic():
-        updated = Bundle.objects.filter(
-            pk=bundle.pk, state=Bundle.State.BUILDING, attempts=bundle.attempts
-        ).update(
+        stored = work.complete(
+            bundle,
             state=Bundle.State.READY,
             file=name,
             size=size,
             records=sum(counts.values()),
             manifest={"files": [f.name for f in manifest.files], "counts": counts},
-            finished_at=now,
+            error="",
             expires_at=now + dt.timedelta(days=settings.DSAR_BUNDLE_RETENTION_DAYS),
         )
-        if not updated:
+        if not stored:
+            # Taken back meanwhile: the new attempt stores its own file.
             transaction.on_commit(lambda: default_storage.delete(name))
-            return
+            return False
         case_mark_bundle_ready(case_id=bundle.case_id, at=now)
         record_event(
             bundle.case,
@@ -95,35 +99,71 @@ def _finish(bundle: Bundle, name: str, size: int, manifest, counts: dict[str, in
             actor=Actor.system(),
             details={"bundle": bundle.pk, "records": sum(counts.values()), "size": size},
         )
+    return True
 
 
-def _fail(bundle: Bundle, message: str) -> None:
+def _fail(bundle: Bundle, message: str, exc: Exception | None = None) -> None:
     with transaction.atomic():
-        Bundle.objects.filter(pk=bundle.pk).update(
-            state=Bundle.State.FAILED, error=message[:500], finished_at=timezone.now()
-        )
+        if not work.fail(bundle, exc=exc, error=message[:500]):
+            return  # taken back meanwhile: the new attempt decides
         record_event(
             bundle.case, "bundle.failed", actor=Actor.system(), details={"bundle": bundle.pk}
         )
 
 
+def remove_orphan_files(*, case_ids: Iterable[int] | None = None) -> int:
+    """Delete what killed builds left: scratch folders no live attempt uses, and stored files
+    no bundle owns, in the folders of the cases `case_ids` (None: of every case). Returns how
+    many went."""
+    removed = 0
+    scratches = {
+        str(path): found
+        for path in scratch_folders()
+        if (found := work.parse_attempt_name(path.name, BUNDLE_PREFIX))
+    }
+    for name in work.orphaned(Bundle, scratches, owner_field="file"):
+        shutil.rmtree(name, ignore_errors=True)
+        removed += 1
+    if case_ids is None:
+        # An export to a medium (a command) has no row: its scratch goes after a day.
+        day_ago = time.time() - 24 * 3600
+        for path in scratch_folders():
+            if path.name.startswith(f"{EXPORT_PREFIX}-") and path.stat().st_mtime < day_ago:
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    folders: Iterable[str] = ()
+    if case_ids is None and default_storage.exists(BUNDLE_FOLDER):
+        folders = default_storage.listdir(BUNDLE_FOLDER)[0]
+    elif case_ids is not None:
+        folders = [str(case_id) for case_id in case_ids]
+    stored: dict[str, tuple[int, int]] = {}
+    for folder in folders:
+        path = f"{BUNDLE_FOLDER}/{folder}"
+        if not default_storage.exists(path):
+            continue
+        for name in default_storage.listdir(path)[1]:
+            found = work.parse_attempt_name(name, BUNDLE_PREFIX)
+            if found:
+                stored[f"{path}/{name}"] = found
+    for name in work.orphaned(Bundle, stored, owner_field="file"):
+        if default_storage.exists(name):
+            default_storage.delete(name)
+            removed += 1
+    if removed:
+        logger.info("%d file(s) of dead bundle builds deleted", removed)
+    return removed
+
+
 def sweep(now: dt.datetime | None = None) -> int:
-    """Re-queue builds whose worker died or whose message was lost."""
-    now = now or timezone.now()
-    grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
-    lease = dt.timedelta(seconds=settings.DSAR_TASK_TIME_LIMIT) + grace
-    dead = list(
-        Bundle.objects.filter(state=Bundle.State.BUILDING, claimed_at__lt=now - lease).values_list(
-            "pk", flat=True
-        )
-    )
-    Bundle.objects.filter(pk__in=dead, state=Bundle.State.BUILDING).update(
-        state=Bundle.State.PENDING
-    )
-    lost = Bundle.objects.filter(state=Bundle.State.PENDING, updated_at__lt=now - grace)
-    stale = sorted(set(dead) | set(lost.values_list("pk", flat=True)))
+    """Take back builds whose worker stopped renewing its lease (killed or hung) and queue
+    them again with the builds whose message was lost; delete what the dead builds left."""
+    taken_back = work.take_back_expired(Bundle, now=now)
+    lost = work.lost_pending(Bundle, now=now).values_list("pk", flat=True)
+    stale = sorted({pk for pk, _attempt in taken_back} | set(lost))
     for bundle_id in stale:
         queue.enqueue("build_bundle", bundle_id)
+    cases = Bundle.objects.filter(pk__in=[pk for pk, _a in taken_back]).values_list("case_id")
+    remove_orphan_files(case_ids={case_id for (case_id,) in cases})
     return len(stale)
 
 
@@ -143,4 +183,5 @@ def purge_expired(now: dt.datetime | None = None) -> int:
                 bundle.case, "bundle.deleted", actor=Actor.system(), details={"bundle": bundle.pk}
             )
         count += 1
+    remove_orphan_files()
     return count

@@ -11,9 +11,9 @@ message, a flushed Redis, a killed worker). What comes next for the case is deci
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,14 +21,13 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from casework import notifications, queue, results
+from casework import notifications, queue, results, work
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, ConnectorRun, State
-from casework.services.gathering import _as_dicts, _enqueue, advance
+from casework.services.gathering import _as_dicts, advance
 from dsar.connectors import (
     ConfigurationError,
     ConnectorError,
@@ -40,30 +39,6 @@ from dsar.identifiers import Identifier
 
 logger = logging.getLogger(__name__)
 RunState = ConnectorRun.State
-
-
-def claim(run_id: int) -> ConnectorRun | None:
-    """Atomically take a pending run; None when another delivery has it or it is done."""
-    now = timezone.now()
-    claimed = ConnectorRun.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + dt.timedelta(seconds=1)),
-        pk=run_id,
-        state=RunState.PENDING,
-    ).update(
-        state=RunState.RUNNING, attempts=F("attempts") + 1, claimed_at=now, error="", error_kind=""
-    )
-    if not claimed:
-        return None
-    return ConnectorRun.objects.select_related("system", "case").get(pk=run_id)
-
-
-def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter, capped; a Retry-After is honoured up to a bound."""
-    cap = settings.DSAR_RETRY_BACKOFF_CAP
-    delay = random.uniform(0, min(cap, settings.DSAR_RETRY_BACKOFF_BASE * 2 ** (attempt - 1)))
-    if retry_after is not None:
-        delay = max(delay, min(float(retry_after), settings.DSAR_RETRY_AFTER_MAX))
-    return min(delay, settings.DSAR_MAX_COUNTDOWN)
 
 
 def _records(
@@ -78,17 +53,17 @@ def _records(
 
 
 def execute(run_id: int) -> str:
-    """Run one claimed system search; returns what happened (for logs and tests)."""
-    run = claim(run_id)
+    """Run one system search on a claimed run; returns what happened (for logs and tests)."""
+    run = work.claim(ConnectorRun, run_id, select_related=("system", "case"))
     if run is None:
         return "skipped"
-    if run.attempts > settings.DSAR_GATHER_MAX_DELIVERIES:
-        # Every delivery so far died without finishing (a task that kills its worker).
-        _fail(run, "permanent", f"gave up after {run.attempts - 1} deliveries without an answer")
+    gave_up = work.over_delivery_bound(run, settings.DSAR_GATHER_MAX_DELIVERIES)
+    if gave_up:
+        _fail(run, "permanent", gave_up)
         return "failed"
     started = time.monotonic()
     try:
-        with connector_for(run.system) as connector:
+        with work.KeepAlive(run), connector_for(run.system) as connector:
             if connector.is_manual:
                 return _wait_for_person(run)
             identifiers = [Identifier.from_dict(i) for i in run.identifiers]
@@ -103,26 +78,26 @@ def execute(run_id: int) -> str:
     except TransientConnectorError as exc:
         return _retry_or_fail(run, exc)
     except ConfigurationError as exc:
-        _fail(run, "config", str(exc))
+        _fail(run, "config", str(exc), exc)
         return "failed"
     except ConnectorError as exc:
-        _fail(run, "permanent", str(exc))
+        _fail(run, "permanent", str(exc), exc)
         return "failed"
     except Exception as exc:  # a bug or a driver surprise: fail visibly, never leak values
         logger.exception("run %s: unexpected %s", run.pk, type(exc).__name__)
-        _fail(run, "permanent", f"unexpected error ({type(exc).__name__})")
+        _fail(run, "permanent", f"unexpected error ({type(exc).__name__})", exc)
         return "failed"
-    _succeed(run, lookup, name, count, counts, int((time.monotonic() - started) * 1000))
-    return "succeeded"
+    ms = int((time.monotonic() - started) * 1000)
+    return "succeeded" if _succeed(run, lookup, name, count, counts, ms) else "taken back"
 
 
-def _succeed(run, lookup: Lookup, name: str, count: int, counts: dict[str, int], ms: int) -> None:
+def _succeed(
+    run: ConnectorRun, lookup: Lookup, name: str, count: int, counts: dict[str, int], ms: int
+) -> bool:
     with transaction.atomic():
-        updated = ConnectorRun.objects.filter(
-            pk=run.pk, state=RunState.RUNNING, attempts=run.attempts
-        ).update(
+        stored = work.complete(
+            run,
             state=RunState.SUCCEEDED,
-            finished_at=timezone.now(),
             duration_ms=ms,
             records_count=count,
             counts=counts,
@@ -130,38 +105,40 @@ def _succeed(run, lookup: Lookup, name: str, count: int, counts: dict[str, int],
             learnt=_as_dicts(lookup.learnt()),
             ambiguous=[{**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous],
             result_file=name,
+            error="",
+            error_kind="",
         )
-        if not updated:
-            # The sweeper took the run back meanwhile; another attempt will write its own file.
+        if not stored:
+            # The sweeper took the run back meanwhile; the new attempt writes its own file.
             transaction.on_commit(lambda: results.delete(name))
-            return
+            return False
         # A success is on the run's row (counts, timing); the trail keeps rounds, failures,
         # retries and the decisions of people.
         advance(run.case_id)
+    return True
 
 
 def _retry_or_fail(run: ConnectorRun, exc: TransientConnectorError) -> str:
-    if run.attempts >= settings.DSAR_GATHER_MAX_ATTEMPTS:
-        _fail(run, "transient", f"{exc} (gave up after {run.attempts} attempts)")
+    delay = work.retry_later(
+        run,
+        exc=exc,
+        max_attempts=settings.DSAR_GATHER_MAX_ATTEMPTS,
+        task="run_connector",
+        retry_after=exc.retry_after,
+        error_kind="transient",
+        error=str(exc)[:500],
+    )
+    if delay is None:
+        _fail(run, "transient", f"{exc} (gave up after {run.attempts} attempts)", exc)
         return "failed"
-    delay = backoff_seconds(run.attempts, exc.retry_after)
-    with transaction.atomic():
-        ConnectorRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(
-            state=RunState.PENDING,
-            next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
-            error_kind="transient",
-            error=str(exc)[:500],
-        )
-        _enqueue([run.pk], countdown=delay)
     logger.info("run %s: transient failure, retry %d in %.1fs", run.pk, run.attempts, delay)
     return "retrying"
 
 
-def _fail(run: ConnectorRun, kind: str, message: str) -> None:
+def _fail(run: ConnectorRun, kind: str, message: str, exc: Exception | None = None) -> None:
     with transaction.atomic():
-        ConnectorRun.objects.filter(pk=run.pk).update(
-            state=RunState.FAILED, finished_at=timezone.now(), error_kind=kind, error=message[:500]
-        )
+        if not work.fail(run, exc=exc, error_kind=kind, error=message[:500]):
+            return  # taken back meanwhile: the new attempt decides
         record_event(
             run.case,
             "gathering.run_failed",
@@ -174,7 +151,10 @@ def _fail(run: ConnectorRun, kind: str, message: str) -> None:
 
 def _wait_for_person(run: ConnectorRun) -> str:
     with transaction.atomic():
-        ConnectorRun.objects.filter(pk=run.pk).update(state=RunState.WAITING)
+        if not work.complete(
+            run, state=RunState.WAITING, finished_at=None, error="", error_kind=""
+        ):
+            return "taken back"
         record_event(
             run.case,
             "gathering.manual_search_requested",
@@ -185,42 +165,47 @@ def _wait_for_person(run: ConnectorRun) -> str:
     return "waiting"
 
 
-def _remove_stale_temp_files(older_than: dt.timedelta) -> None:
-    """Half-written record files of attempts whose worker was killed."""
-    folder = Path(settings.VAR_DIR) / "tmp"
-    if not folder.is_dir():
-        return
-    cutoff = time.time() - older_than.total_seconds()
-    for path in folder.glob("run-*.enc"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-        except FileNotFoundError:
-            continue
+# --- the sweeper ---------------------------------------------------------------------------------
+
+
+def remove_orphan_files(*, scan_storage: bool = False) -> int:
+    """Delete the record files of attempts that no run owns and no live attempt writes: the
+    half-written temporary files a killed attempt left, and with `scan_storage` the stored
+    files too (a file stored just before its worker was killed). Returns how many went."""
+    removed = 0
+    temporary = {
+        str(path): found
+        for path in results.temporary_files()
+        if (found := work.parse_attempt_name(path.name, results.RUN_PREFIX))
+    }
+    for name in work.orphaned(ConnectorRun, temporary, owner_field="result_file"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(name).unlink()
+            removed += 1
+    stored: dict[str, tuple[int, int]] = {}
+    if scan_storage:
+        for name in results.stored_files():
+            found = work.parse_attempt_name(name.rpartition("/")[2], results.RUN_PREFIX)
+            if found:
+                stored[name] = found
+    for name in work.orphaned(ConnectorRun, stored, owner_field="result_file"):
+        if results.delete(name):
+            removed += 1
+    if removed:
+        logger.info("%d record file(s) of dead attempts deleted", removed)
+    return removed
 
 
 def sweep(now: dt.datetime | None = None) -> dict[str, int]:
-    """Re-queue work whose message was lost: pending runs past their time, running runs past the
-    task time limit (a killed worker), verified cases never moved on, and gathering cases whose
-    runs all answered but that were never advanced."""
+    """Take back runs whose worker stopped renewing its lease (killed or hung) and queue them
+    again with the pending runs whose message was lost; start verified cases never moved on,
+    and advance gathering cases whose runs all answered but that were never advanced. Delete
+    what the attempts taken back left behind."""
     now = now or timezone.now()
     grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
-    lease = dt.timedelta(seconds=settings.DSAR_TASK_TIME_LIMIT) + grace
-    stale_running = list(
-        ConnectorRun.objects.filter(state=RunState.RUNNING, claimed_at__lt=now - lease).values_list(
-            "pk", flat=True
-        )
-    )
-    if stale_running:
-        ConnectorRun.objects.filter(pk__in=stale_running, state=RunState.RUNNING).update(
-            state=RunState.PENDING, next_attempt_at=None
-        )
-    lost_pending = list(
-        ConnectorRun.objects.filter(state=RunState.PENDING, updated_at__lt=now - grace)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace))
-        .values_list("pk", flat=True)
-    )
-    requeue = sorted(set(stale_running) | set(lost_pending))
+    taken_back = work.take_back_expired(ConnectorRun, now=now)
+    lost = work.lost_pending(ConnectorRun, now=now).values_list("pk", flat=True)
+    requeue = sorted({pk for pk, _attempt in taken_back} | set(lost))
     for run_id in requeue:
         queue.enqueue("run_connector", run_id)
     unstarted = list(
@@ -239,7 +224,8 @@ def sweep(now: dt.datetime | None = None) -> dict[str, int]:
     )
     for case_id in stuck:
         advance(case_id)
-    _remove_stale_temp_files(lease)
+    # Only a taken-back attempt can have stored a file no row owns: the folder is read then.
+    remove_orphan_files(scan_storage=bool(taken_back))
     if requeue or unstarted or stuck:
         logger.info(
             "sweeper: %d run(s) re-queued, %d case(s) started, %d advanced",
@@ -270,4 +256,5 @@ def purge_results(now: dt.datetime | None = None) -> int:
                 actor=actor,
                 details={"files": purged_cases[case.pk]},
             )
+    remove_orphan_files(scan_storage=True)
     return sum(purged_cases.values())

@@ -5,6 +5,7 @@ its case, counted per delivery, and failed after a bound."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -14,9 +15,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from casework import work
 from casework.models import Case, PortalSubmission
 from casework.services.intake import submit_request
 from casework.services.submissions import (
@@ -51,9 +52,9 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
     opened = 0
     try:
         while True:
-            submission_id = _take_next_submission()
-            if submission_id is not None:
-                opened += _open_taken(submission_id) is not None
+            submission = _take_next_submission()
+            if submission is not None:
+                opened += _open_taken(submission) is not None
             else:
                 cache.delete(OPENER_BELL)
                 if not _untaken().exists():
@@ -74,41 +75,29 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
 
 
 def _untaken():
-    return PortalSubmission.objects.filter(state=Submission.PENDING, deliveries=0)
+    return PortalSubmission.objects.filter(state=Submission.PENDING, attempts=0)
 
 
-def _take_next_submission() -> int | None:
-    """Take the oldest submission no task has taken: its first delivery is counted in the
-    same transaction, so that no other opener takes it, and a row whose opener died is left
-    to the sweeper (which counts each further delivery)."""
-    with transaction.atomic():
-        submission_id = (
-            _untaken()
-            .select_for_update(skip_locked=True)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if submission_id is not None:
-            PortalSubmission.objects.filter(pk=submission_id).update(
-                deliveries=1, updated_at=timezone.now()
-            )
-    return submission_id
+def _take_next_submission() -> PortalSubmission | None:
+    """Take the oldest submission no task has taken (its first attempt, with a lease), so
+    that no other opener takes it; one whose opener died is the sweeper's (which counts each
+    further delivery)."""
+    return work.claim_next(_untaken())
 
 
-def _open_taken(submission_id: int) -> Case | None:
+def _open_taken(submission: PortalSubmission) -> Case | None:
     """Open a submission this opener took. An unforeseen failure is logged, not raised: the
     row, counted once, is the sweeper's to deliver again, and the opener goes on with the
     other submissions. The time limit stops the opener (its row goes to the sweeper too)."""
     try:
-        return _open(submission_id)
+        return _open(submission)
     except SoftTimeLimitExceeded:
         raise
     except Exception as exc:
         # The class only: a driver's message can quote the values (DESIGN.md, "Security").
         logger.error(
             "form submission %s could not be opened (%s); left to the sweeper",
-            submission_id,
+            submission.pk,
             type(exc).__name__,
         )
         return None
@@ -119,59 +108,58 @@ def open_submission(submission_id: int) -> Case | None:
     by staff; the opener takes new ones). Returns the case, or None when there is nothing
     (more) to do: the submission was opened already (meanwhile, too), or it failed.
 
-    Each delivery is counted first, in a transaction of its own, so that a submission that
-    kills its worker every time is marked failed after DSAR_SUBMISSION_MAX_DELIVERIES.
+    Each delivery is counted when it takes the row, so that a submission that kills its
+    worker every time is marked failed after DSAR_SUBMISSION_MAX_DELIVERIES.
     """
-    pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
+    submission = work.claim(PortalSubmission, submission_id)
+    if submission is None:
+        return None
     limit = settings.DSAR_SUBMISSION_MAX_DELIVERIES
-    now = timezone.now()
-    if not pending.filter(deliveries__lt=limit).update(
-        deliveries=F("deliveries") + 1, updated_at=now
-    ):
-        if pending.update(
-            state=Submission.FAILED,
-            error=f"delivered {limit} times without being opened",
-            updated_at=now,
-        ):
+    if work.over_delivery_bound(submission, limit):
+        if work.fail(submission, error=f"delivered {limit} times without being opened"):
             logger.error("form submission %s failed: delivered %s times", submission_id, limit)
         return None
-    return _open(submission_id)
+    return _open(submission)
 
 
-def _open(submission_id: int) -> Case | None:
-    """Open the case of a submission whose delivery was counted, and delete the row in the
-    same transaction. One that breaks a rule of case_create the form did not foresee is marked
+def _open(submission: PortalSubmission) -> Case | None:
+    """Open the case of a submission this attempt holds, and delete the row in the same
+    transaction. One that breaks a rule of case_create the form did not foresee is marked
     failed at once, with the names of the fields at fault (not their values), for staff to
-    see in the admin."""
-    pending = PortalSubmission.objects.filter(pk=submission_id, state=Submission.PENDING)
+    see in the admin. Any other failure gives the row back (pending, its attempt counted) for
+    the sweeper to deliver again."""
     try:
         with transaction.atomic():
             # Waited for, not skipped: another transaction may hold the row a moment only
             # (a search for untaken rows that passes it over); once it lets go, the row is
-            # pending still, or gone (opened meanwhile) and there is nothing to do.
-            submission = pending.select_for_update().first()
-            if submission is None:
+            # still this attempt's, or was taken back and there is nothing to do here.
+            held = work.fenced(submission).select_for_update().first()
+            if held is None:
                 return None
             case = submit_request(
-                language=submission.language,
-                received_at=submission.received_at,
-                authority_name=submission.authority.name or "",
-                **submission.payload,
+                language=held.language,
+                received_at=held.received_at,
+                authority_name=held.authority.name or "",
+                **held.payload,
             )
-            submission.delete()
+            held.delete()
     except (ValidationError, TypeError) as exc:
         # Retrying cannot help: a field case_create refuses, or fields it does not know (a
         # submission stored by an older version of the form).
         fault = _fault(exc)
-        pending.update(state=Submission.FAILED, error=fault, updated_at=timezone.now())
+        work.fail(submission, exc=exc, error=fault)
         logger.error(
             "form submission %s failed: %s",
-            submission_id,
+            submission.pk,
             fault,
             exc_info=isinstance(exc, TypeError),
         )
         return None
-    logger.info("form submission %s opened as case %s", submission_id, case.reference)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):  # the database may be what failed
+            work.release(submission, exc=exc)
+        raise
+    logger.info("form submission %s opened as case %s", submission.pk, case.reference)
     return case
 
 
@@ -182,17 +170,17 @@ def _fault(exc: Exception) -> str:
 
 
 def sweep_submissions(now: dt.datetime | None = None) -> int:
-    """Queue again the submissions still pending after the sweep grace (a publish that failed
-    after commit, a lost message, a flushed Redis, a killed worker). Those no task has taken
-    get one opener for all of them; each taken one (its opener died) a delivery of its own,
-    counted, so that one that kills its worker ends failed. Returns how many were found."""
-    now = now or timezone.now()
-    grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
-    stale = PortalSubmission.objects.filter(state=Submission.PENDING, updated_at__lt=now - grace)
-    taken = list(stale.filter(deliveries__gt=0).values_list("pk", flat=True))
+    """Queue again the submissions whose opening stopped: taken back from a worker that
+    stopped renewing its lease (killed), or still pending after the sweep grace (a publish
+    that failed after commit, a lost message, a flushed Redis). Those no task has taken get
+    one opener for all of them; each taken one a delivery of its own, counted, so that one
+    that kills its worker ends failed. Returns how many were found."""
+    taken_back = [pk for pk, _attempt in work.take_back_expired(PortalSubmission, now=now)]
+    stale = work.lost_pending(PortalSubmission, now=now)
+    taken = sorted(set(taken_back) | set(stale.filter(attempts__gt=0).values_list("pk", flat=True)))
     for submission_id in taken:
         _queue_delivery(submission_id)
-    untaken = stale.filter(deliveries=0).count()
+    untaken = stale.filter(attempts=0).count()
     if untaken:
         _queue_opener()  # past the bell: it may be ringing for an opener that was lost
     return len(taken) + untaken

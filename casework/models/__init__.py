@@ -33,6 +33,7 @@ from casework.models.gathering import CaseIdentifier, ConnectorRun
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.review import RecordDecision
+from casework.models.work import WorkItem
 
 __all__ = [
     "ASKABLE_STATES",
@@ -65,5 +66,6 @@ __all__ = [
     "RestrictionGround",
     "State",
     "VerificationMethod",
+    "WorkItem",
     "WorkerHeartbeat",
 ]

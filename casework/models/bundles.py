@@ -6,9 +6,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from casework.models.case import Case
+from casework.models.work import WorkItem
 
 
-class Bundle(models.Model):
+class Bundle(WorkItem):
     """The subject's export (access or portability): one row per build, the truth about it.
     The file is encrypted with a key of its own; a row is `ready` only once the whole file is
     stored, so a worker killed mid-build leaves nothing a download could serve."""
@@ -24,20 +25,17 @@ class Bundle(models.Model):
         FAILED = "failed", _("Failed")
         DELETED = "deleted", _("Deleted after its retention")
 
+    RUNNING = State.BUILDING  # the work engine's "being worked on"
+
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="bundles")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     file = models.CharField(max_length=300, blank=True)
     size = models.PositiveBigIntegerField(default=0)
     records = models.PositiveBigIntegerField(default=0)
     manifest = models.JSONField(default=dict, blank=True)  # counts and hashes, no values
     error = models.CharField(max_length=500, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]

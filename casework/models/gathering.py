@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from casework.models.case import Case
+from casework.models.work import WorkItem
 
 
 class CaseIdentifier(models.Model):
@@ -41,7 +42,7 @@ class CaseIdentifier(models.Model):
         return f"{self.kind} ({self.source})"
 
 
-class ConnectorRun(models.Model):
+class ConnectorRun(WorkItem):
     """One unit of outside work: searching one system for one case in one round of the identity
     graph. The row, not the broker, is the truth about it (DESIGN.md, "Reliability")."""
 
@@ -60,10 +61,6 @@ class ConnectorRun(models.Model):
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     identifiers = models.JSONField(default=list)  # searched in this run: [{"kind", "value"}]
     skip_subject_keys = models.JSONField(default=list)  # exported in earlier rounds
-    attempts = models.PositiveIntegerField(default=0)  # deliveries claimed
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     records_count = models.PositiveBigIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)  # records by category
@@ -73,8 +70,6 @@ class ConnectorRun(models.Model):
     error_kind = models.CharField(max_length=20, blank=True)  # transient, permanent, config
     error = models.CharField(max_length=500, blank=True)  # never quotes source values
     result_file = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["case_id", "round", "system_id"]

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from casework.deadlines import REGIME_CHOICES
 from casework.models.bundles import Bundle
 from casework.models.case import Case, Language
+from casework.models.work import WorkItem
 
 
 class CountryRegime(models.Model):
@@ -40,11 +41,12 @@ class CountryRegime(models.Model):
         return f"{self.country}: {self.regime or 'default'}"
 
 
-class PortalSubmission(models.Model):
+class PortalSubmission(WorkItem):
     """A request from the public form, held until a worker opens its case.
 
-    The web request stores this one row and rings the opener's bell (`casework.services.
-    submissions`); a worker's opener opens it (`casework.engine.submissions`), so that the form answers quickly and alike for every e-mail; the case,
+    The web request stores this one row and rings the opener's bell
+    (`casework.services.submissions`); a worker's opener opens it (`casework.engine.
+    submissions`), so that the form answers quickly and alike for every e-mail; the case,
     its reference and its audit trail are created by the worker, dated from `received_at`.
     The row is the truth about that work (DESIGN.md, "Reliability"): a lost message is
     re-queued by the sweeper, and the row is deleted in the transaction that opens the case.
@@ -53,6 +55,7 @@ class PortalSubmission(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", _("Waiting to be opened")
+        RUNNING = "running", _("Being opened")
         FAILED = "failed", _("Could not be opened")
 
     received_at = models.DateTimeField(_("received"), default=timezone.now)
@@ -63,12 +66,10 @@ class PortalSubmission(models.Model):
     state = models.CharField(
         _("state"), max_length=10, choices=State.choices, default=State.PENDING
     )
-    # Deliveries of the task that opens it; bounded, so a submission that kills its worker
-    # every time cannot loop for ever (settings.DSAR_SUBMISSION_MAX_DELIVERIES).
-    deliveries = models.PositiveSmallIntegerField(_("deliveries"), default=0)
+    # `attempts` (WorkItem) counts the workers that took it; bounded, so a submission that
+    # kills its worker every time cannot loop for ever (DSAR_SUBMISSION_MAX_DELIVERIES).
     # Why it failed: an exception's class or the fields found invalid, never their values.
     error = models.CharField(_("error"), max_length=300, blank=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["received_at", "pk"]

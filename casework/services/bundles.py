@@ -18,7 +18,7 @@ from casework.audit import record_event
 from casework.models import BUNDLE_TYPES, Bundle, Case
 from casework.permissions import require_perm
 from casework.selectors.bundles import bundle_facts
-from casework.spool import Spool, scratch
+from casework.spool import EXPORT_PREFIX, Spool, scratch
 from exporters.bundle import write_bundle, write_encrypted_zip
 
 
@@ -52,7 +52,7 @@ def export_to_medium(
     if case.review_completed_at is None:
         raise ValidationError("The review of the gathered data is not complete.")
     facts = bundle_facts(case, case.request_type)
-    with scratch() as folder:
+    with scratch(EXPORT_PREFIX) as folder:
         spool = Spool(case, Path(folder))
         if plain:
             with open(path, "wb") as out:

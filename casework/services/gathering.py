@@ -269,7 +269,10 @@ def complete_manual_run(
     if upload is not None:
         try:
             name, count = results.write_records(
-                run.pk, run.attempts, _uploaded_records(upload, run=run, category=category)
+                run.pk,
+                run.attempts,
+                _uploaded_records(upload, run=run, category=category),
+                prefix=results.MANUAL_PREFIX,
             )
         except (ValueError, UnicodeDecodeError) as exc:
             raise ValidationError({"upload": f"The file could not be read: {exc}"}) from None

@@ -91,7 +91,11 @@ def retry_submission(*, submission: PortalSubmission, actor: Actor) -> None:
     require_perm(actor, "casework.change_portalsubmission")
     with transaction.atomic():
         updated = PortalSubmission.objects.filter(pk=submission.pk, state=Submission.FAILED).update(
-            state=Submission.PENDING, deliveries=0, error="", updated_at=timezone.now()
+            state=Submission.PENDING,
+            attempts=0,
+            error="",
+            last_error_class="",
+            updated_at=timezone.now(),
         )
         if updated:
             transaction.on_commit(partial(_queue_delivery, submission.pk), robust=True)

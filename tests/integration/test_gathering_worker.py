@@ -214,13 +214,19 @@ def test_a_worker_killed_mid_gathering_loses_nothing_and_records_are_stored_once
 
     wait_for(desk_hanging, interval=0.05)
     real_worker.kill()
+    killed_at = time.monotonic()
     real_worker.start()
-    # The sweeper (beat runs it in production) finds the run left running past the time limit.
+    # The sweeper (beat runs it in production) takes the run back once its lease, no longer
+    # renewed, runs out: within the lease (DSAR_WORK_LEASE_SECONDS=2 here), not after the
+    # task's time limit.
+    taken_back_after = None
     deadline = time.monotonic() + 60
     while state_of(case) != State.IN_REVIEW and time.monotonic() < deadline:
-        gathering_engine.sweep()
-        time.sleep(0.5)
+        if gathering_engine.sweep()["runs"] and taken_back_after is None:
+            taken_back_after = time.monotonic() - killed_at
+        time.sleep(0.2)
     assert state_of(case) == State.IN_REVIEW
+    assert taken_back_after is not None and taken_back_after < 2 + 5
     desk_run = ConnectorRun.objects.get(case=case, system__slug="supportdesk", round=1)
     assert desk_run.attempts == 2
     assert desk_run.records_count == 3
@@ -228,6 +234,23 @@ def test_a_worker_killed_mid_gathering_loses_nothing_and_records_are_stored_once
     assert len(keys) == len(set(keys)) == 3
     for run in ConnectorRun.objects.filter(case=case, state="succeeded").exclude(records_count=0):
         assert len(stored(run)) == run.records_count
+
+
+def test_a_slow_search_keeps_its_lease_and_is_not_taken_back(
+    real_worker, make_case, crm_and_repairs, desk
+):
+    """A lookup that hangs past the lease is a slow worker, not a dead one: its heartbeat
+    renews the lease, so the sweeper leaves it alone and it is searched once."""
+    desk.slow_next(1, seconds=3)  # past the lease (2 s), within the soft time limit (4 s)
+    case = gather(make_case, phone="+355692004242")
+    deadline = time.monotonic() + 60
+    while state_of(case) != State.IN_REVIEW and time.monotonic() < deadline:
+        gathering_engine.sweep()  # re-queues only what waits (harmless), never the live run
+        time.sleep(0.2)
+    assert state_of(case) == State.IN_REVIEW
+    desk_run = ConnectorRun.objects.get(case=case, system__slug="supportdesk", round=1)
+    assert (desk_run.attempts, desk_run.records_count) == (1, 3)
+    assert desk_run.heartbeat_at > desk_run.claimed_at  # renewed while it hung
 
 
 def test_redis_flushed_mid_gathering_the_sweeper_finishes_the_case(

@@ -124,9 +124,9 @@ def test_the_opener_leaves_taken_submissions_to_the_sweeper():
     """A submission whose delivery was counted is held by a task, or its task died: the
     sweeper (which counts each delivery) queues it after the grace, not the opener."""
     taken = stored()
-    PortalSubmission.objects.filter(pk=taken.pk).update(deliveries=1)
+    PortalSubmission.objects.filter(pk=taken.pk).update(attempts=1)
     assert opener.open_pending_submissions() == 0
-    assert PortalSubmission.objects.get().deliveries == 1
+    assert PortalSubmission.objects.get().attempts == 1
 
 
 def test_an_opener_past_its_budget_hands_over_to_a_fresh_one(openers_queued):
@@ -207,7 +207,7 @@ def test_deliveries_are_bounded(settings):
     settings.DSAR_SUBMISSION_MAX_DELIVERIES = 3
     submission = stored()
     # Three deliveries that each died with their worker (counted, then nothing committed).
-    PortalSubmission.objects.filter(pk=submission.pk).update(deliveries=3)
+    PortalSubmission.objects.filter(pk=submission.pk).update(attempts=3)
     assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
     assert submission.state == Submission.FAILED
@@ -225,7 +225,7 @@ def test_each_delivery_is_counted_before_the_work(monkeypatch):
     with pytest.raises(RuntimeError):
         opener.open_submission(submission.pk)
     submission.refresh_from_db()
-    assert submission.deliveries == 1 and submission.state == Submission.PENDING
+    assert submission.attempts == 1 and submission.state == Submission.PENDING
 
 
 def test_the_sweeper_queues_a_stale_taken_submission_again(
@@ -235,9 +235,9 @@ def test_the_sweeper_queues_a_stale_taken_submission_again(
     stale, fresh = stored(), stored(email="fresh@demo.example")
     # Taken by an opener that died: a delivery of its own, counted.
     PortalSubmission.objects.filter(pk=stale.pk).update(
-        deliveries=1, updated_at=timezone.now() - dt.timedelta(minutes=5)
+        attempts=1, updated_at=timezone.now() - dt.timedelta(minutes=5)
     )
-    PortalSubmission.objects.filter(pk=fresh.pk).update(deliveries=1)
+    PortalSubmission.objects.filter(pk=fresh.pk).update(attempts=1)
     with django_capture_on_commit_callbacks(execute=True):
         assert tasks.sweep_submissions.delay().get() == 1  # tasks run eagerly here
     assert list(Case.objects.values_list("email", flat=True)) == [ARTA]
@@ -260,7 +260,7 @@ def test_the_sweeper_queues_one_opener_for_stale_untaken_submissions(
 def test_staff_queue_a_failed_submission_again(alice, django_capture_on_commit_callbacks):
     submission = stored()
     PortalSubmission.objects.filter(pk=submission.pk).update(
-        state=Submission.FAILED, deliveries=5, error="delivered 5 times without being opened"
+        state=Submission.FAILED, attempts=5, error="delivered 5 times without being opened"
     )
     with django_capture_on_commit_callbacks(execute=True):
         services.retry_submission(submission=submission, actor=Actor.staff(alice))
@@ -361,7 +361,7 @@ def test_openers_working_side_by_side_open_each_submission_once(require_postgres
     failures: list[BaseException] = []
     start = threading.Barrier(2)
 
-    def opener() -> None:
+    def run_opener() -> None:
         try:
             start.wait()
             opened.append(opener.open_pending_submissions())
@@ -370,7 +370,7 @@ def test_openers_working_side_by_side_open_each_submission_once(require_postgres
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=opener) for _ in range(2)]
+    threads = [threading.Thread(target=run_opener) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -396,7 +396,7 @@ def test_an_opener_waits_for_the_lock_on_a_submission_it_took(require_postgres):
     def another_opener_looks() -> None:
         try:
             with transaction.atomic():
-                list(PortalSubmission.objects.select_for_update().filter(pk=taken))
+                list(PortalSubmission.objects.select_for_update().filter(pk=taken.pk))
                 locked.set()
                 release.wait(timeout=30)
         finally:
@@ -448,7 +448,7 @@ def test_a_submission_that_fails_unforeseen_does_not_stop_the_opener(monkeypatch
     monkeypatch.setattr(opener, "submit_request", fails_for_one)
     assert opener.open_pending_submissions() == 2
     left = PortalSubmission.objects.get()
-    assert (left.payload["email"], left.state, left.deliveries) == (
+    assert (left.payload["email"], left.state, left.attempts) == (
         "broken@demo.example",
         Submission.PENDING,
         1,  # the sweeper's to deliver again, counted
@@ -504,7 +504,7 @@ def test_the_time_limit_stops_the_opener_and_silences_the_bell(monkeypatch, open
         opener.open_pending_submissions()
     assert cache.get(services.OPENER_BELL) is None
     left = PortalSubmission.objects.get()
-    assert (left.state, left.deliveries) == (Submission.PENDING, 1)  # the sweeper's now
+    assert (left.state, left.attempts) == (Submission.PENDING, 1)  # the sweeper's now
 
 
 @pytest.mark.django_db(transaction=True)
@@ -538,4 +538,4 @@ def test_an_opener_does_not_spin_on_a_row_another_transaction_holds(
     finally:
         release.set()
         thread.join(timeout=30)
-    assert PortalSubmission.objects.get().deliveries == 0
+    assert PortalSubmission.objects.get().attempts == 0
