@@ -13,6 +13,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +70,26 @@ def _global_chain() -> AuditChain:
     return _chain(AuditChain.GLOBAL_KEY)
 
 
+# Where the changes of the current block came from (the command line, and the operating-system
+# user there): added to the details of every event recorded in it (`origin`).
+_ORIGIN: ContextVar[dict[str, Any] | None] = ContextVar("audit_origin", default=None)
+
+
+@contextmanager
+def origin(**details: Any) -> Iterator[None]:
+    """Every event recorded in the block says where it came from, e.g.
+    `with origin(entered_via="command_line", os_user=getpass.getuser()):`."""
+    token = _ORIGIN.set({**(_ORIGIN.get() or {}), **details})
+    try:
+        yield
+    finally:
+        _ORIGIN.reset(token)
+
+
+def current_origin() -> dict[str, Any]:
+    return dict(_ORIGIN.get() or {})
+
+
 @transaction.atomic(savepoint=False)  # a part of its caller's transaction, or its own
 def _append(
     chain: AuditChain,
@@ -95,7 +117,7 @@ def _append(
         actor_label=actor.label,
         from_state=from_state or "",
         to_state=to_state or "",
-        details=details or {},
+        details={**(_ORIGIN.get() or {}), **(details or {})},
         prev_hash=head.head_hash,
     )
     event.hash = event_hash(event, head.key)

@@ -7,15 +7,27 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed
 
-from casework import roles
+from casework import deadlines, roles
 from casework.actors import Actor
-from casework.models import Case
+from casework.audit import current_origin
+from casework.models import (
+    CHANGING_TYPES,
+    RESPONSE_STATES,
+    AuditEvent,
+    Case,
+    ConnectorRun,
+    State,
+)
+from casework.selectors.review import review_can_reopen, review_is_open
 
 # The roles that work cases: the only people a case can be assigned to.
 ASSIGNABLE_ROLES = (roles.PRIVACY_TEAM, roles.DPO)
+# The audit action of a prepared plan (readers of stored events accept every name it had).
+PLAN_PREPARED_ACTIONS = ("case.plan_prepared",)
 
 
 def transition_meta(case: Case, name: str):
@@ -51,6 +63,28 @@ def check_transition(case: Case, name: str, actor: Actor) -> None:
         )
 
 
+def check_approver_is_not_the_planner(case: Case) -> None:
+    """Four eyes across the command line: `--staff` names anyone, so an approval given from
+    the operating-system account that recorded the plan is the planner's own, and refused."""
+    os_user = current_origin().get("os_user")
+    if not os_user or case.request_type not in CHANGING_TYPES:
+        return
+    planned = (
+        AuditEvent.objects.filter(case=case, action__in=PLAN_PREPARED_ACTIONS)
+        .order_by("-chain_id", "-seq")
+        .values_list("details", flat=True)
+        .first()
+    )
+    if planned and planned.get("os_user") == os_user:
+        raise PermissionDenied(
+            _(
+                "The plan was recorded from this operating-system account (%(user)s): another "
+                "person approves it (four eyes)."
+            )
+            % {"user": os_user}
+        )
+
+
 def require_perm(actor: Actor, perm: str) -> None:
     if not actor.has_perm(perm):
         raise PermissionDenied(_("You are not allowed to do this."))
@@ -81,3 +115,71 @@ def staff_user(username: str):
         return User.objects.get(username=username, is_active=True, is_staff=True)
     except User.DoesNotExist:
         raise ValidationError(_("No active staff member “%(u)s”.") % {"u": username}) from None
+
+
+# --- the operations that are not transitions -------------------------------------------------------
+# Each raises PermissionDenied or TransitionNotAllowed unless `actor` may do it to `case` now;
+# the service calls it on the locked case, and `casework.operations` asks it before offering.
+
+
+def check_extend(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.extend_deadline")
+    if not case.is_open:
+        raise TransitionNotAllowed(_("A closed case cannot be extended."))
+    original = case.original_due_at or case.due_at
+    if timezone.now() > original:
+        raise ValidationError(
+            {
+                "new_due": _("An extension must be announced before the original deadline (%(d)s).")
+                % {"d": deadlines.local_date(original)}
+            }
+        )
+
+
+def check_record_response(case: Case, actor: Actor) -> None:
+    if actor.kind == Actor.STAFF:
+        require_perm(actor, "casework.record_response")
+    if case.state not in RESPONSE_STATES:
+        raise TransitionNotAllowed(
+            _("The response is recorded once the case is in review or being fulfilled.")
+        )
+
+
+def check_prepare_plan(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.prepare_plan")
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(_("A plan can be prepared only while the case is in review."))
+    if case.request_type not in CHANGING_TYPES:
+        raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
+
+
+def check_add_note(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.add_casenote")
+
+
+def check_assign(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.assign_case")
+
+
+def check_retry_sources(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.retry_run")
+    if case.state != State.GATHERING:
+        raise TransitionNotAllowed(_("Sources can be retried only while the case is gathering."))
+    if not ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.FAILED).exists():
+        raise TransitionNotAllowed(_("No source has failed."))
+
+
+def check_complete_review(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.review_records")
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(_("Records are reviewed while the case is in review."))
+    if not review_is_open(case):
+        raise ValidationError(_("The review is complete; reopen it to change decisions."))
+
+
+def check_reopen_review(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.review_records")
+    if not review_can_reopen(case):
+        raise TransitionNotAllowed(
+            _("Only a completed review of a case in review can be reopened.")
+        )

@@ -8,7 +8,6 @@ by `case_create`. The audit trail is shown, never edited.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -32,23 +31,25 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from casework import deadlines, permissions, roles, selectors, services
+from casework import deadlines, operations, permissions, roles, selectors, services
 from casework.actors import Actor
 from casework.admin.forms import (
     CaseIntakeForm,
-    add_service_errors,
 )
-
-# --- what staff can do to a case -----------------------------------------------------------------
 from casework.admin.gathering import ATTENTION_COLOUR, GatheringAdminViews, source_counts
-from casework.admin.operations import ACTIONS, TRANSITIONS, Operation, transition_label
-from casework.admin.review import ReviewAdminViews
+from casework.admin.review import ReviewAdminViews, review_summary_details
 from casework.models import (
     AuditEvent,
     Case,
     CaseNote,
     State,
 )
+
+# What the confirmation page of an operation shows it acts on, where a number helps.
+OPERATION_DETAILS = {
+    "complete_review": review_summary_details,
+    "reopen_review": review_summary_details,
+}
 
 STATE_COLOURS = {
     State.RECEIVED: "#417690",
@@ -427,30 +428,18 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def case_buttons(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
-        """The operations the signed-in user may start now, as buttons, in the order of the
-        case's life (TRANSITIONS), then the other actions."""
-        allowed = {t.name for t in selectors.allowed_transitions(case, Actor.staff(request.user))}
-        buttons = [
+        """The operations the signed-in user may run now (casework.operations), as buttons
+        in the order of a case's life."""
+        return [
             {
-                "name": name,
-                "label": transition_label(name),
-                "url": self._operation_url("transition", case, name),
+                "name": op.name,
+                "label": op.label,
+                "url": self.operation_url(case, op.name),
                 "danger": op.danger,
             }
-            for name, op in TRANSITIONS.items()
-            if name in allowed
+            for op in operations.offered(case, Actor.staff(request.user))
+            if op.button
         ]
-        for name, op in ACTIONS.items():
-            if op.offered(case, request.user):
-                buttons.append(
-                    {
-                        "name": name,
-                        "label": op.label,
-                        "url": self._operation_url("action", case, name),
-                        "danger": False,
-                    }
-                )
-        return buttons
 
     # --- confirmation pages ----------------------------------------------------------------------
 
@@ -459,14 +448,9 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
         view = self.admin_site.admin_view
         return [
             path(
-                "<path:object_id>/transition/<str:name>/",
-                view(self.transition_view),
-                name="{}_{}_transition".format(*info),
-            ),
-            path(
-                "<path:object_id>/action/<str:name>/",
-                view(self.action_view),
-                name="{}_{}_action".format(*info),
+                "<path:object_id>/operation/<str:name>/",
+                view(self.operation_view),
+                name="{}_{}_operation".format(*info),
             ),
             path(
                 "<path:object_id>/identifier/<int:identifier_id>/confirm/",
@@ -491,8 +475,8 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _operation_url(self, kind: str, case: Case, name: str) -> str:
-        return self._case_url(kind, case, name)
+    def operation_url(self, case: Case, name: str) -> str:
+        return self._case_url("operation", case, name)
 
     def _case_url(self, view: str, case: Case, arg: Any) -> str:
         info = self.opts.app_label, self.opts.model_name
@@ -501,41 +485,6 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
     def _change_url(self, case: Case) -> str:
         info = self.opts.app_label, self.opts.model_name
         return reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_change", args=[case.pk])
-
-    def transition_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
-        op = TRANSITIONS.get(name)
-        if op is None:
-            raise Http404(f"No transition {name!r}.")
-        case = self._case_or_404(request, object_id)
-        meta = permissions.transition_meta(case, name)
-        return self._operation_view(
-            request,
-            case,
-            op,
-            label=transition_label(name),
-            refusal=lambda actor: permissions.check_transition(case, name, actor),
-            outcome=self._transition_outcome(case, meta),
-        )
-
-    def action_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
-        op = ACTIONS.get(name)
-        if op is None:
-            raise Http404(f"No action {name!r}.")
-        case = self._case_or_404(request, object_id)
-
-        def refusal(actor: Actor) -> None:
-            if not op.offered(case, actor.user):
-                raise PermissionDenied(_("This is not possible for you on this case now."))
-
-        return self._operation_view(
-            request,
-            case,
-            op,
-            label=op.label,
-            refusal=refusal,
-            outcome="",
-            details=op.details(case) if op.details is not None else [],
-        )
 
     def _case_or_404(self, request: HttpRequest, object_id: str) -> Case:
         case = self.get_object(request, unquote(object_id))
@@ -546,7 +495,9 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
         return case
 
     @staticmethod
-    def _transition_outcome(case: Case, meta) -> str:
+    def _outcome(case: Case, op: operations.Operation) -> str:
+        """Where the case goes, for an operation that is a transition ("" otherwise)."""
+        meta = permissions.transition_meta(case, op.transition) if op.transition else None
         if meta is None:
             return ""
         if isinstance(meta.target, str):
@@ -560,33 +511,29 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
             "to": target,
         }
 
-    def _operation_view(
-        self,
-        request: HttpRequest,
-        case: Case,
-        op: Operation,
-        *,
-        label: str,
-        refusal: Callable[[Actor], None],
-        outcome: str,
-        details: list[tuple[str, Any]] = (),
-    ) -> HttpResponse:
+    def operation_view(self, request: HttpRequest, object_id: str, name: str) -> HttpResponse:
+        """The confirmation page of one operation (GET) and its form's POST, which runs the
+        operation's service as the signed-in staff member."""
+        op = operations.BY_NAME.get(name)
+        if op is None:
+            raise Http404(f"No operation {name!r}.")
+        case = self._case_or_404(request, object_id)
         actor = Actor.staff(request.user)
         change_url = self._change_url(case)
         if request.method == "POST":
-            form = op.form(request.POST, case=case)
+            form = operations.OperationForm(request.POST, operation=op, case=case)
             if form.is_valid():
                 try:
-                    result = op.service(case=case, actor=actor, **form.service_kwargs())
+                    result = op.run(case=case, actor=actor, values=form.cleaned_data)
                 except ValidationError as exc:
-                    add_service_errors(form, exc)
+                    form.add_service_errors(exc)
                 except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
-                    self.message_user(request, self._refused(label, exc), messages.ERROR)
+                    self.message_user(request, self._refused(op.label, exc), messages.ERROR)
                     return HttpResponseRedirect(change_url)
                 else:
                     case.refresh_from_db()
                     done = _("%(label)s: done. State: %(state)s.") % {
-                        "label": label,
+                        "label": op.label,
                         "state": case.get_state_display(),
                     }
                     if op.done is not None:
@@ -594,21 +541,21 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
                     self.message_user(request, done, messages.SUCCESS)
                     return HttpResponseRedirect(change_url)
         else:
-            try:
-                refusal(actor)  # no form for something that cannot succeed
-            except (PermissionDenied, TransitionNotAllowed) as exc:
-                self.message_user(request, self._refused(label, exc), messages.ERROR)
+            refusal = op.refusal(case, actor)  # no form for something that cannot succeed
+            if refusal:
+                self.message_user(request, self._refused(op.label, refusal), messages.ERROR)
                 return HttpResponseRedirect(change_url)
-            form = op.form(case=case)
+            form = operations.OperationForm(operation=op, case=case)
+        details = OPERATION_DETAILS.get(op.name)
         return self._confirm_page(
             request,
             case,
-            label=label,
-            explanation=op.explanation,
+            label=op.label,
+            explanation=op.explain(case),
             form=form,
-            outcome=outcome,
+            outcome=self._outcome(case, op),
             danger=op.danger,
-            details=details,
+            details=details(case) if details else [],
         )
 
     def _confirm_page(

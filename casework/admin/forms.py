@@ -19,12 +19,10 @@ from django.utils.translation import gettext_lazy as _
 from casework import selectors, services
 from casework.actors import Actor
 from casework.models import (
-    AskPurpose,
     Case,
     Channel,
     ConnectorRun,
     RecordDecision,
-    VerificationMethod,
 )
 from dsar.models import DataCategory
 
@@ -163,127 +161,6 @@ class CaseIntakeForm(forms.ModelForm):
         return self.instance
 
 
-# --- things staff do to a case -------------------------------------------------------------------
-
-
-class CaseOperationForm(forms.Form):
-    """The confirmation form of one operation; `service_kwargs()` are the service's arguments."""
-
-    required_css_class = "required"
-
-    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
-        self.case = case
-        super().__init__(*args, **kwargs)
-
-    def service_kwargs(self) -> dict[str, Any]:
-        return dict(self.cleaned_data)
-
-
-class VerifyForm(CaseOperationForm):
-    verification_note = _text(
-        _("How identity was checked"),
-        required=True,
-        help_text=_(
-            "Which channel already on record you used (e.g. a call-back to the phone number in "
-            "the customer file) and what was confirmed."
-        ),
-    )
-
-    def service_kwargs(self) -> dict[str, Any]:
-        return {
-            "method": VerificationMethod.STAFF_CHECK,
-            "note": self.cleaned_data["verification_note"],
-        }
-
-
-class AskSubjectForm(CaseOperationForm):
-    purpose = forms.ChoiceField(label=_("What we need"), choices=AskPurpose.choices)
-    message = _text(
-        _("Message to the subject"),
-        required=True,
-        help_text=_("The subject reads this. Ask only for what the case needs."),
-    )
-
-
-class AnsweredForm(CaseOperationForm):
-    note = _text(
-        _("What the subject answered"),
-        required=False,
-        help_text=_("For answers that came by phone or letter."),
-    )
-
-
-class ProceedWithoutSourceForm(CaseOperationForm):
-    reason = _text(_("Why the case can go on without the failed sources"), required=True)
-
-
-class ApproveForm(CaseOperationForm):
-    note = _text(_("Note (internal)"), required=False)
-
-
-class FulfilForm(CaseOperationForm):
-    pass
-
-
-class RejectForm(CaseOperationForm):
-    reason = _text(_("Reason"), required=True, help_text=_("The subject is told this reason."))
-    unfounded = forms.BooleanField(
-        label=_("Manifestly unfounded or excessive (Art. 12(5))"), required=False
-    )
-
-
-class WithdrawForm(CaseOperationForm):
-    note = _text(_("Note (internal)"), required=False)
-
-
-class MergeForm(CaseOperationForm):
-    into = forms.CharField(
-        label=_("Reference of the case to merge into"),
-        max_length=32,
-        help_text=_("An open case of the same subject, e.g. DSAR-2026-000042."),
-    )
-
-    def clean_into(self) -> Case:
-        reference = self.cleaned_data["into"].strip()
-        target = Case.objects.filter(reference__iexact=reference).first()
-        if target is None:
-            raise ValidationError(
-                _("No case has the reference “%(ref)s”."), params={"ref": reference}
-            )
-        return target
-
-
-class ExtendForm(CaseOperationForm):
-    new_due = forms.DateField(
-        label=_("New due date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
-    reason = _text(_("Reason"), required=True, help_text=_("The subject is told this reason."))
-
-
-class RecordResponseForm(CaseOperationForm):
-    channel_note = _text(
-        _("How and where it was sent"), required=False, help_text=_("Internal note.")
-    )
-
-
-class PreparePlanForm(CaseOperationForm):
-    summary = _text(
-        _("Plan of changes"),
-        required=True,
-        help_text=_(
-            "What will be erased, masked or corrected in which systems. A colleague approves it."
-        ),
-    )
-
-
-class AddNoteForm(CaseOperationForm):
-    text = _text(_("Internal note"), required=True)
-
-
-class RetryFailedForm(CaseOperationForm):
-    pass
-
-
 # --- gathering: identifiers and manual searches ---------------------------------------------------
 
 
@@ -370,14 +247,6 @@ class ManualSearchForm(forms.Form):
 
 
 # --- review of the gathered data -------------------------------------------------------------------
-
-
-class CompleteReviewForm(CaseOperationForm):
-    """Nothing to fill in: the confirmation page says what completing the review means."""
-
-
-class ReopenReviewForm(CaseOperationForm):
-    pass
 
 
 class RecordDecisionForm(forms.Form):

@@ -96,7 +96,7 @@ class GatheringAdminViews:
             failed = sorted({r.system.name for r in runs if r.state == Run.FAILED})
             context["gathering_blocked"] = {
                 "systems": ", ".join(failed) or _("a source"),
-                "retry_url": urls.get("retry_failed"),
+                "retry_url": urls.get("retry_sources"),
                 "proceed_url": urls.get("proceed_without_source"),
             }
         if runs and user.has_perm("casework.view_connectorrun"):

@@ -27,14 +27,13 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from casework import selectors, services
+from casework import operations, selectors, services
 from casework.actors import Actor
 from casework.admin.forms import (
     ExcludeRecordForm,
     RecordDecisionForm,
     RedactValueForm,
 )
-from casework.admin.operations import ACTIONS
 from casework.models import (
     BUNDLE_TYPES,
     Bundle,
@@ -52,6 +51,16 @@ REVIEW_PAGE_SIZE = 50
 
 
 VALUE_PREVIEW_CHARS = 160
+
+
+def review_summary_details(case: Case) -> list[tuple[str, Any]]:
+    """What a review decides, in numbers, for the confirmation pages of complete and reopen."""
+    summary = selectors.review_summary(case)
+    return [
+        (_("Records gathered"), summary.records),
+        (_("Records left out (not the subject's)"), summary.excluded),
+        (_("Values redacted"), summary.redacted),
+    ]
 
 
 def _normal_name(name: str) -> str:
@@ -290,13 +299,12 @@ class ReviewAdminViews:
             )
         may_decide = selectors.review_is_open(case) and user.has_perm("casework.review_records")
         actions = [
-            {
-                "name": name,
-                "label": ACTIONS[name].label,
-                "url": self._case_url("action", case, name),
-            }
-            for name in ("complete_review", "reopen_review")
-            if ACTIONS[name].offered(case, user)
+            {"name": op.name, "label": op.label, "url": self.operation_url(case, op.name)}
+            for op in (
+                operations.BY_NAME["complete_review"],
+                operations.BY_NAME["reopen_review"],
+            )
+            if op.offered(case, Actor.staff(user))
         ]
         context.update(
             {

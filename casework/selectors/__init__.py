@@ -3,7 +3,6 @@ one topic and imports no services."""
 
 from casework.selectors.bundles import associated_id, bundle_facts, open_bundle
 from casework.selectors.case import (
-    allowed_transitions,
     cases_due_within,
     cases_to_expire,
     open_cases,
@@ -37,7 +36,6 @@ __all__ = [
     "REDACTED",
     "ManualSettings",
     "ReviewSummary",
-    "allowed_transitions",
     "associated_id",
     "bundle_facts",
     "cases_due_within",

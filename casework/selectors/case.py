@@ -8,12 +8,9 @@ import datetime as dt
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django_fsm import get_available_FIELD_transitions
 
 from casework import deadlines
-from casework.actors import Actor
 from casework.models import OPEN_STATES, Case, State
-from casework.permissions import check_transition
 
 
 def open_cases() -> QuerySet[Case]:
@@ -56,18 +53,6 @@ def possible_duplicate_of(case: Case) -> Case | None:
         .order_by("received_at", "pk")
         .first()
     )
-
-
-def allowed_transitions(case: Case, actor: Actor) -> list:
-    """Transitions the actor may run now (guards and permissions met), for buttons."""
-    allowed = []
-    for t in get_available_FIELD_transitions(case, Case._meta.get_field("state")):
-        try:
-            check_transition(case, t.name, actor)
-        except Exception:  # noqa: S112 - not allowed for this actor: no button
-            continue
-        allowed.append(t)
-    return allowed
 
 
 def reason_told(case: Case, decision: str) -> str:

@@ -16,22 +16,27 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import TransitionNotAllowed
 
 from casework import deadlines, queue
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import (
     BUNDLE_TYPES,
-    CHANGING_TYPES,
-    RESPONSE_STATES,
     AskPurpose,
     Case,
     CaseNote,
-    State,
     VerificationMethod,
 )
-from casework.permissions import check_assignee, check_transition, require_perm
+from casework.permissions import (
+    check_add_note,
+    check_approver_is_not_the_planner,
+    check_assign,
+    check_assignee,
+    check_extend,
+    check_prepare_plan,
+    check_record_response,
+    check_transition,
+)
 from casework.services.bundles import request_bundle
 
 NOTE_MAX_LENGTH = 5000
@@ -126,7 +131,7 @@ def case_verify(
         method = VerificationMethod.EMAIL_LINK
     else:
         method = method or VerificationMethod.STAFF_CHECK
-        note = _require_text(note, "verification_note")
+        note = _require_text(note, "note")
     verifier = actor.user if actor.kind == Actor.STAFF else None
     case = _run(
         case,
@@ -233,15 +238,9 @@ def case_proceed_without_source(*, case: Case, actor: Actor, reason: str) -> Cas
 def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
     """Record who prepared the plan of changes (erasure, rectification); another approves it."""
     summary = _require_text(summary, "summary")
-    require_perm(actor, "casework.prepare_plan")
     with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
-        if locked.state != State.IN_REVIEW:
-            raise TransitionNotAllowed(
-                _("A plan can be prepared only while the case is in review.")
-            )
-        if locked.request_type not in CHANGING_TYPES:
-            raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
+        locked = _lock(case)
+        check_prepare_plan(locked, actor)
         locked.plan_prepared_by = actor.user
         locked.plan_prepared_at = timezone.now()
         locked.approved_by = None
@@ -260,6 +259,7 @@ def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
 def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
     """Approve release of the bundle or the planned changes. Four eyes: for erasure and
     rectification the approver is never the person who prepared the plan (see Case.approve)."""
+    check_approver_is_not_the_planner(case)
     with transaction.atomic():
         case = _run(
             case,
@@ -275,14 +275,9 @@ def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
 
 def case_record_response(*, case: Case, actor: Actor, channel_note: str = "") -> Case:
     """Record that the response to the subject was sent (needed before completing)."""
-    if actor.kind == Actor.STAFF:
-        require_perm(actor, "casework.record_response")
     with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
-        if locked.state not in RESPONSE_STATES:
-            raise TransitionNotAllowed(
-                _("The response is recorded once the case is in review or being fulfilled.")
-            )
+        locked = _lock(case)
+        check_record_response(locked, actor)
         locked.response_sent_at = timezone.now()
         locked.save(update_fields=["response_sent_at", "updated_at"])
         details = {}
@@ -360,23 +355,12 @@ def case_merge(*, case: Case, actor: Actor, into: Case) -> Case:
 def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> Case:
     """Extend the deadline within the regime's limit, announced before the original deadline."""
     reason = _require_text(reason)
-    require_perm(actor, "casework.extend_deadline")
     now = timezone.now()
     with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
-        if not locked.is_open:
-            raise TransitionNotAllowed(_("A closed case cannot be extended."))
+        locked = _lock(case)
+        check_extend(locked, actor)
         rules = deadlines.get_regime(locked.regime)
         original = locked.original_due_at or locked.due_at
-        if now > original:
-            raise ValidationError(
-                {
-                    "new_due": _(
-                        "An extension must be announced before the original deadline (%(d)s)."
-                    )
-                    % {"d": deadlines.local_date(original)}
-                }
-            )
         current = deadlines.local_date(locked.due_at)
         limit = deadlines.latest_extended_due_date(
             rules, deadlines.local_date(locked.received_at), locked.paused_days
@@ -420,10 +404,10 @@ def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> C
 
 
 def case_assign(*, case: Case, actor: Actor, assignee) -> Case:
-    require_perm(actor, "casework.assign_case")
     check_assignee(assignee)
     with transaction.atomic():
-        locked = Case.objects.select_for_update().get(pk=case.pk)
+        locked = _lock(case)
+        check_assign(locked, actor)
         previous = locked.assignee_id
         locked.assignee = assignee
         locked.save(update_fields=["assignee", "updated_at"])
@@ -451,7 +435,7 @@ def case_flag_duplicate(*, case: Case, duplicate_of: Case, actor: Actor) -> Case
 
 
 def case_add_note(*, case: Case, actor: Actor, text: str) -> CaseNote:
-    require_perm(actor, "casework.add_casenote")
+    check_add_note(case, actor)
     text = _require_text(text, "text")
     with transaction.atomic():
         details = _note(case, actor, CaseNote.Kind.INTERNAL, text)

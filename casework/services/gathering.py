@@ -20,13 +20,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed
 
 from casework import queue, results
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, CaseIdentifier, ConnectorRun, State
-from casework.permissions import require_perm
+from casework.permissions import check_retry_sources, require_perm
 from casework.selectors.gathering import (
     MANUAL_UPLOAD_EXTENSIONS,
     manual_settings,
@@ -194,11 +193,9 @@ def advance(case_id: int) -> str:
 
 def retry_failed(*, case: Case, actor: Actor) -> int:
     """Staff: try the failed sources again (each from a clean slate)."""
-    require_perm(actor, "casework.retry_run")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        if locked.state != State.GATHERING:
-            raise TransitionNotAllowed("Sources can be retried only while the case is gathering.")
+        check_retry_sources(locked, actor)
         failed = list(
             ConnectorRun.objects.filter(case=locked, state=RunState.FAILED).select_related("system")
         )

@@ -10,14 +10,13 @@ import hashlib
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_fsm import TransitionNotAllowed
 
 from casework import results
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Case, ConnectorRun, RecordDecision, State
-from casework.permissions import require_perm
-from casework.selectors.review import review_can_reopen, review_is_open, review_summary
+from casework.models import Case, ConnectorRun, RecordDecision
+from casework.permissions import check_complete_review, check_reopen_review
+from casework.selectors.review import review_summary
 
 
 def _key_digest(key: str) -> str:
@@ -39,13 +38,9 @@ def _check_record_exists(run: ConnectorRun, category: str, key: str, field: str)
 
 
 def _open_review(case: Case, actor: Actor) -> Case:
-    require_perm(actor, "casework.review_records")
+    """The case locked, while its review is open to decisions (see check_complete_review)."""
     locked = Case.objects.select_for_update().get(pk=case.pk)
-    if not review_is_open(locked):
-        # The rule is the selector's; here only which answer explains the refusal.
-        if locked.state != State.IN_REVIEW:
-            raise TransitionNotAllowed("Records are reviewed while the case is in review.")
-        raise ValidationError("The review is complete; reopen it to change decisions.")
+    check_complete_review(locked, actor)
     return locked
 
 
@@ -170,13 +165,9 @@ def complete_review(*, case: Case, actor: Actor) -> Case:
 
 
 def reopen_review(*, case: Case, actor: Actor) -> Case:
-    require_perm(actor, "casework.review_records")
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
-        if not review_can_reopen(locked):
-            raise TransitionNotAllowed(
-                "Only a completed review of a case in review can be reopened."
-            )
+        check_reopen_review(locked, actor)
         locked.review_completed_at = None
         locked.review_completed_by = None
         locked.save(update_fields=["review_completed_at", "review_completed_by", "updated_at"])

@@ -27,12 +27,8 @@ def change_url(case: Case) -> str:
     return reverse("admin:casework_case_change", args=[case.pk])
 
 
-def transition_url(case: Case, name: str) -> str:
-    return reverse("admin:casework_case_transition", args=[case.pk, name])
-
-
-def action_url(case: Case, name: str) -> str:
-    return reverse("admin:casework_case_action", args=[case.pk, name])
+def operation_url(case: Case, name: str) -> str:
+    return reverse("admin:casework_case_operation", args=[case.pk, name])
 
 
 def in_review(case: Case, by) -> Case:
@@ -160,9 +156,9 @@ def test_changelist_shows_days_left_colours(client, alice, make_case):
 
 
 def buttons(page: str, case: Case) -> set[str]:
-    """The operations linked from a change page: transition and action names."""
+    """The operations linked from a change page, by name."""
     prefix = re.escape(change_url(case).removesuffix("change/"))
-    return set(re.findall(prefix + r"(?:transition|action)/(\w+)/", page))
+    return set(re.findall(prefix + r"operation/(\w+)/", page))
 
 
 def test_privacy_team_sees_exactly_its_buttons_without_reject(client, alice, make_case):
@@ -243,20 +239,18 @@ def test_assignee_must_be_on_the_privacy_team_or_the_dpo(client, alice, audrey, 
 def test_confirmation_page_asks_how_identity_was_checked(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    response = client.get(transition_url(case, "verify"))
+    response = client.get(operation_url(case, "verify"))
     assert response.status_code == 200
     page = response.content.decode()
     assert "How identity was checked" in page
-    assert 'name="verification_note"' in page
+    assert 'name="note"' in page
     assert "to “Verified”" in page  # what will happen
 
 
 def test_verify_with_a_note_verifies_and_audits(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    response = client.post(
-        transition_url(case, "verify"), {"verification_note": "Called back the CRM number"}
-    )
+    response = client.post(operation_url(case, "verify"), {"note": "Called back the CRM number"})
     assert response.status_code == 302
     assert response["Location"] == change_url(case)
     case.refresh_from_db()
@@ -268,9 +262,9 @@ def test_verify_with_a_note_verifies_and_audits(client, alice, make_case):
 def test_verify_without_a_note_is_a_form_error(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    response = client.post(transition_url(case, "verify"), {"verification_note": "  "})
+    response = client.post(operation_url(case, "verify"), {"note": "  "})
     assert response.status_code == 200
-    assert response.context["form"].errors["verification_note"]
+    assert response.context["form"].errors["note"]
     case.refresh_from_db()
     assert case.state == State.RECEIVED
 
@@ -278,7 +272,7 @@ def test_verify_without_a_note_is_a_form_error(client, alice, make_case):
 def test_reject_without_a_reason_is_a_form_error(client, dora, make_case):
     case = make_case()
     client.force_login(dora)
-    response = client.post(transition_url(case, "reject"), {"reason": ""})
+    response = client.post(operation_url(case, "reject"), {"reason": ""})
     assert response.status_code == 200
     assert response.context["form"].errors["reason"]
     case.refresh_from_db()
@@ -289,7 +283,7 @@ def test_dpo_rejects_with_a_reason(client, dora, make_case):
     case = make_case()
     client.force_login(dora)
     response = client.post(
-        transition_url(case, "reject"),
+        operation_url(case, "reject"),
         {"reason": "Repeated request", "unfounded": "on"},
         follow=True,
     )
@@ -302,7 +296,7 @@ def test_dpo_rejects_with_a_reason(client, dora, make_case):
 def test_forged_reject_by_the_privacy_team_is_refused(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    response = client.post(transition_url(case, "reject"), {"reason": "I think so"}, follow=True)
+    response = client.post(operation_url(case, "reject"), {"reason": "I think so"}, follow=True)
     page = response.content.decode()
     assert "was refused, nothing changed" in page
     assert "You are not allowed to do this" in page
@@ -314,7 +308,7 @@ def test_forged_reject_by_the_privacy_team_is_refused(client, alice, make_case):
 def test_forged_post_by_the_auditor_is_refused(client, audrey, make_case):
     case = make_case()
     client.force_login(audrey)
-    response = client.post(transition_url(case, "verify"), {"verification_note": "Trust me"})
+    response = client.post(operation_url(case, "verify"), {"note": "Trust me"})
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.state == State.RECEIVED
@@ -323,7 +317,7 @@ def test_forged_post_by_the_auditor_is_refused(client, audrey, make_case):
 def test_confirmation_page_of_a_refused_transition_sends_back(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    response = client.get(transition_url(case, "reject"), follow=True)
+    response = client.get(operation_url(case, "reject"), follow=True)
     assert response.redirect_chain[-1][0] == change_url(case)
     assert "was refused" in response.content.decode()
 
@@ -331,32 +325,30 @@ def test_confirmation_page_of_a_refused_transition_sends_back(client, alice, mak
 def test_unknown_transition_is_404(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    assert client.get(transition_url(case, "teleport")).status_code == 404
-    assert client.post(transition_url(case, "teleport")).status_code == 404
+    assert client.get(operation_url(case, "teleport")).status_code == 404
+    assert client.post(operation_url(case, "teleport")).status_code == 404
     # System transitions have no page in the admin.
-    assert client.get(transition_url(case, "start_gathering")).status_code == 404
-    assert client.get(action_url(case, "delete")).status_code == 404
+    assert client.get(operation_url(case, "start_gathering")).status_code == 404
+    assert client.get(operation_url(case, "delete")).status_code == 404
 
 
 def test_staff_without_case_rights_cannot_open_confirmation_pages(client, adam, make_case):
     case = make_case()
     client.force_login(adam)
-    assert client.get(transition_url(case, "verify")).status_code == 403
-    assert (
-        client.post(transition_url(case, "verify"), {"verification_note": "x"}).status_code == 403
-    )
+    assert client.get(operation_url(case, "verify")).status_code == 403
+    assert client.post(operation_url(case, "verify"), {"note": "x"}).status_code == 403
 
 
 def test_ask_subject_offers_purposes_and_needs_a_message(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    page = client.get(transition_url(case, "ask_subject")).content.decode()
+    page = client.get(operation_url(case, "ask_subject")).content.decode()
     assert 'value="identity"' in page
-    response = client.post(transition_url(case, "ask_subject"), {"purpose": "identity"})
-    assert response.context["form"].errors["message"]
+    response = client.post(operation_url(case, "ask_subject"), {"purpose": "identity"})
+    assert response.context["form"].errors["note"]
     response = client.post(
-        transition_url(case, "ask_subject"),
-        {"purpose": "clarification", "message": "Which account do you mean?"},
+        operation_url(case, "ask_subject"),
+        {"purpose": "clarification", "note": "Which account do you mean?"},
     )
     assert response.status_code == 302
     case.refresh_from_db()
@@ -368,15 +360,15 @@ def test_approve_by_whoever_prepared_the_plan_is_refused(client, alice, bob, mak
     case = in_review(make_case(request_type="erasure"), alice)
     services.case_prepare_plan(case=case, actor=Actor.staff(alice), summary="Erase CRM rows")
     client.force_login(alice)
-    assert transition_url(case, "approve") not in client.get(change_url(case)).content.decode()
-    response = client.post(transition_url(case, "approve"), {}, follow=True)
+    assert operation_url(case, "approve") not in client.get(change_url(case)).content.decode()
+    response = client.post(operation_url(case, "approve"), {}, follow=True)
     assert "cannot also approve it (four eyes)" in response.content.decode()
     case.refresh_from_db()
     assert case.state == State.IN_REVIEW
 
     client.force_login(bob)
-    assert transition_url(case, "approve") in client.get(change_url(case)).content.decode()
-    response = client.post(transition_url(case, "approve"), {"note": "Plan checked"})
+    assert operation_url(case, "approve") in client.get(change_url(case)).content.decode()
+    response = client.post(operation_url(case, "approve"), {"note": "Plan checked"})
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.state == State.FULFILLING
@@ -386,8 +378,8 @@ def test_approve_by_whoever_prepared_the_plan_is_refused(client, alice, bob, mak
 def test_prepare_plan_through_the_admin(client, alice, make_case):
     case = in_review(make_case(request_type="erasure"), alice)
     client.force_login(alice)
-    assert action_url(case, "prepare_plan") in client.get(change_url(case)).content.decode()
-    response = client.post(action_url(case, "prepare_plan"), {"summary": "Erase CRM rows"})
+    assert operation_url(case, "prepare_plan") in client.get(change_url(case)).content.decode()
+    response = client.post(operation_url(case, "prepare_plan"), {"note": "Erase CRM rows"})
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.plan_prepared_by == alice
@@ -398,11 +390,11 @@ def test_merge_into_another_case_by_reference(client, alice, make_case):
     target = make_case()
     duplicate = make_case()
     client.force_login(alice)
-    response = client.post(transition_url(duplicate, "merge"), {"into": "nope"})
+    response = client.post(operation_url(duplicate, "merge"), {"into": "nope"})
     assert response.context["form"].errors["into"]
-    response = client.post(transition_url(duplicate, "merge"), {"into": duplicate.reference})
+    response = client.post(operation_url(duplicate, "merge"), {"into": duplicate.reference})
     assert "cannot be merged into itself" in str(response.context["form"].errors["into"])
-    response = client.post(transition_url(duplicate, "merge"), {"into": target.reference.lower()})
+    response = client.post(operation_url(duplicate, "merge"), {"into": target.reference.lower()})
     assert response.status_code == 302
     duplicate.refresh_from_db()
     assert duplicate.state == State.MERGED
@@ -414,11 +406,11 @@ def test_extend_beyond_the_regime_limit_shows_the_error(client, dora, make_case)
     received = deadlines.local_date(case.received_at)
     client.force_login(dora)
     response = client.post(
-        action_url(case, "extend"),
-        {"new_due": (received + dt.timedelta(days=130)).isoformat(), "reason": "Many systems"},
+        operation_url(case, "extend"),
+        {"date": (received + dt.timedelta(days=130)).isoformat(), "reason": "Many systems"},
     )
     assert response.status_code == 200
-    assert "allows extending to" in str(response.context["form"].errors["new_due"])
+    assert "allows extending to" in str(response.context["form"].errors["date"])
     due_before = case.due_at
     case.refresh_from_db()
     assert case.due_at == due_before
@@ -430,7 +422,7 @@ def test_extend_within_the_limit(client, dora, make_case):
     new_due = deadlines.local_date(case.due_at) + dt.timedelta(days=30)
     client.force_login(dora)
     response = client.post(
-        action_url(case, "extend"), {"new_due": new_due.isoformat(), "reason": "Many systems"}
+        operation_url(case, "extend"), {"date": new_due.isoformat(), "reason": "Many systems"}
     )
     assert response.status_code == 302
     case.refresh_from_db()
@@ -442,8 +434,8 @@ def test_extend_is_refused_to_the_privacy_team(client, alice, make_case):
     case = make_case()
     new_due = deadlines.local_date(case.due_at) + dt.timedelta(days=30)
     client.force_login(alice)
-    assert client.get(action_url(case, "extend")).status_code == 302
-    client.post(action_url(case, "extend"), {"new_due": new_due.isoformat(), "reason": "More time"})
+    assert client.get(operation_url(case, "extend")).status_code == 302
+    client.post(operation_url(case, "extend"), {"date": new_due.isoformat(), "reason": "More time"})
     due_before = case.due_at
     case.refresh_from_db()
     assert case.due_at == due_before
@@ -452,16 +444,15 @@ def test_extend_is_refused_to_the_privacy_team(client, alice, make_case):
 def test_record_response_and_internal_note(client, alice, make_case):
     case = make_case()
     client.force_login(alice)
-    client.post(action_url(case, "record_response"), {"channel_note": "Too early"})
+    client.post(operation_url(case, "record_response"), {"note": "Too early"})
     case.refresh_from_db()
     assert case.response_sent_at is None  # refused before review
     case = in_review(case, alice)
     client.force_login(alice)
     assert (
-        client.post(action_url(case, "record_response"), {"channel_note": "By post"}).status_code
-        == 302
+        client.post(operation_url(case, "record_response"), {"note": "By post"}).status_code == 302
     )
-    assert client.post(action_url(case, "add_note"), {"text": "Called twice"}).status_code == 302
+    assert client.post(operation_url(case, "add_note"), {"note": "Called twice"}).status_code == 302
     case.refresh_from_db()
     assert case.response_sent_at is not None
     assert CaseNote.objects.filter(case=case, text="Called twice", author=alice).exists()

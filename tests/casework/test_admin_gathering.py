@@ -28,12 +28,8 @@ def change_url(case: Case) -> str:
     return reverse("admin:casework_case_change", args=[case.pk])
 
 
-def action_url(case: Case, name: str) -> str:
-    return reverse("admin:casework_case_action", args=[case.pk, name])
-
-
-def transition_url(case: Case, name: str) -> str:
-    return reverse("admin:casework_case_transition", args=[case.pk, name])
+def operation_url(case: Case, name: str) -> str:
+    return reverse("admin:casework_case_operation", args=[case.pk, name])
 
 
 def confirm_url(case: Case, identifier: CaseIdentifier) -> str:
@@ -138,7 +134,7 @@ def test_sources_section_shows_each_system_its_counts_and_the_summary(
     assert "phone: 1" in sources  # the events list taught us a phone: its kind, not its value
     assert ARTA_PHONE not in sources
     assert "Gathering needs attention" not in page
-    assert action_url(case, "retry_failed") not in page
+    assert operation_url(case, "retry_sources") not in page
 
 
 def test_the_summary_is_one_query_whatever_the_number_of_runs(
@@ -165,8 +161,8 @@ def test_a_failing_system_shows_the_red_notice_and_the_ways_forward(
     client.force_login(alice)
     page = client.get(change_url(case)).content.decode()
     assert "Gathering needs attention: Archive could not be searched." in page
-    assert action_url(case, "retry_failed") in page
-    assert transition_url(case, "proceed_without_source") in page
+    assert operation_url(case, "retry_sources") in page
+    assert operation_url(case, "proceed_without_source") in page
     sources = section(page, "sources")
     assert "Sources: 2 of 3 answered, 3 records, 1 failed" in sources
     assert "run-state-failed" in sources
@@ -178,11 +174,11 @@ def test_retry_through_the_admin_after_fixing_the_folder_moves_the_case_to_revie
 ):
     case = gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     client.force_login(alice)
-    page = client.get(action_url(case, "retry_failed")).content.decode()
+    page = client.get(operation_url(case, "retry_sources")).content.decode()
     assert "Confirm: Retry failed sources" in page
     write_csv(tmp_path / "archive" / "old.csv", [{"Email": ARTA, "Note": "2019 fair"}])
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(action_url(case, "retry_failed"), {})
+        response = client.post(operation_url(case, "retry_sources"), {})
     assert response.status_code == 302
     assert "1 source queued again." in client.get(change_url(case)).content.decode()
     case.refresh_from_db()
@@ -197,7 +193,7 @@ def test_retry_is_refused_when_the_case_is_not_gathering(
 ):
     case = gather(make_case(email=ARTA), django_capture_on_commit_callbacks)
     client.force_login(alice)
-    response = client.post(action_url(case, "retry_failed"), {}, follow=True)
+    response = client.post(operation_url(case, "retry_sources"), {}, follow=True)
     assert "was refused, nothing changed" in response.content.decode()
     assert not AuditEvent.objects.filter(case=case, action="gathering.retried").exists()
 
@@ -210,12 +206,12 @@ def test_the_auditor_sees_the_sources_but_no_buttons_and_a_forged_retry_is_refus
     page = client.get(change_url(case)).content.decode()
     assert "Sources: 2 of 3 answered" in page
     assert "Gathering needs attention: Archive could not be searched." in page
-    assert action_url(case, "retry_failed") not in page
-    assert transition_url(case, "proceed_without_source") not in page
+    assert operation_url(case, "retry_sources") not in page
+    assert operation_url(case, "proceed_without_source") not in page
     assert 'id="identifiers"' not in page  # identifier values are for the privacy team
     assert "/identifier/" not in page
 
-    response = client.post(action_url(case, "retry_failed"), {})
+    response = client.post(operation_url(case, "retry_sources"), {})
     assert response.status_code == 302
     assert ConnectorRun.objects.get(case=case, system=archive, round=1).state == "failed"
     assert not AuditEvent.objects.filter(case=case, action="gathering.retried").exists()

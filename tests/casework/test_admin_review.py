@@ -80,8 +80,8 @@ def decide_url(case: Case, decision: str) -> str:
     return reverse("admin:casework_case_review_decide", args=[case.pk, decision])
 
 
-def action_url(case: Case, name: str) -> str:
-    return reverse("admin:casework_case_action", args=[case.pk, name])
+def operation_url(case: Case, name: str) -> str:
+    return reverse("admin:casework_case_operation", args=[case.pk, name])
 
 
 def change_url(case: Case) -> str:
@@ -343,7 +343,7 @@ def test_get_of_the_decision_urls_changes_nothing(client, alice, gathered):
     for decision in ("exclude", "redact"):
         assert client.get(decide_url(gathered, decision), query).status_code == 405
     assert (
-        client.get(action_url(gathered, "complete_review")).status_code == 200
+        client.get(operation_url(gathered, "complete_review")).status_code == 200
     )  # a confirmation page
     assert not RecordDecision.objects.exists()
     assert Case.objects.get(pk=gathered.pk).review_completed_at is None
@@ -375,12 +375,12 @@ def test_an_unknown_decision_is_404(client, alice, gathered):
 def test_complete_review_through_the_actions_and_then_the_forms_disappear(client, alice, gathered):
     client.force_login(alice)
     change_page = client.get(change_url(gathered)).content.decode()
-    assert action_url(gathered, "complete_review") in change_page
-    assert action_url(gathered, "reopen_review") not in change_page
-    confirm = client.get(action_url(gathered, "complete_review")).content.decode()
+    assert operation_url(gathered, "complete_review") in change_page
+    assert operation_url(gathered, "reopen_review") not in change_page
+    confirm = client.get(operation_url(gathered, "complete_review")).content.decode()
     assert "the bundle will be built from this reviewed view after approval" in confirm
     assert "Records gathered" in confirm
-    response = client.post(action_url(gathered, "complete_review"), {"_confirm": "1"})
+    response = client.post(operation_url(gathered, "complete_review"), {"_confirm": "1"})
     assert response.status_code == 302
     case = Case.objects.get(pk=gathered.pk)
     assert case.review_completed_at is not None and case.review_completed_by == alice
@@ -388,7 +388,7 @@ def test_complete_review_through_the_actions_and_then_the_forms_disappear(client
     page = client.get(review_url(case)).content.decode()
     assert "review-exclude" not in page and "review-redact" not in page
     assert "The review was completed on" in page
-    assert action_url(case, "reopen_review") in page
+    assert operation_url(case, "reopen_review") in page
     # A decision posted all the same is refused by the service.
     halal = record(case, "halal")
     client.post(decide_url(case, "exclude"), post_fields(case, halal, reason="not_subject"))
@@ -399,9 +399,9 @@ def test_reopen_review_brings_the_forms_back(client, alice, gathered):
     services.complete_review(case=gathered, actor=Actor.staff(alice))
     client.force_login(alice)
     change_page = client.get(change_url(gathered)).content.decode()
-    assert action_url(gathered, "reopen_review") in change_page
-    assert action_url(gathered, "complete_review") not in change_page
-    response = client.post(action_url(gathered, "reopen_review"), {"_confirm": "1"})
+    assert operation_url(gathered, "reopen_review") in change_page
+    assert operation_url(gathered, "complete_review") not in change_page
+    response = client.post(operation_url(gathered, "reopen_review"), {"_confirm": "1"})
     assert response.status_code == 302
     case = Case.objects.get(pk=gathered.pk)
     assert case.review_completed_at is None
@@ -414,14 +414,14 @@ def test_the_auditor_gets_no_review_actions_and_a_forged_complete_is_refused(
 ):
     client.force_login(audrey)
     page = client.get(change_url(gathered)).content.decode()
-    assert action_url(gathered, "complete_review") not in page
-    client.post(action_url(gathered, "complete_review"), {"_confirm": "1"})
+    assert operation_url(gathered, "complete_review") not in page
+    client.post(operation_url(gathered, "complete_review"), {"_confirm": "1"})
     assert Case.objects.get(pk=gathered.pk).review_completed_at is None
 
 
 def test_approval_waits_for_the_review(client, alice, gathered):
     client.force_login(alice)
-    transition = reverse("admin:casework_case_transition", args=[gathered.pk, "approve"])
+    transition = reverse("admin:casework_case_operation", args=[gathered.pk, "approve"])
     assert transition not in client.get(change_url(gathered)).content.decode()
     services.complete_review(case=gathered, actor=Actor.staff(alice))
     assert transition in client.get(change_url(gathered)).content.decode()
@@ -470,10 +470,10 @@ def test_the_change_page_and_both_confirmation_pages_show_the_same_review_figure
         "Records gathered: 3; left out: 1; values redacted: 1."
         in client.get(change_url(gathered)).content.decode()
     )
-    complete = client.get(action_url(gathered, "complete_review")).context["details"]
+    complete = client.get(operation_url(gathered, "complete_review")).context["details"]
     assert [value for _label, value in complete] == expected
     services.complete_review(case=gathered, actor=Actor.staff(alice))
-    reopen = client.get(action_url(gathered, "reopen_review")).context["details"]
+    reopen = client.get(operation_url(gathered, "reopen_review")).context["details"]
     assert [value for _label, value in reopen] == expected
     assert [str(label) for label, _value in reopen] == [
         "Records gathered",

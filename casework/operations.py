@@ -1,0 +1,478 @@
+"""The operations staff can run on a case: one list for the admin, the command line
+(`manage.py case`) and the staff API.
+
+Each operation names its service, the fields it takes (a reason, a note, a date, the case to
+merge into, ...; the command line's options), and the check that decides whether it is
+offered: the same check the service makes on the locked case, so that a button is shown
+exactly when pressing it can succeed (input aside). The fields are parsed by one form
+(`OperationForm`), whichever door the values come through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from casework import permissions, services
+from casework.actors import Actor
+from casework.models import BUNDLE_TYPES, AskPurpose, Case, State, VerificationMethod
+
+# What a refusal raises: the service's checks, a stale copy of the case, or bad input.
+REFUSALS = (PermissionDenied, TransitionNotAllowed, ConcurrentTransition, ValidationError)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A value an operation takes: `name` is its name on every door (`--reason`, `--note`,
+    `--date`, `--into`, else `--field NAME=VALUE`), `argument` the service's keyword."""
+
+    name: str
+    label: str
+    kind: str = "text"  # text, date, case, choice, flag, staff
+    required: bool = False
+    argument: str = ""
+    help_text: str = ""
+    choices: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def service_argument(self) -> str:
+        return self.argument or self.name
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    label: str
+    # What it does, for its confirmation page; a callable words it for the case at hand.
+    explanation: str | Callable[[Case], str]
+    service: Callable[..., Any]
+    check: Callable[[Case, Actor], None]
+    fields: tuple[Field, ...] = ()
+    # Service arguments that do not come from a field.
+    fixed: dict[str, Any] = field(default_factory=dict)
+    # The django-fsm transition it runs (for the outcome shown before it is run).
+    transition: str = ""
+    danger: bool = False
+    # What to say when done, from what the service returned; "" says the case's new state.
+    done: Callable[[Any], str] | None = None
+    # Offered as a button on the admin's case page (assigning is the page's own field).
+    button: bool = True
+
+    def explain(self, case: Case) -> str:
+        return str(self.explanation(case) if callable(self.explanation) else self.explanation)
+
+    def refusal(self, case: Case, actor: Actor) -> str:
+        """Why `actor` cannot run this on `case` now, or "" when it is offered."""
+        try:
+            self.check(case, actor)
+        except REFUSALS as exc:
+            return refusal_text(exc)
+        return ""
+
+    def offered(self, case: Case, actor: Actor) -> bool:
+        return not self.refusal(case, actor)
+
+    def arguments(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The service's keyword arguments from cleaned field values."""
+        arguments = dict(self.fixed)
+        for f in self.fields:
+            if f.name in values:
+                arguments[f.service_argument] = values[f.name]
+        return arguments
+
+    def run(self, *, case: Case, actor: Actor, values: dict[str, Any]) -> Any:
+        """Run the service as `actor`; raises one of REFUSALS when it refuses."""
+        return self.service(case=case, actor=actor, **self.arguments(values))
+
+    def field_for_argument(self, argument: str) -> str | None:
+        """The field that carries a service argument (to put the service's errors on it)."""
+        for f in self.fields:
+            if f.service_argument == argument:
+                return f.name
+        return None
+
+
+def refusal_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return " ".join(exc.messages)
+    if isinstance(exc, ConcurrentTransition):
+        return str(_("The case was changed meanwhile; look at it again."))
+    return str(exc) or str(_("You are not allowed to do this."))
+
+
+def _transition(name: str) -> Callable[[Case, Actor], None]:
+    def check(case: Case, actor: Actor) -> None:
+        permissions.check_transition(case, name, actor)
+
+    return check
+
+
+def _approval_check(case: Case, actor: Actor) -> None:
+    permissions.check_transition(case, "approve", actor)
+    permissions.check_approver_is_not_the_planner(case)
+
+
+NOTE = Field("note", _("Note (internal)"))
+
+
+def _reason(help_text: str = "") -> Field:
+    return Field("reason", _("Reason"), required=True, help_text=help_text)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "verify",
+        _("Verify identity"),
+        _(
+            "Records that you checked the subject's identity through a channel already on "
+            "record. Gathering data from the source systems starts automatically."
+        ),
+        services.case_verify,
+        _transition("verify"),
+        fields=(
+            Field(
+                "note",
+                _("How identity was checked"),
+                required=True,
+                help_text=_(
+                    "Which channel already on record you used (e.g. a call-back to the phone "
+                    "number in the customer file) and what was confirmed."
+                ),
+            ),
+        ),
+        fixed={"method": VerificationMethod.STAFF_CHECK},
+        transition="verify",
+    ),
+    Operation(
+        "ask_subject",
+        _("Ask the subject"),
+        _(
+            "Sends your message to the subject and puts the case on hold until they answer. "
+            "Where the regime allows it for this question, the deadline clock pauses."
+        ),
+        services.case_ask_subject,
+        _transition("ask_subject"),
+        fields=(
+            Field(
+                "purpose",
+                _("What we need"),
+                kind="choice",
+                required=True,
+                choices=tuple(AskPurpose.choices),
+            ),
+            Field(
+                "note",
+                _("Message to the subject"),
+                required=True,
+                argument="message",
+                help_text=_("The subject reads this. Ask only for what the case needs."),
+            ),
+        ),
+        transition="ask_subject",
+    ),
+    Operation(
+        "answered",
+        _("Record the subject's answer"),
+        _(
+            "Records the subject's answer. The case returns to the state it was in, and a "
+            "paused clock resumes."
+        ),
+        services.case_answered,
+        _transition("answered"),
+        fields=(
+            Field(
+                "note",
+                _("What the subject answered"),
+                help_text=_("For answers that came by phone or letter."),
+            ),
+        ),
+        transition="answered",
+    ),
+    Operation(
+        "proceed_without_source",
+        _("Proceed without the failed sources"),
+        _(
+            "Moves the case to review without the sources that failed. The reason is kept on "
+            "the case."
+        ),
+        services.case_proceed_without_source,
+        _transition("proceed_without_source"),
+        fields=(_reason(),),
+        transition="proceed_without_source",
+    ),
+    Operation(
+        "retry_sources",
+        _("Retry failed sources"),
+        _(
+            "Searches the sources that failed again, each from a clean slate with its full "
+            "number of attempts. Fix the cause first (a folder, a password, a system that was "
+            "down). When every source has answered, the case moves to review."
+        ),
+        services.retry_failed,
+        permissions.check_retry_sources,
+        done=lambda n: (
+            ngettext("%(n)d source queued again.", "%(n)d sources queued again.", n) % {"n": n}
+        ),
+    ),
+    Operation(
+        "complete_review",
+        _("Complete review"),
+        lambda case: (
+            _(
+                "Marks the review of the gathered data complete: the bundle will be built from "
+                "this reviewed view after approval. Records left out stay out of every file, "
+                "and redacted values are replaced by “[redacted]”. Decisions cannot change "
+                "until the review is reopened."
+            )
+            if case.request_type in BUNDLE_TYPES
+            else _(
+                "Marks the review of the gathered data complete: records left out are not the "
+                "subject's, and stay out of what follows. Decisions cannot change until the "
+                "review is reopened."
+            )
+        ),
+        services.complete_review,
+        permissions.check_complete_review,
+        done=lambda case: str(
+            _("The review is complete; approval builds the bundle from it.")
+            if case.request_type in BUNDLE_TYPES
+            else _("The review is complete.")
+        ),
+    ),
+    Operation(
+        "reopen_review",
+        _("Reopen review"),
+        _(
+            "Reopens the review so that records can be left out or values redacted again. The "
+            "case cannot be approved until the review is completed once more; the decisions "
+            "taken so far stay."
+        ),
+        services.reopen_review,
+        permissions.check_reopen_review,
+        done=lambda _case: str(_("The review is open again.")),
+    ),
+    Operation(
+        "prepare_plan",
+        _("Prepare plan"),
+        _(
+            "Records the plan of changes to source systems, prepared by you. A colleague must "
+            "approve it (four eyes)."
+        ),
+        services.case_prepare_plan,
+        permissions.check_prepare_plan,
+        fields=(
+            Field(
+                "note",
+                _("Plan of changes"),
+                required=True,
+                argument="summary",
+                help_text=_(
+                    "What will be erased, masked or corrected in which systems. A colleague "
+                    "approves it."
+                ),
+            ),
+        ),
+    ),
+    Operation(
+        "approve",
+        _("Approve"),
+        _(
+            "Approves the release of the data or the planned changes to source systems. For "
+            "erasure and rectification the approver must not be the person who prepared the "
+            "plan."
+        ),
+        services.case_approve,
+        _approval_check,
+        fields=(NOTE,),
+        transition="approve",
+    ),
+    Operation(
+        "record_response",
+        _("Record response sent"),
+        _("Records that the response to the subject was sent; a case cannot complete without it."),
+        services.case_record_response,
+        permissions.check_record_response,
+        fields=(
+            Field(
+                "note",
+                _("How and where it was sent"),
+                argument="channel_note",
+                help_text=_("Internal note."),
+            ),
+        ),
+    ),
+    Operation(
+        "fulfil",
+        _("Mark fulfilled"),
+        _("Closes the case as completed. The response must have been sent to the subject."),
+        services.case_fulfil,
+        _transition("fulfilled"),
+        transition="fulfilled",
+    ),
+    Operation(
+        "extend",
+        _("Extend deadline"),
+        _(
+            "Moves the deadline, within the regime's limit. The subject is told the new date "
+            "and the reason; this must happen before the original deadline."
+        ),
+        services.case_extend,
+        permissions.check_extend,
+        fields=(
+            Field("date", _("New due date"), kind="date", required=True, argument="new_due"),
+            _reason(_("The subject is told this reason.")),
+        ),
+    ),
+    Operation(
+        "reject",
+        _("Reject"),
+        _("Closes the case as rejected. The subject is told the reason."),
+        services.case_reject,
+        _transition("reject"),
+        fields=(
+            _reason(_("The subject is told this reason.")),
+            Field("unfounded", _("Manifestly unfounded or excessive (Art. 12(5))"), kind="flag"),
+        ),
+        transition="reject",
+        danger=True,
+    ),
+    Operation(
+        "withdraw",
+        _("Record withdrawal"),
+        _("Closes the case because the subject withdrew the request."),
+        services.case_withdraw,
+        _transition("withdraw"),
+        fields=(NOTE,),
+        transition="withdraw",
+    ),
+    Operation(
+        "merge",
+        _("Merge into another case"),
+        _(
+            "Closes this case as a duplicate and folds it into another open case of the same "
+            "subject."
+        ),
+        services.case_merge,
+        _transition("merge"),
+        fields=(
+            Field(
+                "into",
+                _("Reference of the case to merge into"),
+                kind="case",
+                required=True,
+                help_text=_("An open case of the same subject, e.g. DSAR-2026-000042."),
+            ),
+        ),
+        transition="merge",
+    ),
+    Operation(
+        "assign",
+        _("Assign"),
+        _("Gives the case to a member of the privacy team or the DPO (or to nobody)."),
+        services.case_assign,
+        permissions.check_assign,
+        fields=(
+            Field(
+                "assignee",
+                _("Assignee"),
+                kind="staff",
+                help_text=_("Leave empty to unassign."),
+            ),
+        ),
+        button=False,
+    ),
+    Operation(
+        "add_note",
+        _("Add internal note"),
+        _("Adds an internal note to the case. The subject does not see it."),
+        services.case_add_note,
+        permissions.check_add_note,
+        fields=(Field("note", _("Internal note"), required=True, argument="text"),),
+    ),
+)
+
+BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+
+
+def get(name: str) -> Operation:
+    """The operation called `name`; KeyError names the ones there are."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no operation {name!r}; there are: {', '.join(sorted(BY_NAME))}") from None
+
+
+def offered(case: Case, actor: Actor) -> list[Operation]:
+    """The operations `actor` may run on `case` now, in the order of a case's life."""
+    return [op for op in OPERATIONS if op.offered(case, actor)]
+
+
+# --- parsing the fields: one form for every door ---------------------------------------------------
+
+
+class CaseReferenceField(forms.CharField):
+    def clean(self, value: Any) -> Case | None:
+        reference = (super().clean(value) or "").strip()
+        if not reference:
+            return None
+        found = Case.objects.filter(reference__iexact=reference).first()
+        if found is None:
+            raise ValidationError(
+                _("No case has the reference “%(ref)s”."), params={"ref": reference}
+            )
+        return found
+
+
+def _form_field(f: Field) -> forms.Field:
+    common = {"label": f.label, "required": f.required, "help_text": f.help_text}
+    if f.kind == "date":
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    if f.kind == "case":
+        return CaseReferenceField(max_length=32, **common)
+    if f.kind == "choice":
+        return forms.ChoiceField(choices=f.choices, **common)
+    if f.kind == "flag":
+        return forms.BooleanField(**{**common, "required": False})
+    if f.kind == "staff":
+        return forms.ModelChoiceField(
+            queryset=permissions.assignable_staff(), to_field_name="username", **common
+        )
+    return forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        max_length=services.NOTE_MAX_LENGTH,
+        **common,
+    )
+
+
+class OperationForm(forms.Form):
+    """The fields of one operation, parsed alike from the admin's page and the command line.
+    `add_service_errors` puts a service's refusal of a value on the field that carried it."""
+
+    required_css_class = "required"
+
+    def __init__(self, *args: Any, operation: Operation, case: Case, **kwargs: Any) -> None:
+        self.operation = operation
+        self.case = case
+        super().__init__(*args, **kwargs)
+        for f in operation.fields:
+            self.fields[f.name] = _form_field(f)
+
+    def add_service_errors(self, exc: ValidationError) -> None:
+        if hasattr(exc, "error_dict"):
+            for argument, errors in exc.error_dict.items():
+                name = self.operation.field_for_argument(argument)
+                for error in errors:
+                    self.add_error(name, error)
+        else:
+            self.add_error(None, exc)
+
+
+def state_label(state: str) -> str:
+    return str(State(state).label)

@@ -1,0 +1,331 @@
+"""casework.operations: each operation is offered exactly when its service accepts it, in every
+state a case can be in; the admin shows exactly the operations offered; and `manage.py case`
+runs each of them through the same checks, refusals included."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from casework import deadlines, operations, roles, services
+from casework.actors import Actor
+from casework.models import AuditEvent, Case, ConnectorRun, State
+from dsar.models import SourceSystem
+from tests.casework.helpers import bring_to, reviewed
+from tests.conftest import make_staff
+
+pytestmark = pytest.mark.django_db
+ARTA = "arta.krasniqi@demo.example"
+
+# Every state a case's operations depend on, as (label, request type).
+SITUATIONS = [
+    ("received", "access"),
+    ("verified", "access"),
+    ("awaiting_subject", "access"),
+    ("gathering", "access"),
+    ("gathering_blocked", "access"),
+    ("in_review", "access"),
+    ("reviewed", "access"),
+    ("in_review", "erasure"),
+    ("planned", "erasure"),
+    ("fulfilling", "access"),
+    ("responded", "access"),
+    ("rejected", "access"),
+    ("withdrawn", "access"),
+]
+
+
+class Rollback(Exception):
+    pass
+
+
+def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
+    """A case in the situation `label`, made through the real services."""
+    case = make_case(request_type=request_type)
+    team = Actor.staff(alice)
+    if label in ("received", "verified", "awaiting_subject", "gathering", "in_review"):
+        return bring_to(label, case, alice)
+    if label == "gathering_blocked":
+        case = bring_to(State.GATHERING, case, alice)
+        system = SourceSystem.objects.create(name="CRM", slug="crm", connector="manual")
+        ConnectorRun.objects.create(case=case, system=system, state=ConnectorRun.State.FAILED)
+        Case.objects.filter(pk=case.pk).update(gathering_blocked_at=timezone.now())
+        return Case.objects.get(pk=case.pk)
+    if label == "reviewed":
+        return reviewed(bring_to(State.IN_REVIEW, case, alice), alice)
+    if label == "planned":
+        case = bring_to(State.IN_REVIEW, case, alice)
+        return services.case_prepare_plan(case=case, actor=team, summary="Erase CRM rows")
+    if label == "fulfilling":
+        return bring_to(State.FULFILLING, case, alice, approver=bob)
+    if label == "responded":
+        case = bring_to(State.FULFILLING, case, alice, approver=bob)
+        return services.case_record_response(case=case, actor=team)
+    if label == "rejected":
+        dpo = make_staff("dina", roles.DPO)
+        return services.case_reject(case=case, actor=Actor.staff(dpo), reason="Repeated")
+    if label == "withdrawn":
+        return services.case_withdraw(case=case, actor=team)
+    raise ValueError(label)
+
+
+def good_values(name: str, case: Case, make_case, alice) -> dict:
+    """Values the operation's form accepts: a refusal then is the service's, never the input's."""
+    if name == "merge":
+        target = make_case(email="other@demo.example")
+        return {"into": target}
+    return {
+        "verify": {"note": "Called back the number on record"},
+        "ask_subject": {"purpose": "clarification", "note": "Which account do you mean?"},
+        "proceed_without_source": {"reason": "The CRM was retired"},
+        "prepare_plan": {"note": "Erase the CRM rows"},
+        "extend": {
+            "date": deadlines.local_date(case.due_at) + dt.timedelta(days=5),
+            "reason": "Many systems",
+        },
+        "reject": {"reason": "Manifestly unfounded", "unfounded": False},
+        "assign": {"assignee": alice},
+        "add_note": {"note": "Called twice"},
+    }.get(name, {})
+
+
+def accepted(op: operations.Operation, case: Case, actor: Actor, values: dict) -> bool:
+    """Whether the service does it (then undone), or refuses it."""
+    try:
+        with transaction.atomic():
+            op.run(case=Case.objects.get(pk=case.pk), actor=actor, values=values)
+            raise Rollback
+    except Rollback:
+        return True
+    except operations.REFUSALS:
+        return False
+
+
+@pytest.mark.parametrize("name", [op.name for op in operations.OPERATIONS])
+@pytest.mark.parametrize(("label", "request_type"), SITUATIONS)
+def test_an_operation_is_offered_exactly_when_its_service_accepts_it(
+    name, label, request_type, make_case, alice, bob, dora
+):
+    case = situation(label, request_type, make_case, alice, bob)
+    op = operations.get(name)
+    # Alice prepared every plan, so the DPO approves with four eyes; Alice may not.
+    for user in (dora, alice):
+        actor = Actor.staff(user)
+        values = good_values(name, case, make_case, alice)
+        offered = op.offered(case, actor)
+        assert offered == accepted(op, case, actor, values), (
+            user.username,
+            op.refusal(case, actor),
+        )
+
+
+@pytest.mark.parametrize(("label", "request_type"), SITUATIONS)
+def test_the_admin_shows_exactly_the_operations_offered(
+    label, request_type, make_case, alice, bob, dora, client
+):
+    import re
+
+    case = situation(label, request_type, make_case, alice, bob)
+    client.force_login(dora)
+    page = client.get(reverse("admin:casework_case_change", args=[case.pk])).content.decode()
+    prefix = re.escape(reverse("admin:casework_case_operation", args=[case.pk, "x"])[:-2])
+    shown = set(re.findall(prefix + r"(\w+)/", page))
+    expected = {op.name for op in operations.offered(case, Actor.staff(dora)) if op.button}
+    assert shown == expected
+
+
+def test_every_operation_of_the_issue_is_in_the_list():
+    assert [op.name for op in operations.OPERATIONS] == [
+        "verify",
+        "ask_subject",
+        "answered",
+        "proceed_without_source",
+        "retry_sources",
+        "complete_review",
+        "reopen_review",
+        "prepare_plan",
+        "approve",
+        "record_response",
+        "fulfil",
+        "extend",
+        "reject",
+        "withdraw",
+        "merge",
+        "assign",
+        "add_note",
+    ]
+
+
+# --- manage.py case ------------------------------------------------------------------------------
+
+
+def run(*args: str) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("case", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_command_runs_an_operation_as_the_staff_member_and_prints_the_new_state(
+    make_case, alice
+):
+    case = make_case()
+    out = run(case.reference, "verify", "--staff", "alice", "--note", "Called back the CRM number")
+    assert f"{case.reference}: Verified (verified)" in out
+    event = AuditEvent.objects.get(case=case, action__in=["case.verify", "case.verified"])
+    assert event.actor == alice
+    assert event.details["entered_via"] == "command_line"
+    assert event.details["os_user"] == getpass.getuser()
+
+
+@pytest.mark.parametrize(
+    ("label", "request_type", "args", "state"),
+    [
+        (
+            "received",
+            "access",
+            ["ask_subject", "--field", "purpose=identity", "--note", "?"],
+            "awaiting_subject",
+        ),
+        ("awaiting_subject", "access", ["answered", "--note", "By phone"], "verified"),
+        (
+            "gathering_blocked",
+            "access",
+            ["proceed_without_source", "--reason", "Retired"],
+            "in_review",
+        ),
+        ("gathering_blocked", "access", ["retry_sources"], "gathering"),
+        ("in_review", "access", ["complete_review"], "in_review"),
+        ("reviewed", "access", ["reopen_review"], "in_review"),
+        ("in_review", "erasure", ["prepare_plan", "--note", "Erase the CRM rows"], "in_review"),
+        ("reviewed", "access", ["approve", "--note", "Looks right"], "fulfilling"),
+        ("fulfilling", "access", ["record_response", "--note", "By post"], "fulfilling"),
+        (
+            "received",
+            "access",
+            ["reject", "--reason", "Repeated", "--field", "unfounded=yes"],
+            "rejected",
+        ),
+        ("received", "access", ["withdraw"], "withdrawn"),
+        ("received", "access", ["assign", "--field", "assignee=alice"], "received"),
+        ("received", "access", ["add_note", "--note", "Called twice"], "received"),
+    ],
+)
+def test_the_command_runs_each_operation(
+    label, request_type, args, state, make_case, alice, bob, dora
+):
+    case = situation(label, request_type, make_case, alice, bob)
+    out = run(case.reference, *args[:1], "--staff", "dora", *args[1:])
+    assert out.strip().endswith(f"({state})")
+    case.refresh_from_db()
+    assert case.state == state
+    latest = AuditEvent.objects.filter(case=case).order_by("-seq").first()
+    assert latest.details["entered_via"] == "command_line"
+
+
+def test_the_command_extends_merges_and_fulfils(make_case, alice, bob, dora):
+    case = make_case()
+    new_due = deadlines.local_date(case.due_at) + dt.timedelta(days=10)
+    run(
+        case.reference,
+        "extend",
+        "--staff",
+        "dora",
+        "--date",
+        new_due.isoformat(),
+        "--reason",
+        "Many systems",
+    )
+    case.refresh_from_db()
+    assert deadlines.local_date(case.due_at) == new_due
+    duplicate = make_case()
+    assert "(merged)" in run(
+        duplicate.reference, "merge", "--staff", "alice", "--into", case.reference
+    )
+    responded = situation("responded", "access", make_case, alice, bob)
+    from tests.casework.helpers import mark_bundle_ready
+
+    mark_bundle_ready(responded)
+    assert "(completed)" in run(responded.reference, "fulfil", "--staff", "alice")
+
+
+def test_a_refusal_prints_the_services_reason_and_exits_1(make_case, alice):
+    case = make_case()
+    with pytest.raises(CommandError, match="not possible while the case is") as exc:
+        run(case.reference, "fulfil", "--staff", "alice")
+    assert exc.value.returncode == 1
+    with pytest.raises(CommandError, match="not allowed"):
+        run(case.reference, "reject", "--staff", "alice", "--reason", "No")  # the DPO's
+    assert Case.objects.get(pk=case.pk).state == State.RECEIVED
+
+
+def test_bad_input_is_refused_naming_the_option(make_case, alice):
+    case = make_case()
+    with pytest.raises(CommandError, match="--note: This field is required"):
+        run(case.reference, "verify", "--staff", "alice")
+    with pytest.raises(CommandError, match="verify does not take --date; it takes --note"):
+        run(case.reference, "verify", "--staff", "alice", "--note", "x", "--date", "2027-01-01")
+    with pytest.raises(CommandError, match="no operation 'teleport'"):
+        run(case.reference, "teleport", "--staff", "alice")
+    with pytest.raises(CommandError, match="No active staff member"):
+        run(case.reference, "verify", "--staff", "nobody", "--note", "x")
+    with pytest.raises(CommandError, match="--staff"):
+        run(case.reference, "verify", "--note", "x")
+    with pytest.raises(CommandError, match="No case has the reference"):
+        run("DSAR-1999-000001")
+    with pytest.raises(CommandError, match="--field unfounded= takes yes or no"):
+        run(
+            case.reference,
+            "reject",
+            "--staff",
+            "alice",
+            "--reason",
+            "x",
+            "--field",
+            "unfounded=maybe",
+        )
+
+
+def test_a_service_refusal_of_a_value_names_the_option(make_case, dora):
+    case = make_case()
+    too_late = deadlines.local_date(case.received_at) + dt.timedelta(days=400)
+    with pytest.raises(CommandError, match=r"--date: .*allows extending to"):
+        run(
+            case.reference,
+            "extend",
+            "--staff",
+            "dora",
+            "--date",
+            too_late.isoformat(),
+            "--reason",
+            "x",
+        )
+
+
+def test_four_eyes_hold_on_the_command_line_whatever_staff_it_names(make_case, alice, bob):
+    case = situation("in_review", "erasure", make_case, alice, bob)
+    run(case.reference, "prepare_plan", "--staff", "alice", "--note", "Erase the CRM rows")
+    with pytest.raises(CommandError, match="operating-system account"):
+        run(case.reference, "approve", "--staff", "bob")
+    assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
+    # Bob, signed in as himself (the admin), approves.
+    services.case_approve(case=case, actor=Actor.staff(bob))
+    assert Case.objects.get(pk=case.pk).state == State.FULFILLING
+
+
+def test_showing_a_case_prints_its_state_due_date_and_the_operations_offered(make_case, alice):
+    case = make_case()
+    out = run(case.reference)
+    assert case.reference in out
+    assert "Received, not yet verified (received)" in out
+    assert str(deadlines.local_date(case.due_at)) in out
+    assert "verify" in out and "fulfil" not in out.split("offered")[1]
+    mine = run(case.reference, "--staff", "alice")
+    assert "reject" not in mine.split("offered")[1]  # the DPO's, not the privacy team's
