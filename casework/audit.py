@@ -70,6 +70,32 @@ def _global_chain() -> AuditChain:
     return _chain(AuditChain.GLOBAL_KEY)
 
 
+# Action names events were stored under before every name was put in the past tense. Stored
+# events are hashed and never rewritten: whatever reads events by action accepts both.
+RENAMED_ACTIONS = {
+    "case.verify": "case.verified",
+    "case.ask_subject": "case.subject_asked",
+    "case.expire": "case.expired",
+    "case.start_gathering": "case.gathering_started",
+    "case.proceed_without_source": "case.sources_skipped",
+    "case.approve": "case.approved",
+    "case.reject": "case.rejected",
+    "case.withdraw": "case.withdrawn",
+    "case.merge": "case.merged",
+    "case.possible_duplicate": "case.duplicate_flagged",
+}
+
+
+def action_names(action: str) -> tuple[str, ...]:
+    """`action` and the older names of it, for a filter on stored events."""
+    return (action, *(old for old, new in RENAMED_ACTIONS.items() if new == action))
+
+
+def current_action(action: str) -> str:
+    """The name an event's action has now (an old event may carry an older one)."""
+    return RENAMED_ACTIONS.get(action, action)
+
+
 # Where the changes of the current block came from (the command line, and the operating-system
 # user there): added to the details of every event recorded in it (`origin`).
 _ORIGIN: ContextVar[dict[str, Any] | None] = ContextVar("audit_origin", default=None)

@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "rest_framework",
+    "rest_framework",  # for the staff REST API (its issue); no endpoint uses it yet
     "dsar",
     "exporters",
     "casework",

@@ -35,15 +35,12 @@ from casework.models import (
 # --- what staff can do to a case -----------------------------------------------------------------
 
 
-Run = ConnectorRun.State
-
-
 RUN_COLOURS = {
-    Run.SUCCEEDED: "#2f855a",
-    Run.FAILED: "#ba2121",
-    Run.PENDING: "#2b6cb0",
-    Run.RUNNING: "#2b6cb0",
-    Run.WAITING: "#b7791f",
+    ConnectorRun.State.SUCCEEDED: "#2f855a",
+    ConnectorRun.State.FAILED: "#ba2121",
+    ConnectorRun.State.PENDING: "#2b6cb0",
+    ConnectorRun.State.RUNNING: "#2b6cb0",
+    ConnectorRun.State.WAITING: "#b7791f",
 }
 
 
@@ -60,9 +57,11 @@ def source_counts(prefix: str = "") -> dict[str, Any]:
         "sources_open": Count(
             system,
             distinct=True,
-            filter=Q(**{f"{state}__in": [*ConnectorRun.ACTIVE, Run.FAILED]}),
+            filter=Q(**{f"{state}__in": [*ConnectorRun.ACTIVE, ConnectorRun.State.FAILED]}),
         ),
-        "sources_failed": Count(system, distinct=True, filter=Q(**{state: Run.FAILED})),
+        "sources_failed": Count(
+            system, distinct=True, filter=Q(**{state: ConnectorRun.State.FAILED})
+        ),
         "sources_records": Coalesce(Sum(f"{prefix}records_count"), 0),
     }
 
@@ -93,7 +92,7 @@ class GatheringAdminViews:
         context: dict[str, Any] = {"sources": None, "identifiers": None, "gathering_blocked": None}
         if case.gathering_blocked_at is not None:
             urls = {b["name"]: b["url"] for b in buttons}
-            failed = sorted({r.system.name for r in runs if r.state == Run.FAILED})
+            failed = sorted({r.system.name for r in runs if r.state == ConnectorRun.State.FAILED})
             context["gathering_blocked"] = {
                 "systems": ", ".join(failed) or _("a source"),
                 "retry_url": urls.get("retry_sources"),
@@ -149,14 +148,16 @@ class GatheringAdminViews:
             "duration": _duration(run.duration_ms),
             # Connector errors never quote source values (casework.engine.gathering); a transient one on a
             # pending run is the last attempt's, shown while it waits to try again.
-            "error": run.error if run.state in (Run.FAILED, Run.PENDING) else "",
+            "error": run.error
+            if run.state in (ConnectorRun.State.FAILED, ConnectorRun.State.PENDING)
+            else "",
             "error_kind": run.error_kind,
             "learnt": _kind_counts(run.learnt),
             "ambiguous": _kind_counts(run.ambiguous),
-            "owner": run.system.owner_email if run.state == Run.WAITING else "",
+            "owner": run.system.owner_email if run.state == ConnectorRun.State.WAITING else "",
             "complete_url": (
                 self._case_url("run_complete", case, run.pk)
-                if may_complete and run.state == Run.WAITING
+                if may_complete and run.state == ConnectorRun.State.WAITING
                 else None
             ),
         }
@@ -224,7 +225,7 @@ class GatheringAdminViews:
         # Refused before anything is shown: the page lists the subject's identifiers.
         if not request.user.has_perm("casework.complete_manual_run"):
             return self._refuse(request, case, label, PermissionDenied())
-        if run.state != Run.WAITING:
+        if run.state != ConnectorRun.State.WAITING:
             reason = _("This search is not waiting for a person.")
             return self._refuse(request, case, label, reason)
         if request.method == "POST":

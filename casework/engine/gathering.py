@@ -38,7 +38,6 @@ from dsar.connectors import (
 from dsar.identifiers import Identifier
 
 logger = logging.getLogger(__name__)
-RunState = ConnectorRun.State
 
 
 def _records(
@@ -97,7 +96,7 @@ def _succeed(
     with transaction.atomic():
         stored = work.complete(
             run,
-            state=RunState.SUCCEEDED,
+            state=ConnectorRun.State.SUCCEEDED,
             duration_ms=ms,
             records_count=count,
             counts=counts,
@@ -152,7 +151,7 @@ def _fail(run: ConnectorRun, kind: str, message: str, exc: Exception | None = No
 def _wait_for_person(run: ConnectorRun) -> str:
     with transaction.atomic():
         if not work.complete(
-            run, state=RunState.WAITING, finished_at=None, error="", error_kind=""
+            run, state=ConnectorRun.State.WAITING, finished_at=None, error="", error_kind=""
         ):
             return "taken back"
         record_event(

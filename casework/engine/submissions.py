@@ -28,7 +28,6 @@ from casework.services.submissions import (
 )
 
 logger = logging.getLogger(__name__)
-Submission = PortalSubmission.State
 
 
 OPENER_PAUSE_SECONDS = 0.05
@@ -75,7 +74,7 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
 
 
 def _untaken():
-    return PortalSubmission.objects.filter(state=Submission.PENDING, attempts=0)
+    return PortalSubmission.objects.filter(state=PortalSubmission.State.PENDING, attempts=0)
 
 
 def _take_next_submission() -> PortalSubmission | None:
@@ -193,7 +192,7 @@ def purge_failed_submissions(now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.DSAR_SUBMISSION_RETENTION_DAYS)
     purged = delete_submissions(
-        PortalSubmission.objects.filter(state=Submission.FAILED, updated_at__lt=cutoff)
+        PortalSubmission.objects.filter(state=PortalSubmission.State.FAILED, updated_at__lt=cutoff)
     )
     if purged:
         logger.info("%d failed form submission(s) deleted after retention", purged)

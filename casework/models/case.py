@@ -289,7 +289,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.RECEIVED,
         target=State.VERIFIED,
         permission="casework.verify_case",
-        custom={"label": _("Verify identity"), "subject": True, "note": "optional"},
+        custom={"event": "case.verified", "subject": True},
     )
     def verify(self, *, how: str, by=None, at=None) -> None:
         self.verified_at = at or timezone.now()
@@ -301,7 +301,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=ASKABLE_STATES,
         target=State.AWAITING_SUBJECT,
         permission="casework.ask_subject",
-        custom={"label": _("Ask the subject"), "note": "required"},
+        custom={"event": "case.subject_asked"},
     )
     def ask_subject(self, *, purpose: str, at=None) -> None:
         self.awaiting_from = self.state
@@ -313,7 +313,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.AWAITING_SUBJECT,
         target=RETURN_VALUE(State.RECEIVED, State.VERIFIED, State.IN_REVIEW),
         permission="casework.record_answer",
-        custom={"label": _("Record the subject's answer"), "subject": True, "note": "optional"},
+        custom={"event": "case.answered", "subject": True},
     )
     def answered(self) -> str:
         back = self.awaiting_from
@@ -328,7 +328,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         target=State.EXPIRED,
         permission="casework.expire_case",
         conditions=[_unverified_too_long],
-        custom={"label": _("Expire"), "system": True},
+        custom={"event": "case.expired"},
     )
     def expire(self) -> None:
         self.closed_at = timezone.now()
@@ -338,7 +338,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.VERIFIED,
         target=State.GATHERING,
         permission="casework.start_gathering",
-        custom={"label": _("Start gathering"), "system": True},
+        custom={"event": "case.gathering_started"},
     )
     def start_gathering(self) -> None:
         pass
@@ -348,7 +348,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.GATHERING,
         target=State.IN_REVIEW,
         permission="casework.mark_gathered",
-        custom={"label": _("Gathered"), "system": True},
+        custom={"event": "case.gathered"},
     )
     def gathered(self) -> None:
         pass
@@ -358,7 +358,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.GATHERING,
         target=State.IN_REVIEW,
         permission="casework.proceed_without_source",
-        custom={"label": _("Proceed without the failed sources"), "note": "required"},
+        custom={"event": "case.sources_skipped"},
     )
     def proceed_without_source(self, *, reason: str) -> None:
         self.sources_skipped_reason = reason
@@ -370,8 +370,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         permission=_may_approve,
         conditions=[_plan_prepared_if_needed, _reviewed_if_needed],
         custom={
-            "label": _("Approve"),
-            "note": "optional",
+            "event": "case.approved",
             "perm": "casework.approve_case",
             "denied": _("The person who prepared the plan cannot also approve it (four eyes)."),
         },
@@ -386,7 +385,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         target=State.COMPLETED,
         permission="casework.fulfil_case",
         conditions=[_response_ready, _bundle_ready_if_needed],
-        custom={"label": _("Mark fulfilled")},
+        custom={"event": "case.fulfilled"},
     )
     def fulfilled(self) -> None:
         self.closed_at = timezone.now()
@@ -396,7 +395,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=OPEN_STATES,
         target=State.REJECTED,
         permission="casework.reject_case",
-        custom={"label": _("Reject"), "note": "required"},
+        custom={"event": "case.rejected"},
     )
     def reject(self, *, reason: str, unfounded: bool = False) -> None:
         self.rejection_reason = reason
@@ -408,7 +407,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=OPEN_STATES,
         target=State.WITHDRAWN,
         permission="casework.withdraw_case",
-        custom={"label": _("Record withdrawal"), "subject": True, "note": "optional"},
+        custom={"event": "case.withdrawn", "subject": True},
     )
     def withdraw(self) -> None:
         self.closed_at = timezone.now()
@@ -418,7 +417,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=OPEN_STATES,
         target=State.MERGED,
         permission="casework.merge_case",
-        custom={"label": _("Merge into another case"), "note": "optional", "needs_target": True},
+        custom={"event": "case.merged"},
     )
     def merge(self, *, into: Case) -> None:
         self.merged_into = into

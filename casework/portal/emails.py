@@ -9,11 +9,10 @@ from django.conf import settings
 
 from casework import deadlines
 from casework.actors import Actor
-from casework.models import Bundle, Case, State
+from casework.models import Bundle, Case, PortalToken, State
 from casework.notifications import send_email
 from casework.portal import selectors, services
 from casework.portal.context_processors import limits
-from casework.portal.services import Purpose
 from casework.services.case import case_confirm_receipt
 
 logger = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ def send_verification_link(case: Case) -> bool:
     DSAR_VERIFY_TOKEN_HOURS)."""
     if not case.email or case.state != State.RECEIVED or case.details.get("mailbox_lost"):
         return False
-    token = services.issue_token(case=case, purpose=Purpose.VERIFY)
+    token = services.issue_token(case=case, purpose=PortalToken.Purpose.VERIFY)
     send_email(
         to=[case.email],
         template="casework/email/portal_verify",
@@ -58,7 +57,7 @@ def send_acknowledgement(case: Case) -> bool:
     """After the e-mail is confirmed: the reference, the due date and a status link."""
     if not case.email:
         return False
-    token = services.issue_token(case=case, purpose=Purpose.STATUS)
+    token = services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
     send_email(
         to=[case.email],
         template="casework/email/portal_acknowledged",
@@ -86,7 +85,7 @@ def send_status_links(email: str, language: str) -> int:
             "url": services.absolute_url(
                 "status",
                 language,
-                token=services.issue_token(case=case, purpose=Purpose.STATUS),
+                token=services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS),
             ),
         }
         for case in cases
@@ -125,7 +124,7 @@ def send_bundle_ready(case: Case) -> bool:
     that unlocks the download. Only to the verified e-mail; the data never travels by e-mail."""
     if not case.email or case.details.get("mailbox_lost"):
         return False
-    token = services.issue_token(case=case, purpose=Purpose.STATUS)
+    token = services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
     send_email(
         to=[case.email],
         template="casework/email/portal_bundle_ready",

@@ -33,9 +33,6 @@ logger = logging.getLogger(__name__)
 # --- tokens --------------------------------------------------------------------------------------
 
 
-Purpose = PortalToken.Purpose
-
-
 class TokenError(Exception):
     """A link that opens nothing; `status` is the HTTP status of the page that says so."""
 
@@ -58,9 +55,9 @@ class TokenUsed(TokenError):
 
 
 def token_lifetime(purpose: str) -> dt.timedelta:
-    if purpose == Purpose.VERIFY:
+    if purpose == PortalToken.Purpose.VERIFY:
         return dt.timedelta(hours=settings.DSAR_VERIFY_TOKEN_HOURS)
-    if purpose == Purpose.STATUS:
+    if purpose == PortalToken.Purpose.STATUS:
         return dt.timedelta(hours=settings.DSAR_STATUS_TOKEN_HOURS)
     return dt.timedelta(minutes=settings.DSAR_DOWNLOAD_TOKEN_MINUTES)
 
@@ -145,7 +142,7 @@ def confirm_email(*, raw_token: str) -> Case:
     """
     subject = Actor.subject()
     with transaction.atomic():
-        token = consume_token(raw_token, Purpose.VERIFY)
+        token = consume_token(raw_token, PortalToken.Purpose.VERIFY)
         case = Case.objects.select_for_update().get(pk=token.case_id)
         if not case.is_open:
             raise RequestClosed
@@ -259,7 +256,9 @@ def check_download_code(*, bundle: Bundle, code: str) -> str:
                 actor=Actor.subject(),
                 details={"bundle": bundle.pk},
             )
-            return issue_token(case=bundle.case, purpose=Purpose.DOWNLOAD, bundle=bundle)
+            return issue_token(
+                case=bundle.case, purpose=PortalToken.Purpose.DOWNLOAD, bundle=bundle
+            )
         latest.attempts += 1
         latest.save(update_fields=["attempts"])
         remaining = settings.DSAR_CODE_MAX_TRIES - latest.attempts
@@ -282,7 +281,7 @@ def start_download(*, raw_token: str):
     and return (bundle, a readable decrypted stream). Raises TokenError or DownloadGone."""
     now = timezone.now()
     with transaction.atomic():
-        token = consume_token(raw_token, Purpose.DOWNLOAD)
+        token = consume_token(raw_token, PortalToken.Purpose.DOWNLOAD)
         # The bundle row is locked so that two downloads cannot both take the last one.
         bundle = (
             Bundle.objects.select_for_update(of=("self",))

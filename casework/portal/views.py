@@ -19,10 +19,9 @@ from django_fsm import TransitionNotAllowed
 from casework import deadlines, queue
 from casework import services as case_services
 from casework.actors import Actor
-from casework.models import Case, Language, State
+from casework.models import Case, Language, PortalToken, State
 from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
-from casework.portal.services import Purpose
 from casework.services import submissions
 
 STREAM_CHUNK = 64 * 1024
@@ -203,16 +202,16 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows a button (a mail scanner fetching the link consumes nothing); POST confirms."""
     if request.method == "GET":
         try:
-            found = services.check_token(token, Purpose.VERIFY)
+            found = services.check_token(token, PortalToken.Purpose.VERIFY)
         except services.TokenError as exc:
-            return _link_error(request, exc, Purpose.VERIFY)
+            return _link_error(request, exc, PortalToken.Purpose.VERIFY)
         return _page(request, "portal/verify.html", {"case": found.case, "token": token})
     if not ratelimit.allow_ip(request):
         return _too_many(request)
     try:
         case = services.confirm_email(raw_token=token)
     except services.TokenError as exc:
-        return _link_error(request, exc, Purpose.VERIFY)
+        return _link_error(request, exc, PortalToken.Purpose.VERIFY)
     return _page(
         request,
         "portal/verified.html",
@@ -253,7 +252,7 @@ def status_request(request: HttpRequest) -> HttpResponse:
 
 
 def _status_case(token: str) -> Case:
-    return services.check_token(token, Purpose.STATUS).case
+    return services.check_token(token, PortalToken.Purpose.STATUS).case
 
 
 def _status_page(request, token: str, case: Case, *, answer_form=None, status=200, **extra):
@@ -286,7 +285,7 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
     try:
         case = _status_case(token)
     except services.TokenError as exc:
-        return _link_error(request, exc, Purpose.STATUS)
+        return _link_error(request, exc, PortalToken.Purpose.STATUS)
     return _status_page(request, token, case)
 
 
@@ -296,7 +295,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     try:
         case = _status_case(token)
     except services.TokenError as exc:
-        return _link_error(request, exc, Purpose.STATUS)
+        return _link_error(request, exc, PortalToken.Purpose.STATUS)
     form = AnswerForm(request.POST)
     if not form.is_valid():
         return _status_page(request, token, case, answer_form=form)
@@ -316,7 +315,7 @@ def withdraw(request: HttpRequest, token: str) -> HttpResponse:
     try:
         case = _status_case(token)
     except services.TokenError as exc:
-        return _link_error(request, exc, Purpose.STATUS)
+        return _link_error(request, exc, PortalToken.Purpose.STATUS)
     if not case.is_open:
         return redirect("portal:status", token=token)
     if request.method == "GET":
@@ -343,7 +342,7 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
     try:
         case = _status_case(token)
     except services.TokenError as exc:
-        return _link_error(request, exc, Purpose.STATUS)
+        return _link_error(request, exc, PortalToken.Purpose.STATUS)
     if not case.verified_at or case.details.get("mailbox_lost"):
         return _gone(request, "unavailable")
     current = selectors.download_state(case)
@@ -402,7 +401,7 @@ def download(request: HttpRequest) -> HttpResponse:
         bundle, stream = services.start_download(raw_token=token)
     except services.TokenError as exc:
         if exc.status == 404:
-            return _link_error(request, exc, Purpose.DOWNLOAD)
+            return _link_error(request, exc, PortalToken.Purpose.DOWNLOAD)
         return _gone(request, exc.reason)
     except services.DownloadGone as exc:
         return _gone(request, exc.reason)

@@ -36,6 +36,7 @@ from casework.permissions import (
     check_prepare_plan,
     check_record_response,
     check_transition,
+    transition_meta,
 )
 from casework.services.bundles import request_bundle
 
@@ -101,6 +102,7 @@ def _run(
         locked = case if already_locked else _lock(case)
         check_transition(locked, name, actor)
         from_state = locked.state
+        event = transition_meta(locked, name).custom["event"]
         getattr(locked, name)(**(kwargs or {}))
         locked.save()
         audit_details = dict(details or {})
@@ -108,7 +110,7 @@ def _run(
             audit_details.update(_note(locked, actor, note[0], note[1], visible=note[2]))
         record_event(
             locked,
-            f"case.{name}",
+            event,
             actor=actor,
             from_state=from_state,
             to_state=locked.state,
@@ -429,7 +431,7 @@ def case_flag_duplicate(*, case: Case, duplicate_of: Case, actor: Actor) -> Case
         locked.possible_duplicate_of = duplicate_of
         locked.save(update_fields=["possible_duplicate_of", "updated_at"])
         record_event(
-            locked, "case.possible_duplicate", actor=actor, details={"of": duplicate_of.reference}
+            locked, "case.duplicate_flagged", actor=actor, details={"of": duplicate_of.reference}
         )
     return locked
 

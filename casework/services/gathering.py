@@ -37,8 +37,6 @@ from dsar.connectors import ConnectorError, connector_class
 from dsar.identifiers import Identifier
 from dsar.models import SourceSystem
 
-RunState = ConnectorRun.State
-
 
 def _as_dicts(identifiers: Iterable[Identifier]) -> list[dict[str, str]]:
     return [i.as_dict() for i in sorted(set(identifiers))]
@@ -139,7 +137,7 @@ def advance(case_id: int) -> str:
         new: dict[tuple[str, str], tuple[str, int]] = {}
         ambiguous: dict[tuple[str, str], tuple[str, int]] = {}
         for r in runs:
-            if r.state != RunState.SUCCEEDED:
+            if r.state != ConnectorRun.State.SUCCEEDED:
                 continue
             for a in r.ambiguous:
                 ambiguous.setdefault((a["kind"], a["value"]), (r.system.slug, a["matches"]))
@@ -173,7 +171,7 @@ def advance(case_id: int) -> str:
             )
             _plan_round(case, next_round, [Identifier(k, v) for k, v in follow], actor)
             return "next round"
-        if any(r.state == RunState.FAILED for r in runs):
+        if any(r.state == ConnectorRun.State.FAILED for r in runs):
             if case.gathering_blocked_at is None:
                 Case.objects.filter(pk=case.pk).update(gathering_blocked_at=timezone.now())
                 record_event(
@@ -182,7 +180,7 @@ def advance(case_id: int) -> str:
                     actor=actor,
                     details={
                         "failed": sorted(
-                            {r.system.slug for r in runs if r.state == RunState.FAILED}
+                            {r.system.slug for r in runs if r.state == ConnectorRun.State.FAILED}
                         )
                     },
                 )
@@ -197,10 +195,12 @@ def retry_failed(*, case: Case, actor: Actor) -> int:
         locked = Case.objects.select_for_update().get(pk=case.pk)
         check_retry_sources(locked, actor)
         failed = list(
-            ConnectorRun.objects.filter(case=locked, state=RunState.FAILED).select_related("system")
+            ConnectorRun.objects.filter(
+                case=locked, state=ConnectorRun.State.FAILED
+            ).select_related("system")
         )
         ConnectorRun.objects.filter(pk__in=[r.pk for r in failed]).update(
-            state=RunState.PENDING,
+            state=ConnectorRun.State.PENDING,
             attempts=0,
             next_attempt_at=None,
             error="",
@@ -245,7 +245,7 @@ def complete_manual_run(
     """A person searched a manual system: attach the export (CSV or JSON Lines, one record per
     row, all of `category`), or confirm that nothing was found (no upload)."""
     require_perm(actor, "casework.complete_manual_run")
-    if run.state != RunState.WAITING:
+    if run.state != ConnectorRun.State.WAITING:
         raise ValidationError("This search is not waiting for a person.")
     manual = manual_settings(run.system)
     category = category or manual.category
@@ -275,8 +275,8 @@ def complete_manual_run(
             raise ValidationError({"upload": f"The file could not be read: {exc}"}) from None
         counts = {category: count}
     with transaction.atomic():
-        updated = ConnectorRun.objects.filter(pk=run.pk, state=RunState.WAITING).update(
-            state=RunState.SUCCEEDED,
+        updated = ConnectorRun.objects.filter(pk=run.pk, state=ConnectorRun.State.WAITING).update(
+            state=ConnectorRun.State.SUCCEEDED,
             finished_at=timezone.now(),
             records_count=count,
             counts=counts,

@@ -20,9 +20,6 @@ from casework.models import PortalSubmission
 from casework.permissions import require_perm
 from casework.services.intake import authority_kind
 
-Submission = PortalSubmission.State
-
-
 OPENER_BELL = "portal:opener-bell"
 
 
@@ -90,8 +87,10 @@ def retry_submission(*, submission: PortalSubmission, actor: Actor) -> None:
     """Staff put a failed submission back in the queue (after fixing what made it fail)."""
     require_perm(actor, "casework.change_portalsubmission")
     with transaction.atomic():
-        updated = PortalSubmission.objects.filter(pk=submission.pk, state=Submission.FAILED).update(
-            state=Submission.PENDING,
+        updated = PortalSubmission.objects.filter(
+            pk=submission.pk, state=PortalSubmission.State.FAILED
+        ).update(
+            state=PortalSubmission.State.PENDING,
             attempts=0,
             error="",
             last_error_class="",

@@ -256,7 +256,7 @@ def test_verify_with_a_note_verifies_and_audits(client, alice, make_case):
     case.refresh_from_db()
     assert case.state == State.VERIFIED
     assert case.verified_by == alice
-    assert AuditEvent.objects.filter(case=case, action="case.verify", actor=alice).exists()
+    assert AuditEvent.objects.filter(case=case, action="case.verified", actor=alice).exists()
 
 
 def test_verify_without_a_note_is_a_form_error(client, alice, make_case):
@@ -302,7 +302,7 @@ def test_forged_reject_by_the_privacy_team_is_refused(client, alice, make_case):
     assert "You are not allowed to do this" in page
     case.refresh_from_db()
     assert case.state == State.RECEIVED
-    assert not AuditEvent.objects.filter(case=case, action="case.reject").exists()
+    assert not AuditEvent.objects.filter(case=case, action="case.rejected").exists()
 
 
 def test_forged_post_by_the_auditor_is_refused(client, audrey, make_case):

@@ -12,7 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from casework import services
 from casework.actors import Actor
 from casework.audit import record_global_event, verify_trail
-from casework.models import AuditChain, AuditCheckpoint, AuditEvent
+from casework.models import AuditChain, AuditCheckpoint, AuditEvent, Case
 from tests.casework.helpers import bring_to
 
 pytestmark = pytest.mark.django_db
@@ -59,11 +59,11 @@ def test_every_transition_writes_one_chained_event(worked_case):
     events = list(AuditEvent.objects.filter(case=worked_case).order_by("seq"))
     assert [e.action for e in events] == [
         "case.created",
-        "case.verify",
-        "case.start_gathering",
+        "case.verified",
+        "case.gathering_started",
         "case.gathered",
         "case.note_added",
-        "case.reject",
+        "case.rejected",
     ]
     assert [e.seq for e in events] == list(range(1, 7))
     assert events[0].prev_hash == ""
@@ -119,7 +119,7 @@ def test_an_altered_event_is_named(worked_case):
 
 
 def test_an_altered_detail_is_detected(worked_case):
-    target = AuditEvent.objects.get(case=worked_case, action="case.reject")
+    target = AuditEvent.objects.get(case=worked_case, action="case.rejected")
     tamper(
         "UPDATE casework_auditevent SET details = %s WHERE id = %s",
         ('{"unfounded": true}', target.pk),
@@ -243,3 +243,29 @@ def test_changes_to_the_register_go_on_the_global_chain_with_who_made_them(clien
     changed = AuditEvent.objects.filter(action="register.legalbasis.changed").get()
     assert (changed.actor_kind, changed.actor) == ("staff", adam)
     assert verify_trail() == []
+
+
+def test_every_transition_writes_an_event_named_in_the_past_tense():
+    import re
+
+    from casework import audit
+
+    for name in ("verify", "ask_subject", "answered", "expire", "start_gathering", "gathered"):
+        _check_event_name(getattr(Case, name), audit, re)
+    for name in ("proceed_without_source", "approve", "fulfilled", "reject", "withdraw", "merge"):
+        _check_event_name(getattr(Case, name), audit, re)
+
+
+def _check_event_name(method, audit, re) -> None:
+    for transition in method._django_fsm.transitions.values():
+        event = transition.custom["event"]
+        assert event.startswith("case.") and re.search(r"(ed|en|wn)$", event), event
+        assert event not in audit.RENAMED_ACTIONS
+
+
+def test_readers_of_stored_events_accept_the_old_names():
+    from casework import audit
+
+    assert set(audit.action_names("case.verified")) == {"case.verified", "case.verify"}
+    assert audit.current_action("case.reject") == "case.rejected"
+    assert audit.current_action("case.created") == "case.created"

@@ -109,7 +109,7 @@ def test_staff_who_checked_identity_verify_at_intake_with_a_note(alice):
         == "Called back the number in the CRM"
     )
     actions = list(AuditEvent.objects.filter(case=case).values_list("action", flat=True))
-    assert actions == ["case.created", "case.verify"]
+    assert actions == ["case.created", "case.verified"]
 
 
 def test_verifying_at_intake_without_a_note_writes_nothing(alice):
@@ -138,7 +138,7 @@ def test_a_second_open_request_of_the_same_type_is_flagged_as_possible_duplicate
     assert first.possible_duplicate_of is None
     assert other_type.possible_duplicate_of is None
     assert AuditEvent.objects.filter(
-        case=second, action="case.possible_duplicate", actor_kind="system"
+        case=second, action="case.duplicate_flagged", actor_kind="system"
     ).exists()
 
 

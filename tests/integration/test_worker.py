@@ -33,7 +33,7 @@ def test_verification_hands_gathering_to_the_worker(real_worker, make_case):
         return Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
     wait_for(moved)
-    event = AuditEvent.objects.get(case=case, action="case.start_gathering")
+    event = AuditEvent.objects.get(case=case, action="case.gathering_started")
     assert event.actor_kind == "system"
 
 
@@ -87,7 +87,7 @@ def test_two_concurrent_transitions_of_one_case_cannot_both_win(
         t.join()
     assert sorted(outcomes).count("won") == 1
     assert "TransitionNotAllowed" in outcomes
-    assert AuditEvent.objects.filter(case=case, action="case.verify").count() == 1
+    assert AuditEvent.objects.filter(case=case, action="case.verified").count() == 1
 
 
 def test_concurrent_events_never_fork_the_chain(make_case, alice, require_postgres):

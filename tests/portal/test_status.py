@@ -142,7 +142,7 @@ def test_withdrawal_asks_for_confirmation_first(client, make_case):
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.state == State.WITHDRAWN
-    assert AuditEvent.objects.get(case=case, action="case.withdraw").actor_kind == "subject"
+    assert AuditEvent.objects.get(case=case, action="case.withdrawn").actor_kind == "subject"
     html = client.get(response["Location"]).content.decode()
     assert "You withdrew this request." in html
     assert "Withdraw my request" not in html

@@ -25,7 +25,6 @@ from tests.portal.conftest import ARTA, form_data
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
-Submission = PortalSubmission.State
 
 
 def stored(**overrides) -> PortalSubmission:
@@ -188,7 +187,7 @@ def test_a_submission_case_create_refuses_fails_naming_the_field_not_its_value(c
     submission = stored(email="not-an-address")
     assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
-    assert submission.state == Submission.FAILED
+    assert submission.state == PortalSubmission.State.FAILED
     assert submission.error == "invalid: email"
     assert "not-an-address" not in caplog.text
     assert Case.objects.count() == 0
@@ -198,7 +197,7 @@ def test_a_submission_with_fields_the_service_does_not_know_fails():
     submission = stored(favourite_colour="blue")
     assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
-    assert submission.state == Submission.FAILED
+    assert submission.state == PortalSubmission.State.FAILED
     assert submission.error.startswith("TypeError")
     assert "blue" not in submission.error
 
@@ -210,7 +209,7 @@ def test_deliveries_are_bounded(settings):
     PortalSubmission.objects.filter(pk=submission.pk).update(attempts=3)
     assert opener.open_submission(submission.pk) is None
     submission.refresh_from_db()
-    assert submission.state == Submission.FAILED
+    assert submission.state == PortalSubmission.State.FAILED
     assert "3 times" in submission.error
     assert Case.objects.count() == 0
 
@@ -225,7 +224,7 @@ def test_each_delivery_is_counted_before_the_work(monkeypatch):
     with pytest.raises(RuntimeError):
         opener.open_submission(submission.pk)
     submission.refresh_from_db()
-    assert submission.attempts == 1 and submission.state == Submission.PENDING
+    assert submission.attempts == 1 and submission.state == PortalSubmission.State.PENDING
 
 
 def test_the_sweeper_queues_a_stale_taken_submission_again(
@@ -260,7 +259,9 @@ def test_the_sweeper_queues_one_opener_for_stale_untaken_submissions(
 def test_staff_queue_a_failed_submission_again(alice, django_capture_on_commit_callbacks):
     submission = stored()
     PortalSubmission.objects.filter(pk=submission.pk).update(
-        state=Submission.FAILED, attempts=5, error="delivered 5 times without being opened"
+        state=PortalSubmission.State.FAILED,
+        attempts=5,
+        error="delivered 5 times without being opened",
     )
     with django_capture_on_commit_callbacks(execute=True):
         services.retry_submission(submission=submission, actor=Actor.staff(alice))
@@ -279,7 +280,7 @@ def test_the_admin_lists_failed_submissions_and_queues_them_again(
 ):
     failed = stored()
     PortalSubmission.objects.filter(pk=failed.pk).update(
-        state=Submission.FAILED, error="invalid: email"
+        state=PortalSubmission.State.FAILED, error="invalid: email"
     )
     client.force_login(alice)
     url = reverse("admin:casework_portalsubmission_changelist")
@@ -319,10 +320,10 @@ def test_failed_submissions_nobody_acted_on_are_deleted_with_their_upload(settin
     upload = old.authority.name
     storage = old.authority.storage
     PortalSubmission.objects.filter(pk=old.pk).update(
-        state=Submission.FAILED, updated_at=timezone.now() - dt.timedelta(days=31)
+        state=PortalSubmission.State.FAILED, updated_at=timezone.now() - dt.timedelta(days=31)
     )
     PortalSubmission.objects.filter(pk=recent.pk).update(
-        state=Submission.FAILED, updated_at=timezone.now() - dt.timedelta(days=29)
+        state=PortalSubmission.State.FAILED, updated_at=timezone.now() - dt.timedelta(days=29)
     )
     PortalSubmission.objects.filter(pk=pending.pk).update(
         updated_at=timezone.now() - dt.timedelta(days=31)
@@ -450,7 +451,7 @@ def test_a_submission_that_fails_unforeseen_does_not_stop_the_opener(monkeypatch
     left = PortalSubmission.objects.get()
     assert (left.payload["email"], left.state, left.attempts) == (
         "broken@demo.example",
-        Submission.PENDING,
+        PortalSubmission.State.PENDING,
         1,  # the sweeper's to deliver again, counted
     )
     assert "RuntimeError" in caplog.text and "broken@" not in caplog.text
@@ -504,7 +505,7 @@ def test_the_time_limit_stops_the_opener_and_silences_the_bell(monkeypatch, open
         opener.open_pending_submissions()
     assert cache.get(services.OPENER_BELL) is None
     left = PortalSubmission.objects.get()
-    assert (left.state, left.attempts) == (Submission.PENDING, 1)  # the sweeper's now
+    assert (left.state, left.attempts) == (PortalSubmission.State.PENDING, 1)  # the sweeper's now
 
 
 @pytest.mark.django_db(transaction=True)

@@ -54,7 +54,9 @@ def test_posting_the_link_verifies_and_acknowledges(client, post, link, mailoutb
     case.refresh_from_db()
     assert case.state != State.RECEIVED  # verified; gathering starts
     assert case.verified_at is not None and case.verification_method == "email_link"
-    assert AuditEvent.objects.filter(case=case, action="case.verify", actor_kind="subject").exists()
+    assert AuditEvent.objects.filter(
+        case=case, action="case.verified", actor_kind="subject"
+    ).exists()
     ack = mailoutbox[-1]
     assert case.reference in ack.subject
     assert case.reference in ack.body
