@@ -13,7 +13,18 @@ from dsar.models import ControllerInfo
 from exporters.context import LetterFacts
 from exporters.letters import render_letter
 
-LETTER_FOR_NOTICE = {"rejected": "refusal", "extended": "extension"}
+# The letter of each notice (casework.models.Notice): the PDF that goes with the e-mail of a
+# decision, and the letter itself where the subject may not be e-mailed.
+LETTER_FOR_NOTICE = {
+    "acknowledged": "acknowledgement",
+    "question": "question",
+    "rejected": "refusal",
+    "extended": "extension",
+    "ready": "ready",
+    "completed": "completion",
+}
+# The decisions whose e-mail carries its letter.
+LETTER_ATTACHED = ("rejected", "extended")
 
 
 def letter_facts(case: Case, kind: str) -> LetterFacts:
@@ -33,7 +44,10 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         complaint_text=controller.text("complaint", language) if controller else "",
         # The same reason the e-mail that announces the decision gives (notifications).
         reason=selectors.reason_told(case, kind),
-        due_on=deadlines.local_date(case.original_due_at or case.due_at),
+        message=selectors.question_told(case) if kind == "question" else "",
+        due_on=deadlines.local_date(
+            case.due_at if kind == "acknowledgement" else case.original_due_at or case.due_at
+        ),
         new_due_on=deadlines.local_date(case.due_at) if kind == "extension" else None,
         time_zone=settings.DSAR_TIME_ZONE,
     )

@@ -1,60 +1,69 @@
-"""E-mails to subjects and staff. Subjects are written to in their language, only through the
-channel the request was verified with; nothing here logs an address."""
+"""Notices to subjects, and e-mails to staff. Subjects are written to in their language, only
+through the channel the request was verified with, or by post; nothing here logs an address."""
 
 from __future__ import annotations
 
 import logging
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from casework import deadlines, letters, selectors
-from casework.models import Case, ConnectorRun
+from casework.mail import send_email
+from casework.models import Case, ConnectorRun, Notice
 from casework.permissions import assignable_staff
+from casework.portal import emails
+from casework.services import notices
 
 logger = logging.getLogger(__name__)
 
-SUBJECT_TEMPLATES = {
-    "rejected": "casework/email/rejected",
-    "extended": "casework/email/extended",
+DECISION_TEMPLATES = {
+    Notice.REJECTED: "casework/email/rejected",
+    Notice.EXTENDED: "casework/email/extended",
 }
 
 
-def send_email(
-    *, to: list[str], template: str, context: dict, language: str, attachment=None
-) -> None:
-    with translation.override(language):
-        subject = render_to_string(f"{template}_subject.txt", context).strip()
-        text = render_to_string(f"{template}.txt", context)
-        html = render_to_string(f"{template}.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, to)
-    message.attach_alternative(html, "text/html")
-    if attachment is not None:
-        message.attach(attachment[0], attachment[1], "application/pdf")
-    message.send()
-
-
-def notify_subject(case: Case, kind: str) -> bool:
-    """Tell the subject about a decision (rejection, extension). Returns False when the case
-    has no e-mail (a postal request: staff send a letter)."""
-    if not case.email:
-        logger.info("case %s: no e-mail on record, %s notice goes by post", case.reference, kind)
-        return False
+def _email_decision(case: Case, notice: str) -> None:
+    """A decision that states its reason (refusal, extension), with its letter as PDF."""
     send_email(
         to=[case.email],
-        template=SUBJECT_TEMPLATES[kind],
+        template=DECISION_TEMPLATES[notice],
         context={
             "case": case,
-            "reason": selectors.reason_told(case, letters.LETTER_FOR_NOTICE[kind]),
+            "reason": selectors.reason_told(case, letters.LETTER_FOR_NOTICE[notice]),
             "due_on": deadlines.local_date(case.due_at),
         },
         language=case.language,
-        attachment=letters.letter_pdf(case, kind),
+        attachment=letters.letter_pdf(case, notice) if notice in letters.LETTER_ATTACHED else None,
     )
-    logger.info("case %s: %s notice sent", case.reference, kind)
-    return True
+
+
+EMAILS = {
+    Notice.ACKNOWLEDGED: emails.send_acknowledgement,
+    Notice.QUESTION: emails.send_question,
+    Notice.REJECTED: lambda case: _email_decision(case, Notice.REJECTED),
+    Notice.EXTENDED: lambda case: _email_decision(case, Notice.EXTENDED),
+    Notice.READY: emails.send_bundle_ready,
+    Notice.COMPLETED: emails.send_completed,
+}
+
+
+def notify_subject(case: Case, notice: str) -> str:
+    """Tell the subject of `notice` (casework.models.Notice), the one way every notice goes:
+    by e-mail where the subject may be e-mailed (`selectors.may_email`), else by post, as a
+    letter for staff to print and post, which the status page lists too. The subject is
+    acknowledged once. Returns the channel ("email" or "post"; "" when nothing was due)."""
+    if notice == Notice.ACKNOWLEDGED and selectors.notice_given(case, notice):
+        return ""
+    if selectors.may_email(case):
+        EMAILS[notice](case)
+        notices.record_notice(case=case, notice=notice, channel="email")
+        channel = "email"
+    else:
+        notices.queue_letter(case=case, notice=notice)
+        channel = "post"
+    logger.info("case %s: %s notice by %s", case.reference, notice, channel)
+    return channel
 
 
 def send_deadline_reminders(*, days: int) -> int:

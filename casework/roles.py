@@ -53,6 +53,10 @@ SUBMISSION_PERMS = [
     f"casework.{action}_portalsubmission" for action in ("view", "change", "delete")
 ]
 
+# Letters to post (notices for subjects who may not be e-mailed): the privacy team and the DPO
+# print them and mark them posted.
+LETTER_PERMS = ["casework.view_postalletter", "casework.change_postalletter"]
+
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -64,6 +68,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *(f"casework.{c}" for c in DAY_TO_DAY),
         *RUN_PERMS,
         *SUBMISSION_PERMS,
+        *LETTER_PERMS,
     ],
     DPO: [
         *_CASE_READ,
@@ -74,6 +79,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *(f"casework.{c}" for c in DPO_ONLY),
         *RUN_PERMS,
         *SUBMISSION_PERMS,
+        *LETTER_PERMS,
         *REGIME_TABLE_PERMS,
     ],
     AUDITOR: [

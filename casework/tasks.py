@@ -61,8 +61,9 @@ def send_deadline_reminders() -> int:
 
 
 @shared_task(acks_late=True, **RETRY)
-def notify_subject(case_id: int, kind: str) -> None:
-    notifications.notify_subject(Case.objects.get(pk=case_id), kind)
+def notify_subject(case_id: int, notice: str) -> str:
+    """Tell the subject of a notice: by e-mail, or by a letter for staff to post."""
+    return notifications.notify_subject(Case.objects.get(pk=case_id), notice)
 
 
 # --- gathering -------------------------------------------------------------------------------------
@@ -162,12 +163,6 @@ def resend_verification_link(email: str, reference: str) -> bool:
 
 
 @shared_task(acks_late=True, **RETRY)
-def send_acknowledgement(case_id: int) -> bool:
-    case = Case.objects.filter(pk=case_id).first()
-    return emails.send_acknowledgement(case) if case else False
-
-
-@shared_task(acks_late=True, **RETRY)
 def send_status_links(email: str, language: str) -> int:
     return emails.send_status_links(email, language)
 
@@ -178,9 +173,3 @@ def send_download_code(bundle_id: int) -> bool:
     if bundle is None or bundle.state != Bundle.State.READY:
         return False
     return emails.send_download_code(bundle)
-
-
-@shared_task(acks_late=True, **RETRY)
-def send_bundle_ready(case_id: int) -> bool:
-    case = Case.objects.filter(pk=case_id).first()
-    return emails.send_bundle_ready(case) if case else False

@@ -144,6 +144,11 @@ LETTER_KINDS = (
     "objection",  # done: what processing stopped
     "refusal",  # the request is refused, with the reason
     "extension",  # the deadline is extended, with the new date and the reason
+    # Notices by post, for a subject who may not be e-mailed:
+    "acknowledgement",  # the request is received, and the date of the answer
+    "question",  # what we need from the subject (`message`)
+    "ready",  # the subject's data is ready: how to receive it
+    "completion",  # the request is completed
 )
 DONE_KINDS = LETTER_KINDS[:4]
 
@@ -173,6 +178,7 @@ class LetterFacts:
     done: list[str] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""
+    message: str = ""  # a question's text, as staff wrote it for the subject
     due_on: dt.date | None = None
     new_due_on: dt.date | None = None
     generator_version: str = ""
@@ -187,6 +193,8 @@ class LetterFacts:
             raise ValueError("generated_at must be an aware datetime")
         if self.kind in ("refusal", "extension") and not self.reason.strip():
             raise ValueError(f"a {self.kind} letter needs the reason the subject is told")
+        if self.kind == "question" and not self.message.strip():
+            raise ValueError("a question letter needs the question")
         if self.kind == "extension" and self.new_due_on is None:
             raise ValueError("an extension letter needs the new due date")
 

@@ -240,6 +240,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
                 "fields": (
                     "name",
                     "email",
+                    "mailbox_lost",
                     "postal_address",
                     "phone",
                     "customer_number",

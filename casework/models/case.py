@@ -158,6 +158,14 @@ class Case(ConcurrentTransitionMixin, models.Model):
     customer_number = models.CharField(max_length=64, blank=True)
     company = models.CharField(max_length=200, blank=True)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.EN)
+    # The subject said they can no longer open the mailbox of `email`: nothing is e-mailed
+    # there (`casework.selectors.may_email`); notices go by post, and staff verify identity
+    # through a channel on record.
+    mailbox_lost = models.BooleanField(
+        _("mailbox lost"),
+        default=False,
+        help_text=_("The subject can no longer open this mailbox: notices go by post."),
+    )
 
     # A representative acting for the subject, and the proof of authority.
     has_representative = models.BooleanField(default=False)
@@ -449,6 +457,46 @@ class CaseNote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.case_id}"
+
+
+class Notice(models.TextChoices):
+    """What the subject is told, and when (casework.notifications.notify_subject)."""
+
+    # Worded for the subject: the status page lists the letters by these names.
+    ACKNOWLEDGED = "acknowledged", _("Acknowledgement of your request")
+    QUESTION = "question", _("A question about your request")
+    REJECTED = "rejected", _("Our decision not to act on your request")
+    EXTENDED = "extended", _("An extension of the time to answer")
+    READY = "ready", _("Your data is ready")
+    COMPLETED = "completed", _("Your request is completed")
+
+
+class PostalLetter(models.Model):
+    """A notice that goes by post because the subject may not be e-mailed (no e-mail, or a
+    lost mailbox): a task for staff, who print its PDF, post it and mark it posted."""
+
+    class State(models.TextChoices):
+        TO_POST = "to_post", _("To be posted")
+        POSTED = "posted", _("Posted")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="letters")
+    notice = models.CharField(_("notice"), max_length=20, choices=Notice.choices)
+    state = models.CharField(
+        _("state"), max_length=10, choices=State.choices, default=State.TO_POST
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    posted_at = models.DateTimeField(_("posted"), null=True, blank=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["state", "created_at", "pk"]
+        verbose_name = _("letter to post")
+        verbose_name_plural = _("letters to post")
+
+    def __str__(self) -> str:
+        return f"{self.get_notice_display()} for {self.case_id}"
 
 
 class ReferenceCounter(models.Model):

@@ -9,10 +9,11 @@ from django.conf import settings
 
 from casework import deadlines
 from casework.actors import Actor
+from casework.mail import send_email
 from casework.models import Bundle, Case, PortalToken, State
-from casework.notifications import send_email
 from casework.portal import selectors, services
 from casework.portal.context_processors import limits
+from casework.selectors import may_email
 from casework.services.case import case_confirm_receipt
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def _base_context(case: Case) -> dict:
 def send_verification_link(case: Case) -> bool:
     """The link that confirms the e-mail address of a new request (single use, valid for
     DSAR_VERIFY_TOKEN_HOURS)."""
-    if not case.email or case.state != State.RECEIVED or case.details.get("mailbox_lost"):
+    if not may_email(case) or case.state != State.RECEIVED:
         return False
     token = services.issue_token(case=case, purpose=PortalToken.Purpose.VERIFY)
     send_email(
@@ -54,8 +55,8 @@ def send_verification_link(case: Case) -> bool:
 
 
 def send_acknowledgement(case: Case) -> bool:
-    """After the e-mail is confirmed: the reference, the due date and a status link."""
-    if not case.email:
+    """The request is confirmed: the reference, the due date and a status link."""
+    if not may_email(case):
         return False
     token = services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
     send_email(
@@ -103,7 +104,7 @@ def send_status_links(email: str, language: str) -> int:
 def send_download_code(bundle: Bundle) -> bool:
     """A one-time code for the download, to the verified e-mail of the case."""
     case = bundle.case
-    if not case.email or case.verified_at is None or case.details.get("mailbox_lost"):
+    if not may_email(case) or case.verified_at is None:
         return False
     code = services.create_download_code(bundle=bundle)
     send_email(
@@ -122,7 +123,7 @@ def send_download_code(bundle: Bundle) -> bool:
 def send_bundle_ready(case: Case) -> bool:
     """The subject's data is ready: a fresh status link, where they ask for the one-time code
     that unlocks the download. Only to the verified e-mail; the data never travels by e-mail."""
-    if not case.email or case.details.get("mailbox_lost"):
+    if not may_email(case):
         return False
     token = services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
     send_email(
@@ -135,4 +136,42 @@ def send_bundle_ready(case: Case) -> bool:
         language=case.language,
     )
     logger.info("case %s: bundle-ready notice sent", case.reference)
+    return True
+
+
+def send_question(case: Case) -> bool:
+    """Staff asked the subject something: what for, and a status link to read and answer it
+    (the question itself is on the status page, not in the e-mail)."""
+    if not may_email(case):
+        return False
+    token = services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
+    send_email(
+        to=[case.email],
+        template="casework/email/question",
+        context={
+            **_base_context(case),
+            "purpose": case.get_awaiting_purpose_display(),
+            "status_url": services.absolute_url("status", case.language, token=token),
+        },
+        language=case.language,
+    )
+    logger.info("case %s: question notice sent", case.reference)
+    return True
+
+
+def send_completed(case: Case) -> bool:
+    """The request is completed."""
+    if not may_email(case):
+        return False
+    token = services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
+    send_email(
+        to=[case.email],
+        template="casework/email/completed",
+        context={
+            **_base_context(case),
+            "status_url": services.absolute_url("status", case.language, token=token),
+        },
+        language=case.language,
+    )
+    logger.info("case %s: completion notice sent", case.reference)
     return True

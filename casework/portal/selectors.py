@@ -18,6 +18,7 @@ from casework.models import (
     Case,
     CaseNote,
     CountryRegime,
+    PostalLetter,
 )
 
 CALIFORNIA = "US-CA"
@@ -67,7 +68,7 @@ def regime_for(country: str, california_resident: bool = False) -> str:
 def waits_for_staff(case: Case) -> bool:
     """A representative's request, or one whose mailbox is lost: staff verify it through a
     channel on record (or check the authority), not the e-mail link."""
-    return case.has_representative or bool(case.details.get("mailbox_lost"))
+    return case.has_representative or case.mailbox_lost
 
 
 def cases_for_status_links(email: str) -> list[Case]:
@@ -77,11 +78,16 @@ def cases_for_status_links(email: str) -> list[Case]:
     cases = Case.objects.filter(
         Q(state__in=OPEN_STATES) | Q(closed_at__gte=recent), email__iexact=email.strip()
     ).order_by("-received_at", "-pk")
-    return [c for c in cases if not c.details.get("mailbox_lost")]
+    return list(cases.filter(mailbox_lost=False))
 
 
 def subject_messages(case: Case) -> QuerySet[CaseNote]:
     return CaseNote.objects.filter(case=case, visible_to_subject=True).order_by("created_at", "pk")
+
+
+def letters_to_subject(case: Case) -> QuerySet[PostalLetter]:
+    """The notices that went, or go, to the subject by post."""
+    return PostalLetter.objects.filter(case=case).order_by("created_at", "pk")
 
 
 def download_window_end(bundle: Bundle) -> dt.datetime | None:

@@ -22,7 +22,7 @@ from django_fsm import TransitionNotAllowed
 from casework import queue
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Bundle, Case, DownloadCode, PortalToken, State
+from casework.models import Bundle, Case, DownloadCode, Notice, PortalToken, State
 from casework.portal import selectors
 from casework.selectors.bundles import open_bundle
 from casework.services.case import case_verify
@@ -162,7 +162,7 @@ def confirm_email(*, raw_token: str) -> Case:
                 case = case_verify(case=case, actor=subject, already_locked=True)
             except TransitionNotAllowed:
                 return case
-        queue.enqueue_on_commit("send_acknowledgement", case.pk)
+        queue.enqueue_on_commit("notify_subject", case.pk, Notice.ACKNOWLEDGED)
     return case
 
 

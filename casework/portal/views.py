@@ -22,6 +22,7 @@ from casework.actors import Actor
 from casework.models import Case, Language, PortalToken, State
 from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
+from casework.selectors import may_email
 from casework.services import submissions
 
 STREAM_CHUNK = 64 * 1024
@@ -268,6 +269,7 @@ def _status_page(request, token: str, case: Case, *, answer_form=None, status=20
             else None,
             "received_on": deadlines.local_date(case.received_at),
             "subject_messages": list(selectors.subject_messages(case)),
+            "letters": list(selectors.letters_to_subject(case)),
             "download": selectors.current_download(case) if case.verified_at else None,
             "waits_for_staff": selectors.waits_for_staff(case),
             "answer_form": answer_form
@@ -343,7 +345,7 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
         case = _status_case(token)
     except services.TokenError as exc:
         return _link_error(request, exc, PortalToken.Purpose.STATUS)
-    if not case.verified_at or case.details.get("mailbox_lost"):
+    if not case.verified_at or not may_email(case):
         return _gone(request, "unavailable")
     current = selectors.download_state(case)
     if isinstance(current, str):

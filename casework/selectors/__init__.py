@@ -5,9 +5,12 @@ from casework.selectors.bundles import associated_id, bundle_facts, open_bundle
 from casework.selectors.case import (
     cases_due_within,
     cases_to_expire,
+    may_email,
+    notice_given,
     open_cases,
     overdue_cases,
     possible_duplicate_of,
+    question_told,
     reason_told,
 )
 from casework.selectors.gathering import (
@@ -42,10 +45,13 @@ __all__ = [
     "cases_to_expire",
     "confirmable",
     "manual_settings",
+    "may_email",
+    "notice_given",
     "open_bundle",
     "open_cases",
     "overdue_cases",
     "possible_duplicate_of",
+    "question_told",
     "reason_told",
     "request_identifiers",
     "review_can_reopen",

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from casework import deadlines
-from casework.models import OPEN_STATES, Case, State
+from casework.models import OPEN_STATES, AuditEvent, Case, CaseNote, State
 
 
 def open_cases() -> QuerySet[Case]:
@@ -66,3 +66,26 @@ def reason_told(case: Case, decision: str) -> str:
     if decision == "extension":
         return case.extension_reason
     return ""
+
+
+def may_email(case: Case) -> bool:
+    """Whether the subject may be e-mailed at the case's address: there is one, and the
+    subject did not say they lost the mailbox. Every notice asks this (notifications)."""
+    return bool(case.email) and not case.mailbox_lost
+
+
+def notice_given(case: Case, notice: str) -> bool:
+    """Whether the subject was told `notice` already (by any channel)."""
+    return AuditEvent.objects.filter(
+        case=case, action="case.notice_sent", details__notice=notice
+    ).exists()
+
+
+def question_told(case: Case) -> str:
+    """The text of the newest question staff asked the subject ("" when none)."""
+    note = (
+        CaseNote.objects.filter(case=case, kind=CaseNote.Kind.QUESTION, visible_to_subject=True)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return note.text if note else ""

@@ -33,6 +33,7 @@ from casework.services.gathering import (
     start_gathering,
 )
 from casework.services.intake import Intake, case_create, submit_request
+from casework.services.notices import letter_mark_posted, queue_letter
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
 from casework.services.submissions import (
     delete_submissions,
@@ -72,6 +73,8 @@ __all__ = [
     "delete_submissions",
     "exclude_record",
     "export_to_medium",
+    "letter_mark_posted",
+    "queue_letter",
     "receive_submission",
     "redact_value",
     "reopen_review",

@@ -15,7 +15,7 @@ from django.db import transaction
 from casework import queue
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import BUNDLE_TYPES, Bundle, Case
+from casework.models import BUNDLE_TYPES, Bundle, Case, Notice
 from casework.permissions import require_perm
 from casework.selectors.bundles import bundle_facts
 from casework.spool import EXPORT_PREFIX, Spool, scratch
@@ -79,4 +79,4 @@ def case_mark_bundle_ready(*, case_id: int, at: dt.datetime) -> None:
     """A bundle of the case is stored and ready to download (inside the transaction that
     marks the bundle ready); the subject is told by e-mail after commit."""
     Case.objects.filter(pk=case_id).update(bundle_ready_at=at)
-    queue.enqueue_on_commit("send_bundle_ready", case_id)
+    queue.enqueue_on_commit("notify_subject", case_id, Notice.READY)

@@ -25,6 +25,7 @@ from casework.models import (
     AskPurpose,
     Case,
     CaseNote,
+    Notice,
     VerificationMethod,
 )
 from casework.permissions import (
@@ -145,6 +146,10 @@ def case_verify(
         already_locked=already_locked,
     )
     queue.enqueue_on_commit("start_gathering", case.pk)
+    if actor.kind == Actor.STAFF:
+        # Checked through a channel on record: the request is acknowledged now (once; by post
+        # where the subject may not be e-mailed). The e-mail link acknowledges its own.
+        queue.enqueue_on_commit("notify_subject", case.pk, Notice.ACKNOWLEDGED)
     return case
 
 
@@ -169,6 +174,7 @@ def case_ask_subject(*, case: Case, actor: Actor, purpose: str, message: str) ->
         if purpose in deadlines.get_regime(case.regime).clock_pauses_for:
             case.paused_at = now  # still locked by _run, in this transaction
             case.save(update_fields=["paused_at", "updated_at"])
+        queue.enqueue_on_commit("notify_subject", case.pk, Notice.QUESTION)
     return case
 
 
@@ -303,7 +309,9 @@ def case_confirm_receipt(*, case: Case, actor: Actor, how: str) -> Case:
 
 
 def case_fulfil(*, case: Case, actor: Actor) -> Case:
-    return _run(case, "fulfilled", actor)
+    case = _run(case, "fulfilled", actor)
+    queue.enqueue_on_commit("notify_subject", case.pk, Notice.COMPLETED)
+    return case
 
 
 def case_reject(*, case: Case, actor: Actor, reason: str, unfounded: bool = False) -> Case:
@@ -318,7 +326,7 @@ def case_reject(*, case: Case, actor: Actor, reason: str, unfounded: bool = Fals
         note=(CaseNote.Kind.REASON, reason, True),
         details={"unfounded": unfounded},
     )
-    queue.enqueue_on_commit("notify_subject", case.pk, "rejected")
+    queue.enqueue_on_commit("notify_subject", case.pk, Notice.REJECTED)
     return case
 
 
@@ -401,7 +409,7 @@ def case_extend(*, case: Case, actor: Actor, new_due: dt.date, reason: str) -> C
                 **_note(locked, actor, CaseNote.Kind.REASON, reason, visible=True),
             },
         )
-        queue.enqueue_on_commit("notify_subject", locked.pk, "extended")
+        queue.enqueue_on_commit("notify_subject", locked.pk, Notice.EXTENDED)
     return locked
 
 

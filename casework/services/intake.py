@@ -61,6 +61,7 @@ class Intake:
     has_representative: bool = False
     representative_name: str = ""
     representative_relationship: str = ""
+    mailbox_lost: bool = False  # the subject can no longer open the mailbox of `email`
 
 
 def _next_reference(year: int) -> str:
@@ -179,6 +180,7 @@ def case_create(
             has_representative=intake.has_representative,
             representative_name=intake.representative_name.strip(),
             representative_relationship=intake.representative_relationship.strip(),
+            mailbox_lost=intake.mailbox_lost,
             entered_by=actor.user if actor.kind == Actor.STAFF else None,
         )
         case.save()
@@ -257,8 +259,6 @@ def submit_request(
     details["country"] = country
     if california_resident:
         details["california_resident"] = True
-    if mailbox_lost:
-        details["mailbox_lost"] = True
     regime = selectors.regime_for(country, california_resident)
     with transaction.atomic():
         case = case_create(
@@ -270,6 +270,7 @@ def submit_request(
                 channel=Channel.WEB,
                 received_at=received_at,
                 details=details,
+                mailbox_lost=mailbox_lost,
                 **fields,
             ),
             actor=Actor.subject(),

@@ -1,0 +1,57 @@
+"""Notices to the subject, from the case's side: each is recorded on the audit trail with the
+channel it went by; one that cannot be e-mailed becomes a letter for staff to post."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from casework.actors import Actor
+from casework.audit import record_event
+from casework.models import Case, Notice, PostalLetter
+from casework.permissions import require_perm
+
+NOTICE_SENT = "case.notice_sent"
+LETTER_POSTED = "case.letter_posted"
+
+
+def record_notice(*, case: Case, notice: str, channel: str) -> None:
+    """The subject was told `notice` by `channel` ("email", or "post": a letter queued)."""
+    with transaction.atomic():
+        record_event(
+            case,
+            NOTICE_SENT,
+            actor=Actor.system(),
+            details={"notice": notice, "channel": channel},
+        )
+
+
+def queue_letter(*, case: Case, notice: str) -> PostalLetter:
+    """A letter for staff to print and post, for a subject who may not be e-mailed."""
+    if notice not in Notice.values:
+        raise ValueError(f"unknown notice {notice!r}")
+    with transaction.atomic():
+        letter = PostalLetter.objects.create(case=case, notice=notice)
+        record_notice(case=case, notice=notice, channel="post")
+    return letter
+
+
+def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
+    """Staff printed the letter and posted it."""
+    require_perm(actor, "casework.change_postalletter")
+    with transaction.atomic():
+        locked = PostalLetter.objects.select_for_update().select_related("case").get(pk=letter.pk)
+        if locked.state == PostalLetter.State.POSTED:
+            raise ValidationError("This letter was marked posted already.")
+        locked.state = PostalLetter.State.POSTED
+        locked.posted_at = timezone.now()
+        locked.posted_by = actor.user
+        locked.save(update_fields=["state", "posted_at", "posted_by"])
+        record_event(
+            locked.case,
+            LETTER_POSTED,
+            actor=actor,
+            details={"letter": locked.pk, "notice": locked.notice},
+        )
+    return locked
