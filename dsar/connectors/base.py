@@ -32,23 +32,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+# The errors live in errors.py (mapping.py builds on them too); importers find them here as well.
+from dsar.connectors.errors import ConfigurationError as ConfigurationError
+from dsar.connectors.errors import ConnectorError as ConnectorError
+from dsar.connectors.errors import TransientConnectorError as TransientConnectorError
+from dsar.connectors.mapping import merged_config
 from dsar.identifiers import Identifier
-
-
-class ConnectorError(Exception):
-    """A permanent failure: retrying will not help (bad config, 4xx, missing table)."""
-
-
-class ConfigurationError(ConnectorError):
-    """The system's configuration is malformed or does not match the system."""
-
-
-class TransientConnectorError(ConnectorError):
-    """A failure that may pass: timeouts, 429, 5xx, connection resets."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -215,7 +204,4 @@ class BaseConnector:
 
 
 def _merged(config: Any) -> dict[str, Any]:
-    # mapping.py builds on this module's errors, so it is imported here, not at the top.
-    from dsar.connectors.mapping import merged_config
-
     return merged_config(config)

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from dsar.connectors.base import ConfigurationError
+from dsar.connectors.errors import ConfigurationError
 
 
 class MappingFileError(ConfigurationError):
