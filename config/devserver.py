@@ -24,6 +24,12 @@ def manage(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=check)
 
 
+def celery_worker(queue: str, name: str, concurrency: int) -> list[str]:
+    """The command of a Celery worker consuming `queue`."""
+    options = f"-l info --concurrency {concurrency} -Q {queue} -n {name}@%h".split()
+    return [PY, "-m", "celery", "-A", "config", "worker", *options]
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     from config.keys import dev_key
@@ -58,40 +64,10 @@ def main() -> int:
             "--workers",
             "2",
         ],
-        "worker": [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "info",
-            "--concurrency",
-            "2",
-            "-Q",
-            os.environ.get("DSAR_CELERY_QUEUE", "dsar"),
-            "-n",
-            "worker@%h",
-        ],
+        "worker": celery_worker(os.environ.get("DSAR_CELERY_QUEUE", "dsar"), "worker", 2),
         # Sweeps have a queue and a worker of their own: they never wait behind the backlog
         # they are there to clear.
-        "sweeper": [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-l",
-            "info",
-            "--concurrency",
-            "1",
-            "-Q",
-            os.environ.get("DSAR_SWEEP_QUEUE", "dsar-sweeps"),
-            "-n",
-            "sweeper@%h",
-        ],
+        "sweeper": celery_worker(os.environ.get("DSAR_SWEEP_QUEUE", "dsar-sweeps"), "sweeper", 1),
         "beat": [
             PY,
             "-m",

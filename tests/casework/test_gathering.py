@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from casework import results, services, work
+from casework import results, services
 from casework.actors import Actor
 from casework.engine import gathering as gathering_engine
 from casework.models import AuditEvent, Case, CaseIdentifier, ConnectorRun, State
@@ -287,16 +287,6 @@ def test_a_run_that_keeps_killing_its_worker_is_failed_after_the_delivery_bound(
     assert gathering_engine.execute(run.pk) == "failed"
     run.refresh_from_db()
     assert "gave up after 3 deliveries" in run.error
-
-
-def test_backoff_grows_is_capped_and_honours_retry_after(settings):
-    settings.DSAR_RETRY_BACKOFF_BASE = 2
-    settings.DSAR_RETRY_BACKOFF_CAP = 30
-    settings.DSAR_RETRY_AFTER_MAX = 120
-    for attempt in range(1, 10):
-        assert 0 <= work.backoff_seconds(attempt) <= min(30, 2 * 2 ** (attempt - 1))
-    assert work.backoff_seconds(1, retry_after=50) >= 50
-    assert work.backoff_seconds(1, retry_after=10_000) <= 120
 
 
 def test_the_sweeper_requeues_a_run_whose_worker_died(
