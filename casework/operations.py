@@ -54,6 +54,8 @@ class Operation:
     explanation: str | Callable[[Case], str]
     service: Callable[..., Any]
     check: Callable[[Case, Actor], None]
+    # The permission it needs (`check` checks it, with everything else the service checks).
+    permission: str = ""
     fields: tuple[Field, ...] = ()
     # Service arguments that do not come from a field.
     fixed: dict[str, Any] = field(default_factory=dict)
@@ -136,6 +138,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_verify,
         _transition("verify"),
+        permission="casework.verify_case",
         fields=(
             Field(
                 "note",
@@ -159,6 +162,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_ask_subject,
         _transition("ask_subject"),
+        permission="casework.ask_subject",
         fields=(
             Field(
                 "purpose",
@@ -186,6 +190,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_answered,
         _transition("answered"),
+        permission="casework.record_answer",
         fields=(
             Field(
                 "note",
@@ -204,6 +209,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_proceed_without_source,
         _transition("proceed_without_source"),
+        permission="casework.proceed_without_source",
         fields=(_reason(),),
         transition="proceed_without_source",
     ),
@@ -217,6 +223,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.retry_failed,
         permissions.check_retry_sources,
+        permission="casework.retry_run",
         done=lambda n: (
             ngettext("%(n)d source queued again.", "%(n)d sources queued again.", n) % {"n": n}
         ),
@@ -240,6 +247,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.complete_review,
         permissions.check_complete_review,
+        permission="casework.review_records",
         done=lambda case: str(
             _("The review is complete; approval builds the bundle from it.")
             if case.request_type in BUNDLE_TYPES
@@ -256,6 +264,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.reopen_review,
         permissions.check_reopen_review,
+        permission="casework.review_records",
         done=lambda _case: str(_("The review is open again.")),
     ),
     Operation(
@@ -267,6 +276,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_prepare_plan,
         permissions.check_prepare_plan,
+        permission="casework.prepare_plan",
         fields=(
             Field(
                 "note",
@@ -290,6 +300,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_approve,
         _approval_check,
+        permission="casework.approve_case",
         fields=(NOTE,),
         transition="approve",
     ),
@@ -299,6 +310,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _("Records that the response to the subject was sent; a case cannot complete without it."),
         services.case_record_response,
         permissions.check_record_response,
+        permission="casework.record_response",
         fields=(
             Field(
                 "note",
@@ -314,6 +326,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _("Closes the case as completed. The response must have been sent to the subject."),
         services.case_fulfil,
         _transition("fulfilled"),
+        permission="casework.fulfil_case",
         transition="fulfilled",
     ),
     Operation(
@@ -325,6 +338,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_extend,
         permissions.check_extend,
+        permission="casework.extend_deadline",
         fields=(
             Field("date", _("New due date"), kind="date", required=True, argument="new_due"),
             _reason(_("The subject is told this reason.")),
@@ -336,6 +350,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _("Closes the case as rejected. The subject is told the reason."),
         services.case_reject,
         _transition("reject"),
+        permission="casework.reject_case",
         fields=(
             _reason(_("The subject is told this reason.")),
             Field("unfounded", _("Manifestly unfounded or excessive (Art. 12(5))"), kind="flag"),
@@ -349,6 +364,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _("Closes the case because the subject withdrew the request."),
         services.case_withdraw,
         _transition("withdraw"),
+        permission="casework.withdraw_case",
         fields=(NOTE,),
         transition="withdraw",
     ),
@@ -361,6 +377,7 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         services.case_merge,
         _transition("merge"),
+        permission="casework.merge_case",
         fields=(
             Field(
                 "into",
@@ -378,6 +395,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _("Gives the case to a member of the privacy team or the DPO (or to nobody)."),
         services.case_assign,
         permissions.check_assign,
+        permission="casework.assign_case",
         fields=(
             Field(
                 "assignee",
@@ -394,6 +412,7 @@ OPERATIONS: tuple[Operation, ...] = (
         _("Adds an internal note to the case. The subject does not see it."),
         services.case_add_note,
         permissions.check_add_note,
+        permission="casework.add_casenote",
         fields=(Field("note", _("Internal note"), required=True, argument="text"),),
     ),
 )

@@ -329,3 +329,27 @@ def test_showing_a_case_prints_its_state_due_date_and_the_operations_offered(mak
     assert "verify" in out and "fulfil" not in out.split("offered")[1]
     mine = run(case.reference, "--staff", "alice")
     assert "reject" not in mine.split("offered")[1]  # the DPO's, not the privacy team's
+
+
+@pytest.mark.parametrize("name", [op.name for op in operations.OPERATIONS])
+def test_each_operation_names_the_permission_it_needs(name, make_case, alice, bob, dora):
+    """The named permission is the one the check asks: a staff member who has every other
+    permission but that one is never offered the operation."""
+    from django.contrib.auth.models import Permission
+
+    op = operations.get(name)
+    assert op.permission.startswith("casework.")
+    transition = getattr(Case, op.transition, None) if op.transition else None
+    if transition is not None:
+        (meta,) = {t.permission for t in transition._django_fsm.transitions.values()} - {None}
+        assert op.permission in (meta, "casework.approve_case")
+    codename = op.permission.split(".", 1)[1]
+    without = make_staff("otto", roles.DPO)
+    without.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="casework").exclude(codename=codename)
+    )
+    without.groups.clear()
+    without = type(without).objects.get(pk=without.pk)  # a fresh permission cache
+    for label, request_type in SITUATIONS:
+        case = situation(label, request_type, make_case, alice, bob)
+        assert not op.offered(case, Actor.staff(without)), label
