@@ -22,7 +22,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from casework import permissions, services
 from casework.actors import Actor
-from casework.models import BUNDLE_TYPES, AskPurpose, Case, State, VerificationMethod
+from casework.models import BUNDLE_TYPES, AskPurpose, Case, VerificationMethod
 
 # What a refusal raises: the service's checks, a stale copy of the case, or bad input.
 REFUSALS = (PermissionDenied, TransitionNotAllowed, ConcurrentTransition, ValidationError)
@@ -491,7 +491,3 @@ class OperationForm(forms.Form):
                     self.add_error(name, error)
         else:
             self.add_error(None, exc)
-
-
-def state_label(state: str) -> str:
-    return str(State(state).label)

@@ -22,9 +22,9 @@ from casework.models import Case, PortalSubmission
 from casework.services.intake import submit_request
 from casework.services.submissions import (
     OPENER_BELL,
-    _queue_delivery,
-    _queue_opener,
     delete_submissions,
+    queue_delivery,
+    queue_opener,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def open_pending_submissions(*, budget_seconds: float | None = None) -> int:
                 # holds locked for a moment. A short pause, so that a held row is not polled hot.
                 time.sleep(OPENER_PAUSE_SECONDS)
             if time.monotonic() > deadline:
-                _queue_opener()
+                queue_opener()
                 return opened
     except BaseException:
         # Stopped early (the database or the broker failed, or the time limit): the next
@@ -178,10 +178,10 @@ def sweep_submissions(now: dt.datetime | None = None) -> int:
     stale = work.lost_pending(PortalSubmission, now=now)
     taken = sorted(set(taken_back) | set(stale.filter(attempts__gt=0).values_list("pk", flat=True)))
     for submission_id in taken:
-        _queue_delivery(submission_id)
+        queue_delivery(submission_id)
     untaken = stale.filter(attempts=0).count()
     if untaken:
-        _queue_opener()  # past the bell: it may be ringing for an opener that was lost
+        queue_opener()  # past the bell: it may be ringing for an opener that was lost
     return len(taken) + untaken
 
 

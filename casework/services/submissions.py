@@ -64,11 +64,11 @@ def wake_opener() -> bool:
     """
     if not cache.add(OPENER_BELL, 1, timeout=settings.DSAR_OPENER_BELL_SECONDS):
         return False
-    _queue_opener()
+    queue_opener()
     return True
 
 
-def _queue_opener() -> None:
+def queue_opener() -> None:
     try:
         queue.enqueue("open_pending_submissions")
     except Exception:
@@ -78,7 +78,7 @@ def _queue_opener() -> None:
         raise
 
 
-def _queue_delivery(submission_id: int) -> None:
+def queue_delivery(submission_id: int) -> None:
     """One counted delivery of one submission (`open_submission`): the sweeper's, staff's."""
     queue.enqueue("open_submission", submission_id)
 
@@ -97,7 +97,7 @@ def retry_submission(*, submission: PortalSubmission, actor: Actor) -> None:
             updated_at=timezone.now(),
         )
         if updated:
-            transaction.on_commit(partial(_queue_delivery, submission.pk), robust=True)
+            transaction.on_commit(partial(queue_delivery, submission.pk), robust=True)
 
 
 def delete_submissions(submissions) -> int:

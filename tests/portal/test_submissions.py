@@ -251,7 +251,7 @@ def test_the_sweeper_queues_one_opener_for_stale_untaken_submissions(
         stored(email=f"lost{number}@demo.example")
     PortalSubmission.objects.update(updated_at=timezone.now() - dt.timedelta(minutes=5))
     one_by_one = []
-    monkeypatch.setattr(opener, "_queue_delivery", one_by_one.append)
+    monkeypatch.setattr(opener, "queue_delivery", one_by_one.append)
     assert opener.sweep_submissions() == 3
     assert openers_queued == [()] and one_by_one == []
 
