@@ -534,6 +534,24 @@ def test_auditor_cannot_add_cases(client, audrey):
     assert not Case.objects.exists()
 
 
+# --- times -------------------------------------------------------------------------------------
+
+
+def readonly_value(page: str, field: str) -> str:
+    found = re.search(rf'field-{field}\b.*?<div class="readonly">(.*?)</div>', page, re.S)
+    assert found, field
+    return found.group(1).strip()
+
+
+def test_the_due_date_reads_in_the_controllers_time_zone(client, alice, make_case):
+    # Due at the end of 4 January 2027 in Tirana, which is 22:59:59 UTC.
+    case = make_case(received_at=dt.datetime(2026, 12, 4, 9, tzinfo=dt.UTC), regime="gdpr")
+    assert case.due_at.astimezone(dt.UTC).hour == 22
+    client.force_login(alice)
+    page = client.get(change_url(case)).content.decode()
+    assert readonly_value(page, "due_at") == "Jan. 4, 2027, 11:59 p.m."
+
+
 # --- history and deletion ---------------------------------------------------------------------------
 
 
