@@ -33,6 +33,8 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from casework import deadlines, operations, permissions, roles, selectors, services
 from casework.actors import Actor
+from casework.admin import audit as audit_admin
+from casework.admin.details import details_html
 from casework.admin.forms import (
     CaseIntakeForm,
 )
@@ -137,8 +139,20 @@ class AuditEventInline(ReadOnlyInline):
     fk_name = "case"
     verbose_name = _("audit event")
     verbose_name_plural = _("audit trail")
-    fields = ("seq", "created_at", "action", "actor_label", "from_state", "to_state", "details")
+    fields = (
+        "seq",
+        "created_at",
+        "action_name",
+        "actor_column",
+        "from_state",
+        "to_state",
+        "details_list",
+    )
     ordering = ("seq",)
+
+    action_name = audit_admin.action_name
+    actor_column = audit_admin.actor_column
+    details_list = audit_admin.details_list
 
 
 class CaseNoteInline(ReadOnlyInline):
@@ -226,7 +240,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
                     "regime",
                     "language",
                     "restriction_ground",
-                    "details",
+                    "details_list",
                     "assignee",
                     "entered_by",
                     "possible_duplicate_of",
@@ -295,6 +309,9 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
         ),
     )
 
+    class Media:
+        css = {"all": ["casework/admin.css"]}
+
     # --- list ----------------------------------------------------------------------------------
 
     @admin.display(description=_("state"), ordering="state")
@@ -306,6 +323,10 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
             BADGE.format(colour),
             case.get_state_display(),
         )
+
+    @admin.display(description=_("details"))
+    def details_list(self, case: Case) -> str:
+        return details_html(case.details)
 
     @admin.display(description=_("days left"), ordering="due_at")
     def days_left_badge(self, case: Case) -> str:
