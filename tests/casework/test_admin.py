@@ -69,6 +69,33 @@ def test_changelist_shows_the_reference(client, alice, make_case):
     assert case.reference in response.content.decode()
 
 
+def test_changelist_shows_the_subject_by_name_else_email(client, alice, make_case):
+    named = make_case(email="arta@demo.example", name="Arta Krasniqi")
+    unnamed = make_case(email="besa@demo.example")
+    letter = make_case(email="", channel="letter", postal_address="Rruga e Kavajës 12, Tiranë")
+    client.force_login(alice)
+    page = client.get(CHANGELIST).content.decode()
+    subjects = dict(
+        re.findall(r'>(DSAR-\d{4}-\d{6})</a></th><td class="field-subject">(.*?)</td>', page)
+    )
+    assert subjects == {
+        named.reference: "Arta Krasniqi",
+        unnamed.reference: "besa@demo.example",
+        letter.reference: "—",
+    }
+
+
+def test_changelist_shows_the_regime_with_the_request_type_and_the_day_received(
+    client, alice, make_case
+):
+    make_case(regime="ccpa", received_at=dt.datetime(2026, 12, 4, 23, 30, tzinfo=dt.UTC))
+    client.force_login(alice)
+    page = client.get(CHANGELIST).content.decode()
+    assert '<div class="case-regime">CCPA/CPRA</div>' in page
+    assert '<td class="field-received_on">5 Dec 2026</td>' in page  # 00:30 in Tirana
+    assert "column-regime" not in page
+
+
 def test_overdue_filter_lists_only_overdue_cases(client, alice, make_case):
     overdue = set_due(make_case(email="a@demo.example"), timezone.now() - dt.timedelta(days=2))
     later = make_case(email="b@demo.example")
