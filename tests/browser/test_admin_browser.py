@@ -12,6 +12,7 @@ from casework import roles, services
 from casework.actors import Actor
 from casework.models import Case
 from tests.browser.conftest import screenshot
+from tests.casework.helpers import verified
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -93,6 +94,37 @@ def overlap(a: dict, b: dict) -> bool:
         and a["y"] < b["y"] + b["height"]
         and b["y"] < a["y"] + a["height"]
     )
+
+
+def test_the_operation_buttons_cover_neither_the_heading_nor_the_review_box(live_server, page):
+    dora = make_staff("dora", roles.DPO)
+    case = services.case_create(
+        intake=services.Intake(
+            request_type="access", email="arta.krasniqi@demo.example", name="Arta Krasniqi"
+        ),
+        actor=Actor.subject(),
+    )
+    case = verified(case, dora)  # gathering finds no system: straight to review
+    case.refresh_from_db()
+    assert case.state == "in_review"
+    sign_in(page, live_server, "dora")
+    page.goto(f"{live_server.url}/admin/casework/case/{case.pk}/change/")
+    buttons = page.locator(".object-tools a")
+    expect(buttons.first).to_be_visible()
+    assert buttons.count() >= 4  # several operations, Reject among them
+    screenshot(page, "admin-03-case-buttons")
+
+    heading = page.locator("#content h1").bounding_box()
+    subtitle = page.locator("#content h2").first.bounding_box()
+    review = page.locator("#review").bounding_box()
+    for index in range(buttons.count()):
+        box = buttons.nth(index).bounding_box()
+        for name, other in (("h1", heading), ("h2", subtitle), ("review", review)):
+            assert not overlap(box, other), f"button {index} covers the {name}"
+        assert box["x"] + box["width"] <= 1280
+    reject = page.locator(".object-tools a", has_text="Reject")
+    colour = reject.evaluate("a => getComputedStyle(a).backgroundColor")
+    assert colour == "rgb(186, 33, 33)"  # the admin's delete-button colour
 
 
 def test_the_case_list_fits_a_1280_px_window(live_server, page):
