@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from config.keys import dev_key
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
@@ -30,10 +32,23 @@ def celery_worker(queue: str, name: str, concurrency: int) -> list[str]:
     return [PY, "-m", "celery", "-A", "config", "worker", *options]
 
 
+def prepare(var_dir: Path, *, demo: bool, desk_port: str) -> str:
+    """What every start does before the processes run: migrate, the cache table, the register,
+    the demo staff and the demo systems. A restart with nothing changed changes nothing (no
+    register audit events) and prints no noise. Returns the staff password."""
+    manage("migrate", "--no-input", "--verbosity", "0")
+    manage("createcachetable", "--verbosity", "0")  # else "already exists" on every restart
+    manage("load_data_map", "--verbosity", "0")
+    password = dev_key(var_dir / "keys", "demo_password", nbytes=9)
+    manage("create_demo_staff", "--password", password)
+    if demo:
+        subjects = os.environ.get("DSAR_DEMO_SUBJECTS", "200")
+        manage("load_demo", "--subjects", subjects, "--supportdesk-port", desk_port)
+    return password
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from config.keys import dev_key
-
     host = os.environ.get("DSAR_HOST", "127.0.0.1")
     port = os.environ.get("DSAR_PORT", "8000")
     var_dir = Path(os.environ.get("DSAR_VAR_DIR", ROOT / "var"))
@@ -42,14 +57,7 @@ def main() -> int:
     # The demo support desk and the worker that searches it share a bearer token.
     os.environ.setdefault("SUPPORTDESK_TOKEN", dev_key(var_dir / "keys", "supportdesk_token"))
 
-    manage("migrate", "--no-input", "--verbosity", "0")
-    manage("createcachetable")
-    manage("load_data_map", "--verbosity", "0")
-    password = dev_key(var_dir / "keys", "demo_password", nbytes=9)
-    manage("create_demo_staff", "--password", password)
-    if demo:
-        subjects = os.environ.get("DSAR_DEMO_SUBJECTS", "200")
-        manage("load_demo", "--subjects", subjects, "--supportdesk-port", desk_port)
+    password = prepare(var_dir, demo=demo, desk_port=desk_port)
 
     commands = {
         "web": [

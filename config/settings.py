@@ -145,9 +145,11 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("sq", _("Albanian")), ("en", _("English"))]
 USE_I18N = True
 USE_TZ = True
-TIME_ZONE = "UTC"
 # The controller's time zone: receipt and due dates are dates there.
 DSAR_TIME_ZONE = env.str("DSAR_TIME_ZONE", default="Europe/Tirane")
+# Times are stored in UTC (USE_TZ) and shown where the controller works: a due date at the end
+# of a Tirana day reads 11:59 p.m., not 10:59 p.m. UTC. Django refuses an unknown zone at start.
+TIME_ZONE = DSAR_TIME_ZONE
 
 # --- Static and media -----------------------------------------------------------------------
 STATIC_URL = "static/"

@@ -11,6 +11,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 
 def _email(value: str) -> str:
     return value.strip().lower()
@@ -48,6 +50,17 @@ IDENTIFIER_KINDS: dict[str, Callable[[str], str]] = {
     "account_id": _code,
     "serial_number": _code,
     "name_company": _name_company,
+}
+
+
+# How people read each kind (the admin's Identifiers section).
+IDENTIFIER_LABELS = {
+    "email": _("E-mail"),
+    "phone": _("Phone"),
+    "customer_number": _("Customer number"),
+    "account_id": _("Account ID"),
+    "serial_number": _("Serial number"),
+    "name_company": _("Name and company"),
 }
 
 

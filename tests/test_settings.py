@@ -111,6 +111,29 @@ def test_with_redis_the_broker_and_cache_use_it(tmp_path):
     assert result.stdout.split()[3:] == ["redis", "django.core.cache.backends.redis.RedisCache"]
 
 
+def test_times_are_shown_in_the_controllers_time_zone(tmp_path):
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); from django.conf import settings as s; print(s.TIME_ZONE, s.USE_TZ)"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DSAR_", "SECRET_KEY"))}
+    for zone, expected in ((None, "Europe/Tirane"), ("America/Los_Angeles", "America/Los_Angeles")):
+        env = {"DSAR_VAR_DIR": str(tmp_path), **({"DSAR_TIME_ZONE": zone} if zone else {})}
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**base, **env},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == [expected, "True"]  # stored in UTC all the same
+
+
+def test_an_unknown_time_zone_fails_at_start(tmp_path):
+    result = load_settings({"DSAR_VAR_DIR": str(tmp_path), "DSAR_TIME_ZONE": "Mars/Olympus"})
+    assert result.returncode != 0
+    assert "Mars/Olympus" in result.stderr
+
+
 def test_celery_is_configured_for_reliability():
     from config.celery import app
 

@@ -3,12 +3,48 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from casework.admin.details import details_html
+from casework.audit import action_names, current_action
 from casework.models import (
     AuditEvent,
 )
 
-# --- what staff can do to a case -----------------------------------------------------------------
+# Columns the trail shows here and in the case page's inline alike.
+
+
+@admin.display(description=_("action"), ordering="action")
+def action_name(model_admin, event: AuditEvent) -> str:
+    # Stored events keep the name they were written under (they are hashed); show today's.
+    return current_action(event.action)
+
+
+@admin.display(description=_("actor"), ordering="actor_label")
+def actor_column(model_admin, event: AuditEvent) -> str:
+    return event.actor_label
+
+
+@admin.display(description=_("details"))
+def details_list(model_admin, event: AuditEvent) -> str:
+    return details_html(event.details)
+
+
+class ActionFilter(admin.SimpleListFilter):
+    """Actions by their current name; choosing one finds the events stored under older names
+    of it too."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        stored = AuditEvent.objects.order_by().values_list("action", flat=True).distinct()
+        return [(name, name) for name in sorted({current_action(a) for a in stored})]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(action__in=action_names(self.value()))
+        return queryset
 
 
 @admin.register(AuditEvent)
@@ -18,15 +54,39 @@ class AuditEventAdmin(admin.ModelAdmin):
         "chain",
         "seq",
         "case",
-        "action",
-        "actor_label",
+        "action_name",
+        "actor_column",
         "from_state",
         "to_state",
+        "details_list",
     )
-    list_filter = ("actor_kind", "action")
+    list_filter = ("actor_kind", ActionFilter)
     search_fields = ("action", "case__reference")
     list_select_related = ("chain", "case")
     ordering = ("-created_at", "-pk")
+    fields = (
+        "created_at",
+        "chain",
+        "seq",
+        "case",
+        "action_name",
+        "actor_kind",
+        "actor",
+        "actor_column",
+        "from_state",
+        "to_state",
+        "details_list",
+        "prev_hash",
+        "hash",
+    )
+    readonly_fields = fields
+
+    action_name = action_name
+    actor_column = actor_column
+    details_list = details_list
+
+    class Media:
+        css = {"all": ["casework/admin.css"]}
 
     def has_add_permission(self, request):
         return False

@@ -31,6 +31,7 @@ from casework.models import (
     CaseIdentifier,
     ConnectorRun,
 )
+from dsar.identifiers import IDENTIFIER_LABELS, Identifier
 
 # --- what staff can do to a case -----------------------------------------------------------------
 
@@ -66,9 +67,32 @@ def source_counts(prefix: str = "") -> dict[str, Any]:
     }
 
 
+def identifier_label(kind: str) -> str:
+    return str(IDENTIFIER_LABELS.get(kind, kind))
+
+
+def identifier_text(case: Case, kind: str, value: str) -> str:
+    """An identifier's value as people write it. Values are stored normalised (lower case,
+    digits only, "name|company"): one the request gave reads as the subject wrote it there,
+    and a name and company pair reads "name, company"."""
+    written = {
+        "email": case.email,
+        "phone": case.phone,
+        "customer_number": case.customer_number,
+        "name_company": f"{case.name}|{case.company}",
+    }.get(kind, "")
+    if written.strip("|") and Identifier(kind, written).value == value:
+        value = written
+    if kind == "name_company":
+        name, _bar, company = value.partition("|")
+        return f"{name}, {company}"
+    return value
+
+
 def _kind_counts(identifiers: list[dict[str, Any]]) -> list[str]:
-    """ "phone: 2": the kinds of identifiers a run learnt, never their values."""
-    return [f"{kind}: {n}" for kind, n in sorted(Counter(i["kind"] for i in identifiers).items())]
+    """ "Phone: 2": the kinds of identifiers a run learnt, never their values."""
+    counts = sorted(Counter(i["kind"] for i in identifiers).items())
+    return [f"{identifier_label(kind)}: {n}" for kind, n in counts]
 
 
 def _duration(ms: int | None) -> str:
@@ -114,7 +138,8 @@ class GatheringAdminViews:
             context["identifiers"] = [
                 {
                     "kind": i.kind,
-                    "value": i.value,
+                    "kind_label": identifier_label(i.kind),
+                    "value": identifier_text(case, i.kind, i.value),
                     "source": _("the request")
                     if i.source == "request"
                     else names.get(i.source, i.source),
@@ -192,7 +217,7 @@ class GatheringAdminViews:
                 self.message_user(
                     request,
                     _("Identifier confirmed: %(kind)s learnt from %(source)s.")
-                    % {"kind": identifier.kind, "source": identifier.source},
+                    % {"kind": identifier_label(identifier.kind), "source": identifier.source},
                     messages.SUCCESS,
                 )
                 return HttpResponseRedirect(self._change_url(case))
@@ -208,8 +233,8 @@ class GatheringAdminViews:
             ),
             form=form,
             details=[
-                (_("Kind"), identifier.kind),
-                (_("Value"), identifier.value),
+                (_("Kind"), identifier_label(identifier.kind)),
+                (_("Value"), identifier_text(case, identifier.kind, identifier.value)),
                 (_("Learnt from"), identifier.source),
                 (_("Round"), identifier.round),
             ],
@@ -288,7 +313,11 @@ class GatheringAdminViews:
                 "caption": _("Search for"),
                 "headers": [_("Kind"), _("Value"), _("Given in / learnt from")],
                 "rows": [
-                    (i.kind, i.value, _("the request") if i.source == "request" else i.source)
+                    (
+                        identifier_label(i.kind),
+                        identifier_text(case, i.kind, i.value),
+                        _("the request") if i.source == "request" else i.source,
+                    )
                     for i in identifiers
                 ],
             },

@@ -23,6 +23,8 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
@@ -197,6 +199,32 @@ def bundle_row(bundle: Bundle) -> dict[str, Any]:
     }
 
 
+def bundle_note(case: Case) -> str:
+    """What the review page says about the bundle: only access and portability cases have one,
+    and what is true of it depends on whether a build was asked for, runs, or is done."""
+    if case.request_type not in BUNDLE_TYPES:
+        return ""
+    if case.bundle_ready_at is not None:
+        return _("The bundle was built from this reviewed view on %(at)s.") % {
+            "at": date_format(timezone.localtime(case.bundle_ready_at), "DATETIME_FORMAT")
+        }
+    latest = Bundle.objects.filter(case=case).first()  # newest first
+    if latest is None:
+        if selectors.review_is_open(case):
+            return _(
+                "The bundle is built only from this reviewed view, after the review is "
+                "complete and the case approved."
+            )
+        return _("The bundle will be built from this reviewed view once the case is approved.")
+    if latest.state in (Bundle.State.PENDING, Bundle.State.BUILDING):
+        return _("The bundle is being built from this reviewed view.")
+    if latest.state == Bundle.State.FAILED:
+        return _("The build of the bundle failed: see the Bundle section of the case.")
+    if latest.state == Bundle.State.DELETED:
+        return _("The bundle built from this reviewed view was deleted after its retention.")
+    return _("The bundle was built from this reviewed view.")
+
+
 class ReviewAdminViews:
     """The review part of CaseAdmin: the review page and its decisions."""
 
@@ -318,6 +346,8 @@ class ReviewAdminViews:
                 "total": sum(counts.values()),
                 "may_decide": may_decide,
                 "review_open": selectors.review_is_open(case),
+                "has_bundle": case.request_type in BUNDLE_TYPES,
+                "bundle_note": bundle_note(case),
                 "review_actions": actions,
                 "reasons": RecordDecision.Reason.choices,
                 "exclude_url": self._case_url("review_decide", case, "exclude"),

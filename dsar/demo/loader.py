@@ -1514,7 +1514,7 @@ class DemoReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # system -> table -> rows
     timings: dict[str, float] = field(default_factory=dict)
     locations: dict[str, str] = field(default_factory=dict)
-    systems: dict[str, bool] = field(default_factory=dict)  # slug -> created
+    systems: dict[str, str] = field(default_factory=dict)  # slug -> created/updated/unchanged
     url_env: dict[str, str] = field(default_factory=dict)  # env var -> database, when needed
 
     @property
@@ -1738,15 +1738,29 @@ def _update_systems(
             raise ValueError(
                 f"{spec.slug}: the register has no data categories {', '.join(missing)}"
             )
-        system, created = SourceSystem.objects.update_or_create(
-            slug=spec.slug,
-            defaults={
-                "name": spec.name,
-                "description": spec.description,
-                "connector": spec.connector,
-                "config": config,
-                "active": True,
-            },
-        )
+        values = {
+            "name": spec.name,
+            "description": spec.description,
+            "connector": spec.connector,
+            "config": config,
+            "active": True,
+        }
+        system, status = _upsert_system(spec.slug, values)
+        # set() adds and removes only the differences: an unchanged list writes nothing.
         system.categories.set([by_slug[slug] for slug in sorted(slugs)])
-        report.systems[spec.slug] = created
+        report.systems[spec.slug] = status
+
+
+def _upsert_system(slug: str, values: dict[str, Any]) -> tuple[SourceSystem, str]:
+    """Create the system, or update the fields that differ; an unchanged system is not saved,
+    so that loading again (every `make run`) writes no register audit event."""
+    system = SourceSystem.objects.filter(slug=slug).first()
+    if system is None:
+        return SourceSystem.objects.create(slug=slug, **values), "created"
+    changed = {name: value for name, value in values.items() if getattr(system, name) != value}
+    if not changed:
+        return system, "unchanged"
+    for name, value in changed.items():
+        setattr(system, name, value)
+    system.save()
+    return system, "updated"

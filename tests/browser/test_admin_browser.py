@@ -8,9 +8,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from casework import roles
+from casework import roles, services
+from casework.actors import Actor
 from casework.models import Case
 from tests.browser.conftest import screenshot
+from tests.casework.helpers import verified
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,3 +74,77 @@ def test_healthz_answers_json_with_the_database_up(live_server, page):
     body = json.loads(response.text())
     assert body["database"]["ok"] is True
     assert body["status"] in ("ok", "down")
+
+
+# --- layout at 1280 px ----------------------------------------------------------------------------
+
+
+def sign_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("correct horse battery staple")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_the_operation_buttons_cover_neither_the_heading_nor_the_review_box(live_server, page):
+    dora = make_staff("dora", roles.DPO)
+    case = services.case_create(
+        intake=services.Intake(
+            request_type="access", email="arta.krasniqi@demo.example", name="Arta Krasniqi"
+        ),
+        actor=Actor.subject(),
+    )
+    case = verified(case, dora)  # gathering finds no system: straight to review
+    case.refresh_from_db()
+    assert case.state == "in_review"
+    sign_in(page, live_server, "dora")
+    page.goto(f"{live_server.url}/admin/casework/case/{case.pk}/change/")
+    buttons = page.locator(".object-tools a")
+    expect(buttons.first).to_be_visible()
+    assert buttons.count() >= 4  # several operations, Reject among them
+    screenshot(page, "admin-03-case-buttons")
+
+    heading = page.locator("#content h1").bounding_box()
+    subtitle = page.locator("#content h2").first.bounding_box()
+    review = page.locator("#review").bounding_box()
+    for index in range(buttons.count()):
+        box = buttons.nth(index).bounding_box()
+        for name, other in (("h1", heading), ("h2", subtitle), ("review", review)):
+            assert not overlap(box, other), f"button {index} covers the {name}"
+        assert box["x"] + box["width"] <= 1280
+    reject = page.locator(".object-tools a", has_text="Reject")
+    colour = reject.evaluate("a => getComputedStyle(a).backgroundColor")
+    assert colour == "rgb(186, 33, 33)"  # the admin's delete-button colour
+
+
+def test_the_case_list_fits_a_1280_px_window(live_server, page):
+    make_staff("alice", roles.PRIVACY_TEAM)
+    kinds = ["access", "rectification", "erasure", "restriction", "portability", "objection"]
+    for number, kind in enumerate(kinds):
+        services.case_create(
+            intake=services.Intake(
+                request_type=kind,
+                email=f"a.rather.long.address.number.{number}@subdomain.demo.example",
+                name="Arta Krasniqi-Hoxhaj" if number % 2 else "",
+                regime="voluntary" if number == 3 else None,
+            ),
+            actor=Actor.subject(),
+        )
+    sign_in(page, live_server, "alice")
+    page.goto(f"{live_server.url}/admin/casework/case/")
+    expect(page.locator("#result_list")).to_be_visible()
+    screenshot(page, "admin-04-case-list-1280")
+    table = page.locator("#result_list").bounding_box()
+    assert table["x"] + table["width"] <= 1280
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    expect(page.locator("#result_list")).to_contain_text("Arta Krasniqi-Hoxhaj")

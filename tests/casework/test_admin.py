@@ -15,6 +15,7 @@ from django.utils import timezone
 from casework import deadlines, services
 from casework.actors import Actor
 from casework.admin.case import AuditEventInline, CaseAdmin, CaseNoteInline
+from casework.audit import record_event
 from casework.models import AuditEvent, Case, CaseNote, State
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +67,33 @@ def test_changelist_shows_the_reference(client, alice, make_case):
     response = client.get(CHANGELIST)
     assert response.status_code == 200
     assert case.reference in response.content.decode()
+
+
+def test_changelist_shows_the_subject_by_name_else_email(client, alice, make_case):
+    named = make_case(email="arta@demo.example", name="Arta Krasniqi")
+    unnamed = make_case(email="besa@demo.example")
+    letter = make_case(email="", channel="letter", postal_address="Rruga e Kavajës 12, Tiranë")
+    client.force_login(alice)
+    page = client.get(CHANGELIST).content.decode()
+    subjects = dict(
+        re.findall(r'>(DSAR-\d{4}-\d{6})</a></th><td class="field-subject">(.*?)</td>', page)
+    )
+    assert subjects == {
+        named.reference: "Arta Krasniqi",
+        unnamed.reference: "besa@demo.example",
+        letter.reference: "—",
+    }
+
+
+def test_changelist_shows_the_regime_with_the_request_type_and_the_day_received(
+    client, alice, make_case
+):
+    make_case(regime="ccpa", received_at=dt.datetime(2026, 12, 4, 23, 30, tzinfo=dt.UTC))
+    client.force_login(alice)
+    page = client.get(CHANGELIST).content.decode()
+    assert '<div class="case-regime">CCPA/CPRA</div>' in page
+    assert '<td class="field-received_on">5 Dec 2026</td>' in page  # 00:30 in Tirana
+    assert "column-regime" not in page
 
 
 def test_overdue_filter_lists_only_overdue_cases(client, alice, make_case):
@@ -532,6 +560,116 @@ def test_auditor_cannot_add_cases(client, audrey):
     assert client.get(ADD).status_code == 403
     assert client.post(ADD, LETTER).status_code == 403
     assert not Case.objects.exists()
+
+
+# --- times -------------------------------------------------------------------------------------
+
+
+def readonly_value(page: str, field: str) -> str:
+    found = re.search(rf'field-{field}\b.*?<div class="readonly">(.*?)</div>', page, re.S)
+    assert found, field
+    return found.group(1).strip()
+
+
+def test_the_due_date_reads_in_the_controllers_time_zone(client, alice, make_case):
+    # Due at the end of 4 January 2027 in Tirana, which is 22:59:59 UTC.
+    case = make_case(received_at=dt.datetime(2026, 12, 4, 9, tzinfo=dt.UTC), regime="gdpr")
+    assert case.due_at.astimezone(dt.UTC).hour == 22
+    client.force_login(alice)
+    page = client.get(change_url(case)).content.decode()
+    assert readonly_value(page, "due_at") == "Jan. 4, 2027, 11:59 p.m."
+
+
+# --- details as fields --------------------------------------------------------------------------
+
+
+def field_html(page: str, field: str) -> str:
+    start = page.index(f"field-{field}")
+    return page[start : page.index('<div class="form-row', start)]
+
+
+def test_the_details_of_a_rectification_read_as_fields_and_are_escaped(client, alice, make_case):
+    case = make_case(
+        request_type="rectification",
+        details={
+            "corrections": [
+                {"field": "Address", "current": "Rruga 1", "correct": "<b>Rruga 2</b>"},
+                {"field": "Phone", "current": "", "correct": "+355 69 000 0000"},
+            ],
+            "country": "AL",
+        },
+    )
+    client.force_login(alice)
+    details = field_html(client.get(change_url(case)).content.decode(), "details_list")
+    assert '<dl class="details">' in details and '<ul class="details">' in details
+    assert "<dt>Corrections</dt>" in details and "<dt>Country</dt><dd>AL</dd>" in details
+    assert "<dt>Field</dt><dd>Address</dd>" in details
+    assert "<dt>Should read</dt><dd>&lt;b&gt;Rruga 2&lt;/b&gt;</dd>" in details
+    assert "<dt>Now reads</dt><dd>—</dd>" in details  # an empty value
+    assert "<b>Rruga 2</b>" not in details
+    assert "{" not in details and "&quot;" not in details  # no JSON left
+
+
+def test_the_details_of_an_objection_and_an_erasure_read_as_fields(client, alice, make_case):
+    objection = make_case(
+        request_type="objection",
+        details={
+            "processing": "Newsletters",
+            "direct_marketing": True,
+            "grounds": "",
+            "country": "US",
+            "california_resident": True,
+        },
+    )
+    erasure = make_case(request_type="erasure", details={"scope": "My CRM account"})
+    client.force_login(alice)
+    details = field_html(client.get(change_url(objection)).content.decode(), "details_list")
+    assert "<dt>Processing objected to</dt><dd>Newsletters</dd>" in details
+    assert "<dt>Direct marketing</dt><dd>yes</dd>" in details
+    assert "<dt>California resident</dt><dd>yes</dd>" in details
+    details = field_html(client.get(change_url(erasure)).content.decode(), "details_list")
+    assert "<dt>What to erase</dt><dd>My CRM account</dd>" in details
+
+
+def test_the_audit_trail_on_the_case_shows_actor_and_details_as_fields(client, alice, make_case):
+    case = services.case_verify(case=make_case(), actor=Actor.staff(alice), note="Call-back")
+    record_event(case, "case.verify", actor=Actor.staff(alice))  # an event of the old name
+    client.force_login(alice)
+    page = client.get(change_url(case)).content.decode()
+    trail = page[page.index('id="audit_events-group"') :]
+    assert "<dt>Request type</dt><dd>access</dd>" in trail
+    assert "<dt>Method</dt>" in trail
+    actors = re.findall(r'field-actor_column">\s*<p>(.*?)</p>', trail)
+    assert actors == ["data subject", "alice", "alice"]
+    actions = re.findall(r'field-action_name">\s*<p>(.*?)</p>', trail)
+    assert actions == ["case.created", "case.verified", "case.verified"]
+    details = re.findall(r'field-details_list">\s*<p>(.*?)</p>\s*</td>', trail, re.S)
+    assert len(details) == 3 and not any("{" in d or "&quot;" in d for d in details)
+
+
+def test_the_audit_event_list_shows_the_current_action_the_actor_and_readable_details(
+    client, audrey, alice, make_case
+):
+    case = make_case()
+    record_event(case, "case.verify", actor=Actor.staff(alice), details={"method": "call_back"})
+    client.force_login(audrey)
+    page = client.get(reverse("admin:casework_auditevent_changelist")).content.decode()
+    rows = page[page.index('id="result_list"') :]
+    actions = re.findall(r'<td class="field-action_name">(.*?)</td>', rows)
+    assert actions.count("case.verified") == 1 and "case.verify" not in actions
+    assert "case.verify<" not in page  # nor in the filter, which finds both names
+    verified = client.get(
+        reverse("admin:casework_auditevent_changelist"), {"action": "case.verified"}
+    ).content.decode()
+    assert re.findall(r'<td class="field-action_name">(.*?)</td>', verified) == ["case.verified"]
+    assert '<td class="field-actor_column">alice</td>' in rows
+    assert '<td class="field-actor_column">data subject</td>' in rows
+    assert "<dt>Method</dt><dd>call_back</dd>" in rows
+    details = re.findall(r'<td class="field-details_list">(.*?)</td>', rows, re.S)
+    assert details and not any("{" in d or "&quot;" in d for d in details)
+    event = AuditEvent.objects.get(case=case, action="case.created")
+    detail = client.get(reverse("admin:casework_auditevent_change", args=[event.pk]))
+    assert "<dt>Came in by</dt><dd>web</dd>" in detail.content.decode()
 
 
 # --- history and deletion ---------------------------------------------------------------------------

@@ -131,7 +131,7 @@ def test_sources_section_shows_each_system_its_counts_and_the_summary(
     assert sources.count("run-state-succeeded") == 3
     assert "events: 1" in sources
     assert "customer_enquiries: 2" in sources
-    assert "phone: 1" in sources  # the events list taught us a phone: its kind, not its value
+    assert "Phone: 1" in sources  # the events list taught us a phone: its kind, not its value
     assert ARTA_PHONE not in sources
     assert "Gathering needs attention" not in page
     assert operation_url(case, "retry_sources") not in page
@@ -263,6 +263,33 @@ def test_identifiers_are_listed_with_their_values_and_learnt_ones_can_be_confirm
     identifiers = section(client.get(change_url(case)).content.decode(), "identifiers")
     assert confirm_url(case, phone) not in identifiers
     assert "alice" in identifiers
+
+
+def test_identifiers_read_with_a_label_and_as_the_subject_wrote_them(
+    client, alice, graph, make_case, django_capture_on_commit_callbacks
+):
+    case = gather(
+        make_case(
+            email=ARTA,
+            name="Arta Krasniqi",
+            company="Drini",
+            customer_number="c-1042",
+        ),
+        django_capture_on_commit_callbacks,
+    )
+    stored = CaseIdentifier.objects.get(case=case, kind="name_company")
+    assert stored.value == "arta krasniqi|drini"  # normalised, to match on
+    client.force_login(alice)
+    identifiers = section(client.get(change_url(case)).content.decode(), "identifiers")
+    assert '<td title="name_company">Name and company</td>' in identifiers
+    assert "<td>Arta Krasniqi, Drini</td>" in identifiers
+    assert '<td title="email">E-mail</td>' in identifiers
+    assert f"<td>{ARTA}</td>" in identifiers
+    assert '<td title="customer_number">Customer number</td>' in identifiers
+    assert "<td>c-1042</td>" in identifiers
+    # Learnt from the events list: shown as stored, with its label.
+    assert '<td title="phone">Phone</td>' in identifiers and ARTA_PHONE in identifiers
+    assert "|" not in identifiers
 
 
 def test_an_identifier_is_confirmed_once(

@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
 from casework import selectors, services
@@ -425,6 +426,82 @@ def test_approval_waits_for_the_review(client, alice, gathered):
     assert transition not in client.get(change_url(gathered)).content.decode()
     services.complete_review(case=gathered, actor=Actor.staff(alice))
     assert transition in client.get(change_url(gathered)).content.decode()
+
+
+# --- what the review page says about the bundle ----------------------------------------------
+
+
+def review_state(client, case: Case) -> str:
+    page = client.get(review_url(case)).content.decode()
+    found = re.search(r'<p class="review-state[^"]*">(.*?)</p>', page, re.S)
+    assert found
+    return " ".join(found.group(1).split())
+
+
+@pytest.fixture
+def gathered_erasure(gathered, make_case, django_capture_on_commit_callbacks):
+    """Arta's erasure request, gathered from the same sources."""
+    case = make_case(email=ARTA, name="Arta Krasniqi", request_type="erasure")
+    return gather(case, django_capture_on_commit_callbacks)
+
+
+def test_an_open_review_of_an_access_case_says_the_bundle_comes_after_approval(
+    client, alice, gathered
+):
+    client.force_login(alice)
+    text = review_state(client, gathered)
+    assert "The review is open." in text
+    assert "Art. 15(4)" in text
+    assert "after the review is complete and the case approved" in text
+
+
+def test_an_erasure_review_says_nothing_about_a_bundle(client, alice, gathered_erasure):
+    client.force_login(alice)
+    text = review_state(client, gathered_erasure)
+    assert "The review is open." in text
+    assert "bundle" not in text.lower()
+    services.complete_review(case=gathered_erasure, actor=Actor.staff(alice))
+    text = review_state(client, gathered_erasure)
+    assert "The review was completed on" in text
+    assert "bundle" not in text.lower()
+
+
+def test_a_completed_review_says_the_bundle_waits_for_approval(client, alice, gathered):
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
+    client.force_login(alice)
+    text = review_state(client, gathered)
+    assert "The review was completed on" in text
+    assert "will be built from this reviewed view once the case is approved" in text
+
+
+def test_after_approval_the_review_says_the_bundle_is_being_built(client, alice, gathered):
+    # In a plain `db` test on_commit callbacks do not run: the build stays queued.
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    client.force_login(alice)
+    text = review_state(client, gathered)
+    assert "The bundle is being built from this reviewed view." in text
+    assert "will be built" not in text
+
+
+def test_once_the_bundle_is_ready_the_review_says_it_was_built(client, alice, gathered):
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    Bundle.objects.filter(case=gathered).update(state=Bundle.State.READY)
+    Case.objects.filter(pk=gathered.pk).update(bundle_ready_at=timezone.now())
+    client.force_login(alice)
+    text = review_state(client, gathered)
+    assert "The bundle was built from this reviewed view on" in text
+    assert "will be built" not in text and "being built" not in text
+
+
+def test_a_failed_build_is_what_the_review_says(client, alice, gathered):
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    Bundle.objects.filter(case=gathered).update(state=Bundle.State.FAILED)
+    client.force_login(alice)
+    text = review_state(client, gathered)
+    assert "The build of the bundle failed" in text
 
 
 # --- the review in numbers ---------------------------------------------------------------------

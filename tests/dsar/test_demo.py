@@ -16,6 +16,7 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from casework.models import AuditEvent
 from dsar.connectors.registry import check_system, connector_for, validate_system
 from dsar.demo.loader import (
     ALBANIAN_LAST_NAMES,
@@ -324,6 +325,29 @@ def test_a_second_run_without_reset_changes_nothing(demo, var_dir):
     assert demo_counts(var_dir) == before
     assert SourceSystem.objects.count() == 5
     assert by_category(export("crm", EMAIL)) == ARTA_RECORDS["crm"]
+
+
+def test_loading_the_register_and_the_demo_again_writes_no_audit_event(demo, var_dir):
+    # What every start of `make run` does: the register, then the demo.
+    assert AuditEvent.objects.filter(action="register.sourcesystem.created").count() == 5
+    before = AuditEvent.objects.count()
+    call_command("load_data_map", verbosity=0)
+    output = load_demo("--subjects", "30", "--backend", "sqlite")
+    assert AuditEvent.objects.count() == before
+    assert "CRM and customer portal (unchanged)" in output
+
+
+def test_loading_the_demo_again_restores_an_edited_system_with_one_audit_event(demo, var_dir):
+    SourceSystem.objects.filter(slug="events").update(description="edited by hand")
+    last = AuditEvent.objects.order_by("pk").last().pk
+    output = load_demo("--subjects", "30", "--backend", "sqlite")
+    events = next(spec for spec in SYSTEMS if spec.slug == "events")
+    assert system("events").description == events.description
+    assert "Event attendee lists (updated)" in output
+    written = AuditEvent.objects.filter(pk__gt=last)
+    assert [(e.action, e.details["pk"]) for e in written] == [
+        ("register.sourcesystem.changed", system("events").pk)
+    ]
 
 
 def test_reset_builds_it_again(demo, var_dir):

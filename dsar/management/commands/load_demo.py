@@ -114,10 +114,7 @@ class Command(BaseCommand):
                 )
             )
         names = {spec.slug: spec.name for spec in SYSTEMS}
-        done = ", ".join(
-            f"{names[slug]} ({'created' if created else 'updated'})"
-            for slug, created in report.systems.items()
-        )
+        done = ", ".join(f"{names[slug]} ({status})" for slug, status in report.systems.items())
         write(self.style.SUCCESS(f"Source systems: {done}."))
         write(
             f"Try a request from {ARTA.email}: the CRM teaches her customer number, phone and "

@@ -1,0 +1,50 @@
+"""`make run` (config/devserver.py): what every start does before the processes run."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT = settings.BASE_DIR
+
+
+def start(var_dir: Path) -> subprocess.CompletedProcess:
+    """The preparation of one `make run`, in a fresh interpreter on its own SQLite database."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DSAR_", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "CACHE_URL"))
+    }
+    env = {**base, "DSAR_VAR_DIR": str(var_dir), "DSAR_DEMO_SUBJECTS": "5"}
+    code = f"from pathlib import Path; from config.devserver import prepare; prepare(Path({str(var_dir)!r}), demo=True, desk_port='8765')"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+def audit_actions(var_dir: Path) -> list[str]:
+    with closing(sqlite3.connect(var_dir / "dsar.sqlite3")) as conn:
+        return [row[0] for row in conn.execute("SELECT action FROM casework_auditevent")]
+
+
+def test_a_restart_with_nothing_changed_writes_no_audit_event_and_no_noise(tmp_path):
+    first = start(tmp_path)
+    assert first.returncode == 0, first.stderr
+    written = audit_actions(tmp_path)
+    assert written.count("register.sourcesystem.created") == 5
+
+    again = start(tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert audit_actions(tmp_path) == written
+    assert "already exists" not in again.stdout + again.stderr
