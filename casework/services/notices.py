@@ -23,7 +23,7 @@ def record_notice(*, case: Case, notice: str, channel: str) -> None:
             case,
             NOTICE_SENT,
             actor=Actor.system(),
-            details={"notice": notice, "channel": channel},
+            details={"notice": notice, "sent_by": channel},
         )
 
 

@@ -54,7 +54,7 @@ def test_a_notice_goes_by_email_where_the_subject_may_be_emailed(
     assert [m.to for m in mailoutbox] == [[ARTA]]
     assert not PostalLetter.objects.filter(case=case).exists()
     event = AuditEvent.objects.filter(case=case, action="case.notice_sent").latest("seq")
-    assert event.details == {"notice": notice, "channel": "email"}
+    assert event.details == {"notice": notice, "sent_by": "email"}
 
 
 @pytest.mark.parametrize("notice", Notice.values)
@@ -71,7 +71,7 @@ def test_a_notice_goes_by_post_where_the_mailbox_is_lost_with_a_letter_to_print(
     assert name.startswith(case.reference) and content.startswith(b"%PDF")
     assert case.reference in pdf_text(content)
     event = AuditEvent.objects.filter(case=case, action="case.notice_sent").latest("seq")
-    assert event.details == {"notice": notice, "channel": "post"}
+    assert event.details == {"notice": notice, "sent_by": "post"}
 
 
 def prepared_for(notice: str, case: Case, alice) -> Case:
