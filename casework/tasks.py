@@ -15,6 +15,7 @@ from casework.actors import Actor
 from casework.engine import bundles, gathering, submissions
 from casework.models import Bundle, Case, State
 from casework.portal import emails
+from dsar.identifiers import InvalidEmail, email_key
 
 logger = logging.getLogger(__name__)
 
@@ -156,8 +157,12 @@ def send_verification_link(case_id: int) -> bool:
 def resend_verification_link(email: str, reference: str) -> bool:
     """A new confirmation link, when the e-mail and reference match a request still waiting
     for confirmation; nothing otherwise."""
+    try:
+        key = email_key(email)
+    except InvalidEmail:
+        return False
     case = Case.objects.filter(
-        email__iexact=email.strip(), reference=reference.strip().upper(), state=State.RECEIVED
+        email=key, reference=reference.strip().upper(), state=State.RECEIVED
     ).first()
     return emails.send_verification_link(case) if case else False
 

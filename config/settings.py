@@ -308,6 +308,10 @@ DSAR_UNVERIFIED_EXPIRY_DAYS = env.int("DSAR_UNVERIFIED_EXPIRY_DAYS", default=14)
 DSAR_VOLUNTARY_TARGET_DAYS = env.int("DSAR_VOLUNTARY_TARGET_DAYS", default=45)
 DSAR_DUE_SOON_DAYS = env.int("DSAR_DUE_SOON_DAYS", default=7)
 DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
+# Phone numbers written without a country code are read as numbers of this region (ISO 3166).
+DSAR_PHONE_REGION = env.str("DSAR_PHONE_REGION", default="AL")
+# At most this many status links in one e-mail (the most recent requests of the address).
+DSAR_STATUS_LINKS_MAX = env.int("DSAR_STATUS_LINKS_MAX", default=5)
 
 # --- The public portal (casework/portal/) -------------------------------------------------------
 # Deliveries of the task that opens a form submission before it is marked failed.

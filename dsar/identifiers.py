@@ -11,15 +11,68 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import idna
+import phonenumbers
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
+class InvalidEmail(ValueError):
+    """Not an e-mail address the rule can compare: no local part or domain, or a domain that
+    is not a valid internationalised domain name."""
+
+
+def _ascii_lower(text: str) -> str:
+    # Only A-Z: Unicode case mapping would turn look-alikes (dotless ı, long ſ, the Kelvin
+    # sign) into the ASCII letters of someone else's address.
+    return "".join(chr(ord(ch) + 32) if "A" <= ch <= "Z" else ch for ch in text)
+
+
+def email_key(value: str) -> str:
+    """The one form e-mail addresses are compared in, everywhere (the form, the connectors, the
+    lost-link form, the review): surrounding spaces dropped; the domain converted by IDNA to
+    its ASCII form, lower case; the local part kept exactly, code point for code point, except
+    that ASCII letters compare case-insensitively. Never Unicode case mapping or folding, in
+    Python or in SQL. Plus-tags are kept. Raises InvalidEmail for what is no address."""
+    text = value.strip()
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or any(ch.isspace() for ch in text):
+        raise InvalidEmail("not an e-mail address")
+    try:
+        domain = idna.encode(domain.rstrip("."), uts46=True).decode("ascii")
+    except idna.IDNAError:
+        raise InvalidEmail("the domain is not a valid domain name") from None
+    # No Unicode normalisation either: NFC turns the Kelvin sign into K.
+    return f"{_ascii_lower(local)}@{domain.lower()}"
+
+
+def same_email(a: str, b: str) -> bool:
+    """Whether two addresses are the same address under `email_key`'s rule."""
+    try:
+        return email_key(a) == email_key(b)
+    except InvalidEmail:
+        return False
+
+
 def _email(value: str) -> str:
-    return value.strip().lower()
+    try:
+        return email_key(value)
+    except InvalidEmail:
+        # Something in an e-mail column that is no address: kept, so that it matches only
+        # itself, never a real address.
+        return _ascii_lower(value.strip())
 
 
 def _phone(value: str) -> str:
+    """E.164 (+355692004242) where the number parses, national numbers in the default region
+    (settings.DSAR_PHONE_REGION); else its digits, with + for an international prefix."""
     raw = value.strip()
+    try:
+        number = phonenumbers.parse(raw, getattr(settings, "DSAR_PHONE_REGION", None) or None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     digits = re.sub(r"\D", "", raw)
     if raw.startswith("+"):
         return "+" + digits

@@ -47,6 +47,7 @@ from casework.models import (
     CaseNote,
     State,
 )
+from dsar.identifiers import InvalidEmail, email_key
 
 # What the confirmation page of an operation shows it acts on, where a number helps.
 OPERATION_DETAILS = {
@@ -397,9 +398,13 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if "@" in term:
-            # An e-mail finds the subject's cases by the exact address only: a partial address
-            # must not list other people's cases.
-            return queryset.filter(email__iexact=term), False
+            # An e-mail finds the subject's cases by the exact address only (the one rule,
+            # dsar.identifiers.email_key): neither a partial address nor a look-alike lists
+            # other people's cases.
+            try:
+                return queryset.filter(email=email_key(term)), False
+            except InvalidEmail:
+                return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
 
     def get_actions(self, request):

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
+from dsar.identifiers import InvalidEmail, email_key
+
 
 def _digest(kind: str, value: str) -> str:
     key = settings.SECRET_KEY.encode()
@@ -84,7 +86,11 @@ def _ip(request) -> tuple[str, str, int]:
 
 
 def _email(email: str) -> tuple[str, str, int]:
-    return ("email", (email or "").strip().lower(), settings.DSAR_RATE_PER_EMAIL)
+    try:
+        key = email_key(email or "")
+    except InvalidEmail:
+        key = (email or "").strip()
+    return ("email", key, settings.DSAR_RATE_PER_EMAIL)
 
 
 def allow(request, email: str | None = None) -> bool:

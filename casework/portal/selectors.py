@@ -19,10 +19,14 @@ from casework.models import (
     CaseNote,
     CountryRegime,
     PostalLetter,
+    VerificationMethod,
 )
+from dsar.identifiers import InvalidEmail, email_key
 
 CALIFORNIA = "US-CA"
 DOWNLOADED = "bundle.downloaded"
+# The subject confirmed the e-mail link of a request that staff still verify.
+EMAIL_CONFIRMED = "portal.email_confirmed"
 # Every portal page names the controller and its DPO: read once a minute per process, not
 # once a page (an edit shows at once in the process that saves it, within a minute elsewhere).
 CONTROLLER_TTL_SECONDS = 60
@@ -72,13 +76,25 @@ def waits_for_staff(case: Case) -> bool:
 
 
 def cases_for_status_links(email: str) -> list[Case]:
-    """The cases a status link may be sent for to `email`: open ones, and those closed within
-    the last 90 days. Never a case whose mailbox the subject said was lost."""
+    """The cases a status link may be sent for to `email`: those whose own address it is,
+    by the one rule (dsar.identifiers.email_key: no look-alike matches), and whose subject
+    confirmed that address; open ones and those closed within the last 90 days, the most
+    recent DSAR_STATUS_LINKS_MAX. Never a case whose mailbox the subject said was lost."""
+    try:
+        key = email_key(email)
+    except InvalidEmail:
+        return []
     recent = timezone.now() - dt.timedelta(days=90)
-    cases = Case.objects.filter(
-        Q(state__in=OPEN_STATES) | Q(closed_at__gte=recent), email__iexact=email.strip()
-    ).order_by("-received_at", "-pk")
-    return list(cases.filter(mailbox_lost=False))
+    confirmed = Q(verification_method=VerificationMethod.EMAIL_LINK) | Q(
+        audit_events__action=EMAIL_CONFIRMED
+    )
+    cases = (
+        Case.objects.filter(Q(state__in=OPEN_STATES) | Q(closed_at__gte=recent), email=key)
+        .filter(confirmed, mailbox_lost=False)
+        .distinct()
+        .order_by("-received_at", "-pk")
+    )
+    return list(cases[: settings.DSAR_STATUS_LINKS_MAX])
 
 
 def subject_messages(case: Case) -> QuerySet[CaseNote]:

@@ -151,7 +151,7 @@ def confirm_email(*, raw_token: str) -> Case:
         if selectors.waits_for_staff(case):
             record_event(
                 case,
-                "portal.email_confirmed",
+                selectors.EMAIL_CONFIRMED,
                 actor=subject,
                 details={
                     "waits_for": "authority" if case.has_representative else "channel_on_record"

@@ -41,7 +41,7 @@ def possible_duplicate_of(case: Case) -> Case | None:
     """The oldest other open case of the same type from the same e-mail or customer number."""
     same_subject = Q()
     if case.email:
-        same_subject |= Q(email__iexact=case.email)
+        same_subject |= Q(email=case.email)  # stored in the one form (email_key)
     if case.customer_number:
         same_subject |= Q(customer_number=case.customer_number)
     if not same_subject:

@@ -34,6 +34,7 @@ from casework.models import (
 )
 from casework.portal import selectors
 from casework.services.case import _require_text, case_verify
+from dsar.identifiers import InvalidEmail, email_key
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ def _validate_intake(
     if email:
         try:
             validate_email(email)
-        except ValidationError:
+            email_key(email)
+        except (ValidationError, InvalidEmail):
             errors["email"] = [_("“%(value)s” is not a valid e-mail address.") % {"value": email}]
     if language not in Language.values:
         errors["language"] = [
@@ -137,7 +139,7 @@ def case_create(
     record, with a note saying how) the case is verified at once, in the same transaction.
     `intake_details` are added to the audit event of the case's creation (no personal data).
     """
-    email = (intake.email or "").strip().lower()
+    email = (intake.email or "").strip()
     postal_address = (intake.postal_address or "").strip()
     regime = intake.regime or settings.DSAR_DEFAULT_REGIME
     details = dict(intake.details or {})
@@ -153,6 +155,8 @@ def case_create(
     )
     if verified_by is not None:
         verification_note = _require_text(verification_note, "verification_note")
+    if email:
+        email = email_key(email)  # the one form addresses are compared in (dsar.identifiers)
 
     received_at = intake.received_at or timezone.now()
     received_on = deadlines.local_date(received_at)

@@ -593,7 +593,12 @@ class HttpConnector(BaseConnector):
                 continue
             asked.add(identifier)
             found: dict[str, Mapping[str, Any]] = {}
+            checkable = identifier.kind in (lookup.get("identifier_fields") or {})
             for item in self._lookup(identifier):
+                if checkable and identifier not in self._learnt(item):
+                    # The system answered with someone whose own value is another under our
+                    # rule (a look-alike address, a looser match): not the subject.
+                    continue
                 key = _scalar(_dig(item, key_field))
                 if key is None:
                     raise ConnectorError(

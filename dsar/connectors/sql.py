@@ -39,7 +39,7 @@ import re
 import threading
 import time as clock
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -81,6 +81,9 @@ IDENTIFIER_ROWS = 100  # rows of one subject read for its identifiers (a subject
 
 # Kinds whose normalisation folds case: compared case-insensitively in SQL too.
 CASE_FOLDED_KINDS = {"email", "name_company"}
+# Rows a lookup reads as candidates before the identifier's rule picks the matches: more than
+# one subject left means the identifier is ambiguous there.
+CANDIDATE_ROWS = 50
 # A harmless value per kind for explain(): the plan, not the answer, is wanted.
 EXPLAIN_SAMPLES = {
     "email": "nobody@example.invalid",
@@ -411,6 +414,13 @@ def _bind_value(column: sa.Column, value: str) -> Any:
     except (ValueError, InvalidOperation):
         return _NO_MATCH
     return value
+
+
+def _same_identifier(identifier: Identifier, stored: Sequence[Any]) -> bool:
+    """Whether the stored column values are `identifier` under its kind's rule."""
+    parts = ["" if value is None else str(value) for value in stored]
+    text = "|".join(parts) if identifier.kind == "name_company" else parts[0]
+    return Identifier(identifier.kind, text).value == identifier.value
 
 
 def _case_variants(value: str) -> list[str]:
@@ -759,7 +769,15 @@ class SqlConnector(BaseConnector):
                 query = self._lookup_query(conn, identifier)
                 if query is None:
                     continue
-                keys = conn.execute(query).scalars().all()
+                # SQL narrows to candidates; a row matches only under the identifier's own
+                # rule, checked here (dsar.identifiers): never a database's case folding.
+                keys = list(
+                    dict.fromkeys(
+                        row[0]
+                        for row in conn.execute(query)
+                        if _same_identifier(identifier, row[1:])
+                    )
+                )
                 if len(keys) > 1:
                     # Two or more subjects share it (a switchboard, info@): not followed.
                     lookup.ambiguous.append(AmbiguousIdentifier(identifier, len(keys)))
@@ -791,6 +809,11 @@ class SqlConnector(BaseConnector):
         conditions = []
         folds_in_sql = conn.dialect.name not in ("mysql", "mariadb")
         for column, value in zip(columns, values, strict=True):
+            if identifier.kind == "email" and folds_in_sql:
+                # Every casing of the address is a candidate (the database lowers both sides
+                # alike; an index on lower(column) serves it); the rule then decides.
+                conditions.append(sa.func.lower(column) == sa.func.lower(sa.literal(value)))
+                continue
             if identifier.kind in CASE_FOLDED_KINDS and folds_in_sql:
                 variants = _case_variants(value)
                 lowered = sa.func.lower(column)
@@ -801,7 +824,7 @@ class SqlConnector(BaseConnector):
                 return None
             conditions.append(column == bound)
         key = self._column(conn, table, subject.key)
-        return sa.select(key).where(*conditions).distinct().limit(2)
+        return sa.select(key, *columns).where(*conditions).limit(CANDIDATE_ROWS)
 
     def _identifiers_of(self, conn: Connection, key: Any) -> frozenset[Identifier]:
         """Every identifier the subject table holds for this subject, normalised."""

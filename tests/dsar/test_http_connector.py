@@ -161,6 +161,15 @@ def test_it_finds_a_subject_by_email(connector):
     assert [m.subject_key for m in lookup.matches] == ["1"]
 
 
+def test_a_subject_the_system_matched_more_loosely_is_not_the_subject(connector, desk):
+    """The desk lower-cases with Unicode rules, and so answers a lookup by a look-alike (the
+    Kelvin sign for k) with Arta: her own address differs under our rule, so she is dropped."""
+    look_alike = Identifier("email", "arta.\u212arasniqi@demo.example")
+    lookup = connector.find_subject([look_alike])
+    assert desk.requests_to("/api/customers") >= 1  # the desk was asked, and answered
+    assert lookup.matches == [] and lookup.ambiguous == []
+
+
 def test_it_learns_the_email_from_a_phone_lookup(connector):
     (match,) = connector.find_subject([ARTA_PHONE]).matches
     assert ARTA_EMAIL in match.identifiers

@@ -455,6 +455,24 @@ def test_it_finds_a_subject_by_email_whatever_its_case(crm):
     assert lookup.ambiguous == []
 
 
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "arta.krasn\u0131q\u0131@demo.example",  # dotless i: upper() makes it I
+        "arta.kra\u017fniqi@demo.example",  # long s: upper() makes it S
+        "ARTA.KRASN\u0130Q\u0130@demo.example",  # dotted capital I: lower() makes it i
+        "arta.\u212arasniqi@demo.example",  # the Kelvin sign: lower() makes it k
+        "\u0430rta.krasniqi@demo.example",  # Cyrillic a
+        "arta.krasniqi+dsar@demo.example",  # a plus-tag is another mailbox
+    ],
+)
+def test_a_look_alike_address_finds_nobody(crm, look_alike):
+    """Whatever the database folds (PostgreSQL's and MariaDB's lower() and _ci collations fold
+    these letters), a row matches only under the one e-mail rule."""
+    lookup = crm.find_subject([Identifier("email", look_alike)])
+    assert lookup.matches == [] and lookup.ambiguous == []
+
+
 def test_it_finds_a_subject_by_customer_number(crm):
     lookup = crm.find_subject([Identifier("customer_number", " c-1002 ")])
     assert [m.subject_key for m in lookup.matches] == ["2"]

@@ -161,8 +161,14 @@ def _strip(response) -> str:
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode())
 
 
+def confirmed(case: Case) -> Case:
+    """The subject confirmed the request's e-mail link: the address is verified."""
+    return services.case_verify(case=case, actor=Actor.subject())
+
+
 def test_a_fresh_link_is_sent_to_a_known_address(post, make_case, mailoutbox):
-    case = make_case(language="sq")
+    case = confirmed(make_case(language="sq"))
+    mailoutbox.clear()
     response = post("/en/status/", {"email": ARTA})
     assert response.status_code == 200
     assert len(mailoutbox) == 1
@@ -172,12 +178,48 @@ def test_a_fresh_link_is_sent_to_a_known_address(post, make_case, mailoutbox):
 
 
 def test_asking_for_a_link_answers_alike_for_unknown_addresses(post, make_case, mailoutbox):
-    make_case()
+    confirmed(make_case())
+    mailoutbox.clear()
     known = post("/en/status/", {"email": ARTA})
     unknown = post("/en/status/", {"email": "nobody@demo.example"})
     assert known.status_code == unknown.status_code == 200
     assert _strip(known) == _strip(unknown)
     assert len(mailoutbox) == 1
+
+
+def test_no_status_link_goes_to_an_address_never_confirmed(post, make_case, mailoutbox):
+    make_case()  # the confirmation link was never opened
+    post("/en/status/", {"email": ARTA})
+    assert mailoutbox == []
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "arta.krasn\u0131q\u0131@demo.example",  # dotless i
+        "arta.kra\u017fniqi@demo.example",  # long s
+        "arta.krasniqi@demo.exampl\u0435",  # Cyrillic e in the domain
+        "\u0430rta.krasniqi@demo.example",  # Cyrillic a
+        "arta.krasniqi\u200b@demo.example",  # a zero-width space
+        "ARTA.KRASNIQI+x@demo.example",  # a plus-tag is another address
+    ],
+)
+def test_no_status_link_goes_to_a_look_alike_address(post, make_case, mailoutbox, look_alike):
+    confirmed(make_case())
+    mailoutbox.clear()
+    post("/en/status/", {"email": look_alike})
+    assert mailoutbox == []
+
+
+def test_a_status_link_e_mail_holds_a_handful_of_the_most_recent_requests(
+    post, make_case, mailoutbox, settings
+):
+    settings.DSAR_STATUS_LINKS_MAX = 2
+    cases = [confirmed(make_case(request_type=t)) for t in ("access", "erasure", "objection")]
+    mailoutbox.clear()
+    post("/en/status/", {"email": "Arta.Krasniqi@DEMO.example"})  # ASCII case is no matter
+    assert len(mailoutbox) == 1 and len(links(mailoutbox[0], "status")) == 2
+    assert cases[0].reference not in mailoutbox[0].body
 
 
 def test_no_status_link_goes_to_a_lost_mailbox(post, submit, mailoutbox):
