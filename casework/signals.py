@@ -4,9 +4,10 @@ changes to the register (dsar), which cannot import casework itself."""
 from __future__ import annotations
 
 from django.apps import apps as global_apps
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
-from django.db.models.signals import post_delete, post_migrate, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 from casework import roles
@@ -65,6 +66,28 @@ def audit_register_delete(sender, instance, **kwargs):
         return
     _register_change(sender, instance, "deleted")
 
+
+def _sign_out_on_group_change(sender, instance, action, pk_set=None, reverse=False, **kwargs):
+    # A staff member whose groups changed signs in again, under the rights they have now.
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    from casework.sessions import end_sessions_of
+
+    users = [instance.pk] if not reverse else list(pk_set or ())
+    for user_id in users:
+        end_sessions_of(user_id)
+
+
+def _sign_out_on_second_factor_change(sender, instance, **kwargs):
+    from casework.sessions import end_sessions_of
+
+    if instance.user_id:
+        end_sessions_of(instance.user_id)
+
+
+m2m_changed.connect(_sign_out_on_group_change, sender=get_user_model().groups.through)
+post_save.connect(_sign_out_on_second_factor_change, sender="otp_totp.TOTPDevice")
+post_delete.connect(_sign_out_on_second_factor_change, sender="otp_totp.TOTPDevice")
 
 # The portal keeps the controller's name for a minute; a change shows at once here.
 post_save.connect(forget_controller_identity, sender="dsar.ControllerInfo")

@@ -174,6 +174,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Rows keyed by a hash of the session key: a copy of the database opens no session.
+SESSION_ENGINE = "casework.sessions"
 SESSION_COOKIE_AGE = 60 * 60 * 8
 if DSAR_SECURE:
     SESSION_COOKIE_SECURE = True
