@@ -67,7 +67,8 @@ MIDDLEWARE = [
     "casework.middleware.CurrentUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # CSP, Referrer-Policy: no-referrer and Cache-Control: no-store on the public portal.
+    # CSP on the portal and the admin; Referrer-Policy: no-referrer and Cache-Control:
+    # no-store on the public portal.
     "casework.portal.middleware.PortalSecurityHeadersMiddleware",
 ]
 
