@@ -333,6 +333,12 @@ DSAR_SUBMISSION_RETENTION_DAYS = env.int("DSAR_SUBMISSION_RETENTION_DAYS", defau
 DSAR_RATE_PER_EMAIL = env.int("DSAR_RATE_PER_EMAIL", default=5)
 DSAR_RATE_PER_IP = env.int("DSAR_RATE_PER_IP", default=20)
 DSAR_RATE_WINDOW_SECONDS = env.int("DSAR_RATE_WINDOW_SECONDS", default=3600)
+# Asking again for a confirmation link, for a status link, or for a download code counts on
+# its own, per e-mail (and per address, up to DSAR_RATE_PER_IP each): none uses up another,
+# nor the requests a person may file.
+DSAR_RATE_RESEND_PER_EMAIL = env.int("DSAR_RATE_RESEND_PER_EMAIL", default=3)
+DSAR_RATE_STATUS_LINK_PER_EMAIL = env.int("DSAR_RATE_STATUS_LINK_PER_EMAIL", default=3)
+DSAR_RATE_CODE_PER_EMAIL = env.int("DSAR_RATE_CODE_PER_EMAIL", default=5)
 # Proxies in front of the web server whose X-Forwarded-For we trust (0: use REMOTE_ADDR).
 DSAR_TRUSTED_PROXIES = env.int("DSAR_TRUSTED_PROXIES", default=0)
 DSAR_VERIFY_TOKEN_HOURS = env.int("DSAR_VERIFY_TOKEN_HOURS", default=24)
@@ -349,6 +355,9 @@ DSAR_FORM_MAX_BYTES = env.int("DSAR_FORM_MAX_BYTES", default=256 * 1024)
 for _name in (
     "DSAR_RATE_PER_EMAIL",
     "DSAR_RATE_PER_IP",
+    "DSAR_RATE_RESEND_PER_EMAIL",
+    "DSAR_RATE_STATUS_LINK_PER_EMAIL",
+    "DSAR_RATE_CODE_PER_EMAIL",
     "DSAR_CODE_MAX_TRIES",
     "DSAR_DOWNLOAD_MAX",
 ):

@@ -62,6 +62,20 @@ def _count_script(location: str):
     return redis.Redis.from_url(location).register_script(_COUNT)
 
 
+# What a count is for: each purpose has counters and limits of its own (settings).
+REQUEST = "request"
+RESEND = "resend"
+STATUS_LINK = "status_link"
+DOWNLOAD_CODE = "download_code"
+CONFIRM = "confirm"
+EMAIL_LIMITS = {
+    REQUEST: "DSAR_RATE_PER_EMAIL",
+    RESEND: "DSAR_RATE_RESEND_PER_EMAIL",
+    STATUS_LINK: "DSAR_RATE_STATUS_LINK_PER_EMAIL",
+    DOWNLOAD_CODE: "DSAR_RATE_CODE_PER_EMAIL",
+}
+
+
 def _hits(counts: list[tuple[str, str, int]]) -> bool:
     """Count one request against each (kind, value, limit); True while every count is within
     its limit for the window. Every count is taken, even when an earlier one is over."""
@@ -81,27 +95,30 @@ def _hits(counts: list[tuple[str, str, int]]) -> bool:
     return all(total <= limit for total, (_, _, limit) in zip(totals, counts, strict=True))
 
 
-def _ip(request) -> tuple[str, str, int]:
-    return ("ip", client_ip(request), settings.DSAR_RATE_PER_IP)
+def _ip(request, purpose: str) -> tuple[str, str, int]:
+    # The request form keeps the counter it always had; the others count apart.
+    kind = "ip" if purpose == REQUEST else f"ip-{purpose}"
+    return (kind, client_ip(request), settings.DSAR_RATE_PER_IP)
 
 
-def _email(email: str) -> tuple[str, str, int]:
+def _email(email: str, purpose: str) -> tuple[str, str, int]:
     try:
         key = email_key(email or "")
     except InvalidEmail:
         key = (email or "").strip()
-    return ("email", key, settings.DSAR_RATE_PER_EMAIL)
+    kind = "email" if purpose == REQUEST else f"email-{purpose}"
+    return (kind, key, getattr(settings, EMAIL_LIMITS[purpose]))
 
 
-def allow(request, email: str | None = None) -> bool:
-    """Count a request from the client's address and, when given, for `email` (one round
-    trip on Redis); False when either is over its limit."""
-    return _hits([_ip(request)] + ([_email(email)] if email else []))
+def allow(request, email: str | None = None, *, purpose: str = REQUEST) -> bool:
+    """Count a request for `purpose` from the client's address and, when given, for `email`
+    (one round trip on Redis); False when either is over its limit."""
+    return _hits([_ip(request, purpose)] + ([_email(email, purpose)] if email else []))
 
 
-def allow_ip(request) -> bool:
-    return _hits([_ip(request)])
+def allow_ip(request, *, purpose: str = REQUEST) -> bool:
+    return _hits([_ip(request, purpose)])
 
 
-def allow_email(email: str) -> bool:
-    return _hits([_email(email)])
+def allow_email(email: str, *, purpose: str = REQUEST) -> bool:
+    return _hits([_email(email, purpose)])

@@ -78,6 +78,21 @@ def _too_many(request) -> HttpResponse:
     return response
 
 
+def _refused_form(request, template: str, form) -> HttpResponse:
+    """Over the limit with a form in hand: the same page again, with what the person typed
+    (a file must be attached again: browsers never send one back), and why it was refused."""
+    form.add_error(
+        None,
+        _(
+            "Too many requests: we have received too many requests from you in a short time. "
+            "Please wait an hour and send this again; what you typed is kept below."
+        ),
+    )
+    response = _page(request, template, {"form": form}, status=429)
+    response["Retry-After"] = str(settings.DSAR_RATE_WINDOW_SECONDS)
+    return response
+
+
 def _check_inbox(request, what_we_did: str) -> HttpResponse:
     """The answer to a request for a link: the same whether or not anything was sent."""
     return _message(
@@ -140,7 +155,7 @@ def request_form(request: HttpRequest) -> HttpResponse:
     submission = form.submission() if valid and not form.is_bot else None
     # Every post counts against the client's address; a valid one against its e-mail too.
     if not ratelimit.allow(request, submission["email"] if submission else None):
-        return _too_many(request)
+        return _refused_form(request, "portal/request_form.html", form)
     if form.is_bot:
         # Answered like a success, and nothing is stored or sent.
         return _to_sent_page(mailbox_lost=False)
@@ -175,8 +190,9 @@ def resend(request: HttpRequest) -> HttpResponse:
         return _page(request, "portal/resend.html", {"form": ResendForm()})
     form = ResendForm(request.POST)
     valid = form.is_valid()
-    if not ratelimit.allow(request, form.cleaned_data["email"] if valid else None):
-        return _too_many(request)
+    email = form.cleaned_data["email"] if valid else None
+    if not ratelimit.allow(request, email, purpose=ratelimit.RESEND):
+        return _refused_form(request, "portal/resend.html", form)
     if not valid:
         return _page(request, "portal/resend.html", {"form": form})
     email = form.cleaned_data["email"]
@@ -207,7 +223,7 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
         except services.TokenError as exc:
             return _link_error(request, exc, PortalToken.Purpose.VERIFY)
         return _page(request, "portal/verify.html", {"case": found.case, "token": token})
-    if not ratelimit.allow_ip(request):
+    if not ratelimit.allow_ip(request, purpose=ratelimit.CONFIRM):
         return _too_many(request)
     try:
         case = services.confirm_email(raw_token=token)
@@ -234,8 +250,9 @@ def status_request(request: HttpRequest) -> HttpResponse:
         return _page(request, "portal/status_request.html", {"form": StatusLinkForm()})
     form = StatusLinkForm(request.POST)
     valid = form.is_valid()
-    if not ratelimit.allow(request, form.cleaned_data["email"] if valid else None):
-        return _too_many(request)
+    email = form.cleaned_data["email"] if valid else None
+    if not ratelimit.allow(request, email, purpose=ratelimit.STATUS_LINK):
+        return _refused_form(request, "portal/status_request.html", form)
     if not valid:
         return _page(request, "portal/status_request.html", {"form": form})
     queue.enqueue_on_commit("send_status_links", form.cleaned_data["email"], _language())
@@ -353,10 +370,10 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
     context = {"case": case, "token": token, "download": current}
     if request.method == "GET":
         return _page(request, "portal/download_code.html", {**context, "form": CodeForm()})
-    if not ratelimit.allow_ip(request):
+    if not ratelimit.allow_ip(request, purpose=ratelimit.DOWNLOAD_CODE):
         return _too_many(request)
     if request.POST.get("action") == "send":
-        if not ratelimit.allow_email(case.email):
+        if not ratelimit.allow_email(case.email, purpose=ratelimit.DOWNLOAD_CODE):
             return _too_many(request)
         queue.enqueue_on_commit("send_download_code", current.bundle.pk)
         return _page(

@@ -60,12 +60,36 @@ def test_the_default_limits_are_five_per_email_and_twenty_per_address(settings):
     assert settings.DSAR_RATE_PER_IP == 20
 
 
-def test_resend_and_status_links_are_limited_too(client, settings):
-    settings.DSAR_RATE_PER_EMAIL = 1
+def test_resend_and_status_links_are_limited_each_on_its_own(client, settings):
+    settings.DSAR_RATE_RESEND_PER_EMAIL = 1
+    settings.DSAR_RATE_STATUS_LINK_PER_EMAIL = 1
     data = {"email": "arta@demo.example", "reference": "DSAR-2026-000001"}
     assert client.post("/en/request/resend/", data).status_code == 200
     assert client.post("/en/request/resend/", data).status_code == 429
-    assert client.post("/en/status/", {"email": "arta@demo.example"}).status_code == 429
+    # Asking again for the confirmation link uses up nothing of the status link's.
+    status = {"email": "arta@demo.example"}
+    assert client.post("/en/status/", status).status_code == 200
+    assert client.post("/en/status/", status).status_code == 429
+
+
+def test_asking_for_links_leaves_the_requests_a_person_may_file(submit, client, settings):
+    settings.DSAR_RATE_RESEND_PER_EMAIL = 1
+    data = {"email": "arta.krasniqi@demo.example", "reference": "DSAR-2026-000001"}
+    for _ in range(3):
+        client.post("/en/request/resend/", data)
+    assert submit(email="arta.krasniqi@demo.example").status_code == 200
+
+
+def test_a_refused_form_keeps_what_the_person_typed(submit, client, settings):
+    settings.DSAR_RATE_PER_EMAIL = 1
+    submit(email="arta.krasniqi@demo.example")
+    response = client.post("/en/request/", form_data(email="arta.krasniqi@demo.example"))
+    page = response.content.decode()
+    assert response.status_code == 429
+    assert response["Retry-After"] == str(settings.DSAR_RATE_WINDOW_SECONDS)
+    assert "Too many requests" in page and "what you typed is kept" in page
+    assert 'value="arta.krasniqi@demo.example"' in page
+    assert 'value="Arta Krasniqi"' in page
 
 
 def test_the_limit_trusts_forwarded_addresses_only_behind_a_proxy(submit, settings):
