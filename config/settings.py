@@ -246,7 +246,16 @@ _SWEEP_INTERVAL = env.int("DSAR_SWEEP_INTERVAL", default=30)
 # docker-compose): a sweep must not wait behind the backlog it is there to clear.
 DSAR_SWEEP_QUEUE = env.str("DSAR_SWEEP_QUEUE", default="dsar-sweeps")
 _SWEEP_OPTIONS = {"expires": _SWEEP_INTERVAL, "queue": DSAR_SWEEP_QUEUE}
-CELERY_TASK_ROUTES = {"casework.tasks.sweep_*": {"queue": DSAR_SWEEP_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "casework.tasks.sweep_*": {"queue": DSAR_SWEEP_QUEUE},
+    "casework.tasks.export_audit_anchor": {"queue": DSAR_SWEEP_QUEUE},
+}
+# The audit anchor is copied outside the database this often (casework/anchors.py).
+DSAR_AUDIT_ANCHOR_SECONDS = env.int("DSAR_AUDIT_ANCHOR_SECONDS", default=300)
+DSAR_AUDIT_ANCHOR_SINK = env.str("DSAR_AUDIT_ANCHOR_SINK", default="casework.anchors.FileSink")
+DSAR_AUDIT_ANCHOR_FILE = env.str(
+    "DSAR_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit" / "anchors.jsonl")
+)
 CELERY_BEAT_SCHEDULE = {
     "expire-unverified-cases": {
         "task": "casework.tasks.expire_unverified_cases",
@@ -261,6 +270,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "casework.tasks.sweep_submissions",
         "schedule": timedelta(seconds=_SWEEP_INTERVAL),
         "options": _SWEEP_OPTIONS,
+    },
+    "export-audit-anchor": {
+        "task": "casework.tasks.export_audit_anchor",
+        "schedule": timedelta(seconds=DSAR_AUDIT_ANCHOR_SECONDS),
+        "options": {"expires": DSAR_AUDIT_ANCHOR_SECONDS, "queue": DSAR_SWEEP_QUEUE},
     },
     "sweep-bundles": {
         "task": "casework.tasks.sweep_bundles",
