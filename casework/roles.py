@@ -57,6 +57,9 @@ SUBMISSION_PERMS = [
 # print them and mark them posted.
 LETTER_PERMS = ["casework.view_postalletter", "casework.change_postalletter"]
 
+# Roles that work cases are given by two people: an administrator or a DPO confirms.
+ROLE_GRANT_PERMS = ["casework.view_rolegrant", "casework.change_rolegrant"]
+
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -81,6 +84,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *SUBMISSION_PERMS,
         *LETTER_PERMS,
         *REGIME_TABLE_PERMS,
+        *ROLE_GRANT_PERMS,
     ],
     AUDITOR: [
         *_CASE_READ,
@@ -102,6 +106,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.change_publicholiday",
         "casework.delete_publicholiday",
         *REGIME_TABLE_PERMS,
+        *ROLE_GRANT_PERMS,
     ],
     # build_bundle: the command line without --staff acts as the system (the OS user is audited).
     SYSTEM: [

@@ -7,10 +7,11 @@ from django.apps import apps as global_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
 from casework import roles
+from casework.actors import Actor
 from casework.portal.selectors import forget_controller_identity
 
 
@@ -67,27 +68,79 @@ def audit_register_delete(sender, instance, **kwargs):
     _register_change(sender, instance, "deleted")
 
 
-def _sign_out_on_group_change(sender, instance, action, pk_set=None, reverse=False, **kwargs):
-    # A staff member whose groups changed signs in again, under the rights they have now.
+def _acting() -> Actor:
+    from casework.actors import Actor
+    from casework.middleware import current_user
+
+    user = current_user.get()
+    return Actor.staff(user) if user is not None else Actor.system()
+
+
+def _on_group_change(sender, instance, action, pk_set=None, reverse=False, model=None, **kwargs):
+    """Every change of a staff member's groups goes on the global chain (the DPO is told),
+    and the staff member signs in again, under the rights they have now."""
     if action not in ("post_add", "post_remove", "post_clear"):
         return
+    from casework.services.staff import record_staff_change
     from casework.sessions import end_sessions_of
 
     users = [instance.pk] if not reverse else list(pk_set or ())
+    if reverse:
+        names = [instance.name]
+    else:
+        names = sorted(model.objects.filter(pk__in=pk_set or ()).values_list("name", flat=True))
+    change = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
     for user_id in users:
+        record_staff_change(
+            user_id=user_id, change="groups_changed", details={change: names}, actor=_acting()
+        )
         end_sessions_of(user_id)
 
 
-def _sign_out_on_second_factor_change(sender, instance, **kwargs):
+def _on_permission_change(sender, instance, action, reverse=False, **kwargs):
+    if action in ("post_add", "post_remove", "post_clear") and not reverse:
+        from casework.services.staff import record_staff_change
+
+        record_staff_change(
+            user_id=instance.pk, change="permissions_changed", details={}, actor=_acting()
+        )
+
+
+def _remember_active(sender, instance, **kwargs):
+    instance._was_active = (
+        sender.objects.filter(pk=instance.pk).values_list("is_active", flat=True).first()
+        if instance.pk
+        else None
+    )
+
+
+def _on_active_change(sender, instance, created, raw=False, **kwargs):
+    was = getattr(instance, "_was_active", None)
+    if raw or created or was is None or was == instance.is_active:
+        return
+    from casework.services.staff import record_staff_change
+
+    change = "activated" if instance.is_active else "deactivated"
+    record_staff_change(user_id=instance.pk, change=change, details={}, actor=_acting())
+
+
+def _on_second_factor_change(sender, instance, created=None, **kwargs):
+    from casework.services.staff import record_staff_change
     from casework.sessions import end_sessions_of
 
     if instance.user_id:
+        change = "second_factor_removed" if created is None else "second_factor_changed"
+        record_staff_change(user_id=instance.user_id, change=change, details={}, actor=_acting())
         end_sessions_of(instance.user_id)
 
 
-m2m_changed.connect(_sign_out_on_group_change, sender=get_user_model().groups.through)
-post_save.connect(_sign_out_on_second_factor_change, sender="otp_totp.TOTPDevice")
-post_delete.connect(_sign_out_on_second_factor_change, sender="otp_totp.TOTPDevice")
+_User = get_user_model()
+m2m_changed.connect(_on_group_change, sender=_User.groups.through)
+m2m_changed.connect(_on_permission_change, sender=_User.user_permissions.through)
+pre_save.connect(_remember_active, sender=_User)
+post_save.connect(_on_active_change, sender=_User)
+post_save.connect(_on_second_factor_change, sender="otp_totp.TOTPDevice")
+post_delete.connect(_on_second_factor_change, sender="otp_totp.TOTPDevice")
 
 # The portal keeps the controller's name for a minute; a change shows at once here.
 post_save.connect(forget_controller_identity, sender="dsar.ControllerInfo")

@@ -2,4 +2,4 @@
 review parts and its operations), the audit trail, the public portal's tables and the calendar.
 Importing this package registers them all."""
 
-from casework.admin import audit, case, holidays, letters, portal  # noqa: F401  (registers)
+from casework.admin import audit, case, holidays, letters, portal, staff  # noqa: F401

@@ -35,6 +35,7 @@ from casework.models.gathering import CaseIdentifier, ConnectorRun
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.review import RecordDecision
+from casework.models.staff import RoleGrant
 from casework.models.work import WorkItem
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "ReferenceCounter",
     "RequestType",
     "RestrictionGround",
+    "RoleGrant",
     "State",
     "VerificationMethod",
     "WorkItem",
