@@ -33,6 +33,9 @@ def audit_sign_in(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def audit_failed_sign_in(sender, credentials, request=None, **kwargs):
+    from casework.signin import count_failure
+
+    count_failure(credentials.get("username", ""), request)
     from casework.actors import Actor
     from casework.audit import record_global_event
 

@@ -3,6 +3,13 @@ second factor (a TOTP device from django-otp) before any admin page opens."""
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.forms import AdminAuthenticationForm
+
+from casework.signin import LimitedSignIn
+
+
+class LimitedAdminSignInForm(LimitedSignIn, AdminAuthenticationForm):
+    pass
 
 
 class DsarAdminSite(admin.AdminSite):
@@ -19,10 +26,10 @@ class DsarAdminSite(admin.AdminSite):
     @property
     def login_form(self):
         if not settings.DSAR_STAFF_OTP_REQUIRED:
-            return None
+            return LimitedAdminSignInForm
         from django_otp.admin import OTPAdminAuthenticationForm
 
-        return OTPAdminAuthenticationForm
+        return type("LimitedOTPSignInForm", (LimitedSignIn, OTPAdminAuthenticationForm), {})
 
     @property
     def login_template(self):

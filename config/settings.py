@@ -188,6 +188,11 @@ if DSAR_SECURE:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 # Staff must pass a second factor (TOTP) to reach the admin when hardened.
 DSAR_STAFF_OTP_REQUIRED = env.bool("DSAR_STAFF_OTP_REQUIRED", default=DSAR_SECURE)
+# Failed staff sign-ins: past this many per account name (and per address) within the window,
+# sign-in is refused until the window ends (casework/signin.py).
+DSAR_SIGNIN_MAX_FAILURES = env.int("DSAR_SIGNIN_MAX_FAILURES", default=5)
+DSAR_SIGNIN_MAX_FAILURES_PER_IP = env.int("DSAR_SIGNIN_MAX_FAILURES_PER_IP", default=20)
+DSAR_SIGNIN_WINDOW_SECONDS = env.int("DSAR_SIGNIN_WINDOW_SECONDS", default=900)
 
 # --- Celery ---------------------------------------------------------------------------------
 # The database row is the truth about work (DESIGN.md, "Reliability"); the broker only carries
