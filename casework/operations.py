@@ -23,6 +23,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from casework import permissions, services
 from casework.actors import Actor
 from casework.models import BUNDLE_TYPES, AskPurpose, Case, VerificationMethod
+from dsar.identifiers import IDENTIFIER_LABELS
 
 # What a refusal raises: the service's checks, a stale copy of the case, or bad input.
 REFUSALS = (PermissionDenied, TransitionNotAllowed, ConcurrentTransition, ValidationError)
@@ -35,7 +36,7 @@ class Field:
 
     name: str
     label: str
-    kind: str = "text"  # text, date, case, choice, flag, staff
+    kind: str = "text"  # text, line, date, case, choice, flag, staff
     required: bool = False
     argument: str = ""
     help_text: str = ""
@@ -212,6 +213,35 @@ OPERATIONS: tuple[Operation, ...] = (
         permission="casework.proceed_without_source",
         fields=(_reason(),),
         transition="proceed_without_source",
+    ),
+    Operation(
+        "add_identifier",
+        _("Add an identifier"),
+        _(
+            "Nothing the request gave can be searched by in any of our systems. Add what the "
+            "letter, the call or a record on file gives (a customer number, a phone, an "
+            "e-mail) and say how you know it is the subject's: the case is searched by it."
+        ),
+        services.case_add_identifier,
+        _transition("identifier_added"),
+        permission="casework.add_identifier",
+        fields=(
+            Field(
+                "kind",
+                _("Kind of identifier"),
+                kind="choice",
+                required=True,
+                choices=tuple(IDENTIFIER_LABELS.items()),
+            ),
+            Field("value", _("Identifier"), kind="line", required=True),
+            Field(
+                "note",
+                _("How you know it is the subject's"),
+                required=True,
+                help_text=_("E.g. the customer number printed on the subject's signed letter."),
+            ),
+        ),
+        transition="identifier_added",
     ),
     Operation(
         "retry_sources",
@@ -455,6 +485,8 @@ def _form_field(f: Field) -> forms.Field:
         return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
     if f.kind == "case":
         return CaseReferenceField(max_length=32, **common)
+    if f.kind == "line":
+        return forms.CharField(max_length=400, **common)
     if f.kind == "choice":
         return forms.ChoiceField(choices=f.choices, **common)
     if f.kind == "flag":

@@ -20,6 +20,7 @@ DAY_TO_DAY = [
     "ask_subject",
     "record_answer",
     "proceed_without_source",
+    "add_identifier",
     "prepare_plan",
     "approve_case",
     "fulfil_case",

@@ -60,6 +60,7 @@ STATE_COLOURS = {
     State.VERIFIED: "#2b6cb0",
     State.AWAITING_SUBJECT: "#b7791f",
     State.GATHERING: "#6b46c1",
+    State.NEEDS_IDENTIFIER: "#b7791f",
     State.IN_REVIEW: "#2c7a7b",
     State.FULFILLING: "#2f855a",
     State.COMPLETED: "#276749",

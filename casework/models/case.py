@@ -33,6 +33,7 @@ class State(models.TextChoices):
     VERIFIED = "verified", _("Verified")
     AWAITING_SUBJECT = "awaiting_subject", _("Awaiting the subject")
     GATHERING = "gathering", _("Gathering data")
+    NEEDS_IDENTIFIER = "needs_identifier", _("Needs an identifier to search by")
     IN_REVIEW = "in_review", _("In review")
     FULFILLING = "fulfilling", _("Fulfilling")
     COMPLETED = "completed", _("Completed")
@@ -47,6 +48,7 @@ OPEN_STATES = [
     State.VERIFIED,
     State.AWAITING_SUBJECT,
     State.GATHERING,
+    State.NEEDS_IDENTIFIER,
     State.IN_REVIEW,
     State.FULFILLING,
 ]
@@ -263,6 +265,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("start_gathering", "Can start gathering (system)"),
             ("mark_gathered", "Can mark gathering done (system)"),
             ("proceed_without_source", "Can go on without a failed source"),
+            ("add_identifier", "Can add an identifier to search by, with its evidence"),
             ("prepare_plan", "Can prepare a fulfilment plan"),
             ("approve_case", "Can approve release or changes"),
             ("fulfil_case", "Can mark a case fulfilled"),
@@ -364,6 +367,27 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @transition(
         field=state,
         source=State.GATHERING,
+        target=State.NEEDS_IDENTIFIER,
+        permission="casework.mark_gathered",
+        custom={"event": "case.identifier_needed"},
+    )
+    def needs_identifier(self) -> None:
+        """Nothing the case holds can be searched by in any system: it waits here, never in
+        review as if the subject had no data, until staff add an identifier."""
+
+    @transition(
+        field=state,
+        source=State.NEEDS_IDENTIFIER,
+        target=State.GATHERING,
+        permission="casework.add_identifier",
+        custom={"event": "case.identifier_added"},
+    )
+    def identifier_added(self) -> None:
+        pass
+
+    @transition(
+        field=state,
+        source=[State.GATHERING, State.NEEDS_IDENTIFIER],
         target=State.IN_REVIEW,
         permission="casework.proceed_without_source",
         custom={"event": "case.sources_skipped"},

@@ -10,7 +10,7 @@ from django.utils import timezone
 from casework import deadlines
 from casework.models import Bundle, Case, ConnectorRun
 from dsar.crypto import DecryptingReader
-from dsar.models import ControllerInfo, DataCategory
+from dsar.models import ControllerInfo, DataCategory, SourceSystem
 from exporters.context import BundleFacts, CategoryInfo
 
 GENERATOR_VERSION = "dsar-casework 0.1"
@@ -64,8 +64,20 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
     categories = DataCategory.objects.prefetch_related(
         "purposes", "legal_bases", "sources", "recipients", "transfers"
     ).select_related("retention_rule")
+    # Never "we found nothing" where we did not look: the systems that failed, and those
+    # never searched for this case (nothing it held reached them), are named as not searched.
+    searched_ok = set(
+        ConnectorRun.objects.filter(case=case)
+        .exclude(state=ConnectorRun.State.FAILED)
+        .values_list("system_id", flat=True)
+    )
     failed = sorted(
-        {
+        set(
+            SourceSystem.objects.filter(active=True)
+            .exclude(pk__in=searched_ok)
+            .values_list("name", flat=True)
+        )
+        | {
             r.system.name
             for r in ConnectorRun.objects.filter(
                 case=case, state=ConnectorRun.State.FAILED

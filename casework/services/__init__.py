@@ -17,6 +17,7 @@ from casework.services.case import (
     case_fulfil,
     case_mark_gathered,
     case_merge,
+    case_needs_identifier,
     case_prepare_plan,
     case_proceed_without_source,
     case_record_response,
@@ -27,6 +28,7 @@ from casework.services.case import (
 )
 from casework.services.gathering import (
     advance,
+    case_add_identifier,
     complete_manual_run,
     confirm_identifier,
     retry_failed,
@@ -46,6 +48,7 @@ __all__ = [
     "NOTE_MAX_LENGTH",
     "Intake",
     "advance",
+    "case_add_identifier",
     "case_add_note",
     "case_answered",
     "case_approve",
@@ -60,6 +63,7 @@ __all__ = [
     "case_mark_bundle_ready",
     "case_mark_gathered",
     "case_merge",
+    "case_needs_identifier",
     "case_prepare_plan",
     "case_proceed_without_source",
     "case_record_response",

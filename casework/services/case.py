@@ -232,6 +232,11 @@ def case_mark_gathered(*, case: Case, actor: Actor, already_locked: bool = False
     return _run(case, "gathered", actor, already_locked=already_locked)
 
 
+def case_needs_identifier(*, case: Case, actor: Actor, already_locked: bool = False) -> Case:
+    """Nothing the case holds reaches a system: it waits for staff to add an identifier."""
+    return _run(case, "needs_identifier", actor, already_locked=already_locked)
+
+
 def case_proceed_without_source(*, case: Case, actor: Actor, reason: str) -> Case:
     reason = _require_text(reason)
     return _run(

@@ -19,12 +19,14 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from casework import queue, results
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Case, CaseIdentifier, ConnectorRun, State
+from casework.models import Case, CaseIdentifier, CaseNote, ConnectorRun, State
 from casework.permissions import check_retry_sources, require_perm
 from casework.selectors.gathering import (
     MANUAL_UPLOAD_EXTENSIONS,
@@ -32,9 +34,15 @@ from casework.selectors.gathering import (
     request_identifiers,
     why_not_confirmable,
 )
-from casework.services.case import case_mark_gathered, case_start_gathering
+from casework.services.case import (
+    _require_text,
+    _run,
+    case_mark_gathered,
+    case_needs_identifier,
+    case_start_gathering,
+)
 from dsar.connectors import ConnectorError, connector_class
-from dsar.identifiers import Identifier
+from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 from dsar.models import SourceSystem
 
 
@@ -115,12 +123,55 @@ def start_gathering(case_id: int) -> None:
             ],
             ignore_conflicts=True,
         )
-        if not SourceSystem.objects.filter(active=True).exists() or not identifiers:
+        if not identifiers or not _systems_for(identifiers, 1):
+            # Nothing it holds reaches any system: it waits for an identifier, never in review
+            # as if the subject had no data. (The row is still locked, in this transaction.)
             record_event(case, "gathering.nothing_to_search", actor=actor, details={})
-            # The case's row is still locked by case_start_gathering, in this transaction.
-            case_mark_gathered(case=case, actor=actor, already_locked=True)
+            case_needs_identifier(case=case, actor=actor, already_locked=True)
             return
         _plan_round(case, 1, identifiers, actor)
+
+
+def case_add_identifier(*, case: Case, actor: Actor, kind: str, value: str, note: str) -> Case:
+    """Staff add an identifier of the subject from what the request gave them (the customer
+    number in a letter, a phone on record), with how they know it: the case, waiting for an
+    identifier, is searched by it. Refused when it reaches no system either."""
+    if kind not in IDENTIFIER_KINDS:
+        raise ValidationError({"kind": _("Choose a kind of identifier.")})
+    identifier = Identifier(kind, value or "")
+    if not identifier.usable:
+        raise ValidationError({"value": _("Give the identifier's value.")})
+    note = _require_text(note, "note")
+    if not _systems_for([identifier], 1):
+        raise ValidationError(
+            {"kind": _("No source system can be searched by this kind of identifier.")}
+        )
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        round_no = (
+            CaseIdentifier.objects.filter(case=locked).aggregate(n=Max("round"))["n"] or 0
+        ) + 1
+        case = _run(
+            locked,
+            "identifier_added",
+            actor,
+            note=(CaseNote.Kind.VERIFICATION, note, False),
+            details={"kind": kind},
+            already_locked=True,
+        )
+        CaseIdentifier.objects.get_or_create(
+            case=case,
+            kind=identifier.kind,
+            value=identifier.value,
+            defaults={
+                "source": "staff",
+                "round": round_no,
+                "confirmed_by": actor.user,
+                "confirmed_at": timezone.now(),
+            },
+        )
+        _plan_round(case, round_no, [identifier], actor)
+    return case
 
 
 def advance(case_id: int) -> str:

@@ -166,10 +166,13 @@ def test_a_learnt_identifier_that_is_ambiguous_is_recorded_for_staff(
     assert phone.source == "a"
 
 
-def test_no_systems_means_review_at_once(make_case, django_capture_on_commit_callbacks):
+def test_nothing_searchable_waits_for_an_identifier_never_in_review(
+    make_case, django_capture_on_commit_callbacks
+):
     case = verify_and_gather(make_case(), django_capture_on_commit_callbacks)
-    assert case.state == State.IN_REVIEW
+    assert case.state == State.NEEDS_IDENTIFIER
     assert AuditEvent.objects.filter(case=case, action="gathering.nothing_to_search").exists()
+    assert not AuditEvent.objects.filter(case=case, action="case.gathered").exists()
 
 
 def test_a_failing_system_leaves_the_case_needing_attention_and_keeps_the_rest(

@@ -77,3 +77,83 @@ def test_a_look_alike_request_is_not_linked_to_her_case(
     with django_capture_on_commit_callbacks(execute=True):
         other = make_case(email=look_alike)
     assert Case.objects.get(pk=other.pk).possible_duplicate_of is None
+
+
+# --- nothing searchable, nothing released ----------------------------------------------------------
+
+
+@pytest.fixture
+def repairs(tmp_path):
+    write_csv(
+        tmp_path / "repairs" / "repairs.csv",
+        [{"Customer": "C-100042", "Fault": "Paper jam"}],
+    )
+    return csv_system(
+        "repairs", tmp_path / "repairs", {"customer_number": "Customer"}, category="events"
+    )
+
+
+def letter_case(make_case, alice, django_capture_on_commit_callbacks) -> Case:
+    """A letter with only a name and a postal address, verified by staff."""
+    case = make_case(email="", postal_address="Rruga e Durrësit 12, Tiranë", name="Arta K.")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.staff(alice), note="Signed letter on file")
+    return Case.objects.get(pk=case.pk)
+
+
+def test_a_letter_case_with_nothing_searchable_waits_for_an_identifier(
+    repairs, make_case, alice, django_capture_on_commit_callbacks
+):
+    case = letter_case(make_case, alice, django_capture_on_commit_callbacks)
+    assert case.state == State.NEEDS_IDENTIFIER
+    assert not ConnectorRun.objects.filter(case=case).exists()
+
+
+def test_staff_add_an_identifier_with_its_evidence_and_the_case_is_searched_by_it(
+    repairs, make_case, alice, django_capture_on_commit_callbacks
+):
+    from casework.models import AuditEvent, CaseIdentifier, CaseNote
+
+    case = letter_case(make_case, alice, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_add_identifier(
+            case=case,
+            actor=Actor.staff(alice),
+            kind="customer_number",
+            value=" c-100042 ",
+            note="Printed on the signed letter",
+        )
+    case = Case.objects.get(pk=case.pk)
+    assert case.state == State.IN_REVIEW
+    assert ConnectorRun.objects.get(case=case).records_count == 1
+    added = CaseIdentifier.objects.get(case=case, kind="customer_number")
+    assert (added.value, added.source, added.confirmed_by) == ("C-100042", "staff", alice)
+    assert CaseNote.objects.filter(case=case, kind="verification", text__contains="Printed").exists()
+    assert AuditEvent.objects.filter(case=case, action="case.identifier_added").exists()
+
+
+def test_an_identifier_no_system_can_be_searched_by_is_refused(
+    repairs, make_case, alice, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import ValidationError
+
+    case = letter_case(make_case, alice, django_capture_on_commit_callbacks)
+    with pytest.raises(ValidationError):
+        services.case_add_identifier(
+            case=case, actor=Actor.staff(alice), kind="phone", value="+355692004242", note="x"
+        )
+    assert Case.objects.get(pk=case.pk).state == State.NEEDS_IDENTIFIER
+
+
+def test_going_on_without_a_search_never_reports_that_nothing_was_found(
+    repairs, make_case, alice, django_capture_on_commit_callbacks
+):
+    from casework import selectors
+
+    case = letter_case(make_case, alice, django_capture_on_commit_callbacks)
+    case = services.case_proceed_without_source(
+        case=case, actor=Actor.staff(alice), reason="The subject sent nothing we can search by"
+    )
+    assert case.state == State.IN_REVIEW
+    facts = selectors.bundle_facts(case, "access")
+    assert facts.failed_sources == ["Repairs"] and not facts.complete

@@ -109,7 +109,13 @@ def test_the_subject_is_acknowledged_once(emailable, mailoutbox):
     assert len(mailoutbox) == 1
 
 
-def test_each_decision_sends_its_notice(lost, alice, dora, bob, django_capture_on_commit_callbacks):
+def test_each_decision_sends_its_notice(
+    lost, alice, dora, bob, tmp_path, django_capture_on_commit_callbacks
+):
+    from tests.casework.sources import csv_system, write_csv
+
+    write_csv(tmp_path / "crm" / "crm.csv", [{"Email": ARTA, "Name": "Arta Krasniqi"}])
+    csv_system("crm", tmp_path / "crm", {"email": "Email"}, category="events")
     with django_capture_on_commit_callbacks(execute=True):
         case = services.case_verify(case=lost, actor=Actor.staff(alice), note="Call-back on record")
     with django_capture_on_commit_callbacks(execute=True):

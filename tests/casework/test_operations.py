@@ -30,6 +30,7 @@ SITUATIONS = [
     ("awaiting_subject", "access"),
     ("gathering", "access"),
     ("gathering_blocked", "access"),
+    ("needs_identifier", "access"),
     ("in_review", "access"),
     ("reviewed", "access"),
     ("in_review", "erasure"),
@@ -51,6 +52,19 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
     team = Actor.staff(alice)
     if label in ("received", "verified", "awaiting_subject", "gathering", "in_review"):
         return bring_to(label, case, alice)
+    if label == "needs_identifier":
+        # A letter with only a name and an address: nothing reaches the CRM, searchable by
+        # customer number (its folder needs not exist to plan a search).
+        SourceSystem.objects.create(
+            name="CRM",
+            slug="crm-files",
+            connector="files",
+            config={"folder": "/nonexistent", "identifiers": {"customer_number": "No"}},
+        )
+        letter = make_case(email="", postal_address="Rruga e Durrësit 12", name="Arta")
+        services.case_verify(case=letter, actor=team, note="Signed letter on file")
+        services.start_gathering(letter.pk)
+        return Case.objects.get(pk=letter.pk)
     if label == "gathering_blocked":
         case = bring_to(State.GATHERING, case, alice)
         system = SourceSystem.objects.create(name="CRM", slug="crm", connector="manual")
@@ -92,6 +106,11 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "reject": {"reason": "Manifestly unfounded", "unfounded": False},
         "assign": {"assignee": alice},
         "add_note": {"note": "Called twice"},
+        "add_identifier": {
+            "kind": "customer_number",
+            "value": "C-100042",
+            "note": "Printed on the signed letter",
+        },
     }.get(name, {})
 
 
@@ -146,6 +165,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "ask_subject",
         "answered",
         "proceed_without_source",
+        "add_identifier",
         "retry_sources",
         "complete_review",
         "reopen_review",

@@ -250,13 +250,14 @@ def test_verification_enqueues_gathering_after_commit(
         case = services.case_verify(case=case, actor=Actor.subject())
     assert callbacks, "gathering must be enqueued after commit"
     case.refresh_from_db()
-    # With no source systems configured, gathering has nothing to search: straight to review.
-    assert case.state == State.IN_REVIEW
+    # With no source systems configured, nothing can be searched: the case waits for an
+    # identifier (never in review as if the subject had no data).
+    assert case.state == State.NEEDS_IDENTIFIER
     actions = list(AuditEvent.objects.filter(case=case).values_list("action", flat=True))
     assert actions[-3:] == [
         "case.gathering_started",
         "gathering.nothing_to_search",
-        "case.gathered",
+        "case.identifier_needed",
     ]
 
 

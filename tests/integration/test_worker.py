@@ -29,8 +29,8 @@ def test_verification_hands_gathering_to_the_worker(real_worker, make_case):
     case = make_case()
     services.case_verify(case=case, actor=Actor.subject())
 
-    def moved():  # no source systems here: gathering finds nothing to search
-        return Case.objects.get(pk=case.pk).state == State.IN_REVIEW
+    def moved():  # no source systems here: nothing to search, the case waits for an identifier
+        return Case.objects.get(pk=case.pk).state == State.NEEDS_IDENTIFIER
 
     wait_for(moved)
     event = AuditEvent.objects.get(case=case, action="case.gathering_started")
