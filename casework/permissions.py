@@ -21,6 +21,7 @@ from casework.models import (
     Case,
     ConnectorRun,
     State,
+    four_eyes_types,
 )
 from casework.selectors.review import review_can_reopen, review_is_open
 
@@ -28,6 +29,7 @@ from casework.selectors.review import review_can_reopen, review_is_open
 ASSIGNABLE_ROLES = (roles.PRIVACY_TEAM, roles.DPO)
 # The audit action of a prepared plan (readers of stored events accept every name it had).
 PLAN_PREPARED_ACTIONS = ("case.plan_prepared",)
+REVIEW_COMPLETED_ACTIONS = ("review.completed",)
 
 
 def transition_meta(case: Case, name: str):
@@ -65,17 +67,21 @@ def check_transition(case: Case, name: str, actor: Actor) -> None:
 
 def check_approver_is_not_the_planner(case: Case) -> None:
     """Four eyes across the command line: `--staff` names anyone, so an approval given from
-    the operating-system account that recorded the plan is the planner's own, and refused."""
+    the operating-system account that recorded the plan (or, where releases need four eyes,
+    completed the review) is that person's own, and refused."""
     os_user = current_origin().get("os_user")
-    if not os_user or case.request_type not in CHANGING_TYPES:
+    if not os_user or case.request_type not in four_eyes_types():
         return
-    planned = (
-        AuditEvent.objects.filter(case=case, action__in=PLAN_PREPARED_ACTIONS)
+    actions = (
+        PLAN_PREPARED_ACTIONS if case.request_type in CHANGING_TYPES else REVIEW_COMPLETED_ACTIONS
+    )
+    recorded = (
+        AuditEvent.objects.filter(case=case, action__in=actions)
         .order_by("-chain_id", "-seq")
         .values_list("details", flat=True)
         .first()
     )
-    if planned and planned.get("os_user") == os_user:
+    if recorded and recorded.get("os_user") == os_user:
         raise PermissionDenied(
             _(
                 "The plan was recorded from this operating-system account (%(user)s): another "

@@ -330,6 +330,11 @@ DSAR_UNVERIFIED_EXPIRY_DAYS = env.int("DSAR_UNVERIFIED_EXPIRY_DAYS", default=14)
 DSAR_VOLUNTARY_TARGET_DAYS = env.int("DSAR_VOLUNTARY_TARGET_DAYS", default=45)
 DSAR_DUE_SOON_DAYS = env.int("DSAR_DUE_SOON_DAYS", default=7)
 DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
+# Request types whose approval needs a second person, on top of erasure and rectification
+# (always): "access,portability" makes a release need someone other than the reviewer.
+DSAR_FOUR_EYES = env.list("DSAR_FOUR_EYES", default=[])
+if set(DSAR_FOUR_EYES) - {"access", "portability", "erasure", "rectification"}:
+    raise ImproperlyConfigured("DSAR_FOUR_EYES may add only access and portability")
 # Phone numbers written without a country code are read as numbers of this region (ISO 3166).
 DSAR_PHONE_REGION = env.str("DSAR_PHONE_REGION", default="AL")
 # At most this many status links in one e-mail (the most recent requests of the address).

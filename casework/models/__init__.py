@@ -30,6 +30,7 @@ from casework.models.case import (
     RestrictionGround,
     State,
     VerificationMethod,
+    four_eyes_types,
 )
 from casework.models.gathering import CaseIdentifier, ConnectorRun
 from casework.models.health import WorkerHeartbeat
@@ -74,4 +75,5 @@ __all__ = [
     "VerificationMethod",
     "WorkItem",
     "WorkerHeartbeat",
+    "four_eyes_types",
 ]

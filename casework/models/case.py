@@ -60,6 +60,8 @@ RESPONSE_STATES = [State.IN_REVIEW, State.FULFILLING]
 CHANGING_TYPES = ("erasure", "rectification")
 # Requests answered with a bundle of the subject's data.
 BUNDLE_TYPES = ("access", "portability")
+# Approvals that always need a second person (settings.DSAR_FOUR_EYES may add BUNDLE_TYPES).
+FOUR_EYES_BUILT_IN = frozenset(CHANGING_TYPES)
 
 
 class Channel(models.TextChoices):
@@ -127,13 +129,22 @@ def _unverified_too_long(case: Case) -> bool:
     return since is not None and timezone.now() - since >= limit
 
 
+def four_eyes_types() -> frozenset[str]:
+    """Request types whose approval needs a second person: erasure and rectification, and
+    what settings.DSAR_FOUR_EYES adds (it can only add: access, portability)."""
+    return FOUR_EYES_BUILT_IN | frozenset(settings.DSAR_FOUR_EYES)
+
+
 def _may_approve(case: Case, user) -> bool:
-    """Four eyes: whoever prepared a plan of changes cannot approve it."""
+    """Four eyes: whoever prepared a plan of changes cannot approve it; where releases need
+    four eyes too, whoever completed the review cannot approve the release."""
     if not user.has_perm("casework.approve_case"):
         return False
+    if case.request_type not in four_eyes_types():
+        return True
     if case.request_type in CHANGING_TYPES:
         return case.plan_prepared_by_id != user.pk  # no plan yet: the condition says so
-    return True
+    return case.review_completed_by_id != user.pk
 
 
 _response_ready.explanation = _("the response to the subject has not been sent")
@@ -404,7 +415,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
         custom={
             "event": "case.approved",
             "perm": "casework.approve_case",
-            "denied": _("The person who prepared the plan cannot also approve it (four eyes)."),
+            "denied": _(
+                "The person who prepared the plan, or completed the review of the data to be "
+                "released, cannot also approve it (four eyes)."
+            ),
         },
     )
     def approve(self, *, by, at=None) -> None:

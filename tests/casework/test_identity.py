@@ -128,7 +128,9 @@ def test_staff_add_an_identifier_with_its_evidence_and_the_case_is_searched_by_i
     assert ConnectorRun.objects.get(case=case).records_count == 1
     added = CaseIdentifier.objects.get(case=case, kind="customer_number")
     assert (added.value, added.source, added.confirmed_by) == ("C-100042", "staff", alice)
-    assert CaseNote.objects.filter(case=case, kind="verification", text__contains="Printed").exists()
+    assert CaseNote.objects.filter(
+        case=case, kind="verification", text__contains="Printed"
+    ).exists()
     assert AuditEvent.objects.filter(case=case, action="case.identifier_added").exists()
 
 

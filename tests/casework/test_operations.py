@@ -8,6 +8,7 @@ import datetime as dt
 import getpass
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
@@ -373,3 +374,52 @@ def test_each_operation_names_the_permission_it_needs(name, make_case, alice, bo
     for label, request_type in SITUATIONS:
         case = situation(label, request_type, make_case, alice, bob)
         assert not op.offered(case, Actor.staff(without)), label
+
+
+# --- four eyes on releases, where a deployment asks for them ----------------------------------------
+
+
+def test_by_default_the_reviewer_may_approve_a_release(make_case, alice):
+    case = situation("reviewed", "access", make_case, alice, None)
+    assert operations.get("approve").offered(case, Actor.staff(alice))
+
+
+def test_with_four_eyes_on_releases_the_reviewer_may_not_approve_it(
+    make_case, alice, bob, settings
+):
+    settings.DSAR_FOUR_EYES = ["access", "portability"]
+    case = situation("reviewed", "access", make_case, alice, bob)  # Alice completed the review
+    approve = operations.get("approve")
+    assert "four eyes" in approve.refusal(case, Actor.staff(alice))
+    with pytest.raises(PermissionDenied):
+        services.case_approve(case=case, actor=Actor.staff(alice))
+    assert approve.offered(case, Actor.staff(bob))
+    assert services.case_approve(case=case, actor=Actor.staff(bob)).state == State.FULFILLING
+
+
+def test_four_eyes_on_releases_hold_on_the_command_line_too(make_case, alice, bob, settings):
+    settings.DSAR_FOUR_EYES = ["access"]
+    case = situation("in_review", "access", make_case, alice, bob)
+    run(case.reference, "complete_review", "--staff", "alice")
+    with pytest.raises(CommandError, match="operating-system account"):
+        run(case.reference, "approve", "--staff", "bob")
+
+
+def test_four_eyes_cannot_be_set_for_a_type_that_does_not_exist():
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={
+            **__import__("os").environ,
+            "DSAR_FOUR_EYES": "access,teleport",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        },
+        capture_output=True,
+        text=True,
+        cwd=django_settings.BASE_DIR,
+    )
+    assert result.returncode != 0 and "DSAR_FOUR_EYES" in result.stderr
