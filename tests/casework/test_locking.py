@@ -107,7 +107,7 @@ def test_advancing_a_case_whose_sources_all_answered_locks_it_once(
     with CaptureQueriesContext(connection) as queries:
         assert services.advance(case.pk) == "gathered"
     assert case_row_locks(queries.captured_queries) == 1
-    assert Case.objects.get(pk=case.pk).state == State.NEEDS_IDENTIFIER
+    assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW
 
 
 def test_a_merge_locks_both_cases_at_once_in_one_order(require_postgres, make_case, alice):
