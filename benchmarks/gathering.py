@@ -25,6 +25,7 @@ HEAVY = {"bench10@demo.example": 9, "bench10k@demo.example": 9_999, "bench1m@dem
 def _gather_once(email: str, timeout: float) -> dict:
     from casework import services
     from casework.actors import Actor
+    from casework.audit import action_names
     from casework.models import AuditEvent, Case, ConnectorRun, State
 
     case = services.case_create(
@@ -32,7 +33,8 @@ def _gather_once(email: str, timeout: float) -> dict:
     )
     services.case_verify(case=case, actor=Actor.subject())
     bench.wait_until(lambda: Case.objects.get(pk=case.pk).state == State.IN_REVIEW, timeout)
-    t0 = AuditEvent.objects.get(case=case, action="case.start_gathering").created_at
+    started = action_names("case.gathering_started")  # the old name too, for older events
+    t0 = AuditEvent.objects.get(case=case, action__in=started).created_at
     runs = list(ConnectorRun.objects.filter(case=case))
     t1 = max(r.finished_at for r in runs)
     return {
