@@ -66,23 +66,17 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
     ).select_related("retention_rule")
     # Never "we found nothing" where we did not look: the systems that failed, and those
     # never searched for this case (nothing it held reached them), are named as not searched.
-    searched_ok = set(
-        ConnectorRun.objects.filter(case=case)
-        .exclude(state=ConnectorRun.State.FAILED)
-        .values_list("system_id", flat=True)
+    runs = list(
+        ConnectorRun.objects.filter(case=case).values_list("system_id", "system__name", "state")
     )
+    searched_ok = {system for system, _name, state in runs if state != ConnectorRun.State.FAILED}
     failed = sorted(
-        set(
+        {name for _system, name, state in runs if state == ConnectorRun.State.FAILED}
+        | set(
             SourceSystem.objects.filter(active=True)
             .exclude(pk__in=searched_ok)
             .values_list("name", flat=True)
         )
-        | {
-            r.system.name
-            for r in ConnectorRun.objects.filter(
-                case=case, state=ConnectorRun.State.FAILED
-            ).select_related("system")
-        }
     )
     return BundleFacts(
         reference=case.reference,
