@@ -6,10 +6,12 @@ normalised form; the raw form is never logged.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import idna
 import phonenumbers
@@ -52,6 +54,46 @@ def same_email(a: str, b: str) -> bool:
         return email_key(a) == email_key(b)
     except InvalidEmail:
         return False
+
+
+@functools.cache
+def _confusables() -> dict[str, str]:
+    """Unicode's confusables (UTS #39): each character to the prototype it looks like."""
+    mapping: dict[str, str] = {}
+    path = Path(__file__).parent / "data" / "confusables.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        source, target, _type = line.split(";")
+        mapping[chr(int(source, 16))] = "".join(chr(int(c, 16)) for c in target.split())
+    return mapping
+
+
+def skeleton(text: str) -> str:
+    """What `text` looks like: UTS #39's skeleton (NFD, each character to its prototype, NFD
+    again) of its NFKC case fold, so that compatibility forms and case (the long ſ, the
+    Kelvin sign, fullwidth letters) look alike too. Two strings with one skeleton can be
+    mistaken for each other; it is never used to match, only to warn."""
+    mapping = _confusables()
+    folded = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    mapped = "".join(mapping.get(ch, ch) for ch in folded)
+    # Marks that change nothing visible (zero-width, joiners) vanish from what one sees.
+    visible = "".join(ch for ch in mapped if unicodedata.category(ch) != "Cf")
+    return unicodedata.normalize("NFD", visible)
+
+
+def email_skeleton(value: str) -> str:
+    """The skeleton of an address (see `skeleton`), "" for what is no address."""
+    try:
+        local, _, domain = email_key(value).rpartition("@")
+    except InvalidEmail:
+        return ""
+    # The domain's Unicode form is what a reader sees (xn-- labels decoded).
+    try:
+        shown = idna.decode(domain)
+    except idna.IDNAError:
+        shown = domain
+    return f"{skeleton(local)}@{skeleton(shown)}"
 
 
 def _email(value: str) -> str:
