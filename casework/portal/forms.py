@@ -3,6 +3,7 @@ language; type-specific fields are checked only for the type chosen."""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -15,6 +16,34 @@ from casework.models import RequestType, RestrictionGround
 from casework.portal.countries import OTHER, US, country_choices
 from casework.services.case import NOTE_MAX_LENGTH
 from casework.services.intake import authority_kind
+from dsar.identifiers import InvalidEmail, email_key
+
+# Fields that identify the subject: not one character in them may be invisible.
+IDENTIFYING_FIELDS = frozenset({"email", "phone", "customer_number"})
+# Characters that change how text reads without being seen: the bidirectional overrides,
+# embeddings and isolates (which can show "moc.live" as "evil.com"), and zero-width spaces.
+DECEPTIVE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\ufeff")
+
+
+def hidden_characters(field: str, value: str) -> str:
+    """Why `value` is refused for hiding characters, or "": control characters anywhere (but
+    line breaks and tabs in free text), characters that change how text reads, and in the
+    fields that identify the subject any invisible formatting character at all (zero-width
+    joiners too, which names in some scripts need elsewhere)."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if category == "Cc" and ch not in "\n\r\t":
+            break
+        if ch in DECEPTIVE or (field in IDENTIFYING_FIELDS and category == "Cf"):
+            break
+    else:
+        return ""
+    return str(
+        _(
+            "This contains an invisible or control character (for example a zero-width space "
+            "or a right-to-left mark). Type it again without it."
+        )
+    )
 
 CORRECTION_ROWS = 3
 
@@ -314,6 +343,14 @@ class RequestForm(HoneypotMixin, forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name, value in list(data.items()):
+            if isinstance(value, str) and (problem := hidden_characters(name, value)):
+                self.add_error(name, problem)
+        if data.get("email"):
+            try:
+                email_key(data["email"])
+            except InvalidEmail:
+                self.add_error("email", _("Enter an e-mail address like name@company.com."))
         kind = data.get("request_type")
         if kind == RequestType.RECTIFICATION:
             self._clean_corrections(data)

@@ -412,3 +412,68 @@ def test_an_edit_of_the_controller_shows_on_the_next_page(client):
     controller.save()
     page = client.get("/en/request/").content.decode()
     assert "Renamed Controller Ltd" in page and "privacy@renamed.example" in page
+
+
+# --- bad input: every field is matched by the rule or refused with a clear message -----------------
+
+HIDDEN = "This contains an invisible or control character"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "arta.krasniqi\u200b@demo.example"),  # zero-width space
+        ("email", "arta.krasniqi\u200d@demo.example"),  # zero-width joiner
+        ("phone", "+355 69 123\u202e4567"),  # right-to-left override
+        ("customer_number", "C-10\u200c01"),  # zero-width non-joiner
+        ("name", "Arta\u202e Krasniqi"),  # right-to-left override
+        ("company", "Drini\u2067 Sh.p.k."),  # right-to-left isolate
+        ("name", "Arta\x00Krasniqi"),  # a control character
+    ],
+)
+def test_hidden_characters_are_refused_with_a_clear_message(submit, field, value):
+    html = submit(**{field: value}).content.decode()
+    # The field's own check may say it first (an e-mail's shape, a phone's characters).
+    assert _error_for(html, f"id_{field}")
+    assert Case.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("customer_number", "C-10\u200c01"),
+        ("name", "Arta\u202e Krasniqi"),
+        ("company", "Drini\u2067 Sh.p.k."),
+    ],
+)
+def test_the_message_names_the_hidden_character(submit, field, value):
+    html = submit(**{field: value}).content.decode()
+    assert HIDDEN in _error_for(html, f"id_{field}")
+
+
+@pytest.mark.parametrize(
+    ("email", "stored"),
+    [
+        ("  Arta.Krasniqi@Demo.EXAMPLE  ", "arta.krasniqi@demo.example"),
+        ("arta.krasniqi+dsar@demo.example", "arta.krasniqi+dsar@demo.example"),
+        ("arta@d\u00ebmo.example", "arta@xn--dmo-jma.example"),  # an IDN domain, by IDNA
+        # The dotted capital I is kept as typed: its own address, no one else's.
+        ("ARTA.KRASN\u0130Q\u0130@demo.example", "arta.krasn\u0130q\u0130@demo.example"),
+        ("arta@bad_domain..example", None),
+    ],
+)
+def test_an_address_is_stored_in_the_one_form_or_refused_never_dropped(submit, email, stored):
+    html = submit(email=email).content.decode()
+    if stored is None:
+        assert _error_for(html, "id_email")
+        assert Case.objects.count() == 0
+    else:
+        assert Case.objects.get().email == stored
+
+
+@pytest.mark.parametrize(
+    "name", ["Zoë Krasniqi", "Zoe\u0308 Krasniqi", "\u0622\u0631\u062a\u0627", "Ｚoe"]
+)
+def test_names_in_any_script_and_form_are_kept_as_typed(submit, name):
+    submit(name=name)
+    assert Case.objects.get().name == name
