@@ -244,6 +244,26 @@ OPERATIONS: tuple[Operation, ...] = (
         transition="identifier_added",
     ),
     Operation(
+        "clear_lookalike",
+        _("Clear the look-alike flag"),
+        _(
+            "The request's e-mail address looks like another address we hold (letters from "
+            "other scripts, or that read alike), so nothing found for it is released. Clear "
+            "the flag only once you know the address is the subject's own, and say how."
+        ),
+        services.case_clear_lookalike,
+        permissions.check_clear_lookalike,
+        permission="casework.verify_case",
+        fields=(
+            Field(
+                "note",
+                _("How you know the address is the subject's own"),
+                required=True,
+                help_text=_("E.g. a call to the phone on the customer record."),
+            ),
+        ),
+    ),
+    Operation(
         "retry_sources",
         _("Retry failed sources"),
         _(
@@ -276,7 +296,7 @@ OPERATIONS: tuple[Operation, ...] = (
             )
         ),
         services.complete_review,
-        permissions.check_complete_review,
+        permissions.check_review_can_complete,
         permission="casework.review_records",
         done=lambda case: str(
             _("The review is complete; approval builds the bundle from it.")

@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_fsm import TransitionNotAllowed
 
 from casework import deadlines, roles
@@ -23,6 +24,7 @@ from casework.models import (
     State,
     four_eyes_types,
 )
+from casework.selectors.identity import undecided_links
 from casework.selectors.review import review_can_reopen, review_is_open
 
 # The roles that work cases: the only people a case can be assigned to.
@@ -181,6 +183,44 @@ def check_complete_review(case: Case, actor: Actor) -> None:
         raise TransitionNotAllowed(_("Records are reviewed while the case is in review."))
     if not review_is_open(case):
         raise ValidationError(_("The review is complete; reopen it to change decisions."))
+
+
+def check_review_can_complete(case: Case, actor: Actor) -> None:
+    """The review may be completed: it is open, and no record waits for staff to say whose it
+    is (a look-alike address not cleared, records the verified channel does not reach)."""
+    check_complete_review(case, actor)
+    if case.lookalike_held:
+        raise ValidationError(
+            _(
+                "The request's e-mail address looks like another address we hold. Clear the "
+                "look-alike flag first, saying how you know the address is the subject's own."
+            )
+        )
+    waiting = len(undecided_links(case))
+    if waiting:
+        raise ValidationError(
+            ngettext(
+                "%(n)d subject record was found only through what the requester typed, or "
+                "holds another e-mail address: confirm it with evidence or leave it out first.",
+                "%(n)d subject records were found only through what the requester typed, or "
+                "hold another e-mail address: confirm them with evidence or leave them out first.",
+                waiting,
+            )
+            % {"n": waiting}
+        )
+
+
+def check_decide_record_link(case: Case, actor: Actor) -> None:
+    """Held records are confirmed or left out while the review is open."""
+    check_complete_review(case, actor)
+
+
+def check_clear_lookalike(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.verify_case")
+    if not case.lookalike_held:
+        raise ValidationError(_("The request's address is not flagged as a look-alike."))
+    if not case.is_open:
+        raise TransitionNotAllowed(_("The case is closed."))
 
 
 def check_reopen_review(case: Case, actor: Actor) -> None:

@@ -23,6 +23,7 @@ from casework.models import (
     Channel,
     ConnectorRun,
     RecordDecision,
+    RecordLink,
 )
 from dsar.models import DataCategory
 
@@ -285,3 +286,33 @@ class RedactValueForm(RecordDecisionForm):
 
     def service_kwargs(self) -> dict[str, Any]:
         return {**super().service_kwargs(), "field": self.cleaned_data["field"]}
+
+
+class RecordLinkForm(forms.Form):
+    """Staff's decision on a held subject record (found only through what the requester typed,
+    or holding another e-mail address): confirm it with evidence, or leave it out."""
+
+    system = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    subject_key = forms.CharField(max_length=300, strip=False, widget=forms.HiddenInput)
+    decision = forms.ChoiceField(label=_("Decision"), choices=RecordLink.Decision.choices)
+    evidence = forms.ChoiceField(
+        label=_("Evidence"),
+        required=False,
+        choices=[("", "—"), *RecordLink.Evidence.choices],
+        help_text=_("Required to confirm: gathered through the record's own contact details."),
+    )
+    note = forms.CharField(
+        label=_("Note"),
+        max_length=services.NOTE_MAX_LENGTH,
+        help_text=_("What you did and found (e.g. the code came back from the record's e-mail)."),
+    )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "system_id": data["system"],
+            "subject_key": data["subject_key"],
+            "decision": data["decision"],
+            "evidence": data["evidence"],
+            "note": data["note"],
+        }

@@ -34,6 +34,7 @@ from casework.actors import Actor
 from casework.admin.forms import (
     ExcludeRecordForm,
     RecordDecisionForm,
+    RecordLinkForm,
     RedactValueForm,
 )
 from casework.models import (
@@ -42,8 +43,11 @@ from casework.models import (
     Case,
     ConnectorRun,
     RecordDecision,
+    RecordLink,
     State,
 )
+from casework.selectors.identity import FOUND_BY_CLAIM, LOOKALIKE, OTHER_EMAIL, SubjectLink
+from dsar.identifiers import IDENTIFIER_LABELS
 from dsar.models import DataCategory
 
 # --- what staff can do to a case -----------------------------------------------------------------
@@ -160,6 +164,7 @@ def review_row(
         "key": row["key"],
         "found_by_kind": found_by.get("kind", ""),
         "found_by_value": found_by.get("value", "") if show_identifier_value else None,
+        "held": row.get("held", False),
         "excluded": _decision(excluded, users) if excluded else None,
         "fields": [
             {
@@ -170,6 +175,53 @@ def review_row(
             }
             for name, value in row["data"].items()
         ],
+    }
+
+
+HELD_BECAUSE = {
+    FOUND_BY_CLAIM: _(
+        "Found only through an identifier the requester typed. Typing it proves nothing: "
+        "the requester proved only that they control their e-mail address."
+    ),
+    OTHER_EMAIL: _(
+        "This record holds an e-mail address that is not the requester's verified address."
+    ),
+    LOOKALIKE: _(
+        "The request's address looks like another address we hold: nothing found for it is "
+        "trusted until the flag is cleared."
+    ),
+}
+
+
+def held_link_row(link: SubjectLink, users: dict[int, Any]) -> dict[str, Any]:
+    """One held subject record as the review page warns of it: which record, found by which
+    identifier, the contact details it holds (where evidence can be sought), staff's
+    decision if any."""
+    decision = link.decision
+    return {
+        "system_id": link.system_id,
+        "system": link.system_name,
+        "subject_key": link.subject_key,
+        "found_by": [
+            {"kind": str(IDENTIFIER_LABELS.get(i.kind, i.kind)), "value": i.value}
+            for i in link.found_by
+        ],
+        "contacts": [
+            {"kind": str(IDENTIFIER_LABELS.get(i.kind, i.kind)), "value": i.value}
+            for i in link.contacts
+        ],
+        "records": link.records,
+        "why": HELD_BECAUSE.get(link.held_because, ""),
+        "decision": {
+            "label": decision.get_decision_display(),
+            "evidence": decision.get_evidence_display(),
+            "note": decision.note,
+            "by": users.get(decision.decided_by_id),
+            "at": decision.decided_at,
+            "left_out": decision.decision == RecordLink.Decision.LEFT_OUT,
+        }
+        if decision
+        else None,
     }
 
 
@@ -326,6 +378,9 @@ class ReviewAdminViews:
                 ],
             )
         may_decide = selectors.review_is_open(case) and user.has_perm("casework.review_records")
+        held = selectors.held_links(case) if user.has_perm("casework.view_caseidentifier") else []
+        deciders = {link.decision.decided_by_id for link in held if link.decision}
+        decided_by = get_user_model().objects.in_bulk(deciders) if deciders else {}
         actions = [
             {"name": op.name, "label": op.label, "url": self.operation_url(case, op.name)}
             for op in (
@@ -350,6 +405,10 @@ class ReviewAdminViews:
                 "bundle_note": bundle_note(case),
                 "review_actions": actions,
                 "reasons": RecordDecision.Reason.choices,
+                "held": [held_link_row(link, decided_by) for link in held],
+                "lookalike_held": case.lookalike_held,
+                "link_form": RecordLinkForm(),
+                "link_url": self._case_url("review_decide", case, "link"),
                 "exclude_url": self._case_url("review_decide", case, "exclude"),
                 "redact_url": self._case_url("review_decide", case, "redact"),
             }
@@ -361,6 +420,8 @@ class ReviewAdminViews:
     ) -> HttpResponse:
         """Leave a record out, or redact one of its values (POST only), through the review
         service; the reviewer comes back to the same category and page."""
+        if decision == "link":
+            return self._decide_link(request, object_id)
         decide = {
             "exclude": (ExcludeRecordForm, services.exclude_record),
             "redact": (RedactValueForm, services.redact_value),
@@ -412,6 +473,39 @@ class ReviewAdminViews:
                     "system": run.system.name,
                 }
             self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(back)
+
+    def _decide_link(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm a held subject record with evidence, or leave it out (POST only)."""
+        case = self._case_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        back = self._review_url(case)
+        form = RecordLinkForm(request.POST)
+        label = _("Decide on a held record")
+        if not form.is_valid():
+            problems = "; ".join(
+                f"{form.fields[name].label or name}: {' '.join(errors)}"
+                for name, errors in form.errors.items()
+            )
+            self.message_user(request, self._refused(label, problems), messages.ERROR)
+            return HttpResponseRedirect(back)
+        try:
+            made = services.decide_record_link(
+                case=case, actor=Actor.staff(request.user), **form.service_kwargs()
+            )
+        except ValidationError as exc:
+            self.message_user(
+                request, self._refused(label, "; ".join(exc.messages)), messages.ERROR
+            )
+        except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
+            self.message_user(request, self._refused(label, exc), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("Recorded: %(decision)s.") % {"decision": made.get_decision_display()},
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(back)
 
     def _review_url(self, case: Case, category: str = "", page: int = 1) -> str:

@@ -41,14 +41,34 @@ logger = logging.getLogger(__name__)
 
 
 def _records(
-    connector, lookup: Lookup, skip: set[str], counts: dict[str, int]
+    connector, lookup: Lookup, skip: set[str], counts: dict[str, dict[str, int]]
 ) -> Iterator[dict[str, Any]]:
+    """The records of every matched subject not exported before, counted by subject and
+    category as they stream past."""
     for match in lookup.matches:
         if match.subject_key in skip:
             continue
+        mine = counts.setdefault(match.subject_key, {})
         for record in connector.export(match):
-            counts[record.category] = counts.get(record.category, 0) + 1
+            mine[record.category] = mine.get(record.category, 0) + 1
             yield record.as_dict()
+
+
+def _match_rows(
+    lookup: Lookup, searched: list[Identifier], counts: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
+    """What the run keeps of each subject it matched, for judging how far the match is
+    trusted: every searched identifier that reaches it (a lookup names only the first), what
+    the record itself holds, its records."""
+    return [
+        {
+            "subject_key": m.subject_key,
+            "found_by": _as_dicts({m.found_by} | (set(searched) & m.identifiers)),
+            "identifiers": _as_dicts(m.identifiers),
+            "counts": counts.get(m.subject_key, {}),
+        }
+        for m in lookup.matches
+    ]
 
 
 def execute(run_id: int) -> str:
@@ -67,7 +87,7 @@ def execute(run_id: int) -> str:
                 return _wait_for_person(run)
             identifiers = [Identifier.from_dict(i) for i in run.identifiers]
             lookup = connector.find_subject(identifiers)
-            counts: dict[str, int] = {}
+            counts: dict[str, dict[str, int]] = {}
             skip = set(run.skip_subject_keys)
             name, count = "", 0
             if any(m.subject_key not in skip for m in lookup.matches):
@@ -91,16 +111,28 @@ def execute(run_id: int) -> str:
 
 
 def _succeed(
-    run: ConnectorRun, lookup: Lookup, name: str, count: int, counts: dict[str, int], ms: int
+    run: ConnectorRun,
+    lookup: Lookup,
+    name: str,
+    count: int,
+    counts: dict[str, dict[str, int]],
+    ms: int,
 ) -> bool:
+    totals: dict[str, int] = {}
+    for by_category in counts.values():
+        for category, n in by_category.items():
+            totals[category] = totals.get(category, 0) + n
     with transaction.atomic():
         stored = work.complete(
             run,
             state=ConnectorRun.State.SUCCEEDED,
             duration_ms=ms,
             records_count=count,
-            counts=counts,
+            counts=totals,
             subject_keys=sorted({m.subject_key for m in lookup.matches}),
+            matches=_match_rows(
+                lookup, [Identifier.from_dict(i) for i in run.identifiers], counts
+            ),
             learnt=_as_dicts(lookup.learnt()),
             ambiguous=[{**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous],
             result_file=name,

@@ -32,7 +32,7 @@ from casework.models.case import (
     VerificationMethod,
     four_eyes_types,
 )
-from casework.models.gathering import CaseIdentifier, ConnectorRun
+from casework.models.gathering import CaseIdentifier, ConnectorRun, RecordLink
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.review import RecordDecision
@@ -67,6 +67,7 @@ __all__ = [
     "PostalLetter",
     "PublicHoliday",
     "RecordDecision",
+    "RecordLink",
     "ReferenceCounter",
     "RequestType",
     "RestrictionGround",

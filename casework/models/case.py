@@ -219,6 +219,14 @@ class Case(ConcurrentTransitionMixin, models.Model):
     verified_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The request's address looks like (UTS #39 skeleton) an address we already hold, but is
+    # another address: accepted, and nothing is released until staff clear it.
+    email_skeleton = models.CharField(max_length=400, blank=True, db_index=True)
+    lookalike_flagged_at = models.DateTimeField(null=True, blank=True)
+    lookalike_cleared_at = models.DateTimeField(null=True, blank=True)
+    lookalike_cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     # Asking the subject: the state to come back to, and why we asked.
     awaiting_from = models.CharField(max_length=20, choices=State.choices, blank=True)
@@ -299,6 +307,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
         # feet ("Direct state modification is not allowed"). One refresh at a time.
         with _CASE_REFRESH_LOCK:
             super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def lookalike_held(self) -> bool:
+        """Flagged as a look-alike of an address we hold, and not yet cleared by staff."""
+        return self.lookalike_flagged_at is not None and self.lookalike_cleared_at is None
 
     @property
     def is_open(self) -> bool:

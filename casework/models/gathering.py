@@ -22,6 +22,7 @@ class CaseIdentifier(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="identifiers")
     kind = models.CharField(max_length=30)
     value = models.CharField(max_length=400)
+    skeleton = models.CharField(max_length=400, blank=True, db_index=True)  # e-mails: look-alikes
     source = models.CharField(max_length=80)  # "request" or a system's slug
     round = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.FOLLOWED)
@@ -65,6 +66,10 @@ class ConnectorRun(WorkItem):
     records_count = models.PositiveBigIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)  # records by category
     subject_keys = models.JSONField(default=list, blank=True)
+    # Each subject the system matched: [{"subject_key", "found_by": {"kind", "value"},
+    # "identifiers": [...the record's own...], "counts": {category: n}}]; how far the match
+    # is trusted is judged from these (`casework.selectors.identity`).
+    matches = models.JSONField(default=list, blank=True)
     learnt = models.JSONField(default=list, blank=True)  # [{"kind", "value"}]
     ambiguous = models.JSONField(default=list, blank=True)  # [{"kind", "value", "matches"}]
     error_kind = models.CharField(max_length=20, blank=True)  # transient, permanent, config
@@ -84,3 +89,46 @@ class ConnectorRun(WorkItem):
 
     def __str__(self) -> str:
         return f"{self.case_id}/{self.system_id}/round {self.round}"
+
+
+class RecordLink(models.Model):
+    """Staff's decision on a subject record that the verified channel does not reach: found
+    only through an identifier the requester typed (a claim, not a proof), or holding an
+    e-mail address other than the verified one. Until confirmed, with the evidence gathered
+    through the record's own contact details, its records reach no bundle, letter or status;
+    left out, they never do."""
+
+    class Decision(models.TextChoices):
+        CONFIRMED = "confirmed", _("Confirmed: the subject's")
+        LEFT_OUT = "left_out", _("Left out: not shown to be the subject's")
+
+    class Evidence(models.TextChoices):
+        CODE_TO_RECORD_EMAIL = (
+            "code_email",
+            _("A code sent to the record's own e-mail address was given back"),
+        )
+        CALL_TO_RECORD_PHONE = "call_phone", _("A call to the record's own phone number")
+        DOCUMENT = "document", _("A document that ties the record to the subject")
+        OTHER = "other", _("Other (say what in the note)")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="record_links")
+    system = models.ForeignKey("dsar.SourceSystem", on_delete=models.PROTECT, related_name="+")
+    subject_key = models.CharField(max_length=300)
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    evidence = models.CharField(max_length=12, choices=Evidence.choices, blank=True)
+    note = models.TextField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case", "system", "subject_key"], name="record_link_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} ({self.system_id})"

@@ -21,6 +21,14 @@ from casework.selectors.gathering import (
     request_identifiers,
     why_not_confirmable,
 )
+from casework.selectors.identity import (
+    held_keys,
+    held_links,
+    looks_like_held_address,
+    subject_links,
+    undecided_links,
+    verified_channel,
+)
 from casework.selectors.review import (
     REDACTED,
     ReviewSummary,
@@ -44,6 +52,9 @@ __all__ = [
     "cases_due_within",
     "cases_to_expire",
     "confirmable",
+    "held_keys",
+    "held_links",
+    "looks_like_held_address",
     "manual_settings",
     "may_email",
     "notice_given",
@@ -62,5 +73,8 @@ __all__ = [
     "review_summary",
     "reviewed_records",
     "stored_runs",
+    "subject_links",
+    "undecided_links",
+    "verified_channel",
     "why_not_confirmable",
 ]

@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet
 
 from casework import results
 from casework.models import Case, ConnectorRun, RecordDecision, State
+from casework.selectors.identity import held_keys
 
 REDACTED = "[redacted]"
 
@@ -84,8 +85,11 @@ def review_summary(case: Case) -> ReviewSummary:
 
 def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
     """(category, record) for every gathered record as review left it: excluded records out,
-    redacted values replaced, each record once even where several rounds found it. Streamed
-    run by run; the decisions (a small set) are the only thing held."""
+    redacted values replaced, records held back from the subject (found only through what
+    the requester typed, or of a look-alike address: `selectors.identity`) out, each record
+    once even where several rounds found it. Streamed run by run; the decisions (a small
+    set) are the only thing held in memory."""
+    held = held_keys(case)
     # Decisions hold for the record wherever it was found: (system, category, key).
     excluded: set[tuple[int, str, str]] = set()
     redactions: dict[tuple[int, str, str], set[str]] = {}
@@ -102,6 +106,8 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
             category, key = record["category"], record["key"]
             identity = (run.system_id, category, key)
             if identity in seen or identity in excluded:
+                continue
+            if (run.system_id, str(record.get("subject_key", ""))) in held:
                 continue
             seen.add(identity)
             data = dict(record.get("data") or {})
@@ -124,7 +130,9 @@ def review_rows(
     case: Case, *, category: str | None = None, limit: int = 100, offset: int = 0
 ) -> list[dict]:
     """Records for the review screen: each with its run, the identifier that found it (kind and
-    value: staff need to judge), and the decisions taken on it."""
+    value: staff need to judge), whether it is held back from the subject, and the decisions
+    taken on it."""
+    held_back = held_keys(case)
     decisions: dict[tuple[int, str, str], list[RecordDecision]] = {}
     for d in RecordDecision.objects.filter(case=case):
         decisions.setdefault((d.run_id, d.category, d.record_key), []).append(d)
@@ -152,6 +160,7 @@ def review_rows(
                         "found_by": record.get("found_by") or {},
                         "data": record.get("data") or {},
                         "decisions": decisions.get((run.pk, record["category"], record["key"]), []),
+                        "held": (run.system_id, str(record.get("subject_key", ""))) in held_back,
                     }
                 )
             index += 1

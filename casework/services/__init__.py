@@ -34,6 +34,7 @@ from casework.services.gathering import (
     retry_failed,
     start_gathering,
 )
+from casework.services.identity import case_clear_lookalike, decide_record_link
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
@@ -54,6 +55,7 @@ __all__ = [
     "case_approve",
     "case_ask_subject",
     "case_assign",
+    "case_clear_lookalike",
     "case_confirm_receipt",
     "case_create",
     "case_expire",
@@ -74,6 +76,7 @@ __all__ = [
     "complete_manual_run",
     "complete_review",
     "confirm_identifier",
+    "decide_record_link",
     "delete_submissions",
     "exclude_record",
     "export_to_medium",

@@ -42,12 +42,18 @@ from casework.services.case import (
     case_start_gathering,
 )
 from dsar.connectors import ConnectorError, connector_class
-from dsar.identifiers import IDENTIFIER_KINDS, Identifier
+from dsar.identifiers import IDENTIFIER_KINDS, Identifier, email_skeleton
 from dsar.models import SourceSystem
 
 
 def _as_dicts(identifiers: Iterable[Identifier]) -> list[dict[str, str]]:
     return [i.as_dict() for i in sorted(set(identifiers))]
+
+
+def _skeleton(kind: str, value: str) -> str:
+    # E-mail identifiers keep their look (UTS #39 skeleton): a request from an address that
+    # looks like one of them, but is another, is flagged (`services.intake`).
+    return email_skeleton(value) if kind == "email" else ""
 
 
 def _enqueue(run_ids: list[int], countdown: float | None = None) -> None:
@@ -118,7 +124,14 @@ def start_gathering(case_id: int) -> None:
         identifiers = request_identifiers(case)
         CaseIdentifier.objects.bulk_create(
             [
-                CaseIdentifier(case=case, kind=i.kind, value=i.value, source="request", round=1)
+                CaseIdentifier(
+                    case=case,
+                    kind=i.kind,
+                    value=i.value,
+                    skeleton=_skeleton(i.kind, i.value),
+                    source="request",
+                    round=1,
+                )
                 for i in identifiers
             ],
             ignore_conflicts=True,
@@ -164,6 +177,7 @@ def case_add_identifier(*, case: Case, actor: Actor, kind: str, value: str, note
             kind=identifier.kind,
             value=identifier.value,
             defaults={
+                "skeleton": _skeleton(identifier.kind, identifier.value),
                 "source": "staff",
                 "round": round_no,
                 "confirmed_by": actor.user,
@@ -202,6 +216,7 @@ def advance(case_id: int) -> str:
                     case=case,
                     kind=k,
                     value=v,
+                    skeleton=_skeleton(k, v),
                     source=src,
                     round=next_round,
                     status=CaseIdentifier.Status.AMBIGUOUS,
@@ -215,7 +230,14 @@ def advance(case_id: int) -> str:
         if follow and next_round <= settings.DSAR_GATHER_MAX_ROUNDS:
             CaseIdentifier.objects.bulk_create(
                 [
-                    CaseIdentifier(case=case, kind=k, value=v, source=src, round=next_round)
+                    CaseIdentifier(
+                        case=case,
+                        kind=k,
+                        value=v,
+                        skeleton=_skeleton(k, v),
+                        source=src,
+                        round=next_round,
+                    )
                     for (k, v), (src, _) in follow.items()
                 ],
                 ignore_conflicts=True,

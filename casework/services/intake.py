@@ -33,8 +33,9 @@ from casework.models import (
     VerificationMethod,
 )
 from casework.portal import selectors
+from casework.selectors.identity import looks_like_held_address
 from casework.services.case import _require_text, case_verify
-from dsar.identifiers import InvalidEmail, email_key
+from dsar.identifiers import InvalidEmail, email_key, email_skeleton
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +156,10 @@ def case_create(
     )
     if verified_by is not None:
         verification_note = _require_text(verification_note, "verification_note")
+    skeleton = ""
     if email:
         email = email_key(email)  # the one form addresses are compared in (dsar.identifiers)
+        skeleton = email_skeleton(email)
 
     received_at = intake.received_at or timezone.now()
     received_on = deadlines.local_date(received_at)
@@ -186,7 +189,13 @@ def case_create(
             representative_relationship=intake.representative_relationship.strip(),
             mailbox_lost=intake.mailbox_lost,
             entered_by=actor.user if actor.kind == Actor.STAFF else None,
+            email_skeleton=skeleton,
         )
+        # Accepted as any request (the requester sees nothing different), but held from
+        # release until staff clear it: see casework.selectors.identity.
+        lookalike = looks_like_held_address(email, skeleton)
+        if lookalike:
+            case.lookalike_flagged_at = timezone.now()
         case.save()
         record_event(
             case,
@@ -202,6 +211,8 @@ def case_create(
                 **(intake_details or {}),
             },
         )
+        if lookalike:
+            record_event(case, "identity.lookalike_flagged", actor=Actor.system(), details={})
         if verified_by is not None:
             case = case_verify(
                 case=case,

@@ -15,7 +15,11 @@ from casework import results
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, ConnectorRun, RecordDecision
-from casework.permissions import check_complete_review, check_reopen_review
+from casework.permissions import (
+    check_complete_review,
+    check_reopen_review,
+    check_review_can_complete,
+)
 from casework.selectors.review import review_summary
 
 
@@ -150,7 +154,8 @@ def redact_value(
 def complete_review(*, case: Case, actor: Actor) -> Case:
     """The reviewed view is what the subject will receive."""
     with transaction.atomic():
-        locked = _open_review(case, actor)
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        check_review_can_complete(locked, actor)
         locked.review_completed_at = timezone.now()
         locked.review_completed_by = actor.user
         locked.save(update_fields=["review_completed_at", "review_completed_by", "updated_at"])

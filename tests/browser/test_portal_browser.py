@@ -123,14 +123,15 @@ def review_and_approve(case: Case) -> Bundle:
     return wait_for(built, timeout=10)
 
 
-def code_in_mail(seen: int) -> str:
-    """The one-time code of the first download-code e-mail sent after the first `seen` ones."""
+def code_in_mail(seen: int, to: str = EMAIL) -> str:
+    """The one-time code of the first download-code e-mail sent after the first `seen` ones,
+    which must have gone to `to`."""
 
     def sent():
         return [m for m in mail.outbox[seen:] if CODE.search(m.body)]
 
     message = wait_for(sent, timeout=10)[0]
-    assert message.to == [EMAIL]
+    assert message.to == [to]
     return CODE.search(message.body).group(1)
 
 

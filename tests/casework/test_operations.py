@@ -32,6 +32,7 @@ SITUATIONS = [
     ("gathering", "access"),
     ("gathering_blocked", "access"),
     ("needs_identifier", "access"),
+    ("lookalike", "access"),
     ("in_review", "access"),
     ("reviewed", "access"),
     ("in_review", "erasure"),
@@ -66,6 +67,12 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
         services.case_verify(case=letter, actor=team, note="Signed letter on file")
         services.start_gathering(letter.pk)
         return Case.objects.get(pk=letter.pk)
+    if label == "lookalike":
+        # Lina's address is held (her case); a request from a look-alike of it (a Cyrillic е
+        # in the domain) is flagged. Not Arta's: every later case of hers would look like it.
+        make_case(email="lina@demo.example")
+        lookalike = make_case(email="lina@d\u0435mo.example")
+        return bring_to(State.IN_REVIEW, lookalike, alice)
     if label == "gathering_blocked":
         case = bring_to(State.GATHERING, case, alice)
         system = SourceSystem.objects.create(name="CRM", slug="crm", connector="manual")
@@ -107,6 +114,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "reject": {"reason": "Manifestly unfounded", "unfounded": False},
         "assign": {"assignee": alice},
         "add_note": {"note": "Called twice"},
+        "clear_lookalike": {"note": "Called the phone on the customer record"},
         "add_identifier": {
             "kind": "customer_number",
             "value": "C-100042",
@@ -167,6 +175,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "answered",
         "proceed_without_source",
         "add_identifier",
+        "clear_lookalike",
         "retry_sources",
         "complete_review",
         "reopen_review",

@@ -1,0 +1,206 @@
+"""How far each subject record a case's searches found is trusted to be the requester's.
+
+Confirming an e-mail link proves one thing: the requester controls that mailbox. What else
+they typed (a phone, a customer number, a name and company) is a claim. So a record counts as
+the subject's when it was found through the verified channel, or through an identifier read
+from a record already trusted (and not ambiguous), and holds no e-mail address other than
+trusted ones; or when staff confirmed it with evidence (`RecordLink`). Every other record is
+*held*: shown to staff with a warning, left out of every bundle, letter and status until staff
+decide. The judgment is made here, once, from what the runs stored; nothing else decides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from casework.models import (
+    Case,
+    CaseIdentifier,
+    ConnectorRun,
+    RecordLink,
+    VerificationMethod,
+)
+from dsar.identifiers import Identifier
+
+# Why a record is held, for the warning staff read.
+FOUND_BY_CLAIM = "claim"  # found only through an identifier the requester typed
+OTHER_EMAIL = "other_email"  # the record's own e-mail address is not the verified one
+LOOKALIKE = "lookalike"  # the request's address looks like one we hold: nothing is trusted
+CONTACT_KINDS = ("email", "phone")
+MANUAL_SUBJECT_KEY = "manual"  # what a manual export's records carry as their subject key
+
+
+@dataclass
+class SubjectLink:
+    """One subject of one system, as the case's searches found it (in one or more rounds):
+    `found_by` every searched identifier that reached it, `identifiers` what it holds."""
+
+    system_id: int
+    system_name: str
+    subject_key: str
+    found_by: list[Identifier] = field(default_factory=list)
+    identifiers: set[Identifier] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+    manual: bool = False  # a person's export: reached by every identifier they were shown
+    trusted: bool = False
+    held_because: str = ""  # FOUND_BY_CLAIM, OTHER_EMAIL or LOOKALIKE; "" when trusted
+    decision: RecordLink | None = None
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.system_id, self.subject_key)
+
+    @property
+    def contacts(self) -> list[Identifier]:
+        """The record's own contact details: where evidence of the link can be sought."""
+        return sorted(i for i in self.identifiers if i.kind in CONTACT_KINDS)
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def undecided(self) -> bool:
+        return not self.trusted and self.decision is None
+
+
+def looks_like_held_address(email: str, skeleton: str) -> bool:
+    """Whether an address (in its `email_key` form) looks like another address we hold, the
+    e-mail of a case or one learnt from a system's records: same skeleton, other address.
+    Systems are never searched by skeleton; this only warns."""
+    if not skeleton:
+        return False
+    return (
+        Case.objects.filter(email_skeleton=skeleton).exclude(email=email).exists()
+        or CaseIdentifier.objects.filter(kind="email", skeleton=skeleton)
+        .exclude(value=email)
+        .exists()
+    )
+
+
+def verified_channel(case: Case) -> set[Identifier]:
+    """The identifiers the case has proven the requester holds: the e-mail address they
+    confirmed by its link (or that staff checked), and identifiers staff added with evidence.
+    None while the request's address is flagged as a look-alike and staff have not cleared it."""
+    channel: set[Identifier] = set()
+    if case.email and not case.lookalike_held:
+        proven = case.verification_method == VerificationMethod.EMAIL_LINK or (
+            case.verification_method == VerificationMethod.STAFF_CHECK and not case.mailbox_lost
+        )
+        if proven:
+            channel.add(Identifier("email", case.email))
+    for kind, value in CaseIdentifier.objects.filter(case=case, source="staff").values_list(
+        "kind", "value"
+    ):
+        channel.add(Identifier(kind, value))
+    return channel
+
+
+def _ambiguous(case: Case) -> set[Identifier]:
+    return {
+        Identifier(kind, value)
+        for kind, value in CaseIdentifier.objects.filter(
+            case=case, status=CaseIdentifier.Status.AMBIGUOUS
+        ).values_list("kind", "value")
+    }
+
+
+def subject_links(case: Case) -> list[SubjectLink]:
+    """Every subject the case's searches matched, each judged trusted or held (see the module
+    docstring), in the order the systems were searched. Runs stored before matches were kept
+    (and manual exports, chosen by a person) have none here: their records are not held."""
+    links: dict[tuple[int, str], SubjectLink] = {}
+    runs = (
+        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
+        .select_related("system")
+        .order_by("round", "system_id")
+    )
+    for run in runs:
+        if run.system.connector == "manual" and run.result_file:
+            # The person searched with every identifier on the case, typed ones included.
+            key = (run.system_id, MANUAL_SUBJECT_KEY)
+            link = links.setdefault(
+                key, SubjectLink(run.system_id, run.system.name, key[1], manual=True)
+            )
+            for category, n in (run.counts or {}).items():
+                link.counts[category] = link.counts.get(category, 0) + int(n)
+            continue
+        for match in run.matches:
+            key = (run.system_id, str(match["subject_key"]))
+            link = links.setdefault(key, SubjectLink(run.system_id, run.system.name, key[1]))
+            found_by = match["found_by"]
+            for i in found_by if isinstance(found_by, list) else [found_by]:
+                if (identifier := Identifier.from_dict(i)) not in link.found_by:
+                    link.found_by.append(identifier)
+            link.identifiers.update(Identifier.from_dict(i) for i in match["identifiers"])
+            for category, n in (match.get("counts") or {}).items():
+                link.counts[category] = link.counts.get(category, 0) + int(n)
+    if not links:
+        return []
+    for decision in RecordLink.objects.filter(case=case):
+        if (link := links.get((decision.system_id, decision.subject_key))) is not None:
+            link.decision = decision
+    _judge(case, list(links.values()))
+    return list(links.values())
+
+
+def _judge(case: Case, links: list[SubjectLink]) -> None:
+    """Trust spreads from the verified channel through the records it reaches, round by round
+    of the identity graph, until nothing changes; what it never reaches is held."""
+    trusted_ids = verified_channel(case)
+    ambiguous = _ambiguous(case)
+    pending = [link for link in links if not link.manual]
+    changed = True
+    while changed:
+        changed = False
+        trusted_emails = {i for i in trusted_ids if i.kind == "email"}
+        for link in list(pending):
+            decision = link.decision
+            if decision is not None and decision.decision == RecordLink.Decision.LEFT_OUT:
+                continue
+            confirmed = decision is not None and decision.decision == RecordLink.Decision.CONFIRMED
+            emails = {i for i in link.identifiers if i.kind == "email"}
+            reached = any(i in trusted_ids for i in link.found_by)
+            if confirmed or (reached and (not emails or emails & trusted_emails)):
+                link.trusted = True
+                pending.remove(link)
+                trusted_ids |= {i for i in link.identifiers if i not in ambiguous and i.usable}
+                changed = True
+    shown = {
+        Identifier(kind, value)
+        for kind, value in CaseIdentifier.objects.filter(
+            case=case, status=CaseIdentifier.Status.FOLLOWED
+        ).values_list("kind", "value")
+    }
+    for link in links:
+        if link.manual:
+            decision = link.decision
+            if decision is not None:
+                link.trusted = decision.decision == RecordLink.Decision.CONFIRMED
+            else:
+                link.trusted = shown <= trusted_ids and not case.lookalike_held
+            if not link.trusted:
+                pending.append(link)
+    lookalike = case.lookalike_held
+    for link in pending:
+        if lookalike:
+            link.held_because = LOOKALIKE
+        elif link.found_by and any(i in trusted_ids for i in link.found_by):
+            link.held_because = OTHER_EMAIL
+        else:
+            link.held_because = FOUND_BY_CLAIM
+
+
+def held_links(case: Case) -> list[SubjectLink]:
+    """The subject records not trusted (undecided or left out), for the review page."""
+    return [link for link in subject_links(case) if not link.trusted]
+
+
+def held_keys(case: Case) -> set[tuple[int, str]]:
+    """(system, subject key) of every record held back from what the subject receives."""
+    return {link.key for link in subject_links(case) if not link.trusted}
+
+
+def undecided_links(case: Case) -> list[SubjectLink]:
+    """Held records staff have not yet confirmed or left out: the review cannot complete."""
+    return [link for link in subject_links(case) if link.undecided]
