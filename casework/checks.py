@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core import checks
+from django.db import connections
+
+from casework.dbroles import connected_role
 
 # Caches that live in one process: web and worker processes would each see their own.
 PER_PROCESS_CACHES = (
@@ -28,3 +31,35 @@ def check_shared_cache(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.database)
+def check_database_role(app_configs=None, databases=None, **kwargs) -> list[checks.CheckMessage]:
+    """The role the application connects as must not be able to change the audit trail: a
+    superuser or the tables' owner can disable the append-only trigger or TRUNCATE (see
+    casework.dbroles). Asked only when a command names the databases (`check --database
+    default`, `migrate`); `migrate` itself runs as the owner, with --skip-checks."""
+    messages = []
+    for alias in databases or ():
+        if connections[alias].vendor != "postgresql":
+            continue
+        role, superuser, owned = connected_role(using=alias)
+        if superuser:
+            problem = "is a superuser"
+        elif owned:
+            problem = f"owns {', '.join(owned)}"  # or is a member of the role that does
+        else:
+            continue
+        level, code = (checks.Error, "E002") if settings.DSAR_SECURE else (checks.Warning, "W002")
+        messages.append(
+            level(
+                f"The application's database role {role!r} {problem}: it could "
+                "disable the audit trail's append-only trigger, or truncate the audit tables.",
+                hint="Connect as a role that owns no table, given its rights by `manage.py "
+                "grant_app_role ROLE` run as the owner after migrate (README, the two "
+                "database roles).",
+                obj=alias,
+                id=f"casework.{code}",
+            )
+        )
+    return messages

@@ -11,6 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
+POSTGRES_INIT = ROOT / "docker" / "postgres-init"
 
 SERVICES = {"postgres", "redis", "web", "worker", "sweeper", "beat"}
 APP_SERVICES = ("web", "worker", "sweeper", "beat")
@@ -62,10 +63,27 @@ def test_web_runs_gunicorn_with_the_wsgi_app_and_the_config_file(services):
     assert (ROOT / "config" / "gunicorn.conf.py").is_file()
 
 
-def test_web_migrates_before_it_serves(services):
+def test_migrations_run_once_as_the_owner_then_the_application_role_gets_its_rights(services):
+    migrate = services["migrate"]
+    command = command_text(migrate)
+    assert "manage.py migrate --noinput" in command
+    assert command.index("migrate --noinput") < command.index("grant_app_role dsar_app")
+    assert environment(migrate)["DATABASE_URL"].startswith("postgres://dsar_owner:")
+    assert migrate["restart"] == "no"
+    assert "migrate" not in migrate["depends_on"]
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_start_after_the_migrations_and_never_migrate(services, name):
+    condition = services[name]["depends_on"]["migrate"]["condition"]
+    assert condition == "service_completed_successfully"
+    assert "migrate" not in command_text(services[name])
+
+
+def test_web_runs_the_database_checks_before_it_serves(services):
     command = command_text(services["web"])
-    assert "migrate" in command
-    assert command.index("migrate") < command.index("gunicorn")
+    assert "manage.py check --database default" in command
+    assert command.index("check --database") < command.index("gunicorn")
 
 
 def test_web_publishes_port_8000(services):
@@ -133,11 +151,40 @@ def test_app_services_wait_for_healthy_postgres_and_redis(services, name):
 def test_app_services_run_hardened_against_postgres_and_redis(services, name):
     env = environment(services[name])
     assert env["DSAR_SECURE"] == "1"
-    assert env["DATABASE_URL"].startswith("postgres://dsar:")
+    assert env["DATABASE_URL"].startswith("postgres://dsar_app:")
     assert env["DATABASE_URL"].endswith("@postgres:5432/dsar")
     assert env["REDIS_URL"] == "redis://redis:6379/0"
     assert env["DSAR_VAR_DIR"] == "/var/lib/dsar"
     assert "127.0.0.1" in env["ALLOWED_HOSTS"].split(","), "the web healthcheck needs it"
+
+
+def test_postgres_creates_the_two_roles_from_the_init_script(services):
+    postgres = services["postgres"]
+    assert "./docker/postgres-init:/docker-entrypoint-initdb.d:ro" in postgres["volumes"]
+    script = (POSTGRES_INIT / "10-dsar-roles.sh").read_text()
+    assert "${DSAR_DB_OWNER:-dsar_owner}" in script and "${DSAR_DB_APP:-dsar_app}" in script
+    for role in ('CREATE ROLE :"owner"', 'CREATE ROLE :"app"'):
+        (line,) = [line for line in script.splitlines() if line.startswith(role)]
+        assert "NOSUPERUSER NOCREATEDB NOCREATEROLE" in line
+    # The image's own user is the superuser: it must not be one of ours.
+    assert "POSTGRES_USER" not in environment(postgres)
+
+
+def test_only_the_migrations_connect_as_the_owner(services):
+    users = {
+        name: re.match(r"postgres://([^:@]+)[:@]", environment(service)["DATABASE_URL"])[1]
+        for name, service in services.items()
+        if "DATABASE_URL" in environment(service)
+    }
+    assert users == {"migrate": "dsar_owner", **{name: "dsar_app" for name in APP_SERVICES}}
+
+
+@pytest.mark.parametrize(
+    "key", ("POSTGRES_PASSWORD", "DSAR_DB_OWNER_PASSWORD", "DSAR_DB_APP_PASSWORD")
+)
+def test_database_passwords_come_from_the_host_and_are_required(services, key):
+    value = environment(services["postgres"])[key]
+    assert re.fullmatch(rf"\$\{{{key}:\?[^}}]+\}}", value), f"{key}={value!r} is not required"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)
