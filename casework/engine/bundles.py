@@ -21,13 +21,17 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Bundle
-from casework.selectors.bundles import associated_id, bundle_facts
+from casework.selectors.bundles import (
+    associated_id,
+    bundle_facts,
+    with_unregistered_categories,
+)
 from casework.services.bundles import case_mark_bundle_ready
 from casework.spool import EXPORT_PREFIX, Spool, scratch, scratch_folders
 from dsar.crypto import EncryptingWriter
@@ -59,6 +63,8 @@ def build(bundle_id: int) -> str:
             facts = bundle_facts(case, bundle.kind)
             with scratch(work.attempt_prefix(BUNDLE_PREFIX, bundle)) as folder:
                 spool = Spool(case, Path(folder))
+                with translation.override(case.language):
+                    facts = with_unregistered_categories(facts, spool.counts)
                 tmp_path = Path(folder) / "bundle.enc"
                 with (
                     open(tmp_path, "wb") as raw,

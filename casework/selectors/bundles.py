@@ -3,9 +3,12 @@ case), and the stored bundle as a decrypted stream."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from casework import deadlines
 from casework.models import Bundle, Case, ConnectorRun
@@ -96,6 +99,28 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
         generator_version=GENERATOR_VERSION,
         time_zone=settings.DSAR_TIME_ZONE,
     )
+
+
+def with_unregistered_categories(facts: BundleFacts, counts: dict[str, int]) -> BundleFacts:
+    """The facts with a category for each kind of record gathered that the register does not
+    describe (a system mapped to a category not, or no longer, in it): its records still
+    reach the subject, under their own heading, rather than vanish from the copy."""
+    known = {c.slug for c in facts.categories}
+    extra = [
+        CategoryInfo(
+            slug=slug,
+            code="",
+            name=slug.replace("_", " ").capitalize(),
+            description=gettext(
+                "Records of a kind our register of processing does not describe yet. Ask our "
+                "data protection officer about their purpose and legal basis."
+            ),
+            portable=False,
+        )
+        for slug in sorted(counts)
+        if slug not in known and counts[slug]
+    ]
+    return replace(facts, categories=[*facts.categories, *extra]) if extra else facts
 
 
 def open_bundle(bundle: Bundle):

@@ -320,3 +320,21 @@ def test_the_build_bundle_command_without_staff_records_the_operating_system_use
     event = AuditEvent.objects.get(case=case, action="bundle.exported_to_medium")
     assert event.actor_kind == "system"
     assert event.details["via"] == "command_line" and event.details["os_user"]
+
+
+def test_records_of_a_category_the_register_lacks_still_reach_the_bundle(
+    tmp_path, make_case, alice, django_capture_on_commit_callbacks
+):
+    write_csv(tmp_path / "loyalty" / "cards.csv", [{"Email": ARTA, "Points": "4200"}])
+    csv_system("loyalty", tmp_path / "loyalty", {"email": "Email"}, category="loyalty_points")
+    case = make_case(email=ARTA, name="Arta Krasniqi")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    case = services.complete_review(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    bundle = build_for(case, alice, django_capture_on_commit_callbacks)
+    archive = unzip(bundle)
+    manifest = json.loads(archive.read("manifest.json"))
+    (entry,) = [c for c in manifest["categories"] if c["slug"] == "loyalty_points"]
+    assert (entry["included"], entry["records"]) == (True, 1)
+    data = [n for n in archive.namelist() if "loyalty" in n and n.endswith(".json")]
+    assert data and "4200" in archive.read(data[0]).decode()
