@@ -21,6 +21,7 @@ from casework.selectors.gathering import (
     request_identifiers,
     why_not_confirmable,
 )
+from casework.selectors.release import ReleaseItem, release_check, verified_email
 from casework.selectors.review import (
     REDACTED,
     ReviewSummary,
@@ -38,6 +39,7 @@ __all__ = [
     "MANUAL_UPLOAD_EXTENSIONS",
     "REDACTED",
     "ManualSettings",
+    "ReleaseItem",
     "ReviewSummary",
     "associated_id",
     "bundle_facts",
@@ -53,6 +55,7 @@ __all__ = [
     "possible_duplicate_of",
     "question_told",
     "reason_told",
+    "release_check",
     "request_identifiers",
     "review_can_reopen",
     "review_category_counts",
@@ -62,5 +65,6 @@ __all__ = [
     "review_summary",
     "reviewed_records",
     "stored_runs",
+    "verified_email",
     "why_not_confirmable",
 ]

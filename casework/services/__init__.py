@@ -36,6 +36,7 @@ from casework.services.gathering import (
 )
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
+from casework.services.release import breach_assess, release_revoke
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
 from casework.services.submissions import (
     delete_submissions,
@@ -48,6 +49,7 @@ __all__ = [
     "NOTE_MAX_LENGTH",
     "Intake",
     "advance",
+    "breach_assess",
     "case_add_identifier",
     "case_add_note",
     "case_answered",
@@ -81,6 +83,7 @@ __all__ = [
     "queue_letter",
     "receive_submission",
     "redact_value",
+    "release_revoke",
     "reopen_review",
     "request_bundle",
     "retry_failed",
