@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from casework import permissions, services
+from casework import permissions, selectors, services
 from casework.actors import Actor
 from casework.models import BUNDLE_TYPES, AskPurpose, Case, VerificationMethod
 from dsar.identifiers import IDENTIFIER_LABELS
@@ -41,6 +41,11 @@ class Field:
     argument: str = ""
     help_text: str = ""
     choices: tuple[tuple[str, str], ...] = ()
+    # Whether the field is asked for on this case (None: always).
+    applies: Callable[[Case], bool] | None = None
+
+    def applies_to(self, case: Case) -> bool:
+        return self.applies is None or self.applies(case)
 
     @property
     def service_argument(self) -> str:
@@ -123,6 +128,25 @@ def _approval_check(case: Case, actor: Actor) -> None:
 
 
 NOTE = Field("note", _("Note (internal)"))
+
+
+def _release_to_check(case: Case) -> bool:
+    """The bundle will carry contact details or identifiers other than the verified channel."""
+    return case.request_type in BUNDLE_TYPES and bool(selectors.release_check(case))
+
+
+# Asked on the approval of a bundle that carries what `selectors.release_check` lists.
+ACKNOWLEDGE = Field(
+    "acknowledge",
+    _("I have checked that these belong to the subject"),
+    kind="flag",
+    argument="acknowledged",
+    help_text=_(
+        "The bundle goes to whoever holds the verified channel. Leave out or redact in the "
+        "review what belongs to someone else."
+    ),
+    applies=_release_to_check,
+)
 
 
 def _reason(help_text: str = "") -> Field:
@@ -351,7 +375,7 @@ OPERATIONS: tuple[Operation, ...] = (
         services.case_approve,
         _approval_check,
         permission="casework.approve_case",
-        fields=(NOTE,),
+        fields=(ACKNOWLEDGE, NOTE),
         transition="approve",
     ),
     Operation(
@@ -378,6 +402,25 @@ OPERATIONS: tuple[Operation, ...] = (
         _transition("fulfilled"),
         permission="casework.fulfil_case",
         transition="fulfilled",
+    ),
+    Operation(
+        "revoke_release",
+        _("Revoke release"),
+        _(
+            "For a release approved by mistake. Downloads stop at once, including a code "
+            "already sent and a download page already open, and a possible breach is recorded "
+            "with what was released and when, for your assessment: the supervisory authority "
+            "is notified within 72 hours unless the breach is unlikely to result in a risk "
+            "(Art. 33)."
+        ),
+        services.release_revoke,
+        permissions.check_revoke_release,
+        permission="casework.revoke_release",
+        fields=(_reason(_("What was wrong with the release. Kept on the breach record.")),),
+        danger=True,
+        done=lambda _breach: str(
+            _("The release is revoked; the possible breach waits for your assessment.")
+        ),
     ),
     Operation(
         "extend",
@@ -533,12 +576,15 @@ class OperationForm(forms.Form):
         self.case = case
         super().__init__(*args, **kwargs)
         for f in operation.fields:
-            self.fields[f.name] = _form_field(f)
+            if f.applies_to(case):
+                self.fields[f.name] = _form_field(f)
 
     def add_service_errors(self, exc: ValidationError) -> None:
         if hasattr(exc, "error_dict"):
             for argument, errors in exc.error_dict.items():
                 name = self.operation.field_for_argument(argument)
+                if name not in self.fields:
+                    name = None  # a field not asked on this case: the error is the form's
                 for error in errors:
                     self.add_error(name, error)
         else:

@@ -16,6 +16,7 @@ from casework import deadlines, roles
 from casework.actors import Actor
 from casework.audit import current_origin
 from casework.models import (
+    BUNDLE_TYPES,
     CHANGING_TYPES,
     RESPONSE_STATES,
     AuditEvent,
@@ -25,6 +26,7 @@ from casework.models import (
     four_eyes_types,
 )
 from casework.selectors.identity import undecided_links
+from casework.selectors.release import released_bundles
 from casework.selectors.review import review_can_reopen, review_is_open
 
 # The roles that work cases: the only people a case can be assigned to.
@@ -229,3 +231,16 @@ def check_reopen_review(case: Case, actor: Actor) -> None:
         raise TransitionNotAllowed(
             _("Only a completed review of a case in review can be reopened.")
         )
+
+
+def check_revoke_release(case: Case, actor: Actor) -> None:
+    """Only the DPO revokes a release, and only of a bundle the subject can still be given."""
+    require_perm(actor, "casework.revoke_release")
+    if case.request_type not in BUNDLE_TYPES:
+        raise TransitionNotAllowed(_("Only access and portability cases release a bundle."))
+    if not released_bundles(case).exists():
+        raise TransitionNotAllowed(_("No bundle of this case is released."))
+
+
+def check_assess_breach(actor: Actor) -> None:
+    require_perm(actor, roles.BREACH_ASSESS)

@@ -40,7 +40,7 @@ RUN_PERMS = [
     "casework.view_caseidentifier",
     "casework.change_caseidentifier",
 ]
-DPO_ONLY = ["reject_case", "extend_deadline"]
+DPO_ONLY = ["reject_case", "extend_deadline", "revoke_release"]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
 # The table of regimes by country (the portal reads it): the DPO and the administrator keep it.
@@ -57,6 +57,10 @@ SUBMISSION_PERMS = [
 # Letters to post (notices for subjects who may not be e-mailed): the privacy team and the DPO
 # print them and mark them posted.
 LETTER_PERMS = ["casework.view_postalletter", "casework.change_postalletter"]
+
+# Possible breaches (casework.BreachRecord): the DPO assesses them, the auditor reads them.
+BREACH_PERMS = ["casework.view_breachrecord", "casework.change_breachrecord"]
+BREACH_ASSESS = "casework.assess_breach"
 
 # Roles that work cases are given by two people: an administrator or a DPO confirms.
 ROLE_GRANT_PERMS = ["casework.view_rolegrant", "casework.change_rolegrant"]
@@ -86,9 +90,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *LETTER_PERMS,
         *REGIME_TABLE_PERMS,
         *ROLE_GRANT_PERMS,
+        *BREACH_PERMS,
+        BREACH_ASSESS,
     ],
     AUDITOR: [
         *_CASE_READ,
+        "casework.view_breachrecord",
         "casework.view_auditchain",
         "casework.view_connectorrun",  # identifiers' values stay hidden from auditors
     ],

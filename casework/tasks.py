@@ -181,6 +181,6 @@ def send_status_links(email: str, language: str) -> int:
 @shared_task(acks_late=True, **RETRY)
 def send_download_code(bundle_id: int) -> bool:
     bundle = Bundle.objects.select_related("case").filter(pk=bundle_id).first()
-    if bundle is None or bundle.state != Bundle.State.READY:
+    if bundle is None or bundle.state != Bundle.State.READY or bundle.revoked_at is not None:
         return False
     return emails.send_download_code(bundle)

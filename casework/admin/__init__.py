@@ -1,5 +1,5 @@
 """The admin where the privacy team works cases, by topic: cases (`case`, with its gathering and
-review parts and its operations), the audit trail, the public portal's tables and the calendar.
-Importing this package registers them all."""
+review parts and its operations), the audit trail, possible breaches, the public portal's tables
+and the calendar. Importing this package registers them all."""
 
-from casework.admin import audit, case, holidays, letters, portal, staff  # noqa: F401
+from casework.admin import audit, breach, case, holidays, letters, portal, staff  # noqa: F401

@@ -42,6 +42,7 @@ from casework.admin.forms import (
 from casework.admin.gathering import ATTENTION_COLOUR, GatheringAdminViews, source_counts
 from casework.admin.review import ReviewAdminViews, review_summary_details
 from casework.models import (
+    BUNDLE_TYPES,
     AuditEvent,
     Case,
     CaseNote,
@@ -54,6 +55,45 @@ OPERATION_DETAILS = {
     "complete_review": review_summary_details,
     "reopen_review": review_summary_details,
 }
+
+
+def release_listing(case: Case) -> dict[str, Any] | None:
+    """The release check on the approval page: what the bundle carries besides the verified
+    channel. Personal data, shown to the approver only."""
+    if case.request_type not in BUNDLE_TYPES:
+        return None
+    items = selectors.release_check(case)
+    if not items:
+        return None
+    verified = selectors.verified_email(case)
+    return {
+        "warning": _(
+            "The bundle carries these contact details and identifiers besides the verified "
+            "channel. It goes to whoever holds that channel: check that each belongs to the "
+            "subject, and leave out or redact in the review what does not."
+        ),
+        "caption": (
+            _("Verified channel: %(email)s") % {"email": verified}
+            if verified
+            else _("Verified channel: identity was checked by staff, not by the e-mail link")
+        ),
+        "headers": [_("Kind"), _("Value"), _("Found in"), _("Records")],
+        "rows": [
+            [
+                item.kind_label,
+                _("%(value)s (given on the request)") % {"value": item.value}
+                if item.on_request
+                else item.value,
+                "; ".join(item.places),
+                item.count,
+            ]
+            for item in items
+        ],
+    }
+
+
+# What the confirmation page of an operation lists, where the operation acts on a list.
+OPERATION_LISTINGS = {"approve": release_listing}
 
 STATE_COLOURS = {
     State.RECEIVED: "#417690",
@@ -602,6 +642,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
                 return HttpResponseRedirect(change_url)
             form = operations.OperationForm(operation=op, case=case)
         details = OPERATION_DETAILS.get(op.name)
+        listing = OPERATION_LISTINGS.get(op.name)
         return self._confirm_page(
             request,
             case,
@@ -611,6 +652,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
             outcome=self._outcome(case, op),
             danger=op.danger,
             details=details(case) if details else [],
+            listing=listing(case) if listing else None,
         )
 
     def _confirm_page(

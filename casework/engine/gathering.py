@@ -130,9 +130,7 @@ def _succeed(
             records_count=count,
             counts=totals,
             subject_keys=sorted({m.subject_key for m in lookup.matches}),
-            matches=_match_rows(
-                lookup, [Identifier.from_dict(i) for i in run.identifiers], counts
-            ),
+            matches=_match_rows(lookup, [Identifier.from_dict(i) for i in run.identifiers], counts),
             learnt=_as_dicts(lookup.learnt()),
             ambiguous=[{**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous],
             result_file=name,

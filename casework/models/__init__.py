@@ -10,6 +10,7 @@ from casework.models.audit import (
     AuditCheckpoint,
     AuditEvent,
 )
+from casework.models.breach import AUTHORITY_NOTICE_HOURS, BreachRecord
 from casework.models.bundles import Bundle
 from casework.models.case import (
     ASKABLE_STATES,
@@ -41,6 +42,7 @@ from casework.models.work import WorkItem
 
 __all__ = [
     "ASKABLE_STATES",
+    "AUTHORITY_NOTICE_HOURS",
     "BUNDLE_TYPES",
     "CHANGING_TYPES",
     "OPEN_STATES",
@@ -52,6 +54,7 @@ __all__ = [
     "AuditChain",
     "AuditCheckpoint",
     "AuditEvent",
+    "BreachRecord",
     "Bundle",
     "Case",
     "CaseIdentifier",

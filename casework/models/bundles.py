@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -36,6 +37,12 @@ class Bundle(WorkItem):
     manifest = models.JSONField(default=dict, blank=True)  # counts and hashes, no values
     error = models.CharField(max_length=500, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A release approved by mistake, revoked by the DPO: nothing downloads it from then on
+    # (`casework.services.release.release_revoke`; the portal checks it at every step).
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -295,6 +295,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("merge_case", "Can merge duplicate cases"),
             ("expire_case", "Can expire unverified cases (system)"),
             ("assign_case", "Can assign cases"),
+            ("revoke_release", "Can revoke a release approved by mistake (DPO)"),
         ]
 
     def __str__(self) -> str:

@@ -106,6 +106,8 @@ def send_download_code(bundle: Bundle) -> bool:
     case = bundle.case
     if not may_email(case) or case.verified_at is None:
         return False
+    if bundle.revoked_at is not None:
+        return False  # the DPO withdrew the release after the code was asked for
     code = services.create_download_code(bundle=bundle)
     send_email(
         to=[case.email],

@@ -45,6 +45,7 @@ def hidden_characters(field: str, value: str) -> str:
         )
     )
 
+
 CORRECTION_ROWS = 3
 
 RIGHTS = {

@@ -137,9 +137,11 @@ def _newest_ready(case: Case) -> Bundle | None:
 
 def bundle_download(bundle: Bundle | None, now: dt.datetime | None = None) -> Download | str:
     """`bundle` as a download while its window is open and downloads remain, or why it is
-    not one: "unavailable" (no bundle), "window" or "limit"."""
+    not one: "unavailable" (no bundle), "revoked" (the DPO withdrew it), "window" or "limit"."""
     if bundle is None:
         return "unavailable"
+    if bundle.revoked_at is not None:
+        return "revoked"
     now = now or timezone.now()
     ends = download_window_end(bundle)
     if ends is None or ends <= now:

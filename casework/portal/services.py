@@ -193,6 +193,11 @@ class CodeExhausted(CodeError):
     message = _("Too many wrong tries with that code. Ask for a new code.")
 
 
+class CodeRevoked(CodeError):
+    message = _("This download was withdrawn. We will contact you.")
+    new_code_needed = False
+
+
 class CodeWrong(CodeError):
     new_code_needed = False
 
@@ -234,6 +239,8 @@ def check_download_code(*, bundle: Bundle, code: str) -> str:
     code = (code or "").strip().replace(" ", "")
     now = timezone.now()
     with transaction.atomic():
+        if Bundle.objects.filter(pk=bundle.pk, revoked_at__isnull=False).exists():
+            raise CodeRevoked  # revoked since the page was opened: no download token
         latest = (
             DownloadCode.objects.select_for_update()
             .filter(bundle=bundle, used_at__isnull=True)
@@ -269,7 +276,8 @@ def check_download_code(*, bundle: Bundle, code: str) -> str:
 
 
 class DownloadGone(Exception):
-    """The bundle can no longer be downloaded: `reason` is window, limit or unavailable."""
+    """The bundle can no longer be downloaded: `reason` is window, limit, revoked or
+    unavailable."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

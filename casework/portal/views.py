@@ -274,6 +274,7 @@ def _status_case(token: str) -> Case:
 
 
 def _status_page(request, token: str, case: Case, *, answer_form=None, status=200, **extra):
+    download = selectors.download_state(case) if case.verified_at else None
     return _page(
         request,
         "portal/status.html",
@@ -287,7 +288,9 @@ def _status_page(request, token: str, case: Case, *, answer_form=None, status=20
             "received_on": deadlines.local_date(case.received_at),
             "subject_messages": list(selectors.subject_messages(case)),
             "letters": list(selectors.letters_to_subject(case)),
-            "download": selectors.current_download(case) if case.verified_at else None,
+            "download": download if isinstance(download, selectors.Download) else None,
+            # Revoked by the DPO: said plainly, never "your data is ready".
+            "download_withdrawn": download == "revoked",
             "waits_for_staff": selectors.waits_for_staff(case),
             "answer_form": answer_form
             if answer_form is not None
@@ -393,6 +396,8 @@ def download_code(request: HttpRequest, token: str) -> HttpResponse:
             message = _("That code is not right, and there are no tries left. Ask for a new code.")
         form.add_error("code", message)
         return _page(request, "portal/download_code.html", {**context, "form": form})
+    except services.CodeRevoked:
+        return _gone(request, "revoked")
     except services.CodeError as exc:
         form.add_error("code", str(exc.message))
         return _page(request, "portal/download_code.html", {**context, "form": form})

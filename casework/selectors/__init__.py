@@ -29,6 +29,7 @@ from casework.selectors.identity import (
     undecided_links,
     verified_channel,
 )
+from casework.selectors.release import ReleaseItem, release_check, verified_email
 from casework.selectors.review import (
     REDACTED,
     ReviewSummary,
@@ -46,6 +47,7 @@ __all__ = [
     "MANUAL_UPLOAD_EXTENSIONS",
     "REDACTED",
     "ManualSettings",
+    "ReleaseItem",
     "ReviewSummary",
     "associated_id",
     "bundle_facts",
@@ -64,6 +66,7 @@ __all__ = [
     "possible_duplicate_of",
     "question_told",
     "reason_told",
+    "release_check",
     "request_identifiers",
     "review_can_reopen",
     "review_category_counts",
@@ -76,5 +79,6 @@ __all__ = [
     "subject_links",
     "undecided_links",
     "verified_channel",
+    "verified_email",
     "why_not_confirmable",
 ]

@@ -79,16 +79,18 @@ def looks_like_held_address(email: str, skeleton: str) -> bool:
 
 
 def verified_channel(case: Case) -> set[Identifier]:
-    """The identifiers the case has proven the requester holds: the e-mail address they
-    confirmed by its link (or that staff checked), and identifiers staff added with evidence.
-    None while the request's address is flagged as a look-alike and staff have not cleared it."""
+    """The identifiers the case has proven the requester holds: the e-mail address whose
+    link they confirmed, and identifiers staff added with their evidence (a letter's customer
+    number). Identity checked by staff another way (a call-back) proves the person, not which
+    records are theirs: those are confirmed one by one. None of the e-mail while the request's
+    address is flagged as a look-alike and staff have not cleared it."""
     channel: set[Identifier] = set()
-    if case.email and not case.lookalike_held:
-        proven = case.verification_method == VerificationMethod.EMAIL_LINK or (
-            case.verification_method == VerificationMethod.STAFF_CHECK and not case.mailbox_lost
-        )
-        if proven:
-            channel.add(Identifier("email", case.email))
+    if (
+        case.email
+        and case.verification_method == VerificationMethod.EMAIL_LINK
+        and not case.lookalike_held
+    ):
+        channel.add(Identifier("email", case.email))
     for kind, value in CaseIdentifier.objects.filter(case=case, source="staff").values_list(
         "kind", "value"
     ):

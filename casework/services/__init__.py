@@ -37,6 +37,7 @@ from casework.services.gathering import (
 from casework.services.identity import case_clear_lookalike, decide_record_link
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
+from casework.services.release import breach_assess, release_revoke
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
 from casework.services.submissions import (
     delete_submissions,
@@ -49,6 +50,7 @@ __all__ = [
     "NOTE_MAX_LENGTH",
     "Intake",
     "advance",
+    "breach_assess",
     "case_add_identifier",
     "case_add_note",
     "case_answered",
@@ -84,6 +86,7 @@ __all__ = [
     "queue_letter",
     "receive_submission",
     "redact_value",
+    "release_revoke",
     "reopen_review",
     "request_bundle",
     "retry_failed",

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from casework import deadlines, queue
 from casework.actors import Actor
@@ -39,6 +40,7 @@ from casework.permissions import (
     check_transition,
     transition_meta,
 )
+from casework.selectors.release import release_check
 from casework.services.bundles import request_bundle
 
 NOTE_MAX_LENGTH = 5000
@@ -269,17 +271,48 @@ def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
     return locked
 
 
-def case_approve(*, case: Case, actor: Actor, note: str = "") -> Case:
+def case_approve(*, case: Case, actor: Actor, note: str = "", acknowledged: bool = False) -> Case:
     """Approve release of the bundle or the planned changes. Four eyes: for erasure and
-    rectification the approver is never the person who prepared the plan (see Case.approve)."""
+    rectification the approver is never the person who prepared the plan (see Case.approve).
+
+    An access or portability bundle goes to whoever holds the verified channel: where it
+    carries contact details or identifiers other than that channel (`release_check`), the
+    approver must acknowledge having checked they are the subject's. The audit event keeps the
+    acknowledgement and how many were listed, never the values."""
     check_approver_is_not_the_planner(case)
     with transaction.atomic():
+        locked = _lock(case)
+        details: dict[str, Any] = {}
+        if locked.request_type in BUNDLE_TYPES:
+            # Who may approve is answered before the records are read for the check.
+            check_transition(locked, "approve", actor)
+            listed = len(release_check(locked))
+            if listed and not acknowledged:
+                raise ValidationError(
+                    {
+                        "acknowledged": ngettext(
+                            "The bundle carries %(n)d contact detail or identifier that is not "
+                            "the verified channel: confirm that you checked it belongs to the "
+                            "subject.",
+                            "The bundle carries %(n)d contact details or identifiers that are "
+                            "not the verified channel: confirm that you checked they belong to "
+                            "the subject.",
+                            listed,
+                        )
+                        % {"n": listed}
+                    }
+                )
+            # Nothing listed, nothing to acknowledge; something listed was acknowledged, or
+            # refused above.
+            details["release_check"] = {"listed": listed, "acknowledged": listed > 0}
         case = _run(
-            case,
+            locked,
             "approve",
             actor,
             kwargs={"by": actor.user},
             note=_optional_note(CaseNote.Kind.INTERNAL, note),
+            details=details,
+            already_locked=True,
         )
         if case.request_type in BUNDLE_TYPES:
             request_bundle(case=case, actor=actor)

@@ -42,7 +42,8 @@ def gather(case: Case, capture) -> Case:
 @pytest.fixture
 def gathered(tmp_path, make_case, django_capture_on_commit_callbacks):
     """Arta at two events (one with an emergency contact, another person's data) and on a
-    purchased prospect list."""
+    purchased prospect list. The emergency contact's phone is on the release check: approvals
+    here acknowledge it (tests/casework/test_release_check.py tests the check itself)."""
     write_csv(
         tmp_path / "events" / "tirana.csv",
         [
@@ -477,7 +478,7 @@ def test_a_completed_review_says_the_bundle_waits_for_approval(client, alice, ga
 def test_after_approval_the_review_says_the_bundle_is_being_built(client, alice, gathered):
     # In a plain `db` test on_commit callbacks do not run: the build stays queued.
     services.complete_review(case=gathered, actor=Actor.staff(alice))
-    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice), acknowledged=True)
     client.force_login(alice)
     text = review_state(client, gathered)
     assert "The bundle is being built from this reviewed view." in text
@@ -486,7 +487,7 @@ def test_after_approval_the_review_says_the_bundle_is_being_built(client, alice,
 
 def test_once_the_bundle_is_ready_the_review_says_it_was_built(client, alice, gathered):
     services.complete_review(case=gathered, actor=Actor.staff(alice))
-    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice), acknowledged=True)
     Bundle.objects.filter(case=gathered).update(state=Bundle.State.READY)
     Case.objects.filter(pk=gathered.pk).update(bundle_ready_at=timezone.now())
     client.force_login(alice)
@@ -497,7 +498,7 @@ def test_once_the_bundle_is_ready_the_review_says_it_was_built(client, alice, ga
 
 def test_a_failed_build_is_what_the_review_says(client, alice, gathered):
     services.complete_review(case=gathered, actor=Actor.staff(alice))
-    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice), acknowledged=True)
     Bundle.objects.filter(case=gathered).update(state=Bundle.State.FAILED)
     client.force_login(alice)
     text = review_state(client, gathered)
@@ -599,7 +600,7 @@ def test_records_of_a_case_that_left_review_cannot_be_decided(alice, gathered):
     actor = Actor.staff(alice)
     other = record(gathered, "none")
     services.complete_review(case=gathered, actor=actor)
-    case = services.case_approve(case=gathered, actor=actor)
+    case = services.case_approve(case=gathered, actor=actor, acknowledged=True)
     assert not selectors.review_is_open(case) and not selectors.review_can_reopen(case)
     with pytest.raises(TransitionNotAllowed, match="while the case is in review"):
         services.exclude_record(
@@ -639,7 +640,7 @@ def test_the_bundle_section_says_when_nothing_was_built(client, alice, gathered)
 def test_approving_queues_a_build_shown_as_pending(client, alice, gathered):
     # In a plain `db` test on_commit callbacks do not run: the build stays queued.
     services.complete_review(case=gathered, actor=Actor.staff(alice))
-    services.case_approve(case=gathered, actor=Actor.staff(alice))
+    services.case_approve(case=gathered, actor=Actor.staff(alice), acknowledged=True)
     client.force_login(alice)
     page = client.get(change_url(gathered)).content.decode()
     assert "bundle-state-pending" in page

@@ -79,8 +79,9 @@ def unzip(bundle: Bundle) -> zipfile.ZipFile:
 
 
 def build_for(case, by, capture) -> Bundle:
+    # The emergency contact's phone is on the release check: the approver acknowledges it.
     with capture(execute=True):
-        services.case_approve(case=case, actor=Actor.staff(by))
+        services.case_approve(case=case, actor=Actor.staff(by), acknowledged=True)
     return Bundle.objects.get(case=case)
 
 
@@ -227,7 +228,9 @@ def test_a_failed_source_is_named_and_the_answer_marked_incomplete(gathered, ali
 
 def test_a_killed_build_is_taken_back_by_the_sweeper_and_finishes(gathered, alice, settings):
     case = services.complete_review(case=gathered, actor=Actor.staff(alice))
-    case = services.case_approve(case=case, actor=Actor.staff(alice))  # build queued, not run
+    case = services.case_approve(
+        case=case, actor=Actor.staff(alice), acknowledged=True
+    )  # build queued, not run
     bundle = Bundle.objects.get(case=case)
     Bundle.objects.filter(pk=bundle.pk).update(
         state="building", attempts=1, claimed_at=timezone.now() - dt.timedelta(hours=1)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from casework import deadlines, operations, roles, services
 from casework.actors import Actor
-from casework.models import AuditEvent, Case, ConnectorRun, State
+from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
 from dsar.models import SourceSystem
 from tests.casework.helpers import bring_to, reviewed
 from tests.conftest import make_staff
@@ -39,6 +39,8 @@ SITUATIONS = [
     ("planned", "erasure"),
     ("fulfilling", "access"),
     ("responded", "access"),
+    ("released", "access"),
+    ("revoked", "access"),
     ("rejected", "access"),
     ("withdrawn", "access"),
 ]
@@ -89,6 +91,17 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
     if label == "responded":
         case = bring_to(State.FULFILLING, case, alice, approver=bob)
         return services.case_record_response(case=case, actor=team)
+    if label in ("released", "revoked"):
+        # The bundle built and stored (its file is not read by any operation here).
+        case = bring_to(State.FULFILLING, case, alice, approver=bob)
+        bundle = Bundle.objects.get(case=case)
+        Bundle.objects.filter(pk=bundle.pk).update(
+            state=Bundle.State.READY, file="bundles/test.zip.enc", finished_at=timezone.now()
+        )
+        if label == "revoked":
+            dpo = make_staff("drita", roles.DPO)
+            services.release_revoke(case=case, actor=Actor.staff(dpo), reason="Wrong Arta")
+        return Case.objects.get(pk=case.pk)
     if label == "rejected":
         dpo = make_staff("dina", roles.DPO)
         return services.case_reject(case=case, actor=Actor.staff(dpo), reason="Repeated")
@@ -115,6 +128,8 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "assign": {"assignee": alice},
         "add_note": {"note": "Called twice"},
         "clear_lookalike": {"note": "Called the phone on the customer record"},
+        "approve": {"acknowledge": True},
+        "revoke_release": {"reason": "The bundle holds another Arta's orders"},
         "add_identifier": {
             "kind": "customer_number",
             "value": "C-100042",
@@ -183,6 +198,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "approve",
         "record_response",
         "fulfil",
+        "revoke_release",
         "extend",
         "reject",
         "withdraw",
@@ -246,6 +262,7 @@ def test_the_command_runs_an_operation_as_the_staff_member_and_prints_the_new_st
         ("received", "access", ["withdraw"], "withdrawn"),
         ("received", "access", ["assign", "--field", "assignee=alice"], "received"),
         ("received", "access", ["add_note", "--note", "Called twice"], "received"),
+        ("released", "access", ["revoke_release", "--reason", "Another Arta's data"], "fulfilling"),
     ],
 )
 def test_the_command_runs_each_operation(

@@ -146,6 +146,13 @@ class Command(BaseCommand):
                 f"  review     {status}: {summary.records} records, {summary.excluded} left "
                 f"out, {summary.redacted} values redacted"
             )
+        if case.state == "in_review" and case.review_completed_at:
+            items = selectors.release_check(case)
+            if items:
+                # What `approve` asks to acknowledge (--field acknowledge=yes): staff only.
+                write("  release check (not the verified channel)")
+                for item in items:
+                    write(f"    {item.kind}: {item.value}  ({'; '.join(item.places)})")
         bundle = Bundle.objects.filter(case=case).first()
         if bundle is not None:
             write(f"  bundle     {bundle.get_state_display()}, {bundle.records} records")
