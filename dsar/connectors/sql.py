@@ -28,8 +28,13 @@ Lookups compare normalised values (dsar.identifiers). E-mail and name+company co
 case-insensitively: `lower(column)` on PostgreSQL and SQLite (index it as `lower(column)`),
 the column itself on MySQL/MariaDB, whose default *_ci collations already ignore case and so
 keep a plain index usable. Phone numbers and codes are compared as stored: a column holding
-"+355 4 222 0000" is not found by "+35542220000" (store them normalised, or add a column that
-is).
+"+355 4 222 0000" is not found by "+35542220000". Store them normalised, or name a column
+that is (a generated column, indexed) for the lookups to compare:
+
+      identifiers: {phone: {column: phone, normalised: phone_e164}}
+
+  e.g. on PostgreSQL `phone_e164 text GENERATED ALWAYS AS (regexp_replace(phone, '[^0-9+]',
+  '', 'g')) STORED` with an index; the stored value is still checked by the rule in Python.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import time as clock
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -103,6 +108,8 @@ class SubjectMap:
     table: str
     key: str
     identifiers: dict[str, tuple[str, ...]]  # kind -> column(s); two for name_company
+    # kind -> a column holding the normalised form (E.164 for phones): what lookups compare
+    normalised: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,6 +246,7 @@ def _parse_subject(data: Any, problems: list[str]) -> SubjectMap | None:
     table = _name(data.get("table"), "subject.table", problems, what="table name")
     key = _name(data.get("key"), "subject.key", problems, what="column name")
     identifiers: dict[str, tuple[str, ...]] = {}
+    normalised: dict[str, str] = {}
     raw = data.get("identifiers")
     if not isinstance(raw, dict) or not raw:
         problems.append(
@@ -262,12 +270,22 @@ def _parse_subject(data: Any, problems: list[str]) -> SubjectMap | None:
             if all(columns):
                 identifiers[kind] = tuple(columns)
             continue
-        column = _name(spec, where, problems, what="column name")
+        if isinstance(spec, dict):
+            _unknown_keys(spec, {"column", "normalised"}, where, problems)
+            column = _name(spec.get("column"), f"{where}.column", problems, what="column name")
+            if spec.get("normalised") is not None:
+                found = _name(
+                    spec["normalised"], f"{where}.normalised", problems, what="column name"
+                )
+                if found:
+                    normalised[kind] = found
+        else:
+            column = _name(spec, where, problems, what="column name")
         if column:
             identifiers[kind] = (column,)
     if problems or table is None or key is None:
         return None
-    return SubjectMap(table=table, key=key, identifiers=identifiers)
+    return SubjectMap(table=table, key=key, identifiers=identifiers, normalised=normalised)
 
 
 def _category(value: Any, where: str, problems: list[str]) -> str | None:
@@ -702,6 +720,7 @@ class SqlConnector(BaseConnector):
         needed.setdefault(subject.table, []).append(subject.key)
         for columns in subject.identifiers.values():
             needed[subject.table].extend(columns)
+        needed[subject.table].extend(subject.normalised.values())
         for table in self.mapping.tables.values():
             columns = needed.setdefault(table.name, [])
             columns.append(table.key)
@@ -808,6 +827,11 @@ class SqlConnector(BaseConnector):
             return None
         conditions = []
         folds_in_sql = conn.dialect.name not in ("mysql", "mariadb")
+        if identifier.kind in subject.normalised:
+            # The mapping names a column holding the normalised form: compare that (indexed).
+            compared = self._column(conn, table, subject.normalised[identifier.kind])
+            key = self._column(conn, table, subject.key)
+            return sa.select(key, *columns).where(compared == values[0]).limit(CANDIDATE_ROWS)
         for column, value in zip(columns, values, strict=True):
             if identifier.kind == "email" and folds_in_sql:
                 # Every casing of the address is a candidate (the database lowers both sides

@@ -1013,3 +1013,58 @@ def test_a_broken_mapping_file_is_reported(tmp_path):
 
 def test_the_sql_kind_is_registered():
     assert connector_class("sql") is SqlConnector
+
+
+# --- a phone column stored in a human format, with a normalised column beside it --------------
+
+
+@pytest.fixture
+def formatted_phones(tmp_path):
+    path = tmp_path / "phones.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE people (id INTEGER PRIMARY KEY, phone TEXT, phone_e164 TEXT "
+            "GENERATED ALWAYS AS ('+' || replace(replace(replace(phone, '+', ''), '-', ''), "
+            "' ', '')) STORED)"
+        )
+        db.execute("CREATE INDEX people_phone_e164 ON people (phone_e164)")
+        db.execute("INSERT INTO people (id, phone) VALUES (1, '+1-555-0000002')")
+        db.execute("INSERT INTO people (id, phone) VALUES (2, '+1 555 000 0003')")
+    return f"sqlite:///{path}"
+
+
+def phone_mapping(url: str, spec) -> dict:
+    return {
+        "url": url,
+        "subject": {"table": "people", "key": "id", "identifiers": {"phone": spec}},
+        "tables": {
+            "people": {
+                "category": "online_account",
+                "key": "id",
+                "subject_column": "id",
+                "columns": {"phone": {}},
+            }
+        },
+    }
+
+
+def test_a_phone_stored_with_dashes_is_found_through_its_normalised_column(formatted_phones):
+    spec = {"column": "phone", "normalised": "phone_e164"}
+    with SqlConnector(phone_mapping(formatted_phones, spec), name="people") as people:
+        assert people.check() == []
+        lookup = people.find_subject([Identifier("phone", "+1 555 000 0002")])
+        assert [m.subject_key for m in lookup.matches] == ["1"]
+        assert "USING INDEX people_phone_e164" in people.explain("phone")
+
+
+def test_without_the_normalised_column_the_stored_format_is_not_found(formatted_phones):
+    with SqlConnector(phone_mapping(formatted_phones, "phone"), name="people") as people:
+        assert people.find_subject([Identifier("phone", "+15550000002")]).matches == []
+
+
+def test_a_misnamed_normalised_column_is_a_configuration_problem(formatted_phones):
+    from dsar.connectors.errors import ConfigurationError
+
+    spec = {"column": "phone", "normalised": "phone e164; drop table people"}
+    with pytest.raises(ConfigurationError, match="normalised"):
+        SqlConnector(phone_mapping(formatted_phones, spec), name="people")
