@@ -370,6 +370,9 @@ DSAR_STATUS_TOKEN_HOURS = env.int("DSAR_STATUS_TOKEN_HOURS", default=24)
 DSAR_DOWNLOAD_TOKEN_MINUTES = env.int("DSAR_DOWNLOAD_TOKEN_MINUTES", default=30)
 DSAR_CODE_MINUTES = env.int("DSAR_CODE_MINUTES", default=10)
 DSAR_CODE_MAX_TRIES = env.int("DSAR_CODE_MAX_TRIES", default=5)
+# A code sent to a held record's own e-mail (evidence of a link, read back to staff by phone
+# or reply): the owner of that mailbox needs days, not minutes; the tries stay few.
+DSAR_LINK_CODE_HOURS = env.int("DSAR_LINK_CODE_HOURS", default=72)
 # A ready bundle can be downloaded this many days after it was built, this many times.
 DSAR_DOWNLOAD_WINDOW_DAYS = env.int("DSAR_DOWNLOAD_WINDOW_DAYS", default=7)
 DSAR_DOWNLOAD_MAX = env.int("DSAR_DOWNLOAD_MAX", default=5)

@@ -301,6 +301,12 @@ class RecordLinkForm(forms.Form):
         choices=[("", "—"), *RecordLink.Evidence.choices],
         help_text=_("Required to confirm: gathered through the record's own contact details."),
     )
+    code = forms.CharField(
+        label=_("Code given back"),
+        required=False,
+        max_length=12,
+        help_text=_("For a code sent to the record's e-mail: the code its owner read back."),
+    )
     note = forms.CharField(
         label=_("Note"),
         max_length=services.NOTE_MAX_LENGTH,
@@ -315,4 +321,12 @@ class RecordLinkForm(forms.Form):
             "decision": data["decision"],
             "evidence": data["evidence"],
             "note": data["note"],
+            "code": data["code"],
         }
+
+
+class LinkCodeForm(forms.Form):
+    """Send a one-time code to a held record's own e-mail address."""
+
+    system = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+    subject_key = forms.CharField(max_length=300, strip=False, widget=forms.HiddenInput)

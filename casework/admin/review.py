@@ -27,12 +27,14 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from casework import operations, selectors, services
 from casework.actors import Actor
 from casework.admin.forms import (
     ExcludeRecordForm,
+    LinkCodeForm,
     RecordDecisionForm,
     RecordLinkForm,
     RedactValueForm,
@@ -211,6 +213,7 @@ def held_link_row(link: SubjectLink, users: dict[int, Any]) -> dict[str, Any]:
             for i in link.contacts
         ],
         "records": link.records,
+        "has_email": any(i.kind == "email" for i in link.contacts),
         "why": HELD_BECAUSE.get(link.held_because, ""),
         "decision": {
             "label": decision.get_decision_display(),
@@ -409,6 +412,7 @@ class ReviewAdminViews:
                 "lookalike_held": case.lookalike_held,
                 "link_form": RecordLinkForm(),
                 "link_url": self._case_url("review_decide", case, "link"),
+                "link_code_url": self._case_url("review_decide", case, "link_code"),
                 "exclude_url": self._case_url("review_decide", case, "exclude"),
                 "redact_url": self._case_url("review_decide", case, "redact"),
             }
@@ -422,6 +426,8 @@ class ReviewAdminViews:
         service; the reviewer comes back to the same category and page."""
         if decision == "link":
             return self._decide_link(request, object_id)
+        if decision == "link_code":
+            return self._send_link_code(request, object_id)
         decide = {
             "exclude": (ExcludeRecordForm, services.exclude_record),
             "redact": (RedactValueForm, services.redact_value),
@@ -507,6 +513,44 @@ class ReviewAdminViews:
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(back)
+
+    def _send_link_code(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """E-mail a one-time code to a held record's own address (POST only)."""
+        case = self._case_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = LinkCodeForm(request.POST)
+        label = _("Send a code to the record's e-mail")
+        if not form.is_valid():
+            self.message_user(request, self._refused(label, _("Bad request.")), messages.ERROR)
+            return HttpResponseRedirect(self._review_url(case))
+        try:
+            sent = services.send_link_code(
+                case=case,
+                actor=Actor.staff(request.user),
+                system_id=form.cleaned_data["system"],
+                subject_key=form.cleaned_data["subject_key"],
+            )
+        except ValidationError as exc:
+            self.message_user(
+                request, self._refused(label, "; ".join(exc.messages)), messages.ERROR
+            )
+        except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
+            self.message_user(request, self._refused(label, exc), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                ngettext(
+                    "A code was sent to the record's e-mail address. Confirm the record once "
+                    "its owner gives it back.",
+                    "A code was sent to the record's %(n)d e-mail addresses. Confirm the "
+                    "record once their owner gives it back.",
+                    sent,
+                )
+                % {"n": sent},
+                messages.SUCCESS,
+            )
+        return HttpResponseRedirect(self._review_url(case))
 
     def _review_url(self, case: Case, category: str = "", page: int = 1) -> str:
         info = self.opts.app_label, self.opts.model_name

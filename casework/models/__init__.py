@@ -33,7 +33,7 @@ from casework.models.case import (
     VerificationMethod,
     four_eyes_types,
 )
-from casework.models.gathering import CaseIdentifier, ConnectorRun, RecordLink
+from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.review import RecordDecision
@@ -64,6 +64,7 @@ __all__ = [
     "CountryRegime",
     "DownloadCode",
     "Language",
+    "LinkCode",
     "Notice",
     "PortalSubmission",
     "PortalToken",

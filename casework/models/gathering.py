@@ -132,3 +132,27 @@ class RecordLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.system_id})"
+
+
+class LinkCode(models.Model):
+    """A one-time code sent to the e-mail address a held record holds, for whoever reads that
+    mailbox to give back to staff: evidence, checked here rather than taken on trust, that the
+    requester controls the record's own address. Stored as an HMAC only."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="link_codes")
+    system = models.ForeignKey("dsar.SourceSystem", on_delete=models.PROTECT, related_name="+")
+    subject_key = models.CharField(max_length=300)
+    code_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"link code for case {self.case_id}"

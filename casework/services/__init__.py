@@ -34,7 +34,11 @@ from casework.services.gathering import (
     retry_failed,
     start_gathering,
 )
-from casework.services.identity import case_clear_lookalike, decide_record_link
+from casework.services.identity import (
+    case_clear_lookalike,
+    decide_record_link,
+    send_link_code,
+)
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
 from casework.services.release import breach_assess, release_revoke
@@ -91,6 +95,7 @@ __all__ = [
     "request_bundle",
     "retry_failed",
     "retry_submission",
+    "send_link_code",
     "start_gathering",
     "submit_request",
     "wake_opener",

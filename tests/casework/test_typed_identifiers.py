@@ -143,12 +143,12 @@ def test_staff_confirm_a_held_record_with_evidence_and_it_is_released(
         system_id=link.system_id,
         subject_key=link.subject_key,
         decision="confirmed",
-        evidence="code_email",
-        note="The code sent to the CRM's address came back from the requester",
+        evidence="document",
+        note="Her signed contract names the customer number",
     )
     assert [r["data"]["Job"] for r in released(case)] == ["Engineer"]
     event = AuditEvent.objects.get(case=case, action="identity.record_confirmed")
-    assert event.details["evidence"] == "code_email"
+    assert event.details["evidence"] == "document"
     assert ARTA not in str(event.details) and "C-100042" not in str(event.details)
     services.complete_review(case=case, actor=team)
 
@@ -336,3 +336,100 @@ def test_a_manual_export_made_with_the_verified_address_alone_is_released(
     case = Case.objects.get(pk=case.pk)
     assert selectors.held_links(case) == []
     assert [r["data"]["Fault"] for r in released(case)] == ["Jam"]
+
+
+# --- a code sent to the record's own e-mail --------------------------------------------------------
+
+
+def the_code(mailbox) -> str:
+    import re
+
+    return re.search(r"^\s*(\d{6})\s*$", mailbox[-1].body, re.M).group(1)
+
+
+def test_a_code_sent_to_the_records_own_address_and_given_back_confirms_it(
+    crm, make_case, alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    case = gathered(
+        make_case, django_capture_on_commit_callbacks, email=ATTACKER, customer_number="C-100042"
+    )
+    (link,) = selectors.held_links(case)
+    team = Actor.staff(alice)
+    sent_before = len(mailoutbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert (
+            services.send_link_code(
+                case=case, actor=team, system_id=link.system_id, subject_key=link.subject_key
+            )
+            == 1
+        )
+    (message,) = mailoutbox[sent_before:]
+    assert message.to == [ARTA], "the record's own address, never the requester's"
+    assert "C-100042" not in message.body and "Engineer" not in message.body
+    decide = {
+        "case": case,
+        "actor": team,
+        "system_id": link.system_id,
+        "subject_key": link.subject_key,
+        "decision": "confirmed",
+        "evidence": "code_email",
+        "note": "She read the code back on the phone",
+    }
+    with pytest.raises(ValidationError, match="wrong"):
+        services.decide_record_link(
+            **decide, code="000000" if the_code(mailoutbox) != "000000" else "111111"
+        )
+    assert selectors.held_links(case)
+    services.decide_record_link(**decide, code=the_code(mailoutbox))
+    assert selectors.held_links(case) == []
+    assert AuditEvent.objects.filter(case=case, action="identity.link_code_sent").exists()
+
+
+def test_the_code_evidence_without_the_code_is_refused(
+    crm, make_case, alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    case = gathered(
+        make_case, django_capture_on_commit_callbacks, email=ATTACKER, customer_number="C-100042"
+    )
+    (link,) = selectors.held_links(case)
+    with pytest.raises(ValidationError, match="wrong, used or expired"):
+        services.decide_record_link(
+            case=case,
+            actor=Actor.staff(alice),
+            system_id=link.system_id,
+            subject_key=link.subject_key,
+            decision="confirmed",
+            evidence="code_email",
+            note="Trust me",
+        )
+
+
+def test_a_code_stops_working_after_its_tries(
+    crm, make_case, alice, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    case = gathered(
+        make_case, django_capture_on_commit_callbacks, email=ATTACKER, customer_number="C-100042"
+    )
+    (link,) = selectors.held_links(case)
+    team = Actor.staff(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_link_code(
+            case=case, actor=team, system_id=link.system_id, subject_key=link.subject_key
+        )
+    right = the_code(mailoutbox)
+    wrong = "000000" if right != "000000" else "111111"
+    decide = {
+        "case": case,
+        "actor": team,
+        "system_id": link.system_id,
+        "subject_key": link.subject_key,
+        "decision": "confirmed",
+        "evidence": "code_email",
+        "note": "Guessing",
+    }
+    for _ in range(settings.DSAR_CODE_MAX_TRIES):
+        with pytest.raises(ValidationError):
+            services.decide_record_link(**decide, code=wrong)
+    with pytest.raises(ValidationError):
+        services.decide_record_link(**decide, code=right)
+    assert selectors.held_links(case)
