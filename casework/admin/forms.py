@@ -313,17 +313,6 @@ class RecordLinkForm(forms.Form):
         help_text=_("What you did and found (e.g. the code came back from the record's e-mail)."),
     )
 
-    def service_kwargs(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            "system_id": data["system"],
-            "subject_key": data["subject_key"],
-            "decision": data["decision"],
-            "evidence": data["evidence"],
-            "note": data["note"],
-            "code": data["code"],
-        }
-
 
 class LinkCodeForm(forms.Form):
     """Send a one-time code to a held record's own e-mail address."""

@@ -481,25 +481,28 @@ class ReviewAdminViews:
             self.message_user(request, done, messages.SUCCESS)
         return HttpResponseRedirect(back)
 
-    def _decide_link(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Confirm a held subject record with evidence, or leave it out (POST only)."""
+    def _held_record_post(
+        self, request: HttpRequest, object_id: str, form_class, label, run, done
+    ) -> HttpResponse:
+        """One staff action on a held subject record (POST only): the form checked, the
+        service run as the staff member, its refusal or `done(result)` said, back to the
+        review page."""
         case = self._case_or_404(request, object_id)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         back = self._review_url(case)
-        form = RecordLinkForm(request.POST)
-        label = _("Decide on a held record")
+        form = form_class(request.POST)
         if not form.is_valid():
             problems = "; ".join(
                 f"{form.fields[name].label or name}: {' '.join(errors)}"
+                if name in form.fields
+                else " ".join(errors)
                 for name, errors in form.errors.items()
             )
             self.message_user(request, self._refused(label, problems), messages.ERROR)
             return HttpResponseRedirect(back)
         try:
-            made = services.decide_record_link(
-                case=case, actor=Actor.staff(request.user), **form.service_kwargs()
-            )
+            result = run(case, Actor.staff(request.user), form.cleaned_data)
         except ValidationError as exc:
             self.message_user(
                 request, self._refused(label, "; ".join(exc.messages)), messages.ERROR
@@ -507,39 +510,40 @@ class ReviewAdminViews:
         except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
             self.message_user(request, self._refused(label, exc), messages.ERROR)
         else:
-            self.message_user(
-                request,
-                _("Recorded: %(decision)s.") % {"decision": made.get_decision_display()},
-                messages.SUCCESS,
-            )
+            self.message_user(request, done(result), messages.SUCCESS)
         return HttpResponseRedirect(back)
 
-    def _send_link_code(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """E-mail a one-time code to a held record's own address (POST only)."""
-        case = self._case_or_404(request, object_id)
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        form = LinkCodeForm(request.POST)
-        label = _("Send a code to the record's e-mail")
-        if not form.is_valid():
-            self.message_user(request, self._refused(label, _("Bad request.")), messages.ERROR)
-            return HttpResponseRedirect(self._review_url(case))
-        try:
-            sent = services.send_link_code(
+    def _decide_link(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm a held subject record with evidence, or leave it out."""
+        return self._held_record_post(
+            request,
+            object_id,
+            RecordLinkForm,
+            _("Decide on a held record"),
+            lambda case, actor, data: services.decide_record_link(
                 case=case,
-                actor=Actor.staff(request.user),
-                system_id=form.cleaned_data["system"],
-                subject_key=form.cleaned_data["subject_key"],
-            )
-        except ValidationError as exc:
-            self.message_user(
-                request, self._refused(label, "; ".join(exc.messages)), messages.ERROR
-            )
-        except (PermissionDenied, TransitionNotAllowed, ConcurrentTransition) as exc:
-            self.message_user(request, self._refused(label, exc), messages.ERROR)
-        else:
-            self.message_user(
-                request,
+                actor=actor,
+                system_id=data["system"],
+                subject_key=data["subject_key"],
+                decision=data["decision"],
+                evidence=data["evidence"],
+                note=data["note"],
+                code=data["code"],
+            ),
+            lambda made: _("Recorded: %(decision)s.") % {"decision": made.get_decision_display()},
+        )
+
+    def _send_link_code(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """E-mail a one-time code to a held record's own address."""
+        return self._held_record_post(
+            request,
+            object_id,
+            LinkCodeForm,
+            _("Send a code to the record's e-mail"),
+            lambda case, actor, data: services.send_link_code(
+                case=case, actor=actor, system_id=data["system"], subject_key=data["subject_key"]
+            ),
+            lambda sent: (
                 ngettext(
                     "A code was sent to the record's e-mail address. Confirm the record once "
                     "its owner gives it back.",
@@ -547,10 +551,9 @@ class ReviewAdminViews:
                     "record once their owner gives it back.",
                     sent,
                 )
-                % {"n": sent},
-                messages.SUCCESS,
-            )
-        return HttpResponseRedirect(self._review_url(case))
+                % {"n": sent}
+            ),
+        )
 
     def _review_url(self, case: Case, category: str = "", page: int = 1) -> str:
         info = self.opts.app_label, self.opts.model_name

@@ -433,3 +433,30 @@ def test_a_code_stops_working_after_its_tries(
     with pytest.raises(ValidationError):
         services.decide_record_link(**decide, code=right)
     assert selectors.held_links(case)
+
+
+def test_the_review_page_sends_the_code_and_takes_it_back(
+    crm, make_case, alice, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    case = gathered(
+        make_case, django_capture_on_commit_callbacks, email=ATTACKER, customer_number="C-100042"
+    )
+    (link,) = selectors.held_links(case)
+    client.force_login(alice)
+    page = client.get(reverse("admin:casework_case_review", args=[case.pk])).content.decode()
+    assert "Send a one-time code to the record" in page
+    held = {"system": link.system_id, "subject_key": link.subject_key}
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("admin:casework_case_review_decide", args=[case.pk, "link_code"]), held)
+    assert mailoutbox[-1].to == [ARTA]
+    client.post(
+        reverse("admin:casework_case_review_decide", args=[case.pk, "link"]),
+        {
+            **held,
+            "decision": "confirmed",
+            "evidence": "code_email",
+            "code": the_code(mailoutbox),
+            "note": "Read back on the phone",
+        },
+    )
+    assert selectors.held_links(case) == []
