@@ -14,6 +14,11 @@ twice (the CSV exporter collects the columns first, then writes) without holding
      "found_by": "email",             # the kind of identifier that found it (never the value)
      "data": {field: value, ...}}
 
+A record may carry a fifth key, `"withheld": {field: reason}`, for values a reviewer withheld
+(the value itself is then REDACTED, "[redacted]"); the reason is a ground of casework's review
+(`other_person`, `legal_privilege`, `trade_secret`, `other_exemption`). Only the report reads it,
+to say why; the data files show the value as "[redacted]".
+
 Values are str, int, float, bool, None, nested dicts and lists, or a binary summary
 `{"binary": n_bytes, "sha256": "..."}` (files are summarised, never exported whole).
 `normalise_record()` makes any record fit this shape (dates, decimals and UUIDs become text,
@@ -40,6 +45,7 @@ ORIGINS = ("provided", "observed", "inferred", "third_party")
 PORTABLE_ORIGINS = ("provided", "observed")
 
 Record = dict[str, Any]
+REDACTED = "[redacted]"
 RecordsByCategory = Callable[[str], Iterable[Mapping[str, Any]]]
 
 
@@ -85,6 +91,33 @@ class CategoryInfo:
 
 
 @dataclass(frozen=True)
+class ColumnInfo:
+    """How the report shows one exported column of a source: under the register's name of its
+    field, in the subject's language; as an amount when the mapping names a currency."""
+
+    label: str
+    currency: str = ""
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    """A source system as the report names it, and its exported columns.
+
+    Records name their source as "<system name>: <table, endpoint or file>" (the casework
+    selector writes it so); `name` is the system's name in the register. `columns` maps a
+    source (a table, an endpoint's path template, or "*" for any source of the system, as for
+    the files of a folder) to its columns.
+    """
+
+    name: str
+    columns: dict[str, dict[str, ColumnInfo]] = field(default_factory=dict)
+
+    def column(self, source: str, column: str) -> ColumnInfo | None:
+        found = self.columns.get(source, {}).get(column)
+        return found if found is not None else self.columns.get("*", {}).get(column)
+
+
+@dataclass(frozen=True)
 class BundleFacts:
     """What the report and the manifest say about the case, in the subject's language.
 
@@ -94,7 +127,10 @@ class BundleFacts:
     systems that could not be searched: the report then says that the answer is incomplete.
     `categories` is the whole register, held or not, in the order the report shows them.
     `time_zone` is the controller's (dates are printed there); empty means
-    settings.DSAR_TIME_ZONE.
+    settings.DSAR_TIME_ZONE. `systems` name the source systems and label their columns for
+    the report's data tables (records of a system not listed are shown under the name their
+    source gives, their columns under the category's `field_labels` or a readable form of
+    the column's name).
     """
 
     reference: str
@@ -114,6 +150,7 @@ class BundleFacts:
     categories: list[CategoryInfo] = field(default_factory=list)
     generator_version: str = ""
     time_zone: str = ""
+    systems: list[SystemInfo] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.request_type not in REQUEST_TYPES:

@@ -66,7 +66,10 @@ def html_to_pdf(html: str, *, embedded: Mapping[str, tuple[bytes, str]] | None =
         string=html, base_url=BASE_URL, url_fetcher=StaticOnlyFetcher(embedded=embedded)
     )
     try:
-        return document.write_pdf()
+        # PDF/UA-1: tagged (headings, tables with their header cells, paragraphs), the
+        # document's language from <html lang> and its title shown, so that a screen reader
+        # reads the report as the subject's language in its reading order.
+        return document.write_pdf(pdf_variant="pdf/ua-1")
     except FatalURLFetchingError as exc:
         raise UnsafeResource(str(exc.__cause__ or exc)) from exc
 

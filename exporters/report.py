@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -29,14 +28,17 @@ from django.utils.translation import gettext as _
 
 from exporters.base import BaseExporter
 from exporters.context import (
+    REDACTED,
     BundleFacts,
     CategoryInfo,
     RecordsByCategory,
+    SystemInfo,
     controller_zone,
     is_binary_summary,
     normalise_record,
 )
 from exporters.pdf import html_to_pdf, page_css
+from exporters.values import format_value
 
 DEFAULT_MAX_ROWS = 200
 DEFAULT_MAX_CHARS = 300
@@ -61,14 +63,17 @@ class Cell:
 
 @dataclass
 class DataTable:
-    """The first records of one category, ready to print, and how many there are."""
+    """The first records of one source (a system's table, endpoint or file) in one category,
+    ready to print, and how many there are."""
 
     category: CategoryInfo
+    system: str = ""  # as the register names it
+    place: str = ""  # the table, endpoint or file within the system, readable
     rows: list[dict[str, Cell]] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)  # per row
     total: int = 0
     files: list[str] = field(default_factory=list)
-    columns: list[tuple[str, str]] = field(default_factory=list)  # (key, label)
+    labels: dict[str, str] = field(default_factory=dict)  # column -> header
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (column, header)
 
     @property
     def shown(self) -> int:
@@ -79,15 +84,8 @@ class DataTable:
         return self.total > self.shown
 
     @property
-    def single_source(self) -> str:
-        """The source of every row shown, when it is one (then it is said once, above)."""
-        if not self.columns or len(set(self.sources)) != 1:
-            return ""
-        return self.sources[0]
-
-    @property
     def width(self) -> int:
-        return len(self.columns) + (0 if self.single_source else 1)
+        return len(self.columns)
 
     @property
     def wide(self) -> bool:
@@ -98,28 +96,86 @@ class DataTable:
         keys: dict[str, None] = {}
         for row in self.rows:
             keys.update(dict.fromkeys(row))
-        labels = self.category.field_labels
-        self.columns = [(key, labels.get(key, key)) for key in keys]
+        self.columns = [(key, self.labels.get(key) or readable(key)) for key in keys]
 
     def table_rows(self) -> list[list[Cell]]:
         """The rows to print; cells with a word longer than their column may break it anywhere
         (overflow-wrap costs layout time, so only where needed)."""
         empty = Cell("")
-        with_source = not self.single_source
         line = LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS
         fits = max(int(line / max(self.width, 1) * 0.85) - 1, 4)
         rows = []
-        for row, source in zip(self.rows, self.sources, strict=True):
-            cells = [display_cell(source, len(source))] if with_source else []
-            cells += [row.get(key, empty) for key, _label in self.columns]
+        for row in self.rows:
+            cells = [row.get(key, empty) for key, _label in self.columns]
             for cell in cells:
                 cell.wrap = cell.longest_word > fits
             rows.append(cells)
         return rows
 
 
+@dataclass
+class CategoryData:
+    """The tables of one held category: one per source its records came from."""
+
+    category: CategoryInfo
+    tables: list[DataTable] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    # Some value was withheld because it is about another person (Art. 15(4)).
+    other_people_left_out: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(t.total for t in self.tables)
+
+    @property
+    def shown(self) -> int:
+        return sum(t.shown for t in self.tables)
+
+    @property
+    def partial(self) -> bool:
+        return any(t.partial for t in self.tables)
+
+    @property
+    def wide(self) -> bool:
+        return any(t.wide for t in self.tables)
+
+
+def readable(name: str) -> str:
+    """A source's own name for a column or table, as a last resort made readable
+    ("emergency_contact_phone" -> "Emergency contact phone")."""
+    text = " ".join(name.replace("_", " ").split())
+    return text[:1].upper() + text[1:]
+
+
+def readable_place(place: str) -> str:
+    """Where in its system a record was, for people: an endpoint's last fixed path segment
+    ("/api/customers/{subject_key}/tickets" -> "tickets"), a table's name in words, a file's
+    name as it is."""
+    if "/" in place or "{" in place:
+        segments = [s for s in place.split("?")[0].split("/") if s and "{" not in s]
+        place = segments[-1] if segments else ""
+    if "." in place:  # a file
+        return place
+    return " ".join(place.replace("_", " ").split())
+
+
+# The grounds a reviewer gives for withholding a value (casework's RecordDecision.Reason).
+def withheld_text(reason: str) -> str:
+    grounds = {
+        "other_person": _("another person's data (Art. 15(4) GDPR)"),
+        "legal_privilege": _("legal professional privilege (Art. 23 GDPR)"),
+        "trade_secret": _("trade secrets or intellectual property (Art. 15(4) GDPR)"),
+        "other_exemption": _("an exemption under the law (Art. 23 GDPR)"),
+        "not_subject": _("not about you"),
+    }
+    ground = grounds.get(reason)
+    if ground is None:
+        return _("[withheld]")
+    return _("[withheld: %(ground)s]") % {"ground": ground}
+
+
 def display_text(value: Any, max_chars: int) -> str:
-    """How a (normalised) value reads in the report."""
+    """How a (normalised) value reads in the report, when `values` has no format for it."""
     if value is None:
         return ""
     if value is True:
@@ -144,6 +200,60 @@ def display_cell(value: Any, max_chars: int) -> Cell:
     return Cell(text, longest_word=max(map(len, text.split()), default=0))
 
 
+def text_cell(text: str) -> Cell:
+    return Cell(text, longest_word=max(map(len, text.split()), default=0))
+
+
+class Presenter:
+    """Turns records into table rows for one report: which system and table a record's source
+    names, the headers of its columns, and its values as people read them. Label maps are
+    looked up once per source, never per record."""
+
+    def __init__(self, facts: BundleFacts | None, *, max_chars: int):
+        self.zone = controller_zone(facts.time_zone if facts else "")
+        self.max_chars = max_chars
+        # Longest name first: "CRM: archive" is not taken for the system "CRM" plus "archive"
+        # when a system is called "CRM: archive".
+        systems = facts.systems if facts else []
+        self.systems = sorted(systems, key=lambda s: len(s.name), reverse=True)
+        self._places: dict[str, tuple[str, str, SystemInfo | None]] = {}
+
+    def place(self, source: str) -> tuple[str, str, SystemInfo | None]:
+        """(system name, place within it as the mapping names it, the system's info)."""
+        found = self._places.get(source)
+        if found is None:
+            for system in self.systems:
+                if source == system.name or source.startswith(system.name + ": "):
+                    found = (system.name, source[len(system.name) + 2 :], system)
+                    break
+            else:
+                name, _sep, place = source.partition(": ")
+                found = (name, place, None)
+            self._places[source] = found
+        return found
+
+    def columns(
+        self, category: CategoryInfo, system: SystemInfo | None, place: str, keys
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """(headers, currencies) of a source's columns."""
+        labels, currencies = {}, {}
+        for key in keys:
+            info = system.column(place, key) if system is not None else None
+            if info is not None:
+                labels[key] = info.label
+                if info.currency:
+                    currencies[key] = info.currency
+            elif key in category.field_labels:
+                labels[key] = category.field_labels[key]
+        return labels, currencies
+
+    def cell(self, value: Any, currency: str = "") -> Cell:
+        text = format_value(value, self.zone, currency=currency)
+        if text is None:
+            return display_cell(value, self.max_chars)
+        return text_cell(text)
+
+
 def read_table(
     category: CategoryInfo,
     records_by_category: RecordsByCategory,
@@ -151,26 +261,55 @@ def read_table(
     limit: int,
     max_chars: int,
     files: Sequence[str] = (),
-    total: int | None = None,
-) -> DataTable:
-    """Keep the first `limit` records (as display text); count the rest without keeping them,
-    or, when the caller knows the `total` already, stop reading after the first `limit`."""
-    table = DataTable(category=category, files=list(files))
+    facts: BundleFacts | None = None,
+) -> CategoryData:
+    """One table per source of the category's records, each keeping its first `limit` records
+    (as display text) and counting the rest without keeping them. The stream is read to its
+    end: a source whose records come last still gets its table."""
+    presenter = Presenter(facts, max_chars=max_chars)
+    data = CategoryData(category=category, files=list(files))
+    tables: dict[str, DataTable] = {}
+    currencies: dict[str, dict[str, str]] = {}
     stream = iter(records_by_category(category.slug))
     try:
-        for raw in islice(stream, limit):
+        for raw in stream:
+            source = raw.get("source")
+            source = source if type(source) is str else str(source or "")
+            table = tables.get(source)
+            if table is None:
+                system, place, _info = presenter.place(source)
+                table = tables[source] = DataTable(
+                    category=category, system=system, place=readable_place(place), files=data.files
+                )
+            table.total += 1
+            if table.shown >= limit:
+                continue
             record = normalise_record(raw)
-            table.rows.append({k: display_cell(v, max_chars) for k, v in record["data"].items()})
-            table.sources.append(record["source"])
-        table.total = len(table.rows) + (sum(1 for _ in stream) if total is None else 0)
+            _system, place, info = presenter.place(source)
+            new = [key for key in record["data"] if key not in table.labels]
+            if new:
+                labels, money = presenter.columns(category, info, place, new)
+                table.labels.update({key: labels.get(key, "") for key in new})
+                currencies.setdefault(source, {}).update(money)
+            money = currencies.get(source, {})
+            withheld = raw.get("withheld") or {}
+            row = {}
+            for key, value in record["data"].items():
+                if key in withheld and value == REDACTED:
+                    row[key] = text_cell(withheld_text(str(withheld[key])))
+                    if withheld[key] == "other_person":
+                        data.other_people_left_out = True
+                else:
+                    row[key] = presenter.cell(value, money.get(key, ""))
+            table.rows.append(row)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # a generator over a database cursor lets it go now
-    if total is not None:
-        table.total = max(total, table.total)
-    table.finish()
-    return table
+    data.tables = list(tables.values())
+    for table in data.tables:
+        table.finish()
+    return data
 
 
 def share_cells(tables: list[DataTable], budget: int) -> None:
@@ -192,7 +331,7 @@ def share_cells(tables: list[DataTable], budget: int) -> None:
             high = middle - 1
     rows = max(low, 1)  # every table shows at least its first record
     for table in tables:
-        del table.rows[rows:], table.sources[rows:]
+        del table.rows[rows:]
         table.finish()
 
 
@@ -212,33 +351,32 @@ def report_tables(
     exporters: Sequence[BaseExporter] = (),
     limit: int | None = None,
     counts: Mapping[str, int] | None = None,
-) -> list[DataTable]:
-    """A table for every held category. With `counts` (records per slug, known by a caller
-    that has written the data files already) a category is read only up to `limit` records."""
+) -> list[CategoryData]:
+    """The tables of every held category. With `counts` (records per slug, known by a caller
+    that has written the data files already) a category known to be empty is not read."""
     max_chars = int(getattr(settings, "DSAR_REPORT_MAX_CHARS", DEFAULT_MAX_CHARS))
     budget = int(getattr(settings, "DSAR_REPORT_MAX_CELLS", DEFAULT_MAX_CELLS))
     limit = max_rows() if limit is None else limit
-    tables = []
+    held = []
     for category in facts.categories:
         if not category.held:
             continue
-        total = None if counts is None else counts.get(category.slug)
-        files = [e.filename(category) for e in exporters if e.holds_records] if total != 0 else []
-        if total == 0:
-            tables.append(DataTable(category=category))
+        if counts is not None and counts.get(category.slug) == 0:
+            held.append(CategoryData(category=category))
             continue
-        tables.append(
+        files = [e.filename(category) for e in exporters if e.holds_records]
+        held.append(
             read_table(
                 category,
                 records_by_category,
                 limit=limit,
                 max_chars=max_chars,
                 files=files,
-                total=total,
+                facts=facts,
             )
         )
-    share_cells(tables, budget)
-    return tables
+    share_cells([table for data in held for table in data.tables], budget)
+    return held
 
 
 def report_html(
@@ -255,6 +393,7 @@ def report_html(
 
         exporters = exporters_for(facts.request_type)
     with translation.override(facts.language), timezone.override(controller_zone(facts.time_zone)):
+        # Tables before the page: chapter 2 says where another person's data was left out.
         tables = report_tables(
             facts, records_by_category, exporters=exporters, limit=limit, counts=counts
         )
@@ -263,7 +402,7 @@ def report_html(
             if facts.request_type == "access"
             else _("Your personal data: portability report")
         )
-        held = [{"info": t.category, "table": t, "origin": origin_text(t.category)} for t in tables]
+        held = [{"info": t.category, "data": t, "origin": origin_text(t.category)} for t in tables]
         context = {
             "facts": facts,
             "title": title,

@@ -12,9 +12,10 @@ from django.utils.translation import gettext
 
 from casework import deadlines
 from casework.models import Bundle, Case, ConnectorRun
+from dsar.connectors.registry import exported_columns
 from dsar.crypto import DecryptingReader
-from dsar.models import ControllerInfo, DataCategory, SourceSystem
-from exporters.context import BundleFacts, CategoryInfo
+from dsar.models import ControllerInfo, DataCategory, DataField, SourceSystem
+from exporters.context import BundleFacts, CategoryInfo, ColumnInfo, SystemInfo
 
 GENERATOR_VERSION = "dsar-casework 0.1"
 
@@ -61,6 +62,28 @@ def _category_info(category: DataCategory, language: str) -> CategoryInfo:
     )
 
 
+def _systems(language: str) -> list[SystemInfo]:
+    """Every source system under its register name, its exported columns under the names of
+    the register's fields in the subject's language: read once per bundle, so the report looks
+    nothing up per record. A column whose field the register lacks keeps no label (the
+    report falls back to the column's name; `check_connectors` warns about it)."""
+    labels = {
+        (f.category.slug, f.key): f.text("name", language)
+        for f in DataField.objects.select_related("category")
+    }
+    systems = []
+    for system in SourceSystem.objects.order_by("name"):
+        columns: dict[str, dict[str, ColumnInfo]] = {}
+        for column in exported_columns(system):
+            label = labels.get((column.category, column.field))
+            if label:
+                columns.setdefault(column.source, {})[column.column] = ColumnInfo(
+                    label=label, currency=column.currency
+                )
+        systems.append(SystemInfo(name=system.name, columns=columns))
+    return systems
+
+
 def bundle_facts(case: Case, kind: str) -> BundleFacts:
     language = case.language
     controller = ControllerInfo.load()
@@ -98,6 +121,7 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
         categories=[_category_info(c, language) for c in categories],
         generator_version=GENERATOR_VERSION,
         time_zone=settings.DSAR_TIME_ZONE,
+        systems=_systems(language),
     )
 
 

@@ -13,8 +13,9 @@ from django.db.models import Count, Q, QuerySet
 from casework import results
 from casework.models import Case, ConnectorRun, RecordDecision, State
 from casework.selectors.identity import held_keys
+from exporters.context import REDACTED  # one text for a withheld value, everywhere
 
-REDACTED = "[redacted]"
+__all__ = ["REDACTED"]  # re-exported: casework.selectors names it
 
 
 def review_is_open(case: Case) -> bool:
@@ -85,21 +86,22 @@ def review_summary(case: Case) -> ReviewSummary:
 
 def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
     """(category, record) for every gathered record as review left it: excluded records out,
-    redacted values replaced, records held back from the subject (found only through what
+    redacted values replaced (and their grounds under "withheld"), records held back from the subject (found only through what
     the requester typed, or of a look-alike address: `selectors.identity`) out, each record
     once even where several rounds found it. Streamed run by run; the decisions (a small
     set) are the only thing held in memory."""
     held = held_keys(case)
     # Decisions hold for the record wherever it was found: (system, category, key).
     excluded: set[tuple[int, str, str]] = set()
-    redactions: dict[tuple[int, str, str], set[str]] = {}
-    for system_id, category, key, action, field in RecordDecision.objects.filter(
+    # (system, category, key) -> {field: the reviewer's ground}
+    redactions: dict[tuple[int, str, str], dict[str, str]] = {}
+    for system_id, category, key, action, field, reason in RecordDecision.objects.filter(
         case=case
-    ).values_list("run__system_id", "category", "record_key", "action", "field"):
+    ).values_list("run__system_id", "category", "record_key", "action", "field", "reason"):
         if action == RecordDecision.Action.EXCLUDE:
             excluded.add((system_id, category, key))
         else:
-            redactions.setdefault((system_id, category, key), set()).add(field)
+            redactions.setdefault((system_id, category, key), {})[field] = reason
     seen: set[tuple[int, str, str]] = set()  # (system, category, key): a record of a system once
     for run in stored_runs(case):
         for record in results.read_records(run.pk, run.result_file):
@@ -111,19 +113,22 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
                 continue
             seen.add(identity)
             data = dict(record.get("data") or {})
-            for field in redactions.get(identity, ()):
+            withheld = {}
+            for field, reason in redactions.get(identity, {}).items():
                 if field in data:
                     data[field] = REDACTED
+                    withheld[field] = reason
             found_by = record.get("found_by") or {}
-            yield (
-                category,
-                {
-                    "source": f"{run.system.name}: {record.get('source', '')}".rstrip(": "),
-                    "key": key,
-                    "found_by": found_by.get("kind", "") if isinstance(found_by, dict) else "",
-                    "data": data,
-                },
-            )
+            reviewed = {
+                "source": f"{run.system.name}: {record.get('source', '')}".rstrip(": "),
+                "key": key,
+                "found_by": found_by.get("kind", "") if isinstance(found_by, dict) else "",
+                "data": data,
+            }
+            if withheld:
+                # The report says why a value is withheld (the data files show "[redacted]").
+                reviewed["withheld"] = withheld
+            yield category, reviewed
 
 
 def review_rows(

@@ -29,6 +29,7 @@ import datetime as dt
 import decimal
 import hashlib
 import math
+import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -168,6 +169,67 @@ class Record:
         }
 
 
+# --- exported columns and the register's fields ----------------------------------------------
+
+# What a mapping may say about one exported column, besides its category (SQL): the register's
+# field it fills, and the currency of an amount.
+COLUMN_OPTIONS = {"field", "currency"}
+FIELD_KEY = re.compile(r"^[-a-z0-9_]+$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def field_key(column: str) -> str:
+    """The register field a column fills when its mapping names none: the column's name,
+    normalised ("Dietary needs" -> "dietary_needs", "customerNo" -> "customerno")."""
+    return re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class ExportedColumn:
+    """One column a system exports: the report shows it under the name the register gives its
+    field (DataField `field` of `category`), and as an amount in `currency` when one is named."""
+
+    category: str
+    source: str  # as records name it: a table, an endpoint's path template; "*": any source
+    column: str
+    field: str
+    currency: str = ""
+
+
+def check_column_options(options: Any, where: str, problems: list[str]) -> None:
+    """Problems with a column's `field` and `currency` (other keys are the caller's to check)."""
+    field_name = options.get("field")
+    if field_name is not None and not (isinstance(field_name, str) and FIELD_KEY.match(field_name)):
+        problems.append(f"{where}.field: must be a register field key such as customer_number")
+    currency = options.get("currency")
+    if currency is not None and not (isinstance(currency, str) and CURRENCY.match(currency)):
+        problems.append(f"{where}.currency: must be an ISO 4217 code such as EUR or ALL")
+
+
+def listed_columns(spec: Any, where: str, problems: list[str]) -> list[tuple[str, dict]]:
+    """A list of column names, or a mapping of column name to {field, currency}: both say which
+    columns are exported; the mapping also says what they are. [(column, options)]."""
+    if isinstance(spec, list) and spec and all(isinstance(c, str) and c.strip() for c in spec):
+        return [(column, {}) for column in spec]
+    if isinstance(spec, dict) and spec:
+        columns = []
+        for column, options in spec.items():
+            options = {} if options is None else options
+            if not isinstance(column, str) or not column.strip() or not isinstance(options, dict):
+                problems.append(
+                    f"{where}: {column!r} must map to {{}} or {{field: ..., currency: ...}}"
+                )
+                continue
+            unknown = set(options) - COLUMN_OPTIONS
+            if unknown:
+                problems.append(f"{where}.{column}: unknown keys: {', '.join(sorted(unknown))}")
+            check_column_options(options, f"{where}.{column}", problems)
+            columns.append((column, options))
+        return columns
+    problems.append(f"{where} must be a list of names, or a mapping of name to {{field: ...}}")
+    return []
+
+
 class BaseConnector:
     """Subclass, set `kind` and `verbose_name`, implement the methods; register the class's
     dotted path in settings.DSAR_CONNECTORS."""
@@ -198,6 +260,23 @@ class BaseConnector:
     @classmethod
     def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
         """Problems with the settings once the mapping file is merged in (always a dict)."""
+        return []
+
+    @classmethod
+    def exported_columns(cls, config: Any) -> list[ExportedColumn]:
+        """The columns the mapping exports, each with the register field it fills; empty when
+        the configuration is not valid, or when the mapping does not list its columns (then
+        everything the source has is exported, and nobody can label it beforehand)."""
+        try:
+            merged = _merged(config)
+        except ConfigurationError:
+            return []
+        if cls.validate_merged_config(merged):
+            return []
+        return cls.columns_of_merged_config(merged)
+
+    @classmethod
+    def columns_of_merged_config(cls, config: dict[str, Any]) -> list[ExportedColumn]:
         return []
 
     def check(self) -> list[str]:

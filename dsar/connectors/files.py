@@ -16,7 +16,9 @@ Config::
     identifiers:                      # identifier kind -> column, or [name, company] columns
       email: Email
       name_company: [Name, Company]
-    columns: [Name, Company, Dietary needs]   # exported columns (default: all)
+    columns: [Name, Company, Dietary needs]   # exported columns (default: all), or with the
+                                              # register field each fills:
+    # columns: {Name: {field: full_name}, Company: {}, Dietary needs: {field: dietary_requirements}}
 
 or any of these keys in a YAML file named by `mapping_file` (merged in by BaseConnector).
 
@@ -43,9 +45,12 @@ from dsar.connectors.base import (
     AmbiguousIdentifier,
     BaseConnector,
     ConnectorError,
+    ExportedColumn,
     Lookup,
     Record,
     SubjectMatch,
+    field_key,
+    listed_columns,
 )
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 
@@ -72,6 +77,20 @@ class CsvFolderConnector(BaseConnector):
     verbose_name: ClassVar[str] = "CSV files in a folder"
 
     @classmethod
+    def columns_of_merged_config(cls, config: dict[str, Any]) -> list[ExportedColumn]:
+        # Every file of the folder has the same columns: "*", whatever the file's name.
+        return [
+            ExportedColumn(
+                config["category"],
+                "*",
+                name,
+                options.get("field") or field_key(name),
+                options.get("currency") or "",
+            )
+            for name, options in listed_columns(config.get("columns") or [], "columns", [])
+        ]
+
+    @classmethod
     def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
         problems = super().validate_merged_config(config)
         unknown = set(config) - KNOWN_KEYS
@@ -93,11 +112,8 @@ class CsvFolderConnector(BaseConnector):
                     )
                 elif kind != "name_company" and not isinstance(column, str):
                     problems.append(f"identifiers.{kind} must name one column")
-        columns = config.get("columns")
-        if columns is not None and not (
-            isinstance(columns, list) and all(isinstance(c, str) for c in columns)
-        ):
-            problems.append("columns must be a list of column names")
+        if config.get("columns") is not None:
+            listed_columns(config["columns"], "columns", problems)
         if len(config.get("delimiter", ",")) != 1:
             problems.append("delimiter must be one character")
         return problems

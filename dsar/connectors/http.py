@@ -27,7 +27,9 @@ Configuration (a mapping; JSON in the admin or YAML in version control)::
           # or {type: page, param: page, size_param: per_page, size: 100, first: 1}
           # or {type: link}  (RFC 8288/5988 Link header, rel="next", same origin only)
           # or {type: none}  (the default)
-        fields: [subject, body, status]       # optional: export only these fields
+        fields: [subject, body, status]       # optional: export only these fields, or name
+                                              # their register fields and currencies:
+        # fields: {subject: {}, body: {field: enquiry}, amount: {currency: EUR}}
     check: {path: /api/health}                # optional: asked first by check()
 
 Any of these settings may live in a YAML file named by `mapping_file` instead (merged in by
@@ -60,10 +62,13 @@ from dsar.connectors.base import (
     BaseConnector,
     ConfigurationError,
     ConnectorError,
+    ExportedColumn,
     Lookup,
     Record,
     SubjectMatch,
     TransientConnectorError,
+    field_key,
+    listed_columns,
 )
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 
@@ -294,13 +299,8 @@ def _check_export(export: Any, problems: list[str]) -> None:
         _check_name(f"{where}.results", entry.get("results"), problems, required=False)
         _check_name(f"{where}.key", entry.get("key"), problems)
         _check_paging(f"{where}.paging", entry.get("paging"), problems)
-        fields = entry.get("fields")
-        if fields is not None and (
-            not isinstance(fields, list)
-            or not fields
-            or not all(isinstance(f, str) and f.strip() for f in fields)
-        ):
-            problems.append(f"{where}.fields must be a list of field names")
+        if entry.get("fields") is not None:
+            listed_columns(entry["fields"], f"{where}.fields", problems)
 
 
 def _check_base_url(base_url: Any, problems: list[str]) -> None:
@@ -420,6 +420,22 @@ class HttpConnector(BaseConnector):
 
     def searchable_kinds(self) -> frozenset[str]:
         return frozenset(self.config["lookup"]["identifiers"])
+
+    @classmethod
+    def columns_of_merged_config(cls, config: dict[str, Any]) -> list[ExportedColumn]:
+        exported = []
+        for entry in config.get("export") or []:
+            for name, options in listed_columns(entry.get("fields") or [], "fields", []):
+                exported.append(
+                    ExportedColumn(
+                        entry["category"],
+                        entry["path"],
+                        name,
+                        options.get("field") or field_key(name),
+                        options.get("currency") or "",
+                    )
+                )
+        return exported
 
     @classmethod
     def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:

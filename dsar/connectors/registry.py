@@ -9,7 +9,12 @@ from typing import Any
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from dsar.connectors.base import BaseConnector, ConfigurationError, ConnectorError
+from dsar.connectors.base import (
+    BaseConnector,
+    ConfigurationError,
+    ConnectorError,
+    ExportedColumn,
+)
 
 
 @cache
@@ -57,3 +62,30 @@ def check_system(system) -> list[str]:
         return [str(exc)]
     except Exception as exc:  # a check must report, never crash
         return [f"the check failed unexpectedly ({type(exc).__name__})"]
+
+
+def exported_columns(system) -> list[ExportedColumn]:
+    """The columns a system's mapping exports, each with the register field it fills (empty
+    for an unknown kind or a configuration that is not valid: `check_system` reports those)."""
+    try:
+        cls = connector_class(system.connector)
+    except ConfigurationError:
+        return []
+    return cls.exported_columns(system.config)
+
+
+def unlabelled_columns(system, labelled: set[tuple[str, str]]) -> list[str]:
+    """Warnings for the exported columns whose field the register does not name (no DataField
+    (category, key) in `labelled`): the report would show them under the source's own
+    column name. A mapping that lists no columns exports whatever the source has, unlabelled."""
+    columns = exported_columns(system)
+    if not columns and not validate_system(system.connector, system.config):
+        if system.connector in ("files", "http"):
+            return ["the mapping lists no columns: the report cannot name what it exports"]
+        return []
+    return [
+        f"{c.source}: column {c.column!r} fills no field of the register "
+        f"({c.category}/{c.field}): the report would show the column's own name"
+        for c in columns
+        if (c.category, c.field) not in labelled
+    ]

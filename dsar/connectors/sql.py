@@ -12,9 +12,15 @@ A declarative mapping says where the subjects are and what to export:
       identifiers: {email: email, phone: phone, name_company: [full_name, company]}
     tables:                          # every table to export, each reachable from the subject
       accounts: {category: online_account, key: id, subject_column: id,
-                 columns: {email: {}, last_login_ip: {category: browsing}}}
+                 columns: {email: {}, last_login_ip: {category: browsing},
+                           customer_no: {field: customer_number},   # the register's field
+                           paid_amount: {currency: EUR}}}           # an amount, in euros
       order_lines: {category: purchases, key: id, via: {table: orders, column: order_id},
                     columns: {product: {}}}
+
+A column fills the register's field (DataField) whose key is its name, normalised, unless it
+names another with `field`; the report shows it under that field's name in the subject's
+language (`manage.py check_connectors` warns about columns without one).
 
 The same keys may live in a YAML file named by `mapping_file` (see mapping.py), merged in by
 BaseConnector as for every kind of connector.
@@ -61,10 +67,13 @@ from dsar.connectors.base import (
     BaseConnector,
     ConfigurationError,
     ConnectorError,
+    ExportedColumn,
     Lookup,
     Record,
     SubjectMatch,
     TransientConnectorError,
+    check_column_options,
+    field_key,
     plain_value,
 )
 from dsar.connectors.mapping import merged_config
@@ -78,7 +87,7 @@ TOP_KEYS = {"url", "url_env", "schema", "connect_timeout", "subject", "tables"}
 SUBJECT_KEYS = {"table", "key", "identifiers"}
 TABLE_KEYS = {"category", "key", "subject_column", "via", "columns"}
 VIA_KEYS = {"table", "column"}
-COLUMN_KEYS = {"category"}
+COLUMN_KEYS = {"category", "field", "currency"}
 
 DEFAULT_CONNECT_TIMEOUT = 5
 YIELD_PER = 1000
@@ -120,6 +129,8 @@ class TableMap:
     subject_column: str | None = None
     via_table: str | None = None
     via_column: str | None = None
+    # (column, register field, currency) for every exported column
+    fields: tuple[tuple[str, str, str], ...] = ()
 
     def category_groups(self) -> list[tuple[str, tuple[str, ...]]]:
         """One (category, columns) per category, in the order the columns name them."""
@@ -348,6 +359,7 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
                 via.get("column"), f"{where}.via.column", problems, what="column name"
             )
     columns: list[tuple[str, str]] = []
+    fields: list[tuple[str, str, str]] = []
     raw = spec.get("columns")
     if not isinstance(raw, dict) or not raw:
         problems.append(f"{where}.columns: required, a mapping of column name to {{}} or options")
@@ -362,6 +374,7 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
             problems.append(f"{where}.columns.{column}: must be {{}} or {{category: ...}}")
             continue
         _unknown_keys(options, COLUMN_KEYS, f"{where}.columns.{column}", problems)
+        check_column_options(options, f"{where}.columns.{column}", problems)
         column_category = _category(
             options.get("category"), f"{where}.columns.{column}.category", problems
         )
@@ -372,6 +385,9 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
             continue
         if column_category or category:
             columns.append((column, column_category or category))
+            fields.append(
+                (column, options.get("field") or field_key(column), options.get("currency") or "")
+            )
     if len(problems) > before or key is None:
         return None
     return TableMap(
@@ -381,6 +397,7 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
         subject_column=subject_column,
         via_table=via_table,
         via_column=via_column,
+        fields=tuple(fields),
     )
 
 
@@ -572,6 +589,20 @@ class SqlConnector(BaseConnector):
     @classmethod
     def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
         return parse_merged_mapping(config)[1]
+
+    @classmethod
+    def columns_of_merged_config(cls, config: dict[str, Any]) -> list[ExportedColumn]:
+        mapping, _problems = parse_merged_mapping(config)
+        if mapping is None:
+            return []
+        exported = []
+        for table in mapping.tables.values():
+            categories = dict(table.columns)
+            for column, field_name, currency in table.fields:
+                exported.append(
+                    ExportedColumn(categories[column], table.name, column, field_name, currency)
+                )
+        return exported
 
     def searchable_kinds(self) -> frozenset[str]:
         return frozenset(self.mapping.subject.identifiers)

@@ -199,3 +199,66 @@ def test_the_admin_refuses_an_unknown_connector_type(client, django_user_model):
     )
     assert "unknown connector type" in response.content.decode()
     assert not SourceSystem.objects.exists()
+
+
+def test_columns_without_a_register_field_are_warned_about_without_failing(source_db):
+    from dsar.models import DataCategory, DataField
+
+    category, _ = DataCategory.objects.get_or_create(
+        slug="online_account", defaults={"code": "2.1", "name_sq": "Llogaria", "name_en": "Account"}
+    )
+    config = sql_config(source_db)
+    config["tables"]["accounts"]["columns"] = {"email": {"field": "business_email"}}
+    add("crm", "sql", config)
+    code, out = run_check()
+    assert code == 0
+    assert "WARN crm (sql): accounts: column 'email' fills no field of the register" in out
+    DataField.objects.create(
+        category=category, key="business_email", name_sq="Emaili", name_en="E-mail"
+    )
+    code, out = run_check()
+    assert code == 0 and "WARN" not in out
+
+
+def test_each_kind_of_mapping_names_the_field_of_its_columns(tmp_path):
+    from dsar.connectors.files import CsvFolderConnector
+    from dsar.connectors.http import HttpConnector
+    from dsar.connectors.sql import SqlConnector
+
+    sql = sql_config(tmp_path / "x.sqlite3")
+    sql["tables"]["accounts"]["columns"] = {
+        "email": {"field": "business_email"},
+        "paid_amount": {"currency": "EUR"},
+    }
+    assert [
+        (c.category, c.source, c.column, c.field, c.currency)
+        for c in SqlConnector.exported_columns(sql)
+    ] == [
+        ("online_account", "accounts", "email", "business_email", ""),
+        ("online_account", "accounts", "paid_amount", "paid_amount", "EUR"),
+    ]
+    desk = http_config("http://127.0.0.1:1")
+    desk["export"][0]["fields"] = {"subject": {}, "body": {"field": "enquiry"}}
+    assert [(c.source, c.column, c.field) for c in HttpConnector.exported_columns(desk)] == [
+        ("/api/customers/{subject_key}/tickets", "subject", "subject"),
+        ("/api/customers/{subject_key}/tickets", "body", "enquiry"),
+    ]
+    lists = {
+        "folder": str(tmp_path),
+        "category": "events",
+        "identifiers": {"email": "Email"},
+        "columns": {"Email": {}, "Dietary needs": {"field": "dietary_requirements"}},
+    }
+    assert [(c.source, c.column, c.field) for c in CsvFolderConnector.exported_columns(lists)] == [
+        ("*", "Email", "email"),
+        ("*", "Dietary needs", "dietary_requirements"),
+    ]
+
+
+def test_a_bad_field_or_currency_is_refused():
+    from dsar.connectors.sql import SqlConnector
+
+    config = sql_config("/nowhere.sqlite3")
+    config["tables"]["accounts"]["columns"] = {"email": {"field": "Not A Key", "currency": "euro"}}
+    problems = SqlConnector.validate_config(config)
+    assert any("field" in p for p in problems) and any("currency" in p for p in problems)
