@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from config.keys import dev_key
+from config.keys import dev_key, export_demo_secrets
+from config.mailurl import OUTBOX_BACKEND
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -47,6 +48,13 @@ def prepare(var_dir: Path, *, demo: bool, desk_port: str) -> str:
     return password
 
 
+def outbox_folder() -> str:
+    """The folder e-mails are written to, when they go to the outbox (the default)."""
+    from django.conf import settings  # reads the settings only: no app is loaded
+
+    return settings.EMAIL_FILE_PATH if settings.EMAIL_BACKEND == OUTBOX_BACKEND else ""
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     host = os.environ.get("DSAR_HOST", "127.0.0.1")
@@ -54,10 +62,12 @@ def main() -> int:
     var_dir = Path(os.environ.get("DSAR_VAR_DIR", ROOT / "var"))
     demo = os.environ.get("DSAR_DEMO", "1") == "1"
     desk_port = os.environ.get("DSAR_DEMO_SUPPORTDESK_PORT", "8765")
-    # The demo support desk and the worker that searches it share a bearer token.
-    os.environ.setdefault("SUPPORTDESK_TOKEN", dev_key(var_dir / "keys", "supportdesk_token"))
+    # The demo support desk and the worker that searches it share a bearer token, from
+    # var/keys/ as in every other process (config.settings does the same).
+    export_demo_secrets(var_dir / "keys")
 
     password = prepare(var_dir, demo=demo, desk_port=desk_port)
+    mail_dir = outbox_folder()
 
     commands = {
         "web": [
@@ -103,9 +113,17 @@ def main() -> int:
         ]
     procs = [subprocess.Popen(cmd, cwd=ROOT) for cmd in commands.values()]
 
+    site = f"http://{host}:{port}"
     print(
-        f"\n  DSAR casework is running: http://{host}:{port}/admin/\n"
-        f"  Health: http://{host}:{port}/healthz\n"
+        f"\n  DSAR casework is running: {site}/admin/\n"
+        f"  The public portal: {site}/en/request/ (Albanian: {site}/sq/request/)\n"
+        + (
+            f"  E-mails go to {mail_dir}/; read them, links and all, in the Outbox:"
+            f" {site}/admin/outbox/\n"
+            if mail_dir
+            else ""
+        )
+        + f"  Health: {site}/healthz\n"
         f"  Staff logins above (password: {password}). Ctrl-C stops everything.\n"
         + (
             "  Demo subject: Arta Krasniqi <arta.krasniqi@demo.example> is in every demo system\n"
