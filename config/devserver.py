@@ -55,6 +55,30 @@ def outbox_folder() -> str:
     return settings.EMAIL_FILE_PATH if settings.EMAIL_BACKEND == OUTBOX_BACKEND else ""
 
 
+def banner(site: str, *, password: str, mail_dir: str, demo: bool) -> str:
+    """What `make run` prints once everything runs: where the admin, the portal and the mail
+    are, and how to sign in."""
+    lines = [
+        "",
+        f"  DSAR casework is running: {site}/admin/",
+        f"  The public portal: {site}/en/request/ (Albanian: {site}/sq/request/)",
+    ]
+    if mail_dir:
+        lines.append(f"  E-mails go to {mail_dir}/; read them, links intact: {site}/admin/outbox/")
+    lines += [
+        f"  Health: {site}/healthz",
+        f"  Staff logins above (password: {password}). Ctrl-C stops everything.",
+    ]
+    if demo:
+        lines += [
+            "  Demo subject: Arta Krasniqi <arta.krasniqi@demo.example> is in every demo system",
+            "  under different identifiers. Ask for her data on the portal, confirm it from the",
+            "  link in the Outbox (signed in as alice, of the privacy team), and watch gathering",
+            "  find her everywhere.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     host = os.environ.get("DSAR_HOST", "127.0.0.1")
@@ -113,26 +137,8 @@ def main() -> int:
         ]
     procs = [subprocess.Popen(cmd, cwd=ROOT) for cmd in commands.values()]
 
-    site = f"http://{host}:{port}"
     print(
-        f"\n  DSAR casework is running: {site}/admin/\n"
-        f"  The public portal: {site}/en/request/ (Albanian: {site}/sq/request/)\n"
-        + (
-            f"  E-mails go to {mail_dir}/; read them, links and all, in the Outbox:"
-            f" {site}/admin/outbox/\n"
-            if mail_dir
-            else ""
-        )
-        + f"  Health: {site}/healthz\n"
-        f"  Staff logins above (password: {password}). Ctrl-C stops everything.\n"
-        + (
-            "  Demo subject: Arta Krasniqi <arta.krasniqi@demo.example> is in every demo system\n"
-            "  under different identifiers. Add an access case for her in the admin (tick\n"
-            "  'identity verified') and watch gathering find her everywhere.\n"
-            if demo
-            else ""
-        ),
-        flush=True,
+        banner(f"http://{host}:{port}", password=password, mail_dir=mail_dir, demo=demo), flush=True
     )
 
     stopping = False
