@@ -13,6 +13,7 @@ from django.core.mail import EmailMessage, get_connection
 from casework import outbox
 from casework.mail import CASE_HEADER
 from casework.portal import emails
+from config.logmask import mask_path
 
 pytestmark = pytest.mark.django_db
 
@@ -60,6 +61,7 @@ def test_it_logs_where_to_read_the_mail_without_the_address_or_the_link(confirma
         f"http://127.0.0.1:8000/admin/outbox/{newest.id}/"
     )
     assert "arta" not in line and "/verify/" not in line
+    assert mask_path(line) == line  # the log masker leaves where to read it readable
 
 
 def test_case_mail_names_its_case_and_keeps_its_link(confirmation):
