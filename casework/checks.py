@@ -63,3 +63,22 @@ def check_database_role(app_configs=None, databases=None, **kwargs) -> list[chec
             )
         )
     return messages
+
+
+@checks.register(checks.Tags.security)
+def check_outbox_not_in_production(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The development outbox (casework.outbox) keeps every e-mail, live links and codes
+    included, in files, and sends nothing: never with DSAR_SECURE=1."""
+    from casework.outbox import outbox_enabled  # it reads the models, loaded by now
+
+    if settings.DSAR_SECURE and outbox_enabled():
+        return [
+            checks.Error(
+                "E-mail goes to the development outbox (files under "
+                f"{settings.EMAIL_FILE_PATH}), with DSAR_SECURE=1: nothing is sent, and the "
+                "files keep live links and codes.",
+                hint="Set EMAIL_URL to your mail server, e.g. smtp+tls://user:password@host:587.",
+                id="casework.E003",
+            )
+        ]
+    return []

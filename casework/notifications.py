@@ -35,6 +35,7 @@ def _email_decision(case: Case, notice: str) -> None:
         },
         language=case.language,
         attachment=letters.letter_pdf(case, notice) if notice in letters.LETTER_ATTACHED else None,
+        cases=[case],
     )
 
 
@@ -103,5 +104,6 @@ def notify_manual_search(run_id: int) -> bool:
         template="casework/email/manual_search",
         context={"run": run, "site_url": settings.SITE_URL},
         language=settings.LANGUAGE_CODE,
+        cases=[run.case],
     )
     return True

@@ -45,3 +45,18 @@ def decode_key(value: str, *, name: str, nbytes: int = 32) -> bytes:
     if len(raw) != nbytes:
         raise ValueError(f"{name} must decode to {nbytes} bytes, got {len(raw)}")
     return raw
+
+
+# The demo systems' secrets: environment variable -> key file under var/keys/.
+DEMO_SECRETS = {"SUPPORTDESK_TOKEN": "supportdesk_token"}
+
+
+def export_demo_secrets(folder: Path) -> None:
+    """Put the demo systems' secrets into the environment, unless already set.
+
+    The connectors read secrets from the environment by name (dsar/connectors/http.py); every
+    process that loads the settings calls this, so the support desk and whoever searches it
+    (the worker, `manage.py check_connectors` in a second shell) share one token.
+    """
+    for variable, name in DEMO_SECRETS.items():
+        os.environ.setdefault(variable, dev_key(folder, name))

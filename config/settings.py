@@ -11,7 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.keys import decode_key, dev_key
+from config.keys import decode_key, dev_key, export_demo_secrets
+from config.mailurl import email_config, filemail_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -33,6 +34,10 @@ def _key(name: str) -> str:
 
 
 SECRET_KEY = _key("SECRET_KEY")
+if not DSAR_SECURE:
+    # The demo systems' secrets (the support desk's token), for every process and command
+    # alike: `make run`, a worker, or `check_connectors` from a second shell.
+    export_demo_secrets(VAR_DIR / "keys")
 DSAR_BUNDLE_KEY = decode_key(_key("DSAR_BUNDLE_KEY"), name="DSAR_BUNDLE_KEY")
 DSAR_AUDIT_KEY = decode_key(_key("DSAR_AUDIT_KEY"), name="DSAR_AUDIT_KEY")
 
@@ -166,7 +171,15 @@ WHITENOISE_AUTOREFRESH = not DSAR_SECURE
 FILE_UPLOAD_PERMISSIONS = 0o600
 
 # --- E-mail ---------------------------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# In development mail goes to files under var/mail/, one a message, shown in the admin's Outbox
+# (casework.outbox), so that a newcomer can follow the links in it; the console would print
+# them through the log masker, which hides the tokens they carry.
+EMAIL_CONFIG = email_config(
+    env.str(
+        "EMAIL_URL",
+        default="consolemail://" if DSAR_SECURE else filemail_url(VAR_DIR.resolve() / "mail"),
+    )
+)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy@demo.example")
 

@@ -48,3 +48,20 @@ def test_a_restart_with_nothing_changed_writes_no_audit_event_and_no_noise(tmp_p
     assert again.returncode == 0, again.stderr
     assert audit_actions(tmp_path) == written
     assert "already exists" not in again.stdout + again.stderr
+
+
+def test_make_run_prints_the_portals_address_beside_the_admins_and_the_outbox():
+    from config.devserver import banner
+
+    text = banner("http://127.0.0.1:8000", password="pw", mail_dir="/srv/var/mail", demo=True)
+    assert "http://127.0.0.1:8000/admin/" in text
+    assert "http://127.0.0.1:8000/en/request/" in text
+    assert "E-mails go to /srv/var/mail/" in text
+    assert "http://127.0.0.1:8000/admin/outbox/" in text
+
+
+def test_make_run_names_no_outbox_when_mail_goes_elsewhere():
+    from config.devserver import banner
+
+    text = banner("http://127.0.0.1:8000", password="pw", mail_dir="", demo=False)
+    assert "outbox" not in text.lower()

@@ -10,9 +10,11 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from config.keys import decode_key, dev_key
 from config.logmask import MaskTokensFilter
+from config.mailurl import OUTBOX_BACKEND, email_config
 
 ROOT = settings.BASE_DIR
 
@@ -205,3 +207,67 @@ def test_staff_with_a_totp_device_get_in_with_the_second_factor(client, alice, s
         },
     )
     assert client.get("/admin/casework/case/").status_code == 200
+
+
+def settings_value(env: dict[str, str], expression: str) -> subprocess.CompletedProcess:
+    """`expression` (of `s`, the settings, and `os`) in a fresh interpreter with `env`."""
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DSAR_", "SECRET_KEY", "EMAIL_URL", "SUPPORTDESK_TOKEN"))
+    }
+    code = f"import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup(); from django.conf import settings as s; print({expression})"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_filemail_url_names_an_absolute_folder():
+    assert email_config("filemail:///srv/mail") == {
+        "EMAIL_BACKEND": OUTBOX_BACKEND,
+        "EMAIL_FILE_PATH": "/srv/mail",
+    }
+    assert email_config("filemail:////srv/mail")["EMAIL_FILE_PATH"] == "/srv/mail"
+
+
+@pytest.mark.parametrize("url", ["filemail://var/mail", "filemail://", "filemail:mail"])
+def test_a_filemail_url_without_an_absolute_folder_is_refused(url):
+    with pytest.raises(ImproperlyConfigured, match="needs an absolute one"):
+        email_config(url)
+
+
+def test_other_email_urls_are_read_as_before():
+    config = email_config("smtp+tls://user:secret@mail.demo.example:587")
+    assert config["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert (config["EMAIL_HOST"], config["EMAIL_PORT"], config["EMAIL_USE_TLS"]) == (
+        "mail.demo.example",
+        587,
+        True,
+    )
+
+
+def test_a_relative_filemail_url_fails_at_start_with_a_clear_message(tmp_path):
+    result = settings_value(
+        {"DSAR_VAR_DIR": str(tmp_path), "EMAIL_URL": "filemail://srv/mail"}, "s.EMAIL_FILE_PATH"
+    )
+    assert result.returncode != 0
+    assert "'srv/mail'; a filemail URL needs an absolute one" in result.stderr
+
+
+def test_development_mail_goes_to_the_outbox_under_var_mail(tmp_path):
+    result = settings_value({"DSAR_VAR_DIR": str(tmp_path)}, "s.EMAIL_BACKEND, s.EMAIL_FILE_PATH")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [OUTBOX_BACKEND, str(tmp_path / "mail")]
+
+
+def test_every_command_reads_the_demo_desk_token_from_var_keys(tmp_path):
+    # As `make run` does (config/devserver.py): `check_connectors` from a second shell, or a
+    # worker, finds the same token the demo support desk was started with.
+    result = settings_value({"DSAR_VAR_DIR": str(tmp_path)}, "os.environ['SUPPORTDESK_TOKEN']")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == dev_key(tmp_path / "keys", "supportdesk_token")

@@ -46,6 +46,7 @@ def send_verification_link(case: Case) -> bool:
             "resend_url": services.absolute_url("resend", case.language),
         },
         language=case.language,
+        cases=[case],
     )
     # The message tells the subject we have their request: the receipt confirmation that
     # CCPA/CPRA asks for within 10 business days.
@@ -68,6 +69,7 @@ def send_acknowledgement(case: Case) -> bool:
             "waits_for_staff": selectors.waits_for_staff(case),
         },
         language=case.language,
+        cases=[case],
     )
     logger.info("case %s: acknowledgement sent", case.reference)
     return True
@@ -96,6 +98,7 @@ def send_status_links(email: str, language: str) -> int:
         template="casework/email/portal_status_links",
         context={**limits(), "links": links},
         language=language,
+        cases=cases,
     )
     logger.info("status links sent for %d case(s)", len(links))
     return len(links)
@@ -117,6 +120,7 @@ def send_download_code(bundle: Bundle) -> bool:
             "code": code,
         },
         language=case.language,
+        cases=[case],
     )
     logger.info("case %s: download code sent", case.reference)
     return True
@@ -136,6 +140,7 @@ def send_bundle_ready(case: Case) -> bool:
             "status_url": services.absolute_url("status", case.language, token=token),
         },
         language=case.language,
+        cases=[case],
     )
     logger.info("case %s: bundle-ready notice sent", case.reference)
     return True
@@ -156,6 +161,7 @@ def send_question(case: Case) -> bool:
             "status_url": services.absolute_url("status", case.language, token=token),
         },
         language=case.language,
+        cases=[case],
     )
     logger.info("case %s: question notice sent", case.reference)
     return True
@@ -174,6 +180,7 @@ def send_completed(case: Case) -> bool:
             "status_url": services.absolute_url("status", case.language, token=token),
         },
         language=case.language,
+        cases=[case],
     )
     logger.info("case %s: completion notice sent", case.reference)
     return True

@@ -4,6 +4,7 @@ tried), a DPO, an auditor and an administrator. Prints the logins."""
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
@@ -29,6 +30,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         password = options["password"] or secrets.token_urlsafe(9)
         User = get_user_model()
+        # One hash for the five logins (they share the password anyway): hashing is slow on
+        # purpose, and `make run` does this on every start.
+        encoded = make_password(password)
         self.stdout.write(f"Demo staff logins (password for all: {password})")
         for username, first, role_label, group in DEMO_STAFF:
             user, _ = User.objects.get_or_create(username=username)
@@ -37,7 +41,7 @@ class Command(BaseCommand):
             user.email = f"{username}@staff.demo.example"
             user.is_staff = True
             user.is_active = True
-            user.set_password(password)
+            user.password = encoded
             user.save()
             user.groups.set([Group.objects.get(name=group)])
             self.stdout.write(f"  {username:<8} {role_label}")
