@@ -99,6 +99,7 @@ def send_link_code(*, case: Case, actor: Actor, system_id: int, subject_key: str
                 template="casework/email/link_code",
                 context=context,
                 language=locked.language,
+                cases=[locked],
             )
         )
     return len(addresses)
