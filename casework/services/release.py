@@ -55,6 +55,10 @@ def release_revoke(*, case: Case, actor: Actor, reason: str) -> BreachRecord:
         bundles = list(released_bundles(locked).select_for_update())
         ids = [b.pk for b in bundles]
         Bundle.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor.user)
+        # No release stands any more: the case cannot be closed as if the data had been
+        # given (its "fulfilled" condition reads this), until a new bundle is built.
+        locked.bundle_ready_at = None
+        locked.save(update_fields=["bundle_ready_at", "updated_at"])
         downloads = bundle_downloads(ids, locked)
         breach = BreachRecord.objects.create(
             case=locked,

@@ -281,3 +281,15 @@ def test_the_privacy_team_cannot_assess(bundle, case, dora, alice):
         services.breach_assess(
             breach=breach, actor=Actor.staff(alice), risk="unlikely", notify_authority=False
         )
+
+
+def test_a_case_whose_release_was_revoked_cannot_be_closed_as_completed(
+    bundle, case, alice, dora
+):
+    from casework import operations
+
+    services.case_record_response(case=case, actor=Actor.staff(alice))
+    fulfil = operations.get("fulfil")
+    assert fulfil.offered(Case.objects.get(pk=case.pk), Actor.staff(alice))
+    revoke(case, dora)
+    assert not fulfil.offered(Case.objects.get(pk=case.pk), Actor.staff(alice))
