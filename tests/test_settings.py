@@ -205,3 +205,28 @@ def test_staff_with_a_totp_device_get_in_with_the_second_factor(client, alice, s
         },
     )
     assert client.get("/admin/casework/case/").status_code == 200
+
+
+def test_an_empty_supervisory_authority_name_fails_at_start(tmp_path):
+    result = load_settings({"DSAR_VAR_DIR": str(tmp_path), "DSAR_AUTHORITY_NAME_EN": " "})
+    assert result.returncode != 0
+    assert "DSAR_AUTHORITY_NAME_SQ and DSAR_AUTHORITY_NAME_EN must not be empty" in result.stderr
+
+
+def test_the_laws_are_read_from_the_environment_separated_by_bars(tmp_path):
+    env = {
+        "DSAR_VAR_DIR": str(tmp_path),
+        "DSAR_LAWS_EN": "Regulation (EU) 2016/679, GDPR | Law No. 1/2030",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.DSAR_LAWS['en'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['Regulation (EU) 2016/679, GDPR', 'Law No. 1/2030']"
