@@ -32,6 +32,8 @@ def _email_decision(case: Case, notice: str) -> None:
             "case": case,
             "reason": selectors.reason_told(case, letters.LETTER_FOR_NOTICE[notice]),
             "due_on": deadlines.local_date(case.due_at),
+            # A refusal tells the subject where to complain (Art. 12(4) GDPR): by name.
+            "authority": selectors.supervisory_authority(case.language),
         },
         language=case.language,
         attachment=letters.letter_pdf(case, notice) if notice in letters.LETTER_ATTACHED else None,

@@ -157,6 +157,59 @@ DSAR_TIME_ZONE = env.str("DSAR_TIME_ZONE", default="Europe/Tirane")
 # of a Tirana day reads 11:59 p.m., not 10:59 p.m. UTC. Django refuses an unknown zone at start.
 TIME_ZONE = DSAR_TIME_ZONE
 
+# --- The law the subject is answered under, and where they may complain ----------------------
+# The controller and its subjects are in Albania: the report and the letters name Albania's
+# supervisory authority (Art. 15(1)(f), 77 GDPR) and its law beside the GDPR, in both languages.
+# Each text is set per language (DSAR_AUTHORITY_NAME_SQ, ..._EN); DSAR_LAWS_SQ and DSAR_LAWS_EN
+# list the laws separated by "|" (law names hold commas).
+
+
+def _bilingual(name: str, sq: str, en: str) -> dict[str, str]:
+    texts = {"sq": env.str(f"{name}_SQ", default=sq), "en": env.str(f"{name}_EN", default=en)}
+    if not all(text.strip() for text in texts.values()):
+        raise ImproperlyConfigured(f"{name}_SQ and {name}_EN must not be empty")
+    return texts
+
+
+def _laws(name: str, default: list[str]) -> list[str]:
+    raw = env.str(name, default="")
+    laws = [law.strip() for law in raw.split("|") if law.strip()] if raw else default
+    if not laws:
+        raise ImproperlyConfigured(f"{name} must name at least one law")
+    return laws
+
+
+DSAR_SUPERVISORY_AUTHORITY = {
+    "name": _bilingual(
+        "DSAR_AUTHORITY_NAME",
+        sq="Komisioneri për të Drejtën e Informimit dhe Mbrojtjen e të Dhënave Personale",
+        en="Information and Data Protection Commissioner",
+    ),
+    "address": _bilingual(
+        "DSAR_AUTHORITY_ADDRESS",
+        sq='Rr. "Abdi Toptani", Nd. 5, 1001 Tiranë, Shqipëri',
+        en='Rr. "Abdi Toptani", Nd. 5, 1001 Tirana, Albania',
+    ),
+    "website": env.str("DSAR_AUTHORITY_WEBSITE", default="https://www.idp.al"),
+}
+DSAR_LAWS = {
+    "sq": _laws(
+        "DSAR_LAWS_SQ",
+        [
+            "Rregullorja (BE) 2016/679 (Rregullorja e Përgjithshme për Mbrojtjen e të Dhënave, "
+            "GDPR)",
+            'Ligji nr. 124/2024 "Për mbrojtjen e të dhënave personale"',
+        ],
+    ),
+    "en": _laws(
+        "DSAR_LAWS_EN",
+        [
+            "Regulation (EU) 2016/679 (General Data Protection Regulation, GDPR)",
+            'Law No. 124/2024 "On personal data protection" (Albania)',
+        ],
+    ),
+}
+
 # --- Static and media -----------------------------------------------------------------------
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

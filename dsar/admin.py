@@ -60,7 +60,7 @@ class RetentionRuleAdmin(admin.ModelAdmin):
 class RecipientAdmin(admin.ModelAdmin):
     list_display = ("code", "name_en", "name_sq")
     search_fields = ("code", "name_en", "name_sq", "description_en", "description_sq")
-    fields = ("code", *bilingual("name", "description"))
+    fields = ("code", *bilingual("name", "description", "condition"))
 
 
 @admin.register(Transfer)
@@ -88,6 +88,8 @@ class DataFieldInline(admin.TabularInline):
         "name_en",
         "origin",
         "may_reveal_special_category",
+        "special_category_condition_sq",
+        "special_category_condition_en",
         "concerns_other_people",
     )
 
@@ -170,6 +172,7 @@ class DataFieldAdmin(admin.ModelAdmin):
         *bilingual("name", "description"),
         "origin",
         ("may_reveal_special_category", "concerns_other_people"),
+        bilingual("special_category_condition")[0],
     )
 
 
@@ -230,6 +233,8 @@ class ControllerInfoAdmin(admin.ModelAdmin):
     list_display = ("name_en", "dpo_email", "statement_version", "statement_date")
     fields = (
         *bilingual("name"),
+        "legal_entity",
+        "postal_address",
         "dpo_email",
         *bilingual("contact", "rights", "marketing_opt_out", "complaint"),
         ("statement_version", "statement_date"),

@@ -146,6 +146,15 @@ class Recipient(BilingualText, models.Model):
     name_en = models.CharField(_("name (English)"), max_length=200)
     description_sq = models.TextField(_("description (Albanian)"), blank=True)
     description_en = models.TextField(_("description (English)"), blank=True)
+    # The statement names some recipients only under a condition (a buyer "if we sell business
+    # assets", the police "in exceptional circumstances"): listed flatly, they would read as
+    # recipients of everything, always.
+    condition_sq = models.TextField(
+        _("when the data is disclosed (Albanian)"),
+        blank=True,
+        help_text=_("Empty: disclosed whenever the purposes need it."),
+    )
+    condition_en = models.TextField(_("when the data is disclosed (English)"), blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -155,7 +164,9 @@ class Recipient(BilingualText, models.Model):
 
 
 class Transfer(BilingualText, models.Model):
-    """A transfer outside the EEA and its safeguard (Art. 15(2))."""
+    """A transfer to another country or an international organisation and its safeguard
+    (Art. 15(2)), named by destination as the controller sees it: from Albania, the EU is
+    abroad too."""
 
     code = models.SlugField(max_length=50, unique=True)
     destination_sq = models.TextField(_("destination (Albanian)"))
@@ -270,6 +281,14 @@ class DataField(BilingualText, models.Model):
         help_text=_("Empty: as the category."),
     )
     may_reveal_special_category = models.BooleanField(default=False)
+    # Art. 9(1) forbids processing such data unless one of the conditions of Art. 9(2) applies,
+    # on top of the Art. 6 basis: the subject is told which one.
+    special_category_condition_sq = models.TextField(
+        _("Art. 9(2) condition (Albanian)"),
+        blank=True,
+        help_text=_("Required when the field may reveal Art. 9 data, e.g. explicit consent."),
+    )
+    special_category_condition_en = models.TextField(_("Art. 9(2) condition (English)"), blank=True)
     concerns_other_people = models.BooleanField(default=False)
 
     class Meta:
@@ -324,6 +343,10 @@ class ControllerInfo(BilingualText, models.Model):
 
     name_sq = models.CharField(_("controller (Albanian)"), max_length=300)
     name_en = models.CharField(_("controller (English)"), max_length=300)
+    # The name above is how the statement speaks of the controller ("Canon"); the subject also
+    # needs the legal person that answers for it and where to write to it (Art. 13(1)(a)).
+    legal_entity = models.CharField(_("legal entity"), max_length=300, blank=True)
+    postal_address = models.TextField(_("postal address"), blank=True)
     dpo_email = models.EmailField(_("DPO e-mail"))
     contact_sq = models.TextField(_("how to contact (Albanian)"), blank=True)
     contact_en = models.TextField(_("how to contact (English)"), blank=True)

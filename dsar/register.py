@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from dsar.models import (
+    LANGUAGES,
     ControllerInfo,
     DataCategory,
     DataField,
@@ -264,6 +265,18 @@ def _check_fields(where: str, category: Mapping[str, Any], errors: list[str]) ->
         for flag in ("may_reveal_special_category", "concerns_other_people"):
             if row.get(flag) and not category.get(flag):
                 errors.append(f"{field_where}: {flag} is set but the category's {flag} is not")
+        # Art. 9(2): the subject is told on which condition such data is processed.
+        if row.get("may_reveal_special_category"):
+            missing = [
+                f"special_category_condition_{language}"
+                for language in LANGUAGES
+                if not str(row.get(f"special_category_condition_{language}") or "").strip()
+            ]
+            if missing:
+                errors.append(
+                    f"{field_where}: may reveal special category data but names no Art. 9(2) "
+                    f"condition ({', '.join(missing)})"
+                )
 
 
 # --- writing -----------------------------------------------------------------------------------

@@ -55,8 +55,9 @@ class CategoryInfo:
 
     `held` says whether the controller holds this kind of data at all (payment cards are not:
     `not_held_reason` says why). Lists are ready to print: legal bases name their article
-    ("Legitimate interests (Art. 6(1)(f) GDPR)"), transfers their safeguard ("United States:
-    EU standard contractual clauses"). `field_labels` optionally maps a data key to the
+    ("Legitimate interests (Art. 6(1)(f) GDPR)"), recipients the condition under which they
+    receive it, if any ("Prospective buyer: only if we sell business assets"), transfers their
+    destination and safeguard ("United States: EU standard contractual clauses"). `field_labels` optionally maps a data key to the
     register's name for it, used as column title in the report and as title in the schema.
     """
 
@@ -76,6 +77,8 @@ class CategoryInfo:
     retention: str = ""
     transfers: list[str] = field(default_factory=list)
     special_category_note: str = ""
+    # "<field>: <Art. 9(2) condition>" for each field that may reveal Art. 9 data.
+    special_category_conditions: list[str] = field(default_factory=list)
     other_people_note: str = ""
     field_labels: dict[str, str] = field(default_factory=dict)
 
@@ -118,6 +121,15 @@ class SystemInfo:
 
 
 @dataclass(frozen=True)
+class Authority:
+    """The supervisory authority the subject may complain to (Art. 77 GDPR), named in full."""
+
+    name: str
+    address: str = ""
+    website: str = ""
+
+
+@dataclass(frozen=True)
 class BundleFacts:
     """What the report and the manifest say about the case, in the subject's language.
 
@@ -131,6 +143,10 @@ class BundleFacts:
     the report's data tables (records of a system not listed are shown under the name their
     source gives, their columns under the category's `field_labels` or a readable form of
     the column's name).
+    `controller_entity` and `controller_address` name the legal person behind
+    `controller_name` and where to write to it; `authority` is the supervisory authority
+    (without it the report speaks of "a supervisory authority"); `laws` are the laws the
+    answer is given under (the GDPR and the local law).
     """
 
     reference: str
@@ -151,6 +167,10 @@ class BundleFacts:
     generator_version: str = ""
     time_zone: str = ""
     systems: list[SystemInfo] = field(default_factory=list)
+    controller_entity: str = ""
+    controller_address: str = ""
+    authority: Authority | None = None
+    laws: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.request_type not in REQUEST_TYPES:
@@ -220,6 +240,7 @@ class LetterFacts:
     new_due_on: dt.date | None = None
     generator_version: str = ""
     time_zone: str = ""
+    authority: Authority | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in LETTER_KINDS:

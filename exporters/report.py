@@ -1,9 +1,12 @@
 """The PDF report of an access bundle (GDPR Art. 15), in the subject's language.
 
 Order: a cover letter; contents with page numbers; a summary (and, when a source system could
-not be searched, a notice that the answer is incomplete); for every category held, the Art.
-15(1)(a)-(h) and 15(2) information; the categories not held, with the reason; the subject's
-rights; then the data itself, one table per category.
+not be searched, a notice that the answer is incomplete); the Art. 15(1)(a)-(h) and 15(2)
+information, first what is the same for every category (controller, laws, transfers, automated
+decisions) once, then per category held only what differs (purposes, legal bases and Art. 9(2)
+conditions, source, recipients and their conditions, retention); the categories not held, with
+the reason; the subject's rights and the supervisory authority; then the data itself, one table
+per category.
 
 The tables show the first DSAR_REPORT_MAX_ROWS (200) records of a category (read from its
 stream, which is then only counted to its end, unless the caller knows the count) and point to
@@ -344,6 +347,14 @@ def origin_text(category: CategoryInfo) -> str:
     }[category.origin]
 
 
+def common_transfers(categories: Sequence[CategoryInfo]) -> list[str]:
+    """The transfers of every held category, stated once at the head of chapter 2 (they were
+    repeated on every category's page); a category's own section names only what differs."""
+    if not categories:
+        return []
+    return [t for t in categories[0].transfers if all(t in c.transfers for c in categories)]
+
+
 def report_tables(
     facts: BundleFacts,
     records_by_category: RecordsByCategory,
@@ -402,7 +413,20 @@ def report_html(
             if facts.request_type == "access"
             else _("Your personal data: portability report")
         )
-        held = [{"info": t.category, "data": t, "origin": origin_text(t.category)} for t in tables]
+        common = common_transfers([t.category for t in tables])
+        differ = {t.category.slug for t in tables if set(t.category.transfers) != set(common)}
+        if differ:
+            # Where categories differ, one not transferred at all says so too, not by silence.
+            differ |= {t.category.slug for t in tables if not t.category.transfers}
+        held = [
+            {
+                "info": t.category,
+                "data": t,
+                "origin": origin_text(t.category),
+                "transfers_differ": t.category.slug in differ,
+            }
+            for t in tables
+        ]
         context = {
             "facts": facts,
             "title": title,
@@ -412,6 +436,8 @@ def report_html(
             "with_data": [t for t in tables if t.total],
             "not_held": [c for c in facts.categories if not c.held],
             "total_records": sum(t.total for t in tables),
+            "common_transfers": common,
+            "transfers_differ": bool(differ),
         }
         html = render_to_string("exporters/report.html", context)
     return html, {t.category.slug: t.total for t in tables}

@@ -271,3 +271,28 @@ def test_every_command_reads_the_demo_desk_token_from_var_keys(tmp_path):
     result = settings_value({"DSAR_VAR_DIR": str(tmp_path)}, "os.environ['SUPPORTDESK_TOKEN']")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == dev_key(tmp_path / "keys", "supportdesk_token")
+
+
+def test_an_empty_supervisory_authority_name_fails_at_start(tmp_path):
+    result = load_settings({"DSAR_VAR_DIR": str(tmp_path), "DSAR_AUTHORITY_NAME_EN": " "})
+    assert result.returncode != 0
+    assert "DSAR_AUTHORITY_NAME_SQ and DSAR_AUTHORITY_NAME_EN must not be empty" in result.stderr
+
+
+def test_the_laws_are_read_from_the_environment_separated_by_bars(tmp_path):
+    env = {
+        "DSAR_VAR_DIR": str(tmp_path),
+        "DSAR_LAWS_EN": "Regulation (EU) 2016/679, GDPR | Law No. 1/2030",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.DSAR_LAWS['en'])"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['Regulation (EU) 2016/679, GDPR', 'Law No. 1/2030']"

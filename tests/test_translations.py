@@ -228,13 +228,14 @@ def test_rejection_email_is_in_albanian():
     context = {
         "case": SimpleNamespace(reference="DSAR-2026-000042"),
         "reason": "Kërkesë e përsëritur",
+        "authority": SimpleNamespace(name="Komisioneri", website="https://www.idp.al"),
     }
     with translation.override("sq"):
         subject = render_to_string("casework/email/rejected_subject.txt", context).strip()
         body = render_to_string("casework/email/rejected.txt", context)
     assert subject == "Kërkesa juaj DSAR-2026-000042: vendimi ynë"
     assert "Kemi vendosur të mos ndërmarrim veprime për kërkesën tuaj DSAR-2026-000042." in body
-    assert "autoritetit mbikëqyrës për mbrojtjen e të dhënave" in body
+    assert "pranë autoritetit mbikëqyrës (Komisioneri, https://www.idp.al)" in body
     assert "Kërkesë e përsëritur" in body
     with translation.override("en"):
         subject = render_to_string("casework/email/rejected_subject.txt", context).strip()

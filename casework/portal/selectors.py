@@ -34,17 +34,21 @@ _controller_cache: dict[str, tuple[float, dict[str, str]]] = {}
 
 
 def controller_identity(language: str) -> dict[str, str]:
-    """The controller's name in `language` and the DPO's e-mail, for the pages' header and
-    footer ("" for each when the register has no controller information yet)."""
+    """The controller's name in `language`, the DPO's e-mail and the supervisory authority, for
+    the pages' header and footer ("" for the first two when the register has no controller
+    information yet)."""
     cached = _controller_cache.get(language)
     if cached and cached[0] > time.monotonic():
         return cached[1]
     from dsar.models import ControllerInfo
 
     controller = ControllerInfo.load()
+    authority = settings.DSAR_SUPERVISORY_AUTHORITY
     identity = {
         "controller_name": controller.text("name", language) if controller else "",
         "dpo_email": controller.dpo_email if controller else "",
+        "authority_name": authority["name"].get(language, authority["name"]["en"]),
+        "authority_website": authority["website"],
     }
     _controller_cache[language] = (time.monotonic() + CONTROLLER_TTL_SECONDS, identity)
     return identity

@@ -1,7 +1,12 @@
 """Selectors: reads (HackSoft style), by topic. Import the functions from here; each module holds
 one topic and imports no services."""
 
-from casework.selectors.bundles import associated_id, bundle_facts, open_bundle
+from casework.selectors.bundles import (
+    associated_id,
+    bundle_facts,
+    open_bundle,
+    supervisory_authority,
+)
 from casework.selectors.case import (
     cases_due_within,
     cases_to_expire,
@@ -77,6 +82,7 @@ __all__ = [
     "reviewed_records",
     "stored_runs",
     "subject_links",
+    "supervisory_authority",
     "undecided_links",
     "verified_channel",
     "verified_email",

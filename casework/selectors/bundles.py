@@ -15,13 +15,38 @@ from casework.models import Bundle, Case, ConnectorRun
 from dsar.connectors.registry import exported_columns
 from dsar.crypto import DecryptingReader
 from dsar.models import ControllerInfo, DataCategory, DataField, SourceSystem
-from exporters.context import BundleFacts, CategoryInfo, ColumnInfo, SystemInfo
+from exporters.context import Authority, BundleFacts, CategoryInfo, ColumnInfo, SystemInfo
 
 GENERATOR_VERSION = "dsar-casework 0.1"
 
 
 def associated_id(bundle_id: int) -> str:
     return f"bundle:{bundle_id}"
+
+
+def supervisory_authority(language: str) -> Authority:
+    """The authority named in the report and the letters (settings.DSAR_SUPERVISORY_AUTHORITY)."""
+    authority = settings.DSAR_SUPERVISORY_AUTHORITY
+    return Authority(
+        name=authority["name"][language],
+        address=authority["address"][language],
+        website=authority["website"],
+    )
+
+
+def _recipient(recipient, language: str) -> str:
+    name, condition = recipient.text("name", language), recipient.text("condition", language)
+    return f"{name}: {condition}" if condition else name
+
+
+def _special_category_conditions(category: DataCategory, language: str) -> list[str]:
+    if not category.may_reveal_special_category:
+        return []
+    return [
+        f"{f.text('name', language)}: {f.text('special_category_condition', language)}"
+        for f in category.fields.all()
+        if f.may_reveal_special_category and f.text("special_category_condition", language)
+    ]
 
 
 def _category_info(category: DataCategory, language: str) -> CategoryInfo:
@@ -47,7 +72,7 @@ def _category_info(category: DataCategory, language: str) -> CategoryInfo:
             f"{b.text('name', language)} ({b.article})" for b in category.legal_bases.all()
         ],
         sources=names(category.sources.all()),
-        recipients=names(category.recipients.all()),
+        recipients=[_recipient(r, language) for r in category.recipients.all()],
         retention=retention,
         transfers=[
             f"{t.text('destination', language)}: {t.text('safeguard', language)}"
@@ -56,6 +81,7 @@ def _category_info(category: DataCategory, language: str) -> CategoryInfo:
         special_category_note=category.text("special_category_note", language)
         if category.may_reveal_special_category
         else "",
+        special_category_conditions=_special_category_conditions(category, language),
         other_people_note=category.text("other_people_note", language)
         if category.concerns_other_people
         else "",
@@ -88,7 +114,7 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
     language = case.language
     controller = ControllerInfo.load()
     categories = DataCategory.objects.prefetch_related(
-        "purposes", "legal_bases", "sources", "recipients", "transfers"
+        "purposes", "legal_bases", "sources", "recipients", "transfers", "fields"
     ).select_related("retention_rule")
     # Never "we found nothing" where we did not look: the systems that failed, and those
     # never searched for this case (nothing it held reached them), are named as not searched.
@@ -122,6 +148,10 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
         generator_version=GENERATOR_VERSION,
         time_zone=settings.DSAR_TIME_ZONE,
         systems=_systems(language),
+        controller_entity=controller.legal_entity if controller else "",
+        controller_address=controller.postal_address if controller else "",
+        authority=supervisory_authority(language),
+        laws=list(settings.DSAR_LAWS[language]),
     )
 
 

@@ -341,3 +341,40 @@ def test_records_of_a_category_the_register_lacks_still_reach_the_bundle(
     assert (entry["included"], entry["records"]) == (True, 1)
     data = [n for n in archive.namelist() if "loyalty" in n and n.endswith(".json")]
     assert data and "4200" in archive.read(data[0]).decode()
+
+
+def test_bundle_facts_name_the_authority_and_laws_from_settings(make_case):
+    facts = selectors.bundle_facts(make_case(email=ARTA, language="sq"), "access")
+    assert facts.authority.name.startswith("Komisioneri për të Drejtën e Informimit")
+    assert "Abdi Toptani" in facts.authority.address and "Tiranë" in facts.authority.address
+    assert facts.authority.website == "https://www.idp.al"
+    assert any("2016/679" in law for law in facts.laws)
+    assert any("124/2024" in law for law in facts.laws)
+
+
+def test_a_configured_authority_replaces_the_default(make_case, settings):
+    settings.DSAR_SUPERVISORY_AUTHORITY = {
+        "name": {"sq": "Autoriteti X", "en": "Authority X"},
+        "address": {"sq": "Rruga 1", "en": "Street 1"},
+        "website": "https://x.example",
+    }
+    facts = selectors.bundle_facts(make_case(email=ARTA, language="en"), "access")
+    assert (facts.authority.name, facts.authority.address) == ("Authority X", "Street 1")
+
+
+def test_bundle_facts_carry_the_registers_conditions_and_the_controllers_address(make_case):
+    facts = selectors.bundle_facts(make_case(email=ARTA, language="sq"), "access")
+    assert facts.controller_entity == "Canon Europa N.V."
+    assert "Amstelveen" in facts.controller_address
+    events = facts.category("events")
+    assert events.special_category_conditions == [
+        "Kërkesat dietike: Pëlqimi juaj i shprehur (neni 9(2)(a) i GDPR-së), që e jepni kur na "
+        "tregoni kërkesat tuaja dietike; mund ta tërhiqni në çdo kohë."
+    ]
+    assert facts.category("online_account").special_category_conditions == []
+    assert (
+        "Blerësi potencial i aseteve të biznesit: Vetëm nëse shesim ndonjë aset biznesi."
+        in events.recipients
+    )
+    assert "Kompanitë e grupit Canon" in events.recipients  # no condition, no colon
+    assert any(t.startswith("Shtetet anëtare të Bashkimit Evropian") for t in events.transfers)

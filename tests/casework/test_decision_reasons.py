@@ -101,3 +101,12 @@ def test_an_extension_notice_sent_after_a_refusal_still_gives_the_extensions_rea
     (message,) = mailoutbox
     assert EXTENSION_REASON in message.body and EXTENSION_REASON in letter_text(message)
     assert REFUSAL_REASON not in message.body and REFUSAL_REASON not in letter_text(message)
+
+
+def test_the_refusal_email_and_letter_name_the_supervisory_authority(make_case, dora, mailoutbox):
+    case = services.case_reject(case=make_case(), actor=Actor.staff(dora), reason=REFUSAL_REASON)
+    assert notifications.notify_subject(case, "rejected")
+    (message,) = mailoutbox
+    for text in (message.body, " ".join(letter_text(message).split())):
+        assert "Information and Data Protection Commissioner" in text
+        assert "www.idp.al" in text

@@ -88,6 +88,32 @@ def test_dietary_needs_are_flagged_as_possibly_special_category(register):
     assert not events.fields.get(key="full_name").may_reveal_special_category
 
 
+def test_dietary_needs_name_explicit_consent_as_their_art_9_condition(register):
+    dietary = category("2.3").fields.get(key="dietary_requirements")
+    assert "Art. 9(2)(a)" in dietary.special_category_condition_en
+    assert "explicit consent" in dietary.special_category_condition_en
+    assert "neni 9(2)(a)" in dietary.special_category_condition_sq
+    assert "pëlqimi juaj i shprehur" in dietary.special_category_condition_sq.lower()
+
+
+def test_every_field_that_may_reveal_special_category_names_its_condition(register):
+    for f in DataField.objects.filter(may_reveal_special_category=True):
+        assert f.special_category_condition_sq and f.special_category_condition_en, f
+
+
+def test_recipients_the_statement_names_under_a_condition_carry_it(register):
+    recipients = {r.code: r for r in Recipient.objects.all()}
+    assert "exceptional circumstances" in recipients["police_regulators"].condition_en
+    assert "rrethana të jashtëzakonshme" in recipients["police_regulators"].condition_sq
+    assert "sell business assets" in recipients["prospective_buyer"].condition_en
+    assert "shesim ndonjë aset biznesi" in recipients["prospective_buyer"].condition_sq
+    assert "consented" in recipients["partner_companies"].condition_en
+    assert "pëlqimin" in recipients["partner_companies"].condition_sq
+    # Group companies and vendors receive what the purposes need, without a further condition.
+    assert not recipients["group_companies"].condition_en
+    assert not recipients["vendors_subcontractors"].condition_en
+
+
 def test_emergency_contacts_are_flagged_as_concerning_other_people(register):
     events = category("2.3")
     assert events.concerns_other_people
@@ -185,11 +211,29 @@ def test_recipients_are_the_categories_of_section_4(register):
         assert kind in vendors.description_en
 
 
-def test_transfers_outside_the_eea_rest_on_standard_contractual_clauses(register):
-    transfer = Transfer.objects.get()
-    assert transfer.safeguard == Safeguard.SCC
-    assert "standarde të BE-së" in transfer.safeguard_sq
-    assert "standard contractual clauses" in transfer.safeguard_en
+def test_transfers_are_named_by_destination_as_seen_from_albania(register):
+    transfers = {t.code: t for t in Transfer.objects.all()}
+    assert set(transfers) == {"eu_eea_group", "worldwide_vendors"}
+    # The controller is outside the EEA itself: "outside the EEA" names no destination.
+    for transfer in transfers.values():
+        assert "outside the" not in transfer.destination_en
+        assert "jashtë Zonës" not in transfer.destination_sq
+    europe = transfers["eu_eea_group"]
+    assert europe.safeguard == Safeguard.ADEQUACY
+    assert "European Union" in europe.destination_en and "Netherlands" in europe.destination_en
+    assert "Bashkimit Evropian" in europe.destination_sq
+    vendors = transfers["worldwide_vendors"]
+    assert vendors.safeguard == Safeguard.SCC
+    assert "standarde të BE-së" in vendors.safeguard_sq
+    assert "standard contractual clauses" in vendors.safeguard_en
+
+
+def test_every_category_held_names_both_transfers(register):
+    for held in DataCategory.objects.filter(held=True):
+        assert set(held.transfers.values_list("code", flat=True)) == {
+            "eu_eea_group",
+            "worldwide_vendors",
+        }, held
 
 
 def test_retention_rules_encode_section_8(register):
@@ -216,7 +260,15 @@ def test_marketing_purposes_are_marked_as_direct_marketing(register):
 def test_the_controller_names_its_dpo_and_the_right_to_complain(register):
     controller = ControllerInfo.load()
     assert controller.dpo_email == "DataProtectionOfficer@Canon-Europe.com"
-    assert "autoritetit tuaj lokal" in controller.complaint_sq
-    assert "data protection authority" in controller.complaint_en
+    # The authority itself is named from settings, right after this text.
+    assert "autoritetit për mbrojtjen e të dhënave" in controller.complaint_sq
+    assert "data protection authority named below" in controller.complaint_en
+    assert "local" not in controller.complaint_en
     assert controller.rights_sq and controller.rights_en
     assert str(controller.statement_date) == "2020-12-10"
+
+
+def test_the_controller_has_a_legal_entity_and_a_postal_address(register):
+    controller = ControllerInfo.load()
+    assert controller.legal_entity == "Canon Europa N.V."
+    assert "Amstelveen" in controller.postal_address

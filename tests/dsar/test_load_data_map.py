@@ -212,6 +212,25 @@ def test_path_loads_another_file_of_the_same_shape(register, tmp_path):
         ),
         (
             """
+            categories:
+              - code: "9.1"
+                slug: x
+                name_sq: a
+                name_en: b
+                origin: provided
+                may_reveal_special_category: true
+                fields:
+                  - key: allergy
+                    name_sq: a
+                    name_en: b
+                    may_reveal_special_category: true
+                    special_category_condition_en: Your explicit consent (Art. 9(2)(a))
+            """,
+            "categories[9.1].fields[allergy]: may reveal special category data but names no "
+            "Art. 9(2) condition (special_category_condition_sq)",
+        ),
+        (
+            """
             legal_bases:
               - code: x
                 article: Art. 6(1)(a)

@@ -477,3 +477,13 @@ def test_an_address_is_stored_in_the_one_form_or_refused_never_dropped(submit, e
 def test_names_in_any_script_and_form_are_kept_as_typed(submit, name):
     submit(name=name)
     assert Case.objects.get().name == name
+
+
+def test_the_pages_name_the_supervisory_authority_in_the_subjects_language(client):
+    english = client.get("/en/request/").content.decode()
+    assert "Information and Data Protection Commissioner" in english
+    assert 'href="https://www.idp.al"' in english
+    albanian = client.get("/sq/request/").content.decode()
+    assert (
+        "Komisioneri për të Drejtën e Informimit dhe Mbrojtjen e të Dhënave Personale" in albanian
+    )
