@@ -87,6 +87,9 @@ class DataFieldInline(admin.TabularInline):
         "name_sq",
         "name_en",
         "origin",
+        "value_type",
+        "value_format",
+        "currency",
         "may_reveal_special_category",
         "special_category_condition_sq",
         "special_category_condition_en",
@@ -160,10 +163,18 @@ class DataFieldAdmin(admin.ModelAdmin):
         "category",
         "name_en",
         "origin",
+        "value_type",
+        "currency",
         "may_reveal_special_category",
         "concerns_other_people",
     )
-    list_filter = ("origin", "may_reveal_special_category", "concerns_other_people", "category")
+    list_filter = (
+        "origin",
+        "value_type",
+        "may_reveal_special_category",
+        "concerns_other_people",
+        "category",
+    )
     list_select_related = ("category",)
     search_fields = ("key", "name_en", "name_sq", "category__code", "category__slug")
     autocomplete_fields = ("category",)
@@ -171,6 +182,7 @@ class DataFieldAdmin(admin.ModelAdmin):
         ("category", "key", "position"),
         *bilingual("name", "description"),
         "origin",
+        ("value_type", "value_format", "currency"),
         ("may_reveal_special_category", "concerns_other_people"),
         bilingual("special_category_condition")[0],
     )

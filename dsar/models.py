@@ -263,9 +263,39 @@ class DataCategory(BilingualText, models.Model):
         return self.held and self.origin in PORTABLE_ORIGINS
 
 
+class ValueType(models.TextChoices):
+    """What kind of value a field holds: the type its portability JSON Schema states."""
+
+    STRING = "string", _("Text")
+    INTEGER = "integer", _("Whole number")
+    NUMBER = "number", _("Number")
+    # Exact amounts: drivers hand back Decimal, which the records carry as text ("12.50").
+    DECIMAL = "decimal", _("Exact decimal number (an amount)")
+    BOOLEAN = "boolean", _("Yes or no")
+    DATE = "date", _("Date")
+    DATE_TIME = "date-time", _("Date and time")
+    TIME = "time", _("Time of day")
+
+
+class ValueFormat(models.TextChoices):
+    """JSON Schema formats a text field may state, beside those its type implies."""
+
+    EMAIL = "email", _("E-mail address")
+    URI = "uri", _("Web address (URI)")
+    IPV4 = "ipv4", _("IPv4 address")
+    IPV6 = "ipv6", _("IPv6 address")
+    UUID = "uuid", _("UUID")
+
+
+currency_validator = RegexValidator(
+    r"^[A-Z]{3}$", _("Use an ISO 4217 currency code, for example EUR or ALL.")
+)
+
+
 class DataField(BilingualText, models.Model):
     """One item of a category; its origin overrides the category's where a category mixes them
-    (§2.4.2: the serial number is provided, the repair history observed)."""
+    (§2.4.2: the serial number is provided, the repair history observed). `value_type`,
+    `value_format` and `currency` describe its values for the portability files' JSON Schemas."""
 
     category = models.ForeignKey(DataCategory, on_delete=models.CASCADE, related_name="fields")
     key = models.SlugField(max_length=60, help_text=_("e.g. serial_number"))
@@ -290,6 +320,23 @@ class DataField(BilingualText, models.Model):
     )
     special_category_condition_en = models.TextField(_("Art. 9(2) condition (English)"), blank=True)
     concerns_other_people = models.BooleanField(default=False)
+    value_type = models.CharField(
+        _("type of value"), max_length=20, choices=ValueType.choices, default=ValueType.STRING
+    )
+    value_format = models.CharField(
+        _("format"),
+        max_length=20,
+        choices=ValueFormat.choices,
+        blank=True,
+        help_text=_("Optional, for text: what the text is (an e-mail address, a web address)."),
+    )
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        blank=True,
+        validators=[currency_validator],
+        help_text=_("For an amount: its ISO 4217 currency code, e.g. EUR or ALL."),
+    )
 
     class Meta:
         ordering = ["category__sort_key", "position", "key"]

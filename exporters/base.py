@@ -1,7 +1,8 @@
 """The exporter plug-in: one class per file format (pretix's BaseExporter shape).
 
-An exporter writes the records of one category to a binary file object and says how many it
-wrote. It is given `records`, a re-iterable of normalised records (see `context.py`): it may
+An exporter writes the records of one source table of a category (the bundle writes a file per
+table, so that a file's columns are those of one mapping) to a binary file object and says how
+many it wrote. It is given `records`, a re-iterable of normalised records (see `context.py`): it may
 read them more than once, each pass streams them anew, and it must never hold them all.
 Exporters are listed by dotted path in settings.DSAR_EXPORTERS (see `registry.py`); a new
 format (XLSX, HTML, ...) is one subclass and one line there.
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, ClassVar
 
-from exporters.context import BundleFacts, CategoryInfo, Record
+from exporters.context import BundleFacts, CategoryInfo, Record, SourceTable
 
 
 @dataclass
@@ -36,8 +37,12 @@ class BaseExporter(abc.ABC):
     # False for a file about the records (a schema) rather than of them
     holds_records: ClassVar[bool] = True
 
-    def filename(self, category: CategoryInfo) -> str:
-        return f"{self.folder}/{category.slug}.{self.extension}"
+    def filename(self, category: CategoryInfo, table: SourceTable | None = None) -> str:
+        """`data/<category>/<system>-<table>.json` for one source table of a category (the
+        bundle writes one file per table); `data/<category>.json` for a whole category."""
+        if table is None:
+            return f"{self.folder}/{category.slug}.{self.extension}"
+        return f"{self.folder}/{category.slug}/{table.stem}.{self.extension}"
 
     @abc.abstractmethod
     def write(
@@ -46,8 +51,10 @@ class BaseExporter(abc.ABC):
         facts: BundleFacts,
         category: CategoryInfo,
         records: Iterable[Record],
+        table: SourceTable | None = None,
     ) -> ExportStats:
-        """Write one category's file to `fileobj`; every exporter implements it."""
+        """Write one file to `fileobj`: the records of one source table of the category
+        (`table` says its columns), or of the whole category; every exporter implements it."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.identifier}>"

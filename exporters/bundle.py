@@ -1,7 +1,12 @@
 """The ZIP bundle the subject downloads, written streaming.
 
-    data/<slug>.json, .csv     every included category with records (one file per exporter)
-    schema/<slug>.schema.json  portability bundles: the JSON Schema of each data file
+    data/<slug>/<system>-<table>.json, .csv
+                               every included category with records: one file per exporter
+                               and source table (a system's table, endpoint, or folder of
+                               files), so that a file's columns are those of one mapping
+    schema/<slug>/<system>-<table>.schema.json
+                               portability bundles: the JSON Schema of each data file, from
+                               the register's description of its columns
     report.pdf                 access bundles: the readable answer (report.py), written after
                                the data files, whose record counts it states
     manifest.json              last: every file with its size and SHA-256, the case reference,
@@ -12,9 +17,9 @@ CategoryInfo.portable is true (data the subject provided or that was observed fr
 
 `write_bundle` writes to any writable object, also one that cannot seek (an encrypting stream):
 entries are written with data descriptors, in chunks, hashed on the way. Records are read from
-`records_by_category` once per file pass (the CSV exporter makes two), once to see whether a
-category has any, and by the report up to its first rows; never held: memory does not grow
-with the number of records.
+`records_by_category` once to find a category's source tables (and count their records), then
+once per data file (a category of several tables is read once per table and format), and by
+the report up to its first rows; never held: memory does not grow with the number of records.
 `write_encrypted_zip` writes the same content to an AES-256 encrypted ZIP file (WinZip AES, which
 7-Zip, WinZip and macOS' Archive Utility open) for delivery on a medium, with a new passphrase.
 """
@@ -27,7 +32,7 @@ import io
 import json
 import secrets
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -42,11 +47,15 @@ from exporters.context import (
     CategoryInfo,
     CategoryRecords,
     RecordsByCategory,
+    SourceIndex,
+    SourceTables,
+    TableRecords,
     controller_zone,
+    source_text,
 )
 
 MANIFEST_FORMAT = "dsar-bundle"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: a data file per source table, listed under its category's tables
 CHUNK = 256 * 1024
 COMPRESS_LEVEL = 6
 
@@ -64,6 +73,16 @@ class ManifestFile:
 
 
 @dataclass
+class ManifestTable:
+    """One source table of a category and its files."""
+
+    system: str
+    table: str  # as the mapping names it; "*" for every file of a folder
+    records: int
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ManifestCategory:
     slug: str
     code: str
@@ -72,6 +91,7 @@ class ManifestCategory:
     included: bool  # in this bundle (held; for portability, also portable)
     records: int | None  # None when not included
     files: list[str] = field(default_factory=list)
+    tables: list[ManifestTable] = field(default_factory=list)
 
 
 @dataclass
@@ -214,8 +234,31 @@ def _zip_time(facts: BundleFacts) -> tuple:
     return (max(local.year, 1980), local.month, local.day, local.hour, local.minute, local.second)
 
 
-def _write_with(exporter, facts, category, records, out: IO[bytes]) -> ExportStats:
-    return exporter.write(out, facts, category, records)
+def _write_with(exporter, facts, category, records, table, out: IO[bytes]) -> ExportStats:
+    return exporter.write(out, facts, category, records, table)
+
+
+def source_tables(
+    index: SourceIndex, category: CategoryInfo, records_by_category: RecordsByCategory
+) -> SourceTables:
+    """One pass over a category's records: its source tables, their record counts and columns
+    (the source's own records, read without normalising them)."""
+    tables = SourceTables(index, category.slug)
+    stream = records_by_category(category.slug)
+    try:
+        for record in stream:
+            source = record.get("source")
+            data = record.get("data")
+            if isinstance(data, Mapping):
+                keys = data if all(type(k) is str for k in data) else map(str, data)
+            else:
+                keys = ("value",) if data is not None else ()
+            tables.add(source_text(source), keys)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    return tables
 
 
 def _write_category(
@@ -225,24 +268,29 @@ def _write_category(
     facts: BundleFacts,
     category: CategoryInfo,
     records_by_category: RecordsByCategory,
+    index: SourceIndex,
 ) -> None:
-    """The files of one category, each from a new stream of its records."""
-    records = CategoryRecords(records_by_category, category.slug)
-    if next(iter(records), None) is None:
-        entry.records = 0
-        return
-    count = None
-    for exporter in exporters:
-        name = exporter.filename(category)
-        stats: ExportStats = writer.entry(
-            name, exporter.media_type, partial(_write_with, exporter, facts, category, records)
-        )
-        entry.files.append(name)
-        if count is None:
-            count = stats.records
-        elif stats.records != count:
-            raise BundleError(f"{category.slug}: the records changed while writing {name}")
-    entry.records = count if count is not None else sum(1 for _ in records)
+    """The files of one category: per source table, each from a new stream of its records."""
+    tables = list(source_tables(index, category, records_by_category))
+    entry.records = sum(t.records for t in tables)
+    for table in tables:
+        if len(tables) == 1:
+            records = CategoryRecords(records_by_category, category.slug)  # nothing to filter
+        else:
+            records = TableRecords(records_by_category, category.slug, table.sources)
+        listed = ManifestTable(system=table.system, table=table.place, records=table.records)
+        for exporter in exporters:
+            name = exporter.filename(category, table)
+            stats: ExportStats = writer.entry(
+                name,
+                exporter.media_type,
+                partial(_write_with, exporter, facts, category, records, table),
+            )
+            listed.files.append(name)
+            if exporter.holds_records and stats.records != table.records:
+                raise BundleError(f"{category.slug}: the records changed while writing {name}")
+        entry.files.extend(listed.files)
+        entry.tables.append(listed)
 
 
 def _write_contents(
@@ -267,6 +315,7 @@ def _write_contents(
         failed_sources=list(facts.failed_sources),
     )
     writer = _ZipWriter(zf, _zip_time(facts), manifest)
+    index = SourceIndex(facts)
     with translation.override(facts.language):
         for category in facts.categories:
             entry = ManifestCategory(
@@ -279,7 +328,9 @@ def _write_contents(
             )
             manifest.categories.append(entry)
             if entry.included:
-                _write_category(writer, entry, exporters, facts, category, records_by_category)
+                _write_category(
+                    writer, entry, exporters, facts, category, records_by_category, index
+                )
         if kind == "access":
             # Last but one: the data files have counted the records, so the report reads only
             # the first rows of each category.

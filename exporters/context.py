@@ -35,6 +35,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.text import slugify
+
 # The connectors produce the records: one rule for plain values, kept in the lower layer.
 from dsar.connectors.base import PLAIN_SCALARS, plain_value
 
@@ -95,11 +97,21 @@ class CategoryInfo:
 
 @dataclass(frozen=True)
 class ColumnInfo:
-    """How the report shows one exported column of a source: under the register's name of its
-    field, in the subject's language; as an amount when the mapping names a currency."""
+    """One exported column of a source, as the register describes its field: the report shows
+    it under `label` (the field's name in the subject's language), as an amount when a
+    currency is named; the portability schema states its `titles` in both languages
+    ({"sq": ..., "en": ...}), its `value_type` (a DataField value type: string, integer,
+    number, decimal, boolean, date, date-time, time) and `value_format` (email, uri, ...).
+    `category` is the slug of the data category the column's values are exported under; an
+    empty label or value type means the register has no field for the column."""
 
     label: str
     currency: str = ""
+    category: str = ""
+    titles: dict[str, str] = field(default_factory=dict)
+    value_type: str = ""
+    value_format: str = ""
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,10 +126,128 @@ class SystemInfo:
 
     name: str
     columns: dict[str, dict[str, ColumnInfo]] = field(default_factory=dict)
+    slug: str = ""  # stable, for file names; the name's slug when empty
 
     def column(self, source: str, column: str) -> ColumnInfo | None:
         found = self.columns.get(source, {}).get(column)
         return found if found is not None else self.columns.get("*", {}).get(column)
+
+
+@dataclass
+class SourceTable:
+    """The records of one category that came from one table of a system (an endpoint, or
+    every file of a folder: the mapping is the same for all of them), written to one file per
+    format so that its columns stay consistent.
+
+    `stem` names the files (`data/<category>/<stem>.json`); `columns` are the table's mapped
+    columns of this category in mapping order, with what the register says of each (None:
+    not described), followed by any other field its records carried; `mapped` is true when
+    the mapping listed every column seen. `sources` are the record sources it gathers.
+    """
+
+    stem: str
+    system: str
+    place: str
+    columns: dict[str, ColumnInfo | None] = field(default_factory=dict)
+    mapped: bool = False
+    sources: set[str] = field(default_factory=set)
+    records: int = 0
+
+
+def place_stem(place: str) -> str:
+    """A table's, endpoint's or file's name as part of a file name: "order_lines",
+    "/api/customers/{subject_key}/tickets" -> "tickets", "Attendees 2024.csv" -> "attendees-2024-csv"."""
+    if "/" in place or "{" in place:
+        segments = [s for s in place.split("?")[0].split("/") if s and "{" not in s]
+        place = segments[-1] if segments else ""
+    return slugify(place.replace(".", "-"))
+
+
+class SourceIndex:
+    """Which system and table a record's source names, and the table's file within a
+    category: looked up once per distinct source, never per record."""
+
+    def __init__(self, facts: BundleFacts | None):
+        # Longest name first: "CRM: archive" is not taken for the system "CRM" plus "archive"
+        # when a system is called "CRM: archive".
+        systems = facts.systems if facts else []
+        self.systems = sorted(systems, key=lambda s: len(s.name), reverse=True)
+        self._places: dict[str, tuple[str, str, SystemInfo | None]] = {}
+
+    def place(self, source: str) -> tuple[str, str, SystemInfo | None]:
+        """(system name, place within it as the mapping names it, the system's info)."""
+        found = self._places.get(source)
+        if found is None:
+            for system in self.systems:
+                if source == system.name or source.startswith(system.name + ": "):
+                    found = (system.name, source[len(system.name) + 2 :], system)
+                    break
+            else:
+                name, _sep, place = source.partition(": ")
+                found = (name, place, None)
+            self._places[source] = found
+        return found
+
+    def table_key(self, source: str) -> tuple[str, str, SystemInfo | None]:
+        """(system, mapped place, info): the files of a folder share their system's "*"."""
+        name, place, system = self.place(source)
+        if system is not None and place not in system.columns and "*" in system.columns:
+            place = "*"
+        return name, place, system
+
+
+class SourceTables:
+    """The source tables of one category, in the order their records first come, each with
+    unique file stems; built by `add(source, data_keys)` over one pass of the records."""
+
+    def __init__(self, index: SourceIndex, category: str):
+        self.index = index
+        self.category = category
+        self.tables: dict[tuple[str, str], SourceTable] = {}
+        self._by_source: dict[str, SourceTable] = {}
+        self._stems: set[str] = set()
+
+    def table(self, source: str) -> SourceTable:
+        table = self._by_source.get(source)
+        if table is None:
+            name, place, system = self.index.table_key(source)
+            table = self.tables.get((name, place))
+            if table is None:
+                table = self.tables[(name, place)] = self._new(name, place, system)
+            table.sources.add(source)
+            self._by_source[source] = table
+        return table
+
+    def _new(self, name: str, place: str, system: SystemInfo | None) -> SourceTable:
+        prefix = (system.slug if system is not None and system.slug else "") or slugify(name)
+        stem = "-".join(p for p in (prefix, place_stem(place) if place != "*" else "") if p)
+        stem = stem or "records"
+        unique, n = stem, 2
+        while unique in self._stems:
+            unique, n = f"{stem}-{n}", n + 1
+        self._stems.add(unique)
+        table = SourceTable(stem=unique, system=name, place=place)
+        if system is not None and place in system.columns:
+            table.columns = {
+                column: info
+                for column, info in system.columns[place].items()
+                if not info.category or info.category == self.category
+            }
+            table.mapped = bool(table.columns)
+        return table
+
+    def add(self, source: str, keys: Iterable[str]) -> SourceTable:
+        table = self.table(source)
+        table.records += 1
+        columns = table.columns
+        for key in keys:
+            if key not in columns:
+                columns[key] = None
+                table.mapped = False
+        return table
+
+    def __iter__(self) -> Iterator[SourceTable]:
+        return iter(self.tables.values())
 
 
 @dataclass(frozen=True)
@@ -323,6 +453,27 @@ class CategoryRecords:
     def raw(self) -> Iterable[Mapping[str, Any]]:
         """The source's records as they come (for a pass that reads only keys)."""
         return self._records_by_category(self.slug)
+
+
+def source_text(source: Any) -> str:
+    """A record's source as text, the same wherever records are grouped by it."""
+    return source if type(source) is str else _text(source)
+
+
+class TableRecords:
+    """The records of one category that came from one source table, re-iterable like
+    CategoryRecords: each pass reads the category's stream anew and keeps that table's."""
+
+    def __init__(self, records_by_category: RecordsByCategory, slug: str, sources: set[str]):
+        self._records_by_category = records_by_category
+        self.slug = slug
+        self.sources = sources
+
+    def __iter__(self) -> Iterator[Record]:
+        sources = self.sources
+        for record in self._records_by_category(self.slug):
+            if source_text(record.get("source")) in sources:
+                yield normalise_record(record)
 
 
 def data_keys(records: Iterable[Mapping[str, Any]]) -> dict[str, None]:

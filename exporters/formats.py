@@ -1,8 +1,9 @@
-"""The per-category file formats of a bundle: JSON, CSV and a JSON Schema of the JSON.
+"""The file formats of a bundle: JSON, CSV and a JSON Schema of the JSON, one file each per
+source table of a category (see `SourceTable`).
 
-Each streams: JSON writes one record at a time between "[" and "]"; CSV reads the category
-twice (the column names first, keeping only the names, then the rows); the schema keeps one
-small description per distinct field, never a record.
+Each streams: JSON writes one record at a time between "[" and "]"; CSV writes the table's
+columns (given by the bundle; read from the records first when not) and then the rows; the
+schema is written from the register's description of the table's columns, never from values.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from django.utils.translation import gettext as _
 
 from exporters.base import BaseExporter, ExportStats, text_writer
 from exporters.context import (
+    REDACTED,
     BundleFacts,
     CategoryInfo,
+    ColumnInfo,
     Record,
+    SourceTable,
     data_keys,
     is_binary_summary,
     reiterable,
@@ -38,7 +42,8 @@ def compact_json(value: Any) -> str:
 
 
 class JsonExporter(BaseExporter):
-    """`data/<slug>.json`: an array of the records, exactly as the contract describes them."""
+    """`data/<slug>/<table>.json`: an array of the records, exactly as the contract describes
+    them."""
 
     identifier = "json"
     verbose_name = "JSON"
@@ -51,6 +56,7 @@ class JsonExporter(BaseExporter):
         facts: BundleFacts,
         category: CategoryInfo,
         records: Iterable[Record],
+        table: SourceTable | None = None,
     ) -> ExportStats:
         stats = ExportStats()
         encode = _ENCODER.encode
@@ -103,8 +109,9 @@ def csv_columns(data_keys: Iterable[str]) -> list[tuple[str, str | None]]:
 
 
 class CsvExporter(BaseExporter):
-    """`data/<slug>.csv`: one row per record, one column per data field (flattened one level:
-    nested values as compact JSON, binary content as a summary), spreadsheet-safe."""
+    """`data/<slug>/<table>.csv`: one row per record, one column per column of the source
+    table in mapping order (flattened one level: nested values as compact JSON, binary content
+    as a summary), spreadsheet-safe. Without a table, the union of the records' fields."""
 
     identifier = "csv"
     verbose_name = "CSV"
@@ -117,9 +124,11 @@ class CsvExporter(BaseExporter):
         facts: BundleFacts,
         category: CategoryInfo,
         records: Iterable[Record],
+        table: SourceTable | None = None,
     ) -> ExportStats:
         records = reiterable(records)
-        columns = csv_columns(data_keys(records))  # first pass: the names only
+        # The table's columns are known beforehand; otherwise a first pass reads the names.
+        columns = csv_columns(table.columns if table is not None else data_keys(records))
         data_columns = [key for _header, key in columns[len(META_COLUMNS) :]]
         stats = ExportStats()
         with text_writer(fileobj) as out:
@@ -141,121 +150,65 @@ class CsvExporter(BaseExporter):
 # --- JSON Schema ----------------------------------------------------------------------------------
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-_MAX_DEPTH = 6  # deeper values are described as "any value"
-_MAX_PROPERTIES = 1000  # per object; beyond it the object is left open
-_SCALAR_ORDER = ("string", "integer", "number", "boolean", "null")
-_SCALAR_TYPES = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
+# A DataField's value type as JSON Schema. Every column may be null: the register does not know
+# whether a source leaves a value empty. Exact amounts come as numbers from some drivers and as
+# decimal text ("12.50") from others (Decimal), so both are allowed, the text as a decimal.
+_VALUE_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": ["string", "null"]},
+    "integer": {"type": ["integer", "null"]},
+    "number": {"type": ["number", "null"]},
+    "decimal": {"type": ["number", "string", "null"], "pattern": r"^-?[0-9]+(\.[0-9]+)?$"},
+    "boolean": {"type": ["boolean", "null"]},
+    "date": {"type": ["string", "null"], "format": "date"},
+    "date-time": {"type": ["string", "null"], "format": "date-time"},
+    "time": {"type": ["string", "null"], "format": "time"},
 }
 
 
-class Shape:
-    """What the values seen at one place of the records looked like: their JSON types, the
-    fields of objects (and how often each was present), the items of arrays."""
-
-    __slots__ = ("binary", "count", "items", "objects", "open", "properties", "types", "unbounded")
-
-    def __init__(self) -> None:
-        self.types: set[str] = set()
-        self.properties: dict[str, Shape] = {}
-        self.objects = 0  # how many objects were seen here
-        self.count = 0  # how many times this place was present in its parent object
-        self.items: Shape | None = None
-        self.binary = False
-        self.open = False  # an object had more fields than we describe
-        self.unbounded = False  # too deep to describe
-
-    def observe(self, value: Any, depth: int = 0) -> None:
-        scalar = _SCALAR_TYPES.get(type(value))
-        if scalar is not None:
-            self.types.add(scalar)
-        elif depth > _MAX_DEPTH:
-            self.unbounded = True
-        elif is_binary_summary(value):
-            self.binary = True
-        elif isinstance(value, dict):
-            self.types.add("object")
-            self.objects += 1
-            for key, item in value.items():
-                child = self.properties.get(key)
-                if child is None:
-                    if len(self.properties) >= _MAX_PROPERTIES:
-                        self.open = True
-                        continue
-                    child = self.properties[key] = Shape()
-                child.count += 1
-                child.observe(item, depth + 1)
-        elif isinstance(value, list):
-            self.types.add("array")
-            if self.items is None:
-                self.items = Shape()
-            for item in value:
-                self.items.observe(item, depth + 1)
-        elif value is None:
-            self.types.add("null")
-        elif isinstance(value, bool):
-            self.types.add("boolean")
-        elif isinstance(value, int):
-            self.types.add("integer")
-        elif isinstance(value, float):
-            self.types.add("number")
-        else:
-            self.types.add("string")
-
-    def schema(self, labels: dict[str, str] | None = None) -> dict[str, Any]:
-        if self.unbounded:
-            return {}
-        scalars = [t for t in _SCALAR_ORDER if t in self.types]
-        if "number" in scalars and "integer" in scalars:
-            scalars.remove("integer")  # every integer is a number
-        branches: list[dict[str, Any]] = []
-        if scalars:
-            branches.append({"type": scalars[0] if len(scalars) == 1 else scalars})
-        if "object" in self.types:
-            branches.append(self._object_schema(labels or {}))
-        if "array" in self.types:
-            items = self.items.schema() if self.items is not None else {}
-            branches.append({"type": "array", "items": items})
-        if self.binary:
-            branches.append({"$ref": "#/$defs/binary"})
-        if not branches:
-            return {}
-        if len(branches) == 1:
-            return branches[0]
-        return {"anyOf": branches}
-
-    def _object_schema(self, labels: dict[str, str]) -> dict[str, Any]:
-        properties = {}
-        for key, child in self.properties.items():
-            described = child.schema()
-            if key in labels:
-                described = {"title": labels[key], **described}
-            properties[key] = described
-        required = [key for key, child in self.properties.items() if child.count == self.objects]
-        schema: dict[str, Any] = {"type": "object", "properties": properties}
-        if required:
-            schema["required"] = required
-        schema["additionalProperties"] = self.open
-        return schema
+def column_schema(column: str, info: ColumnInfo | None) -> dict[str, Any]:
+    """One column as the register describes it: titles in both languages, type, format and
+    currency. A column the register does not describe may hold any value."""
+    if info is None or not info.value_type:
+        described: dict[str, Any] = {"title": info.label if info and info.label else column}
+        described["description"] = _("Not described in our register of processing.")
+        return described
+    value = dict(_VALUE_TYPES.get(info.value_type, _VALUE_TYPES["string"]))
+    if info.value_format and value["type"] == ["string", "null"]:
+        value["format"] = info.value_format
+    described = {"title": info.label or column}
+    for other in sorted(info.titles):
+        described[f"x-title-{other}"] = info.titles[other]
+    texts = [info.description] if info.description else []
+    if info.currency:
+        texts.append(_("An amount in %(currency)s.") % {"currency": info.currency})
+        described["x-currency"] = info.currency
+    if texts:
+        described["description"] = " ".join(texts)
+    if value["type"] == ["string", "null"] and "format" not in value and "pattern" not in value:
+        return {**described, **value}  # "[redacted]" is text too
+    # A reviewer may have withheld the value: the data files then hold "[redacted]".
+    return {**described, "anyOf": [value, {"$ref": "#/$defs/withheld"}]}
 
 
-def category_schema(facts: BundleFacts, category: CategoryInfo, data: Shape) -> dict[str, Any]:
-    """The JSON Schema of `data/<slug>.json`, texts in the subject's language."""
+def table_schema(facts: BundleFacts, category: CategoryInfo, table: SourceTable) -> dict[str, Any]:
+    """The JSON Schema of one data file, texts in the subject's language."""
     with translation.override(facts.language):
-        data_schema = data.schema(category.field_labels) if data.types else {"type": "object"}
-        if data_schema.get("type") == "object":
-            data_schema.setdefault("properties", {})
+        properties = {column: column_schema(column, info) for column, info in table.columns.items()}
+        data_schema: dict[str, Any] = {"type": "object", "properties": properties}
+        # Closed only when the mapping named every column seen: then nothing else can appear.
+        data_schema["additionalProperties"] = not table.mapped
         description = category.description
         if category.examples:
             description = f"{description}\n\n{_('Examples')}: {category.examples}".strip()
+        title = f"{category.code} {category.name}".strip()
+        where = table.system if table.place in ("", "*") else f"{table.system} ({table.place})"
+        if where:
+            title = f"{title}: {where}"
         return {
             "$schema": SCHEMA_DIALECT,
-            "title": f"{category.code} {category.name}".strip(),
+            "title": title,
             "description": description,
+            "x-language": facts.language,
             "type": "array",
             "items": {"$ref": "#/$defs/record"},
             "$defs": {
@@ -290,6 +243,14 @@ def category_schema(facts: BundleFacts, category: CategoryInfo, data: Shape) -> 
                     "required": ["source", "key", "found_by", "data"],
                     "additionalProperties": False,
                 },
+                "withheld": {
+                    "const": REDACTED,
+                    "title": _("Withheld"),
+                    "description": _(
+                        "A value we withheld, for example because it is about another person; "
+                        "the report says why."
+                    ),
+                },
                 "binary": {
                     "type": "object",
                     "title": _("Binary content (summary)"),
@@ -316,8 +277,8 @@ def category_schema(facts: BundleFacts, category: CategoryInfo, data: Shape) -> 
 
 
 class JsonSchemaExporter(BaseExporter):
-    """`schema/<slug>.schema.json`: a JSON Schema (draft 2020-12) of `data/<slug>.json`, built
-    from the fields and value types seen in the records (portability bundles, Art. 20)."""
+    """`schema/<slug>/<table>.schema.json`: a JSON Schema (draft 2020-12) of the table's data
+    file, from the register's description of its columns (portability bundles, Art. 20)."""
 
     identifier = "jsonschema"
     verbose_name = "JSON Schema"
@@ -333,13 +294,18 @@ class JsonSchemaExporter(BaseExporter):
         facts: BundleFacts,
         category: CategoryInfo,
         records: Iterable[Record],
+        table: SourceTable | None = None,
     ) -> ExportStats:
-        data = Shape()
         stats = ExportStats()
-        for record in records:
-            data.observe(record["data"])
-            stats.records += 1
-        schema = category_schema(facts, category, data)
+        if table is None:
+            # A whole category: its fields by name only (their types are not guessed).
+            table = SourceTable(stem=category.slug, system="", place="")
+            for record in records:
+                table.columns.update(dict.fromkeys(record["data"]))
+                stats.records += 1
+        else:
+            stats.records = table.records  # the bundle counted them: nothing to read
+        schema = table_schema(facts, category, table)
         with text_writer(fileobj) as out:
             out.write(json.dumps(schema, ensure_ascii=False, indent=2))
             out.write("\n")

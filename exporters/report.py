@@ -35,10 +35,13 @@ from exporters.context import (
     BundleFacts,
     CategoryInfo,
     RecordsByCategory,
+    SourceIndex,
+    SourceTables,
     SystemInfo,
     controller_zone,
     is_binary_summary,
     normalise_record,
+    source_text,
 )
 from exporters.pdf import html_to_pdf, page_css
 from exporters.values import format_value
@@ -215,25 +218,11 @@ class Presenter:
     def __init__(self, facts: BundleFacts | None, *, max_chars: int):
         self.zone = controller_zone(facts.time_zone if facts else "")
         self.max_chars = max_chars
-        # Longest name first: "CRM: archive" is not taken for the system "CRM" plus "archive"
-        # when a system is called "CRM: archive".
-        systems = facts.systems if facts else []
-        self.systems = sorted(systems, key=lambda s: len(s.name), reverse=True)
-        self._places: dict[str, tuple[str, str, SystemInfo | None]] = {}
+        self.index = SourceIndex(facts)
 
     def place(self, source: str) -> tuple[str, str, SystemInfo | None]:
         """(system name, place within it as the mapping names it, the system's info)."""
-        found = self._places.get(source)
-        if found is None:
-            for system in self.systems:
-                if source == system.name or source.startswith(system.name + ": "):
-                    found = (system.name, source[len(system.name) + 2 :], system)
-                    break
-            else:
-                name, _sep, place = source.partition(": ")
-                found = (name, place, None)
-            self._places[source] = found
-        return found
+        return self.index.place(source)
 
     def columns(
         self, category: CategoryInfo, system: SystemInfo | None, place: str, keys
@@ -242,10 +231,10 @@ class Presenter:
         labels, currencies = {}, {}
         for key in keys:
             info = system.column(place, key) if system is not None else None
-            if info is not None:
+            if info is not None and info.currency:
+                currencies[key] = info.currency
+            if info is not None and info.label:
                 labels[key] = info.label
-                if info.currency:
-                    currencies[key] = info.currency
             elif key in category.field_labels:
                 labels[key] = category.field_labels[key]
         return labels, currencies
@@ -263,27 +252,31 @@ def read_table(
     *,
     limit: int,
     max_chars: int,
-    files: Sequence[str] = (),
+    exporters: Sequence[BaseExporter] = (),
     facts: BundleFacts | None = None,
 ) -> CategoryData:
     """One table per source of the category's records, each keeping its first `limit` records
-    (as display text) and counting the rest without keeping them. The stream is read to its
-    end: a source whose records come last still gets its table."""
+    (as display text) and counting the rest without keeping them, and naming the bundle's
+    files of its source table (those of `exporters` that hold records). The stream is read to
+    its end: a source whose records come last still gets its table."""
     presenter = Presenter(facts, max_chars=max_chars)
-    data = CategoryData(category=category, files=list(files))
+    source_tables = SourceTables(presenter.index, category.slug)
+    data = CategoryData(category=category)
     tables: dict[str, DataTable] = {}
     currencies: dict[str, dict[str, str]] = {}
     stream = iter(records_by_category(category.slug))
     try:
         for raw in stream:
-            source = raw.get("source")
-            source = source if type(source) is str else str(source or "")
+            source = source_text(raw.get("source"))
             table = tables.get(source)
             if table is None:
                 system, place, _info = presenter.place(source)
+                in_bundle = source_tables.table(source)
+                files = [e.filename(category, in_bundle) for e in exporters if e.holds_records]
                 table = tables[source] = DataTable(
-                    category=category, system=system, place=readable_place(place), files=data.files
+                    category=category, system=system, place=readable_place(place), files=files
                 )
+                data.files.extend(name for name in files if name not in data.files)
             table.total += 1
             if table.shown >= limit:
                 continue
@@ -375,14 +368,13 @@ def report_tables(
         if counts is not None and counts.get(category.slug) == 0:
             held.append(CategoryData(category=category))
             continue
-        files = [e.filename(category) for e in exporters if e.holds_records]
         held.append(
             read_table(
                 category,
                 records_by_category,
                 limit=limit,
                 max_chars=max_chars,
-                files=files,
+                exporters=exporters,
                 facts=facts,
             )
         )

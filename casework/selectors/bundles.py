@@ -89,24 +89,32 @@ def _category_info(category: DataCategory, language: str) -> CategoryInfo:
 
 
 def _systems(language: str) -> list[SystemInfo]:
-    """Every source system under its register name, its exported columns under the names of
-    the register's fields in the subject's language: read once per bundle, so the report looks
-    nothing up per record. A column whose field the register lacks keeps no label (the
-    report falls back to the column's name; `check_connectors` warns about it)."""
-    labels = {
-        (f.category.slug, f.key): f.text("name", language)
-        for f in DataField.objects.select_related("category")
-    }
+    """Every source system under its register name, its exported columns in mapping order
+    with what the register says of their fields: the name in the subject's language (the
+    report's header), both names, value type, format and currency (the portability schema).
+    Read once per bundle, so nothing is looked up per record. A column whose field the
+    register lacks is listed without a label (the report falls back to the column's name and
+    the schema leaves it open; `check_connectors` warns about it)."""
+    fields = {(f.category.slug, f.key): f for f in DataField.objects.select_related("category")}
     systems = []
     for system in SourceSystem.objects.order_by("name"):
         columns: dict[str, dict[str, ColumnInfo]] = {}
         for column in exported_columns(system):
-            label = labels.get((column.category, column.field))
-            if label:
-                columns.setdefault(column.source, {})[column.column] = ColumnInfo(
-                    label=label, currency=column.currency
+            found = fields.get((column.category, column.field))
+            if found is None:
+                info = ColumnInfo(label="", currency=column.currency, category=column.category)
+            else:
+                info = ColumnInfo(
+                    label=found.text("name", language),
+                    currency=column.currency or found.currency,
+                    category=column.category,
+                    titles={"sq": found.name_sq, "en": found.name_en},
+                    value_type=found.value_type,
+                    value_format=found.value_format,
+                    description=found.text("description", language),
                 )
-        systems.append(SystemInfo(name=system.name, columns=columns))
+            columns.setdefault(column.source, {})[column.column] = info
+        systems.append(SystemInfo(name=system.name, columns=columns, slug=system.slug))
     return systems
 
 

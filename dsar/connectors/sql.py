@@ -16,7 +16,7 @@ A declarative mapping says where the subjects are and what to export:
                            customer_no: {field: customer_number},   # the register's field
                            paid_amount: {currency: EUR}}}           # an amount, in euros
       order_lines: {category: purchases, key: id, via: {table: orders, column: order_id},
-                    columns: {product: {}}}
+                    columns: {product: {}}}   # order_id is exported too: the link is kept
 
 A column fills the register's field (DataField) whose key is its name, normalised, unless it
 names another with `field`; the report shows it under that field's name in the subject's
@@ -390,6 +390,11 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
             )
     if len(problems) > before or key is None:
         return None
+    if via_column and columns and via_column not in dict(columns):
+        # A row exported through another table keeps its link to it (an order line its
+        # order): without it the subject could not tell which order a line belongs to.
+        columns.insert(0, (via_column, category or columns[0][1]))
+        fields.insert(0, (via_column, field_key(via_column), ""))
     return TableMap(
         name=name,
         key=key,

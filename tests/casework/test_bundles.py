@@ -119,13 +119,14 @@ def test_the_bundle_holds_the_reviewed_view_only(
     assert {
         "report.pdf",
         "manifest.json",
-        "data/events.json",
-        "data/events.csv",
-        "data/prospects.json",
+        # one file per source table: a folder without listed columns, one per file
+        "data/events/events-tirana-csv.json",
+        "data/events/events-tirana-csv.csv",
+        "data/prospects/prospects-fair-csv.json",
     } <= names
     everything = b"".join(zf.read(n) for n in names)
     assert b"Besnik" not in everything  # redacted in every file
-    events = json.loads(zf.read("data/events.json"))
+    events = json.loads(zf.read("data/events/events-tirana-csv.json"))
     assert len(events) == 1  # the excluded record is gone
     assert events[0]["data"]["Emergency contact"] == "[redacted]"
     manifest = json.loads(zf.read("manifest.json"))

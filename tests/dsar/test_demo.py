@@ -17,7 +17,12 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from casework.models import AuditEvent
-from dsar.connectors.registry import check_system, connector_for, validate_system
+from dsar.connectors.registry import (
+    check_system,
+    connector_for,
+    exported_columns,
+    validate_system,
+)
 from dsar.demo.loader import (
     ALBANIAN_LAST_NAMES,
     ARTA,
@@ -30,7 +35,7 @@ from dsar.demo.loader import (
 )
 from dsar.demo.supportdesk import serve
 from dsar.identifiers import Identifier
-from dsar.models import DataCategory, SourceSystem
+from dsar.models import DataCategory, DataField, SourceSystem
 from tests.conftest import service_missing
 
 TOKEN = "demo-desk-token-for-tests-0123456789"
@@ -178,6 +183,25 @@ def test_the_sql_and_csv_systems_pass_their_checks(demo, slug):
 
 def test_the_support_desk_passes_its_check(desk):
     assert check_system(system("supportdesk")) == []
+
+
+def test_every_exported_demo_column_fills_a_register_field_with_a_type(demo):
+    """The report and the portability schemas name every demo column by the register."""
+    fields = {(f.category.slug, f.key): f for f in DataField.objects.select_related("category")}
+    for demo_system in SourceSystem.objects.all():
+        columns = exported_columns(demo_system)
+        assert columns, demo_system.slug
+        for column in columns:
+            field = fields.get((column.category, column.field))
+            assert field is not None, (demo_system.slug, column)
+            assert field.name_sq and field.name_en and field.value_type, field
+
+
+def test_check_connectors_has_no_warning_about_the_demo(desk):
+    out = StringIO()
+    call_command("check_connectors", stdout=out)
+    assert "WARN" not in out.getvalue()
+    assert out.getvalue().count("ok   ") == 5
 
 
 def test_the_support_desk_port_is_an_option(db, var_dir):

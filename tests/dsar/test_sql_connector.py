@@ -577,8 +577,38 @@ def test_export_yields_every_mapped_row_with_its_category(crm):
     assert all(r.subject_key == "1" for r in records)
     assert all(r.found_by == Identifier("email", "arta.krasniqi@demo.example") for r in records)
     assert records[1].data == {"last_login_ip": "192.0.2.10"}
-    assert records[4].data == {"product": "Printer X200", "quantity": 1}
-    assert records[7].data == {"note": "Deliver to reception"}
+    assert records[4].data == {"order_id": 10, "product": "Printer X200", "quantity": 1}
+    assert records[7].data == {"order_line_id": 101, "note": "Deliver to reception"}
+
+
+def test_a_row_exported_through_another_table_keeps_its_link_to_it(crm):
+    """Order lines carry their order's key, so the subject can tell which order they are of."""
+    lines = [r for r in crm.export(match_of(crm, ARTA)) if r.source == "order_lines"]
+    assert [(r.key, r.data["order_id"]) for r in lines] == [
+        ("order_lines:100", 10),
+        ("order_lines:101", 10),
+        ("order_lines:102", 11),
+    ]
+    columns = [
+        (c.source, c.column, c.field)
+        for c in SqlConnector.exported_columns(crm.config)
+        if c.source == "order_lines"
+    ]
+    assert columns[0] == ("order_lines", "order_id", "order_id")
+
+
+def test_a_listed_link_column_keeps_its_place_and_options():
+    config = mapping()
+    config["tables"]["order_lines"]["columns"] = {
+        "product": {},
+        "order_id": {"field": "order_number"},
+    }
+    columns = [
+        (c.column, c.field)
+        for c in SqlConnector.exported_columns(config)
+        if c.source == "order_lines"
+    ]
+    assert columns == [("product", "product"), ("order_id", "order_number")]
 
 
 def test_export_holds_nothing_of_another_subject(crm):

@@ -81,12 +81,14 @@ def test_access_bundle_holds_report_data_and_manifest(access_bundle):
     assert zf.testzip() is None
     assert set(zf.namelist()) == {
         "report.pdf",
-        "data/online_account.json",
-        "data/online_account.csv",
-        "data/browsing.json",
-        "data/browsing.csv",
-        "data/prospects.json",  # access covers every source, third parties too
-        "data/prospects.csv",
+        "data/online_account/crm-accounts.json",  # one file per source table and format
+        "data/online_account/crm-accounts.csv",
+        "data/online_account/web-portal.json",
+        "data/online_account/web-portal.csv",
+        "data/browsing/web-analytics.json",
+        "data/browsing/web-analytics.csv",
+        "data/prospects/lead-lists.json",  # access covers every source, third parties too
+        "data/prospects/lead-lists.csv",
         "manifest.json",
     }
     assert zf.namelist()[-1] == "manifest.json"
@@ -110,7 +112,7 @@ def test_manifest_hashes_and_sizes_match_the_files(access_bundle, portability_bu
 def test_manifest_says_what_the_bundle_is(access_bundle):
     zf, manifest = access_bundle
     listed = json.loads(zf.read("manifest.json"))
-    assert listed["format"] == "dsar-bundle" and listed["format_version"] == 1
+    assert listed["format"] == "dsar-bundle" and listed["format_version"] == 2
     assert listed["reference"] == REFERENCE
     assert listed["kind"] == "access"
     assert listed["generated_at"] == "2026-11-20T09:30:00+00:00"
@@ -121,20 +123,40 @@ def test_manifest_says_what_the_bundle_is(access_bundle):
     assert categories["online_account"]["records"] == 3
     assert categories["browsing"]["records"] == 13
     assert categories["legal"]["records"] == 0 and categories["legal"]["files"] == []
+    assert categories["online_account"]["tables"] == [
+        {
+            "system": "crm accounts",
+            "table": "",
+            "records": 2,
+            "files": [
+                "data/online_account/crm-accounts.json",
+                "data/online_account/crm-accounts.csv",
+            ],
+        },
+        {
+            "system": "web portal",
+            "table": "",
+            "records": 1,
+            "files": ["data/online_account/web-portal.json", "data/online_account/web-portal.csv"],
+        },
+    ]
     assert categories["payments"]["held"] is False and categories["payments"]["records"] is None
     assert listed["total_records"] == 17 == manifest.total_records
-    assert manifest.file("data/browsing.csv").media_type == "text/csv"
+    assert manifest.file("data/browsing/web-analytics.csv").media_type == "text/csv"
 
 
 def test_portability_bundle_has_provided_and_observed_data_and_a_schema_each(portability_bundle):
     zf, manifest = portability_bundle
     assert set(zf.namelist()) == {
-        "data/online_account.json",
-        "data/online_account.csv",
-        "schema/online_account.schema.json",
-        "data/browsing.json",
-        "data/browsing.csv",
-        "schema/browsing.schema.json",
+        "data/online_account/crm-accounts.json",
+        "data/online_account/crm-accounts.csv",
+        "schema/online_account/crm-accounts.schema.json",
+        "data/online_account/web-portal.json",
+        "data/online_account/web-portal.csv",
+        "schema/online_account/web-portal.schema.json",
+        "data/browsing/web-analytics.json",
+        "data/browsing/web-analytics.csv",
+        "schema/browsing/web-analytics.schema.json",
         "manifest.json",
     }
     categories = {c.slug: c for c in manifest.categories}
@@ -144,24 +166,32 @@ def test_portability_bundle_has_provided_and_observed_data_and_a_schema_each(por
 
 def test_every_json_file_in_the_bundle_validates_against_its_schema(portability_bundle):
     zf, _manifest = portability_bundle
-    for slug in ("online_account", "browsing"):
-        schema = json.loads(zf.read(f"schema/{slug}.schema.json"))
+    for name in (
+        "online_account/crm-accounts",
+        "online_account/web-portal",
+        "browsing/web-analytics",
+    ):
+        schema = json.loads(zf.read(f"schema/{name}.schema.json"))
         jsonschema.Draft202012Validator.check_schema(schema)
-        jsonschema.Draft202012Validator(schema).validate(json.loads(zf.read(f"data/{slug}.json")))
+        jsonschema.Draft202012Validator(schema).validate(json.loads(zf.read(f"data/{name}.json")))
 
 
 def test_data_files_in_the_bundle_hold_every_record_in_full(access_bundle):
     zf, _manifest = access_bundle
     records = sample_records()
-    for slug in ("online_account", "browsing", "prospects"):
-        assert json.loads(zf.read(f"data/{slug}.json")) == [
-            normalise_record(r) for r in records[slug]
+    for slug, stem, source in (
+        ("online_account", "crm-accounts", "crm accounts"),
+        ("online_account", "web-portal", "web portal"),
+        ("browsing", "web-analytics", "web analytics"),
+        ("prospects", "lead-lists", "lead lists"),
+    ):
+        table = [r for r in records[slug] if r["source"] == source]
+        assert json.loads(zf.read(f"data/{slug}/{stem}.json")) == [
+            normalise_record(r) for r in table
         ]
-        text = zf.read(f"data/{slug}.csv").decode("utf-8")
-        assert (
-            list(csv.DictReader(io.StringIO(text, newline=""))) == expected_rows(records[slug])[1]
-        )
-    assert LONG in zf.read("data/browsing.json").decode("utf-8")
+        text = zf.read(f"data/{slug}/{stem}.csv").decode("utf-8")
+        assert list(csv.DictReader(io.StringIO(text, newline=""))) == expected_rows(table)[1]
+    assert LONG in zf.read("data/browsing/web-analytics.json").decode("utf-8")
 
 
 def test_the_report_in_the_bundle_states_the_counts(access_bundle):
@@ -237,7 +267,7 @@ def test_streaming_200000_records_keeps_memory_flat(settings):
     finally:
         tracemalloc.stop()
     assert manifest.categories[0].records == 200_000
-    assert manifest.file("data/browsing.json").size > 10_000_000
+    assert manifest.file("data/browsing/web-analytics.json").size > 10_000_000
     assert sink.size > 1_000_000
     assert peak < 30 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
 

@@ -12,7 +12,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from exporters import registry
 from exporters.base import BaseExporter, ExportStats, text_writer
-from exporters.context import CategoryRecords, normalise_record
+from exporters.context import (
+    REDACTED,
+    CategoryRecords,
+    ColumnInfo,
+    SourceTable,
+    normalise_record,
+)
 from exporters.formats import (
     CsvExporter,
     JsonExporter,
@@ -247,43 +253,94 @@ def test_every_json_file_validates_against_its_schema(language, slug, records_by
     jsonschema.Draft202012Validator(schema).validate(json.loads(data))
 
 
-def test_schema_describes_the_observed_fields_and_types(records_by_category):
-    facts = make_facts("en", "portability")
-    schema = json.loads(export(JsonSchemaExporter(), "online_account", records_by_category)[0])
+def orders_table() -> SourceTable:
+    """A source table as the bundle gets it: its columns as the register describes them."""
+    return SourceTable(
+        stem="crm-orders",
+        system="CRM",
+        place="orders",
+        mapped=True,
+        records=1,
+        columns={
+            "order_id": ColumnInfo(
+                "Porosia", titles={"sq": "Porosia", "en": "Order"}, value_type="integer"
+            ),
+            "ordered_at": ColumnInfo(
+                "Porositur më",
+                titles={"sq": "Porositur më", "en": "Ordered on"},
+                value_type="date-time",
+            ),
+            "total": ColumnInfo(
+                "Shuma",
+                currency="EUR",
+                titles={"sq": "Shuma", "en": "Total"},
+                value_type="decimal",
+            ),
+            "email": ColumnInfo(
+                "Emaili",
+                titles={"sq": "Emaili", "en": "E-mail"},
+                value_type="string",
+                value_format="email",
+            ),
+            "status": ColumnInfo(
+                "Gjendja", titles={"sq": "Gjendja", "en": "Status"}, value_type="string"
+            ),
+        },
+    )
+
+
+def table_schema_of(table, language="sq"):
+    facts = make_facts(language, "portability")
+    out = io.BytesIO()
+    JsonSchemaExporter().write(out, facts, facts.category("online_account"), [], table)
+    return json.loads(out.getvalue())
+
+
+def test_schema_comes_from_the_register_not_from_values():
+    schema = table_schema_of(orders_table())
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["title"] == "2.1 Online account"
-    assert facts.category("online_account").description in schema["description"]
+    assert schema["title"] == "2.1 Llogaria në internet: CRM (orders)"
     data = schema["$defs"]["record"]["properties"]["data"]
-    properties = data["properties"]
-    assert properties["full_name"]["title"] == "Full name"  # the register's label
-    assert properties["full_name"]["type"] == "string"
-    assert properties["logins"]["type"] == "integer"
-    assert properties["verified"]["type"] == "boolean"
-    assert properties["deleted"]["type"] == "null"
-    assert properties["photo"] == {"$ref": "#/$defs/binary"}
-    assert properties["preferences"]["properties"]["languages"] == {
-        "type": "array",
-        "items": {"type": "string"},
+    assert list(data["properties"]) == ["order_id", "ordered_at", "total", "email", "status"]
+    order_id = data["properties"]["order_id"]
+    assert order_id["title"] == "Porosia"  # the subject's language
+    assert order_id["x-title-sq"] == "Porosia" and order_id["x-title-en"] == "Order"
+    assert order_id["anyOf"][0] == {"type": ["integer", "null"]}
+    assert data["properties"]["ordered_at"]["anyOf"][0]["format"] == "date-time"
+    total = data["properties"]["total"]
+    assert total["x-currency"] == "EUR" and "EUR" in total["description"]
+    assert data["properties"]["email"]["anyOf"][0]["format"] == "email"
+    assert data["properties"]["status"]["type"] == ["string", "null"]
+    assert data["additionalProperties"] is False  # the mapping named every column
+
+
+def test_schema_accepts_the_tables_values_and_refuses_others():
+    validator = jsonschema.Draft202012Validator(table_schema_of(orders_table()))
+    data = {
+        "order_id": 10,
+        "ordered_at": "2024-11-05T11:30:00+01:00",
+        "total": "1250.00",  # an exact amount as decimal text (PostgreSQL's numeric)
+        "email": "arta@demo.example",
+        "status": None,
     }
-    assert set(data["required"]) == {"full_name", "job_title", "business_email", "note"}
-    assert data["additionalProperties"] is False
-
-
-def test_schema_rejects_data_of_another_shape(records_by_category):
-    schema = json.loads(export(JsonSchemaExporter(), "browsing", records_by_category)[0])
-    validator = jsonschema.Draft202012Validator(schema)
-    data = {"page": "/", "seconds": 1, "search": "x"}
-    good = {"source": "s", "key": "k", "found_by": "email", "data": data}
-    validator.validate([good])
+    good = {"source": "CRM: orders", "key": "orders:10", "found_by": "email", "data": data}
+    validator.validate([good, {**good, "data": {**data, "total": 1250.0, "order_id": REDACTED}}])
     for wrong in (
-        {**data, "page": 5},  # a number where text was seen
-        {**data, "unknown": 1},  # a field never seen
-        {"page": "/", "seconds": 1},  # a field every record had is missing
+        {**data, "order_id": "ten"},
+        {**data, "total": "a lot"},
+        {**data, "unknown": 1},
     ):
         with pytest.raises(jsonschema.ValidationError):
             validator.validate([{**good, "data": wrong}])
-    with pytest.raises(jsonschema.ValidationError):
-        validator.validate([{**good, "extra": 1}])
+
+
+def test_a_column_the_register_does_not_describe_is_left_open():
+    table = orders_table()
+    table.columns["note"] = None
+    table.mapped = False
+    data = table_schema_of(table, "en")["$defs"]["record"]["properties"]["data"]
+    assert "type" not in data["properties"]["note"] and "anyOf" not in data["properties"]["note"]
+    assert data["additionalProperties"] is True
 
 
 def test_schema_texts_are_in_the_subjects_language(records_by_category):
@@ -295,15 +352,15 @@ def test_schema_texts_are_in_the_subjects_language(records_by_category):
     assert schema["$defs"]["binary"]["title"] == "Përmbajtje binare (përmbledhje)"
 
 
-def test_schema_mixes_integers_and_numbers_into_number():
+def test_a_category_without_a_table_gets_its_fields_by_name_without_guessed_types():
     def records_by_category(slug):
         yield {"source": "s", "key": "1", "found_by": "e", "data": {"v": 1}}
-        yield {"source": "s", "key": "2", "found_by": "e", "data": {"v": 1.5}}
-        yield {"source": "s", "key": "3", "found_by": "e", "data": {"v": "n/a"}}
+        yield {"source": "s", "key": "2", "found_by": "e", "data": {"v": "n/a"}}
 
-    schema = json.loads(export(JsonSchemaExporter(), "browsing", records_by_category)[0])
-    v = schema["$defs"]["record"]["properties"]["data"]["properties"]["v"]
-    assert v == {"type": ["string", "number"]}
+    schema_bytes, stats = export(JsonSchemaExporter(), "browsing", records_by_category)
+    v = json.loads(schema_bytes)["$defs"]["record"]["properties"]["data"]["properties"]["v"]
+    assert stats.records == 2
+    assert v == {"title": "v", "description": "Not described in our register of processing."}
 
 
 # --- the registry ---------------------------------------------------------------------------------
@@ -318,7 +375,7 @@ class UpperTextExporter(BaseExporter):
     media_type = "text/plain"
     kinds = ("access",)
 
-    def write(self, fileobj, facts, category, records):
+    def write(self, fileobj, facts, category, records, table=None):
         stats = ExportStats()
         for record in records:
             fileobj.write((json.dumps(record["data"]).upper() + "\n").encode())

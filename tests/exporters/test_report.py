@@ -56,7 +56,7 @@ LABELS = {
         "generated": "20 November 2026, 10:30",
         "binary": f"[binary content: 48213 bytes, SHA-256 {BINARY['sha256'][:12]}…]",
         "count": "13 records.",
-        "shown": "Showing 5 of 13 records; all are in data/browsing.json, data/browsing.csv.",
+        "shown": "Showing 5 of 13 records; all are in data/browsing/web-analytics.json, data/browsing/web-analytics.csv.",
         "how": "How we use your data",
         "your_data": "Your data",
     },
@@ -89,7 +89,7 @@ LABELS = {
         "generated": "20 Nëntor 2026, 10:30",
         "binary": f"[përmbajtje binare: 48213 bajte, SHA-256 {BINARY['sha256'][:12]}…]",
         "count": "13 regjistrime.",
-        "shown": "Tregohen 5 nga 13 regjistrime; të gjitha janë në data/browsing.json, data/browsing.csv.",
+        "shown": "Tregohen 5 nga 13 regjistrime; të gjitha janë në data/browsing/web-analytics.json, data/browsing/web-analytics.csv.",
         "how": "Si i përdorim të dhënat tuaja",
         "your_data": "Të dhënat tuaja",
     },
@@ -252,8 +252,12 @@ def test_a_category_without_records_says_so(report):
 def test_data_tables_point_to_the_bundle_files(report):
     _language, pages = report
     text = whole(pages)
-    assert "data/online_account.json, data/online_account.csv" in text
-    assert "data/legal.json" not in text  # no records, no files
+    # every source table of a category has its own files, named in the category's heading
+    assert (
+        "data/online_account/crm-accounts.json, data/online_account/crm-accounts.csv, "
+        "data/online_account/web-portal.json"
+    ) in text
+    assert "data/legal" not in text  # no records, no files
 
 
 def test_only_the_first_rows_are_shown_with_the_total(settings):
@@ -334,8 +338,8 @@ def test_portability_report_says_what_was_asked():
 
 def test_portability_report_points_to_the_data_files_not_the_schemas():
     html, _counts = report_html(make_facts("en", "portability"), records_from(sample_records()))
-    assert "data/browsing.json, data/browsing.csv." in html
-    assert "schema/browsing.schema.json" not in html
+    assert "data/browsing/web-analytics.json, data/browsing/web-analytics.csv." in html
+    assert "schema/browsing/" not in html
 
 
 def test_records_without_fields_still_show_their_source():

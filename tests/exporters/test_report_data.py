@@ -62,7 +62,7 @@ EXPECTED = {
         "amount": "1,250.00 EUR",
         "yes": "yes",
         "withheld": "[withheld: another person's data (Art. 15(4) GDPR)]",
-        "cut": "Showing 3 of 4 records; all are in data/events.json, data/events.csv.",
+        "cut": "Showing 3 of 4 records; all are in data/events/crm-registrations.json, data/events/crm-registrations.csv.",
     },
     "sq": {
         "when": "4 Dhjetor 2026, 14:05 (Europe/Tirane)",
@@ -70,7 +70,8 @@ EXPECTED = {
         "amount": "1250,00 EUR",
         "yes": "po",
         "withheld": "[e mbajtur: të dhëna të një personi tjetër (neni 15(4) i GDPR-së)]",
-        "cut": "Tregohen 3 nga 4 regjistrime; të gjitha janë në data/events.json, data/events.csv.",
+        "cut": "Tregohen 3 nga 4 regjistrime; të gjitha janë në data/events/crm-registrations.json, "
+        "data/events/crm-registrations.csv.",
     },
 }
 
