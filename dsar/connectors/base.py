@@ -206,6 +206,25 @@ def check_column_options(options: Any, where: str, problems: list[str]) -> None:
         problems.append(f"{where}.currency: must be an ISO 4217 code such as EUR or ALL")
 
 
+LABEL_LANGUAGE = re.compile(r"^[a-z]{2}$")
+
+
+def check_label(value: Any, where: str, problems: list[str]) -> dict[str, str]:
+    """A readable name for a table, endpoint or folder, per language ({sq: ..., en: ...}): what
+    the report calls it instead of its technical name. {} when not given or not valid."""
+    if value is None:
+        return {}
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(k, str) and LABEL_LANGUAGE.match(k) for k in value)
+        or not all(isinstance(v, str) and v.strip() for v in value.values())
+    ):
+        problems.append(f"{where}: must map language codes to text, e.g. {{sq: ..., en: ...}}")
+        return {}
+    return {language: text.strip() for language, text in value.items()}
+
+
 def listed_columns(spec: Any, where: str, problems: list[str]) -> list[tuple[str, dict]]:
     """A list of column names, or a mapping of column name to {field, currency}: both say which
     columns are exported; the mapping also says what they are. [(column, options)]."""
@@ -278,6 +297,23 @@ class BaseConnector:
     @classmethod
     def columns_of_merged_config(cls, config: dict[str, Any]) -> list[ExportedColumn]:
         return []
+
+    @classmethod
+    def source_labels(cls, config: Any) -> dict[str, dict[str, str]]:
+        """The readable names the mapping gives its sources: {source: {language: text}}, the
+        source as records name it (a table, an endpoint's path template; "*" for every file of
+        a folder). Empty when the configuration is not valid."""
+        try:
+            merged = _merged(config)
+        except ConfigurationError:
+            return {}
+        if cls.validate_merged_config(merged):
+            return {}
+        return cls.labels_of_merged_config(merged)
+
+    @classmethod
+    def labels_of_merged_config(cls, config: dict[str, Any]) -> dict[str, dict[str, str]]:
+        return {}
 
     def check(self) -> list[str]:
         """Problems found by contacting the system (reachable, credentials, schema)."""

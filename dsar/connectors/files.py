@@ -19,6 +19,8 @@ Config::
     columns: [Name, Company, Dietary needs]   # exported columns (default: all), or with the
                                               # register field each fills:
     # columns: {Name: {field: full_name}, Company: {}, Dietary needs: {field: dietary_requirements}}
+    label: {sq: Listat e pjesëmarrësve, en: Attendee lists}   # optional: what the report
+                                      # calls the folder, before each file's name
 
 or any of these keys in a YAML file named by `mapping_file` (merged in by BaseConnector).
 
@@ -49,12 +51,22 @@ from dsar.connectors.base import (
     Lookup,
     Record,
     SubjectMatch,
+    check_label,
     field_key,
     listed_columns,
 )
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 
-KNOWN_KEYS = {"folder", "pattern", "category", "encoding", "delimiter", "identifiers", "columns"}
+KNOWN_KEYS = {
+    "folder",
+    "pattern",
+    "category",
+    "encoding",
+    "delimiter",
+    "identifiers",
+    "columns",
+    "label",
+}
 
 
 def _row_identifiers(row: dict[str, str], mapping: dict[str, Any]) -> set[Identifier]:
@@ -91,8 +103,14 @@ class CsvFolderConnector(BaseConnector):
         ]
 
     @classmethod
+    def labels_of_merged_config(cls, config: dict[str, Any]) -> dict[str, dict[str, str]]:
+        label = check_label(config.get("label"), "label", [])
+        return {"*": label} if label else {}
+
+    @classmethod
     def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
         problems = super().validate_merged_config(config)
+        check_label(config.get("label"), "label", problems)
         unknown = set(config) - KNOWN_KEYS
         if unknown:
             problems.append(f"unknown keys: {', '.join(sorted(unknown))}")

@@ -30,6 +30,12 @@ Configuration (a mapping; JSON in the admin or YAML in version control)::
         fields: [subject, body, status]       # optional: export only these fields, or name
                                               # their register fields and currencies:
         # fields: {subject: {}, body: {field: enquiry}, amount: {currency: EUR}}
+        label: {sq: Kërkesat për ndihmë, en: Support tickets}   # optional: what the report
+                                              # calls the endpoint in the subject's language
+      - path: /api/customers/{subject_key}    # an endpoint answering one object, not a list:
+        single: true                          # the object (at `results`, or the answer) is one
+        category: online_account              # record (none for null); no paging; `key` is
+        fields: [name, phone, company]        # optional (the subject key when absent)
     check: {path: /api/health}                # optional: asked first by check()
 
 Any of these settings may live in a YAML file named by `mapping_file` instead (merged in by
@@ -67,6 +73,7 @@ from dsar.connectors.base import (
     Record,
     SubjectMatch,
     TransientConnectorError,
+    check_label,
     field_key,
     listed_columns,
 )
@@ -97,7 +104,17 @@ LOOKUP_SETTINGS = (
     "subject_key",
     "identifier_fields",
 )
-EXPORT_SETTINGS = ("path", "params", "category", "results", "key", "paging", "fields")
+EXPORT_SETTINGS = (
+    "path",
+    "params",
+    "category",
+    "results",
+    "key",
+    "paging",
+    "fields",
+    "label",
+    "single",
+)
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_PAGE_SIZE = 100
 
@@ -297,8 +314,14 @@ def _check_export(export: Any, problems: list[str]) -> None:
         if not isinstance(category, str) or not category.strip():
             problems.append(f"{where}.category is required (a data category slug)")
         _check_name(f"{where}.results", entry.get("results"), problems, required=False)
-        _check_name(f"{where}.key", entry.get("key"), problems)
+        single = entry.get("single", False)
+        if not isinstance(single, bool):
+            problems.append(f"{where}.single must be true or false")
+        elif single and (entry.get("paging") or {}).get("type", "none") != "none":
+            problems.append(f"{where}: an endpoint answering a single object has no paging")
+        _check_name(f"{where}.key", entry.get("key"), problems, required=not single)
         _check_paging(f"{where}.paging", entry.get("paging"), problems)
+        check_label(entry.get("label"), f"{where}.label", problems)
         if entry.get("fields") is not None:
             listed_columns(entry["fields"], f"{where}.fields", problems)
 
@@ -436,6 +459,15 @@ class HttpConnector(BaseConnector):
                     )
                 )
         return exported
+
+    @classmethod
+    def labels_of_merged_config(cls, config: dict[str, Any]) -> dict[str, dict[str, str]]:
+        labels = {}
+        for entry in config.get("export") or []:
+            label = check_label(entry.get("label"), "label", [])
+            if label:
+                labels[entry["path"]] = label
+        return labels
 
     @classmethod
     def validate_merged_config(cls, config: dict[str, Any]) -> list[str]:
@@ -647,8 +679,13 @@ class HttpConnector(BaseConnector):
         }
         what = f"{self.name}: export {template}"
         fields = entry.get("fields")
-        for item in self._pages(entry, path, params, what):
-            key = _scalar(_dig(item, entry["key"]))
+        single = entry.get("single", False)
+        items = self._single(entry, path, params, what) if single else None
+        for item in items if single else self._pages(entry, path, params, what):
+            if single and not entry.get("key"):
+                key = match.subject_key  # the one record of its path
+            else:
+                key = _scalar(_dig(item, entry["key"]))
             if key is None:
                 raise ConnectorError(f"{what}: a record has no {entry['key']!r} field")
             data = {field: item.get(field) for field in fields} if fields else dict(item)
@@ -660,6 +697,21 @@ class HttpConnector(BaseConnector):
                 subject_key=match.subject_key,
                 found_by=match.found_by,
             )
+
+    def _single(
+        self, entry: Mapping[str, Any], path: str, params: dict[str, str], what: str
+    ) -> list[Mapping[str, Any]]:
+        """The one object an endpoint such as /api/customers/{id} answers (none for a null:
+        the system holds no such record). A 404 is an error, as for every endpoint: the
+        subject was just found, so a missing record means a wrong path, not an empty one."""
+        response = self._send(what, path, params=params)
+        item = _dig(self._json(response, what), entry.get("results"))
+        if item is None:
+            return []
+        if not isinstance(item, Mapping):
+            where = f"at {entry['results']!r}" if entry.get("results") else "at the top"
+            raise ConnectorError(f"{what}: the answer has no object {where}")
+        return [item]
 
     def _pages(
         self, entry: Mapping[str, Any], path: str, params: dict[str, str], what: str

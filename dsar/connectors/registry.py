@@ -74,6 +74,16 @@ def exported_columns(system) -> list[ExportedColumn]:
     return cls.exported_columns(system.config)
 
 
+def source_labels(system) -> dict[str, dict[str, str]]:
+    """The readable names a system's mapping gives its tables, endpoints or folder:
+    {source: {language: text}} (empty for an unknown kind or a configuration not valid)."""
+    try:
+        cls = connector_class(system.connector)
+    except ConfigurationError:
+        return {}
+    return cls.source_labels(system.config)
+
+
 def unlabelled_columns(system, labelled: set[tuple[str, str]]) -> list[str]:
     """Warnings for the exported columns whose field the register does not name (no DataField
     (category, key) in `labelled`): the report would show them under the source's own

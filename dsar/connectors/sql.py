@@ -17,10 +17,24 @@ A declarative mapping says where the subjects are and what to export:
                            paid_amount: {currency: EUR}}}           # an amount, in euros
       order_lines: {category: purchases, key: id, via: {table: orders, column: order_id},
                     columns: {product: {}}}   # order_id is exported too: the link is kept
+      registrations: {category: events, key: id, subject_column: account_id,
+                      label: {sq: Regjistrimet, en: Registrations},   # the report's caption
+                      columns: {event_id: {field: event,
+                                           lookup: {table: events, key: id, column: title}}}}
 
 A column fills the register's field (DataField) whose key is its name, normalised, unless it
 names another with `field`; the report shows it under that field's name in the subject's
 language (`manage.py check_connectors` warns about columns without one).
+
+A column holding another table's id can show that row's name instead (`lookup`): the export
+query LEFT OUTER JOINs the lookup table on `key` and selects its `column` in place of the id
+(a dangling id gives null, and the row is still exported). A looked-up column must name its
+`field`, and its value is exported under that field's key, not the column's name: the value
+is no longer the column's ("event": "Print summit", never "event_id": "Print summit"). The
+lookup table needs no entry of its own under `tables`; `check()` names it when it is missing.
+
+A table may carry a `label` ({sq: ..., en: ...}): what the report calls it in the subject's
+language instead of the table's own name.
 
 The same keys may live in a YAML file named by `mapping_file` (see mapping.py), merged in by
 BaseConnector as for every kind of connector.
@@ -73,6 +87,7 @@ from dsar.connectors.base import (
     SubjectMatch,
     TransientConnectorError,
     check_column_options,
+    check_label,
     field_key,
     plain_value,
 )
@@ -85,9 +100,10 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 TOP_KEYS = {"url", "url_env", "schema", "connect_timeout", "subject", "tables"}
 SUBJECT_KEYS = {"table", "key", "identifiers"}
-TABLE_KEYS = {"category", "key", "subject_column", "via", "columns"}
+TABLE_KEYS = {"category", "key", "subject_column", "via", "columns", "label"}
 VIA_KEYS = {"table", "column"}
-COLUMN_KEYS = {"category", "field", "currency"}
+COLUMN_KEYS = {"category", "field", "currency", "lookup"}
+LOOKUP_KEYS = {"table", "key", "column"}
 
 DEFAULT_CONNECT_TIMEOUT = 5
 YIELD_PER = 1000
@@ -122,6 +138,15 @@ class SubjectMap:
 
 
 @dataclass(frozen=True)
+class ColumnLookup:
+    """Show `table`.`column` of the row whose `key` equals the column's value."""
+
+    table: str
+    key: str
+    column: str
+
+
+@dataclass(frozen=True)
 class TableMap:
     name: str
     key: str
@@ -131,6 +156,15 @@ class TableMap:
     via_column: str | None = None
     # (column, register field, currency) for every exported column
     fields: tuple[tuple[str, str, str], ...] = ()
+    # column -> its lookup, for the columns exported as another table's value
+    lookups: dict[str, ColumnLookup] = field(default_factory=dict)
+    label: dict[str, str] = field(default_factory=dict)  # language -> the report's caption
+
+    def data_key(self, column: str) -> str:
+        """The key a column's value has in a record: a looked-up value goes under its field."""
+        if column in self.lookups:
+            return dict((c, f) for c, f, _currency in self.fields)[column]
+        return column
 
     def category_groups(self) -> list[tuple[str, tuple[str, ...]]]:
         """One (category, columns) per category, in the order the columns name them."""
@@ -358,8 +392,10 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
             via_column = _name(
                 via.get("column"), f"{where}.via.column", problems, what="column name"
             )
+    label = check_label(spec.get("label"), f"{where}.label", problems)
     columns: list[tuple[str, str]] = []
     fields: list[tuple[str, str, str]] = []
+    lookups: dict[str, ColumnLookup] = {}
     raw = spec.get("columns")
     if not isinstance(raw, dict) or not raw:
         problems.append(f"{where}.columns: required, a mapping of column name to {{}} or options")
@@ -383,6 +419,10 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
                 f"{where}.columns.{column}: no data category (set one on the table or the column)"
             )
             continue
+        if options.get("lookup") is not None:
+            found = _parse_lookup(options, f"{where}.columns.{column}", problems)
+            if found is not None:
+                lookups[column] = found
         if column_category or category:
             columns.append((column, column_category or category))
             fields.append(
@@ -403,7 +443,27 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
         via_table=via_table,
         via_column=via_column,
         fields=tuple(fields),
+        lookups=lookups,
+        label=label,
     )
+
+
+def _parse_lookup(options: dict, where: str, problems: list[str]) -> ColumnLookup | None:
+    spec = options["lookup"]
+    if not isinstance(spec, dict):
+        problems.append(f"{where}.lookup: must be a mapping {{table: ..., key: ..., column: ...}}")
+        return None
+    _unknown_keys(spec, LOOKUP_KEYS, f"{where}.lookup", problems)
+    table = _name(spec.get("table"), f"{where}.lookup.table", problems, what="table name")
+    key = _name(spec.get("key"), f"{where}.lookup.key", problems, what="column name")
+    column = _name(spec.get("column"), f"{where}.lookup.column", problems, what="column name")
+    if not options.get("field"):
+        # The value is no longer the column's: it needs a name of its own.
+        problems.append(f"{where}: a looked-up column must name its field")
+        return None
+    if table is None or key is None or column is None:
+        return None
+    return ColumnLookup(table=table, key=key, column=column)
 
 
 def _find_loops(tables: dict[str, TableMap], problems: list[str]) -> None:
@@ -605,9 +665,22 @@ class SqlConnector(BaseConnector):
             categories = dict(table.columns)
             for column, field_name, currency in table.fields:
                 exported.append(
-                    ExportedColumn(categories[column], table.name, column, field_name, currency)
+                    ExportedColumn(
+                        categories[column],
+                        table.name,
+                        table.data_key(column),
+                        field_name,
+                        currency,
+                    )
                 )
         return exported
+
+    @classmethod
+    def labels_of_merged_config(cls, config: dict[str, Any]) -> dict[str, dict[str, str]]:
+        mapping, _problems = parse_merged_mapping(config)
+        if mapping is None:
+            return {}
+        return {table.name: table.label for table in mapping.tables.values() if table.label}
 
     def searchable_kinds(self) -> frozenset[str]:
         return frozenset(self.mapping.subject.identifiers)
@@ -762,6 +835,8 @@ class SqlConnector(BaseConnector):
             columns.append(table.key)
             columns.append(table.subject_column or table.via_column)
             columns.extend(column for column, _ in table.columns)
+            for lookup in table.lookups.values():
+                needed.setdefault(lookup.table, []).extend([lookup.key, lookup.column])
         return {table: list(dict.fromkeys(columns)) for table, columns in needed.items()}
 
     def _schema_problems(self, conn: Connection) -> list[str]:
@@ -951,16 +1026,19 @@ class SqlConnector(BaseConnector):
             for table, query in queries:
                 if query is None:
                     continue
-                groups = table.category_groups()
+                groups = [
+                    (category, [table.data_key(column) for column in columns])
+                    for category, columns in table.category_groups()
+                ]
                 for row in conn.execute(query):
                     values = iter(row[1:])
                     record_key = f"{table.name}:{key_text(row[0])}"
-                    for category, columns in groups:
+                    for category, keys in groups:
                         yield Record(
                             category=category,
                             source=table.name,
                             key=record_key,
-                            data={column: plain_value(next(values)) for column in columns},
+                            data={key: plain_value(next(values)) for key in keys},
                             subject_key=match.subject_key,
                             found_by=match.found_by,
                         )
@@ -976,9 +1054,6 @@ class SqlConnector(BaseConnector):
         # Labelled, so that a column exported and used as the key is selected twice, not once;
         # grouped by category, the order records are built in.
         names = [table.key] + [c for _, columns in table.category_groups() for c in columns]
-        selected = [
-            self._column(conn, leaf, name).label(f"c{index}") for index, name in enumerate(names)
-        ]
         joined = leaf
         for step in range(len(chain) - 1):
             # child.via_column -> parent.key, one JOIN per link (never IN with a key list)
@@ -988,6 +1063,20 @@ class SqlConnector(BaseConnector):
                 self._column(conn, tables[step], child.via_column)
                 == self._column(conn, tables[step + 1], parent.key),
             )
+        selected = []
+        for index, name in enumerate(names):
+            lookup = table.lookups.get(name) if index else None
+            if lookup is None:
+                selected.append(self._column(conn, leaf, name).label(f"c{index}"))
+                continue
+            # An alias per looked-up column: two columns may look up the same table. LEFT
+            # OUTER: a row whose id points nowhere is still the subject's, exported with null.
+            described = self._table(conn, lookup.table)
+            key = self._column(conn, described, lookup.key)
+            shown = self._column(conn, described, lookup.column)
+            target = described.alias(f"lookup{index}")
+            joined = joined.outerjoin(target, self._column(conn, leaf, name) == target.c[key.name])
+            selected.append(target.c[shown.name].label(f"c{index}"))
         root = chain[-1]
         link = self._column(conn, tables[-1], root.subject_column)
         bound = _bind_value(link, subject_key)

@@ -9,6 +9,7 @@ Endpoints (JSON; all but the health check need `Authorization: Bearer <token>`):
     GET /api/health                            {"status": "ok"}
     GET /api/customers?phone=...|email=...     {"items": [{id, name, phone, email, company}]}
     POST /api/customers/search {"phone": ...}  the same, with the identifiers out of the URL
+    GET /api/customers/{id}                    {id, name, phone, email, company}: the profile
     GET /api/customers/{id}/tickets?cursor=&limit=
         {"items": [{id, subject, body, status, channel, created_at, agent}], "next_cursor": ...}
         cursor paging by ticket id, 100 a page (limit at most 100)
@@ -275,7 +276,7 @@ def unavailable(*, count: int = 1, status: int = 503, retry_after: str = "1") ->
 
 
 _QUERY = re.compile(r"\?[^\s\"']*")
-_CUSTOMER_PATH = re.compile(r"^/api/customers/([^/]+)/(tickets|calls)$")
+_CUSTOMER_PATH = re.compile(r"^/api/customers/([^/]+)(?:/(tickets|calls))?$")
 
 
 class SupportDeskServer(ThreadingHTTPServer):
@@ -465,8 +466,14 @@ class SupportDeskHandler(BaseHTTPRequestHandler):
             self._error(404, "not found")
             return
         with closing(self._db()) as conn:
-            if conn.execute("SELECT 1 FROM customers WHERE id = ?", (int(customer),)).fetchone():
-                if found.group(2) == "tickets":
+            profile = conn.execute(
+                "SELECT id, name, phone, email, company FROM customers WHERE id = ?",
+                (int(customer),),
+            ).fetchone()
+            if profile:
+                if found.group(2) is None:
+                    self._json(200, dict(profile))
+                elif found.group(2) == "tickets":
                     self._tickets(conn, int(customer), query)
                 else:
                     self._calls(conn, int(customer), query)

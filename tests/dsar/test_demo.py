@@ -69,7 +69,8 @@ ARTA_RECORDS = {
         "cookies": 2,
     },
     "repairs": {"fulfilment": 1, "products_usage_service_history": 3},  # 2 repairs, 1 warranty
-    "supportdesk": {"customer_enquiries": 3, "fulfilment": 2},  # 3 tickets, 2 calls
+    # her customer record and 3 tickets, 2 calls
+    "supportdesk": {"customer_enquiries": 4, "fulfilment": 2},
     "events": {"events": 1},
 }
 
@@ -286,9 +287,25 @@ def test_her_records_come_out_by_category(demo, slug, identifier):
 def test_her_support_desk_records_come_out_by_category(desk):
     records = export("supportdesk", PHONE)
     assert by_category(records) == ARTA_RECORDS["supportdesk"]
-    assert {r.data["subject"] for r in records if r.category == "customer_enquiries"} == {
+    assert {r.data["subject"] for r in records if r.source.endswith("/tickets")} == {
         "Paper jam in tray 2", "Driver for Windows 11", "Error code on display",
     }  # fmt: skip
+
+
+def test_her_support_desk_customer_record_is_exported(desk):
+    (profile,) = [r for r in export("supportdesk", PHONE) if r.source.endswith("{subject_key}")]
+    assert profile.category == "customer_enquiries"
+    assert profile.data["name"] == ARTA.full_name
+    assert profile.data["company"] == ARTA.company
+    assert set(profile.data) == {"name", "phone", "email", "company"}
+
+
+def test_a_registration_shows_its_events_title_not_its_id(demo, var_dir):
+    registration = next(r for r in export("crm", EMAIL) if r.source == "registrations")
+    assert "event_id" not in registration.data
+    with closing(sqlite3.connect(var_dir / "demo" / "crm.sqlite3")) as conn:
+        titles = {title for (title,) in conn.execute("SELECT title FROM events")}
+    assert registration.data["event"] in titles
 
 
 def test_her_records_carry_what_the_statement_describes(demo):

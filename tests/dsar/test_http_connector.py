@@ -261,6 +261,45 @@ def test_it_exports_only_the_selected_fields(connect, config):
     assert record.data == {"subject": "Printer jam #1", "status": "closed"}
 
 
+PROFILE = "/api/customers/{subject_key}"
+
+
+def test_it_exports_an_endpoint_answering_one_object_as_one_record(connect, config):
+    config["export"] = [
+        {
+            "path": PROFILE,
+            "single": True,
+            "category": "customer_enquiries",
+            "key": "id",
+            "fields": {"name": {"field": "full_name"}, "company": {}},
+        }
+    ]
+    (record,) = connect(config).export(arta())
+    assert record.source == PROFILE
+    assert record.key == "/api/customers/1:1"
+    assert record.data == {"name": "Arta Krasniqi", "company": "Demo Print shpk"}
+
+
+def test_a_single_object_endpoint_answering_null_has_no_record(connect, config, desk):
+    config["export"] = [{"path": PROFILE, "single": True, "category": "customer_enquiries"}]
+    desk.answer_next(200, "null")
+    assert list(connect(config).export(arta())) == []
+
+
+def test_a_single_object_endpoint_answering_a_list_is_an_error(connect, config, desk):
+    config["export"] = [{"path": PROFILE, "single": True, "category": "customer_enquiries"}]
+    desk.answer_next(200, "[]")
+    with pytest.raises(ConnectorError, match="the answer has no object at the top"):
+        list(connect(config).export(arta()))
+
+
+def test_endpoint_labels_are_read_per_path(config):
+    config["export"][0]["label"] = {"sq": "Kërkesat për ndihmë", "en": "Support tickets"}
+    assert HttpConnector.source_labels(config) == {
+        TICKETS: {"sq": "Kërkesat për ndihmë", "en": "Support tickets"}
+    }
+
+
 def test_it_pages_the_call_log_by_page_number(connector, desk):
     calls = [r for r in connector.export(arta()) if r.source == CALLS]
     assert len(calls) == 7
@@ -557,6 +596,10 @@ def changed(change) -> dict:
          "export[1].paging.size must be a whole number from 1 to 10000"),
         (lambda c: c["export"][0].update(fields="subject"), "export[0].fields must be a list"),
         (lambda c: c.update(check={"path": ""}), "check.path is required"),
+        (lambda c: c["export"][0].update(single=True),
+         "export[0]: an endpoint answering a single object has no paging"),
+        (lambda c: c["export"][1].update(single="yes"), "export[1].single must be true or false"),
+        (lambda c: c["export"][0].update(label="Tickets"), "export[0].label: must map language"),
     ],
 )  # fmt: skip
 def test_validate_config_names_each_fault(change, problem):

@@ -1098,3 +1098,117 @@ def test_a_misnamed_normalised_column_is_a_configuration_problem(formatted_phone
     spec = {"column": "phone", "normalised": "phone e164; drop table people"}
     with pytest.raises(ConfigurationError, match="normalised"):
         SqlConnector(phone_mapping(formatted_phones, spec), name="people")
+
+
+# --- lookups and labels (SQLite) -------------------------------------------------------------
+
+
+@pytest.fixture
+def events_db(tmp_path, monkeypatch):
+    """Accounts with registrations pointing at an events catalogue (one id points nowhere)."""
+    path = tmp_path / "events.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT);
+            CREATE TABLE events (id INTEGER PRIMARY KEY, title TEXT, city TEXT);
+            CREATE TABLE registrations (
+                id INTEGER PRIMARY KEY, account_id INTEGER, event_id INTEGER, attended BOOLEAN
+            );
+            INSERT INTO accounts VALUES (1, 'arta@demo.example'), (2, 'besnik@demo.example');
+            INSERT INTO events VALUES (10, 'Print summit', 'Tirana'), (11, 'Webinar', 'online');
+            INSERT INTO registrations VALUES (1, 1, 10, 1), (2, 1, 99, 0), (3, 2, 11, 1);
+            """
+        )
+    monkeypatch.setenv(ENV, f"sqlite:///{path}")
+    return path
+
+
+def events_mapping(lookup: dict | None = None) -> dict:
+    return {
+        "url_env": ENV,
+        "subject": {"table": "accounts", "key": "id", "identifiers": {"email": "email"}},
+        "tables": {
+            "registrations": {
+                "category": "events",
+                "key": "id",
+                "subject_column": "account_id",
+                "label": {"sq": "Regjistrimet në aktivitete", "en": "Event registrations"},
+                "columns": {
+                    "event_id": {
+                        "field": "event",
+                        "lookup": lookup or {"table": "events", "key": "id", "column": "title"},
+                    },
+                    "attended": {},
+                },
+            }
+        },
+    }
+
+
+def test_a_looked_up_column_shows_the_other_tables_value_under_its_field(events_db):
+    with SqlConnector(events_mapping(), name="crm") as crm:
+        match = crm.find_subject([Identifier("email", "arta@demo.example")]).matches[0]
+        records = list(crm.export(match))
+    # The dangling id (99) still exports its row, with no event.
+    assert [r.data for r in records] == [
+        {"event": "Print summit", "attended": 1},
+        {"event": None, "attended": 0},
+    ]
+
+
+def test_a_looked_up_column_is_listed_under_its_field_for_the_report(events_db):
+    columns = SqlConnector.exported_columns(events_mapping())
+    assert [(c.source, c.column, c.field) for c in columns] == [
+        ("registrations", "event", "event"),
+        ("registrations", "attended", "attended"),
+    ]
+
+
+def test_check_reports_a_missing_lookup_table(events_db):
+    mapping = events_mapping({"table": "event_catalogue", "key": "id", "column": "title"})
+    with SqlConnector(mapping, name="crm") as crm:
+        assert crm.check() == ["table 'event_catalogue' is missing"]
+
+
+def test_check_reports_a_missing_lookup_column(events_db):
+    mapping = events_mapping({"table": "events", "key": "id", "column": "name"})
+    with SqlConnector(mapping, name="crm") as crm:
+        assert crm.check() == ["table 'events' has no column 'name'"]
+
+
+@pytest.mark.parametrize(
+    ("lookup", "problem"),
+    [
+        ({"table": "events;drop", "key": "id", "column": "title"},
+         "lookup.table: 'events;drop' is not a plain SQL identifier"),
+        ({"table": "events", "column": "title"}, "lookup.key: required"),
+        ({"table": "events", "key": "id", "column": "title", "where": "1=1"},
+         "unknown key 'where'"),
+        ("events.title", "lookup: must be a mapping"),
+    ],
+)  # fmt: skip
+def test_validate_config_names_a_broken_lookup(lookup, problem):
+    config = events_mapping()
+    config["tables"]["registrations"]["columns"]["event_id"]["lookup"] = lookup
+    problems = SqlConnector.validate_config(config)
+    assert any(problem in p for p in problems), problems
+
+
+def test_a_looked_up_column_must_name_its_field():
+    config = events_mapping()
+    del config["tables"]["registrations"]["columns"]["event_id"]["field"]
+    assert SqlConnector.validate_config(config) == [
+        "tables.registrations.columns.event_id: a looked-up column must name its field"
+    ]
+
+
+def test_table_labels_are_read_per_table():
+    assert SqlConnector.source_labels(events_mapping()) == {
+        "registrations": {"sq": "Regjistrimet në aktivitete", "en": "Event registrations"}
+    }
+    config = events_mapping()
+    config["tables"]["registrations"]["label"] = "Registrations"
+    assert "tables.registrations.label: must map language codes to text" in " ".join(
+        SqlConnector.validate_config(config)
+    )

@@ -131,6 +131,18 @@ def test_it_finds_customers_by_a_post_search(api):
     assert [item["id"] for item in response.json()["items"]] == [2]
 
 
+def test_it_answers_one_customer_record_by_id(api):
+    assert api.get("/api/customers/2").json() == {
+        "id": 2, "name": "Besnik Hoxha", "phone": "+355 4 222 3333",
+        "email": "besnik@office.demo.example", "company": "Tirana Office",
+    }  # fmt: skip
+    assert api.get("/api/customers/99").status_code == 404
+
+
+def test_its_customer_record_needs_the_bearer_token(desk):
+    assert httpx.get(f"{desk.url}/api/customers/1", timeout=5).status_code == 401
+
+
 def test_it_needs_a_phone_or_email_to_search(api):
     assert api.get("/api/customers").status_code == 400
     assert api.get("/api/customers", params={"phone": "n/a"}).json() == {"items": []}
