@@ -121,16 +121,27 @@ class SystemInfo:
     Records name their source as "<system name>: <table, endpoint or file>" (the casework
     selector writes it so); `name` is the system's name in the register. `columns` maps a
     source (a table, an endpoint's path template, or "*" for any source of the system, as for
-    the files of a folder) to its columns.
+    the files of a folder) to its columns, `labels` such a source to its readable name.
     """
 
     name: str
     columns: dict[str, dict[str, ColumnInfo]] = field(default_factory=dict)
     slug: str = ""  # stable, for file names; the name's slug when empty
+    # source -> what the mapping calls it in the subject's language ("*": every file)
+    labels: dict[str, str] = field(default_factory=dict)
 
     def column(self, source: str, column: str) -> ColumnInfo | None:
         found = self.columns.get(source, {}).get(column)
         return found if found is not None else self.columns.get("*", {}).get(column)
+
+    def place_label(self, place: str) -> str:
+        """The mapping's name for a place in the subject's language; a file keeps its own
+        name after its folder's ("Attendee lists: 2024.csv"). "" when the mapping names none."""
+        if place in self.labels:
+            return self.labels[place]
+        if "*" in self.labels:
+            return f"{self.labels['*']}: {place}" if place else self.labels["*"]
+        return ""
 
 
 @dataclass

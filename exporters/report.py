@@ -270,11 +270,12 @@ def read_table(
             source = source_text(raw.get("source"))
             table = tables.get(source)
             if table is None:
-                system, place, _info = presenter.place(source)
+                system, place, info = presenter.place(source)
                 in_bundle = source_tables.table(source)
                 files = [e.filename(category, in_bundle) for e in exporters if e.holds_records]
+                shown = (info.place_label(place) if info else "") or readable_place(place)
                 table = tables[source] = DataTable(
-                    category=category, system=system, place=readable_place(place), files=files
+                    category=category, system=system, place=shown, files=files
                 )
                 data.files.extend(name for name in files if name not in data.files)
             table.total += 1

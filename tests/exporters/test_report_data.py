@@ -292,3 +292,22 @@ def test_no_row_shorter_than_a_page_is_split_across_pages():
     assert len(spans) > 1  # the table does run over several pages
     for i in range(90):
         assert page_of(f"ROWSTART{i:03d}") == page_of(f"ROWEND{i:03d}"), i
+
+
+def test_an_albanian_report_names_tables_by_their_albanian_label():
+    facts = events_facts("sq")
+    crm, lists, desk = facts.systems
+    facts = dataclasses.replace(
+        facts,
+        systems=[
+            dataclasses.replace(crm, labels={"registrations": "Regjistrimet në aktivitete"}),
+            dataclasses.replace(lists, labels={"*": "Listat e pjesëmarrësve"}),
+            dataclasses.replace(desk, labels={TICKETS: "Kërkesat për ndihmë"}),
+        ],
+    )
+    text = flat("\n".join(pdf_pages(render_report(facts, records_from(events_records())))))
+    data = data_pages(text, "sq")
+    assert "CRM (Regjistrimet në aktivitete)" in data
+    assert "Attendee lists (Listat e pjesëmarrësve: seminar-2026.csv)" in data
+    assert "Support desk (Kërkesat për ndihmë)" in data
+    assert "(registrations)" not in data and "(tickets)" not in data
