@@ -8,26 +8,29 @@ import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
 from casework.models import Case
+from casework.selectors.bundles import request_records
 from casework.selectors.review import reviewed_records
 from dsar.crypto import DecryptingReader, EncryptingWriter
 
 
 class Spool:
     """The reviewed records split by category into encrypted temporary files, so that each
-    category can be read (twice, for the CSV columns) without holding it in memory."""
+    category can be read (twice, for the CSV columns) without holding it in memory; then the
+    request's own records (its category of its own), which review does not touch."""
 
     def __init__(self, case: Case, folder: Path) -> None:
         self.folder = folder
         self.counts: dict[str, int] = {}
         with ExitStack() as stack:
             writers: dict[str, Any] = {}
-            for category, record in reviewed_records(case):
+            for category, record in chain(reviewed_records(case), request_records(case)):
                 gz = writers.get(category)
                 if gz is None:
                     raw = stack.enter_context(open(self._path(category), "wb"))

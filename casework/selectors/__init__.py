@@ -5,6 +5,7 @@ from casework.selectors.bundles import (
     associated_id,
     bundle_facts,
     open_bundle,
+    request_records,
     supervisory_authority,
 )
 from casework.selectors.case import (
@@ -73,6 +74,7 @@ __all__ = [
     "reason_told",
     "release_check",
     "request_identifiers",
+    "request_records",
     "review_can_reopen",
     "review_category_counts",
     "review_decision_counts",

@@ -3,21 +3,27 @@ case), and the stored bundle as a decrypted stream."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from casework import deadlines
-from casework.models import Bundle, Case, ConnectorRun
-from dsar.connectors.registry import exported_columns
+from casework.models import AuditEvent, Bundle, Case, CaseNote, ConnectorRun, Notice
+from dsar.connectors.registry import exported_columns, source_labels
 from dsar.crypto import DecryptingReader
-from dsar.models import ControllerInfo, DataCategory, DataField, SourceSystem
+from dsar.models import ControllerInfo, DataCategory, DataField, LegalBasis, SourceSystem
 from exporters.context import Authority, BundleFacts, CategoryInfo, ColumnInfo, SystemInfo
 
 GENERATOR_VERSION = "dsar-casework 0.1"
+# The request and its correspondence: a category of the copy of its own (issue 13, point 3),
+# from the case itself rather than from a source system.
+REQUEST_CATEGORY = "your_request"
+REQUEST_SYSTEM = "requests"
 
 
 def associated_id(bundle_id: int) -> str:
@@ -94,7 +100,8 @@ def _systems(language: str) -> list[SystemInfo]:
     report's header), both names, value type, format and currency (the portability schema).
     Read once per bundle, so nothing is looked up per record. A column whose field the
     register lacks is listed without a label (the report falls back to the column's name and
-    the schema leaves it open; `check_connectors` warns about it)."""
+    the schema leaves it open; `check_connectors` warns about it). Tables, endpoints and
+    folders are named as their mapping's `label` says in the subject's language."""
     fields = {(f.category.slug, f.key): f for f in DataField.objects.select_related("category")}
     systems = []
     for system in SourceSystem.objects.order_by("name"):
@@ -114,7 +121,13 @@ def _systems(language: str) -> list[SystemInfo]:
                     description=found.text("description", language),
                 )
             columns.setdefault(column.source, {})[column.column] = info
-        systems.append(SystemInfo(name=system.name, columns=columns, slug=system.slug))
+        labels = {
+            source: texts.get(language) or texts.get("en") or next(iter(texts.values()))
+            for source, texts in source_labels(system).items()
+        }
+        systems.append(
+            SystemInfo(name=system.name, columns=columns, slug=system.slug, labels=labels)
+        )
     return systems
 
 
@@ -152,15 +165,173 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
         rights_text=controller.text("rights", language) if controller else "",
         complaint_text=controller.text("complaint", language) if controller else "",
         failed_sources=failed,
-        categories=[_category_info(c, language) for c in categories],
+        categories=[
+            *(_category_info(c, language) for c in categories),
+            request_category(language),
+        ],
         generator_version=GENERATOR_VERSION,
         time_zone=settings.DSAR_TIME_ZONE,
-        systems=_systems(language),
+        systems=[*_systems(language), _request_system(language)],
         controller_entity=controller.legal_entity if controller else "",
         controller_address=controller.postal_address if controller else "",
         authority=supervisory_authority(language),
         laws=list(settings.DSAR_LAWS[language]),
     )
+
+
+# --- the request as a category of its own ----------------------------------------------------
+
+
+def _request_places() -> dict[str, str]:
+    return {"request": gettext("The request"), "correspondence": gettext("What we sent you")}
+
+
+def _request_system_name() -> str:
+    return gettext("Our file of your request")
+
+
+def _request_system(language: str) -> SystemInfo:
+    with translation.override(language):
+        return SystemInfo(
+            name=_request_system_name(), slug=REQUEST_SYSTEM, labels=_request_places()
+        )
+
+
+def request_category(language: str) -> CategoryInfo:
+    """The register-like description of the request category, in the subject's language. We
+    keep case files for as long as we may have to show how a request was handled; nothing
+    deletes them on a schedule, so the text names no period for them, only for the data
+    gathered to answer."""
+    # The register's own words for the basis, where it has them, as every category states it.
+    basis = LegalBasis.objects.filter(code="legal_obligation").first()
+    with translation.override(language):
+        if basis is not None:
+            legal_basis = f"{basis.text('name', language)} ({basis.article})"
+        else:
+            legal_basis = gettext("Legal obligation (Art. 6(1)(c) GDPR)")
+        retention = gettext(
+            "We keep the record of your request and of our correspondence with you for as long "
+            "as we may need to show how we handled it (for example to the supervisory authority "
+            "or to defend legal claims), in line with section 8 of our privacy statement. The "
+            "copy of your data we gathered to answer you is deleted %(days)s days after your "
+            "request is closed."
+        ) % {"days": settings.DSAR_GATHERED_RETENTION_DAYS}
+        return CategoryInfo(
+            slug=REQUEST_CATEGORY,
+            code="",
+            name=gettext("Your request"),
+            description=gettext(
+                "Your request to us under data protection law, and the notices and letters we "
+                "sent you about it."
+            ),
+            origin="provided",
+            portable=False,  # kept under a legal obligation, not given for a service: Art. 20
+            purposes=[gettext("Handling your request")],
+            legal_bases=[legal_basis],
+            sources=[gettext("You, and our correspondence with you")],
+            retention=retention,
+            field_labels={
+                "reference": gettext("Reference"),
+                "request_type": gettext("Request type"),
+                "received_at": gettext("Received on"),
+                "channel": gettext("Channel"),
+                "language": gettext("Language"),
+                "corrections": gettext("Corrections asked for"),
+                "erasure_scope": gettext("What to erase"),
+                "objection_to": gettext("Objection to"),
+                "objection_grounds": gettext("Grounds of the objection"),
+                "restriction_ground": gettext("Ground for restriction"),
+                "notice": gettext("Notice"),
+                "sent_at": gettext("Sent on"),
+                "sent_by": gettext("Sent by"),
+                "text": gettext("Text"),
+            },
+        )
+
+
+def _what_was_asked(case: Case) -> dict[str, Any]:
+    """What the subject asked for beyond the request type, from the form's details: only their
+    own words and data (never a representative's, never staff's)."""
+    details = case.details or {}
+    asked: dict[str, Any] = {}
+    corrections = details.get("corrections")
+    if case.request_type == "rectification" and isinstance(corrections, list):
+        asked["corrections"] = "; ".join(
+            f"{c.get('field', '')}: {c.get('current', '') or '—'} → {c.get('correct', '')}"
+            for c in corrections
+            if isinstance(c, dict)
+        )
+    if case.request_type == "erasure" and details.get("scope"):
+        asked["erasure_scope"] = str(details["scope"])
+    if case.request_type == "objection":
+        if details.get("direct_marketing"):
+            asked["objection_to"] = gettext("Direct marketing")
+        elif details.get("processing"):
+            asked["objection_to"] = str(details["processing"])
+        if details.get("grounds"):
+            asked["objection_grounds"] = str(details["grounds"])
+    if case.request_type == "restriction" and case.restriction_ground:
+        asked["restriction_ground"] = case.get_restriction_ground_display()
+    return asked
+
+
+def request_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(category, record) for the request itself and what we sent the subject about it (each
+    notice with its date and channel, and the texts we let them see), in the subject's
+    language: the same shape as `reviewed_records`, added after them to the bundle. Internal
+    notes and how identity was checked stay out."""
+    with translation.override(case.language):
+        system = _request_system_name()
+        yield (
+            REQUEST_CATEGORY,
+            {
+                "source": f"{system}: request",
+                "key": case.reference,
+                "found_by": "",
+                "data": {
+                    "reference": case.reference,
+                    "request_type": case.get_request_type_display(),
+                    "received_at": case.received_at.isoformat(),
+                    "channel": case.get_channel_display(),
+                    "language": case.get_language_display(),
+                    **_what_was_asked(case),
+                },
+            },
+        )
+        channels = {"email": gettext("E-mail"), "post": gettext("Letter")}
+        sent = AuditEvent.objects.filter(case=case, action="case.notice_sent").order_by("seq")
+        for seq, at, details in sent.values_list("seq", "created_at", "details"):
+            notice = details.get("notice", "")
+            yield (
+                REQUEST_CATEGORY,
+                {
+                    "source": f"{system}: correspondence",
+                    "key": f"notice:{seq}",
+                    "found_by": "",
+                    "data": {
+                        "notice": str(Notice(notice).label) if notice in Notice.values else notice,
+                        "sent_at": at.isoformat(),
+                        "sent_by": channels.get(details.get("sent_by", ""), ""),
+                    },
+                },
+            )
+        told = CaseNote.objects.filter(case=case, visible_to_subject=True).exclude(
+            kind__in=[CaseNote.Kind.INTERNAL, CaseNote.Kind.VERIFICATION]
+        )
+        for note in told.order_by("created_at", "pk"):
+            yield (
+                REQUEST_CATEGORY,
+                {
+                    "source": f"{system}: correspondence",
+                    "key": f"note:{note.pk}",
+                    "found_by": "",
+                    "data": {
+                        "notice": note.get_kind_display(),
+                        "sent_at": note.created_at.isoformat(),
+                        "text": note.text,
+                    },
+                },
+            )
 
 
 def with_unregistered_categories(facts: BundleFacts, counts: dict[str, int]) -> BundleFacts:

@@ -18,6 +18,7 @@ from casework import selectors, services
 from casework.actors import Actor
 from casework.engine import bundles as bundles_engine
 from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
+from casework.services.notices import record_notice
 from tests.casework.sources import csv_system, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -379,3 +380,77 @@ def test_bundle_facts_carry_the_registers_conditions_and_the_controllers_address
     )
     assert "Kompanitë e grupit Canon" in events.recipients  # no condition, no colon
     assert any(t.startswith("Shtetet anëtare të Bashkimit Evropian") for t in events.transfers)
+
+
+# --- the request as a category of its own ---------------------------------------------------------
+
+
+def _pdf_text(archive: zipfile.ZipFile) -> str:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(archive.read("report.pdf")))
+    return " ".join(" ".join((page.extract_text() or "").split()) for page in reader.pages)
+
+
+def test_the_request_and_what_we_sent_are_a_category_of_the_bundle(
+    gathered, alice, django_capture_on_commit_callbacks
+):
+    case = gathered
+    record_notice(case=case, notice="acknowledged", channel="email")
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    archive = unzip(build_for(case, alice, django_capture_on_commit_callbacks))
+
+    manifest = json.loads(archive.read("manifest.json"))
+    (entry,) = [c for c in manifest["categories"] if c["slug"] == "your_request"]
+    assert entry["included"] and entry["name"] == "Kërkesa juaj"
+    request_file = "data/your_request/requests-request.json"
+    assert request_file in entry["files"]
+    (request,) = json.loads(archive.read(request_file))
+    assert request["data"]["reference"] == case.reference
+    assert request["data"]["request_type"] == "Aksesi (neni 15)"
+    sent = json.loads(archive.read("data/your_request/requests-correspondence.json"))
+    assert {"notice": "Konfirmimi i marrjes së kërkesës suaj", "sent_by": "E-mail"}.items() <= (
+        sent[-1]["data"].items()
+    )
+
+    text = _pdf_text(archive)
+    assert "Kërkesa juaj" in text
+    assert "Pajtueshmëria me ligjin (Art. 6(1)(c))" in text
+    assert case.reference in text
+
+
+def test_what_was_asked_is_part_of_the_request_but_internal_notes_are_not(make_case):
+    from casework.models import CaseNote
+
+    case = make_case(
+        request_type="rectification",
+        language="en",
+        details={
+            "corrections": [{"field": "Phone", "current": "+355 69 1", "correct": "+355 69 2"}]
+        },
+    )
+    CaseNote.objects.create(case=case, kind="internal", text="Staff only", visible_to_subject=False)
+    CaseNote.objects.create(
+        case=case, kind="question", text="Which account?", visible_to_subject=True
+    )
+    records = [record for _category, record in selectors.request_records(case)]
+    assert records[0]["data"]["corrections"] == "Phone: +355 69 1 → +355 69 2"
+    assert records[0]["data"]["request_type"] == "Rectification (Art. 16)"
+    texts = [r["data"].get("text") for r in records]
+    assert "Which account?" in texts and "Staff only" not in texts
+
+
+def test_the_request_category_is_not_in_a_portability_bundle(make_case):
+    facts = selectors.bundle_facts(make_case(language="en"), "portability")
+    assert not facts.category("your_request").portable
+
+
+def test_bundle_facts_name_a_systems_tables_by_their_label_in_the_subjects_language(
+    tmp_path, make_case
+):
+    system = csv_system("events", tmp_path / "events", {"email": "Email"}, category="events")
+    system.config = {**system.config, "label": {"sq": "Listat e pjesëmarrësve", "en": "Lists"}}
+    system.save()
+    facts = selectors.bundle_facts(make_case(email=ARTA, language="sq"), "access")
+    (info,) = [s for s in facts.systems if s.name == system.name]
+    assert info.place_label("tirana.csv") == "Listat e pjesëmarrësve: tirana.csv"
