@@ -454,3 +454,39 @@ def test_bundle_facts_name_a_systems_tables_by_their_label_in_the_subjects_langu
     facts = selectors.bundle_facts(make_case(email=ARTA, language="sq"), "access")
     (info,) = [s for s in facts.systems if s.name == system.name]
     assert info.place_label("tirana.csv") == "Listat e pjesëmarrësve: tirana.csv"
+
+
+def test_a_gathered_demo_case_holds_the_support_desks_customer_record(
+    settings, tmp_path, make_case, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Arta asks by e-mail; the CRM teaches her phone, which finds her at the support desk:
+    its customer record (issue 13, point 3) is among her gathered records."""
+    from io import StringIO
+
+    from dsar.demo.loader import ARTA as PERSONA
+    from dsar.demo.supportdesk import serve
+    from dsar.models import SourceSystem
+
+    settings.VAR_DIR = tmp_path
+    call_command("load_demo", "--subjects", "5", "--backend", "sqlite", stdout=StringIO())
+    token = "demo-desk-token-for-tests-0123456789"
+    monkeypatch.setenv("SUPPORTDESK_TOKEN", token)
+    server, thread = serve("127.0.0.1", 0, tmp_path / "demo" / "supportdesk.sqlite3", token)
+    try:
+        desk = SourceSystem.objects.get(slug="supportdesk")
+        desk.config["base_url"] = server.url
+        desk.save()
+        case = make_case(email=PERSONA.email, name=PERSONA.full_name)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.case_verify(case=case, actor=Actor.subject())
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+    profiles = [
+        row
+        for row in selectors.review_rows(Case.objects.get(pk=case.pk), limit=1000)
+        if row["run"].system.slug == "supportdesk" and row["source"].endswith("{subject_key}")
+    ]
+    assert [(r["category"], r["data"]["name"], r["held"]) for r in profiles] == [
+        ("customer_enquiries", PERSONA.full_name, False)
+    ]
