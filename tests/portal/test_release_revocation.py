@@ -283,9 +283,7 @@ def test_the_privacy_team_cannot_assess(bundle, case, dora, alice):
         )
 
 
-def test_a_case_whose_release_was_revoked_cannot_be_closed_as_completed(
-    bundle, case, alice, dora
-):
+def test_a_case_whose_release_was_revoked_cannot_be_closed_as_completed(bundle, case, alice, dora):
     from casework import operations
 
     services.case_record_response(case=case, actor=Actor.staff(alice))
