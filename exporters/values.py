@@ -20,6 +20,7 @@ from typing import Any
 
 from django.utils import dateformat, formats
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # "2026-12-04T13:05", "2026-12-04 13:05:00.123456+00:00", "2026-12-04T13:05:00Z"
@@ -42,15 +43,38 @@ def as_datetime(text: str) -> dt.datetime | dt.date | None:
     return None
 
 
+# Albanian writes month names in lower case ("4 dhjetor 2026"); Django's catalogue has them
+# capitalised, as a calendar heading would. App catalogues come before Django's, so these
+# msgids, translated in ours, fix every date of every report, letter and e-mail.
+MONTH_NAMES = (
+    gettext_noop("January"),
+    gettext_noop("February"),
+    gettext_noop("March"),
+    gettext_noop("April"),
+    gettext_noop("May"),
+    gettext_noop("June"),
+    gettext_noop("July"),
+    gettext_noop("August"),
+    gettext_noop("September"),
+    gettext_noop("October"),
+    gettext_noop("November"),
+    gettext_noop("December"),
+)
+
+
+def _formatted(value: dt.date, pattern: str) -> str:
+    return dateformat.format(value, pattern)
+
+
 def format_date(value: dt.date) -> str:
-    return dateformat.format(value, DATE_FORMAT)
+    return _formatted(value, DATE_FORMAT)
 
 
 def format_datetime(value: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     local = value.astimezone(zone)
-    return f"{dateformat.format(local, DATETIME_FORMAT)} ({zone.key})"
+    return f"{_formatted(local, DATETIME_FORMAT)} ({zone.key})"
 
 
 def format_amount(value: Any, currency: str) -> str:

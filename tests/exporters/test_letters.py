@@ -125,7 +125,7 @@ def test_extension_letter_gives_the_new_date_and_the_reason(language):
     text = text_of(facts)
     dates = {
         "en": ("2 February 2027", "2 December 2026"),
-        "sq": ("2 Shkurt 2027", "2 Dhjetor 2026"),
+        "sq": ("2 shkurt 2027", "2 dhjetor 2026"),
     }
     new, old = dates[language]
     assert new in text and old in text

@@ -65,8 +65,8 @@ EXPECTED = {
         "cut": "Showing 3 of 4 records; all are in data/events/crm-registrations.json, data/events/crm-registrations.csv.",
     },
     "sq": {
-        "when": "4 Dhjetor 2026, 14:05 (Europe/Tirane)",
-        "day": "12 Qershor 2026, 11:00 (Europe/Tirane)",
+        "when": "4 dhjetor 2026, 14:05 (Europe/Tirane)",
+        "day": "12 qershor 2026, 11:00 (Europe/Tirane)",
         "amount": "1250,00 EUR",
         "yes": "po",
         "withheld": "[e mbajtur: të dhëna të një personi tjetër (neni 15(4) i GDPR-së)]",
@@ -154,12 +154,24 @@ def events_records() -> dict[str, list[dict]]:
 
 
 def save_artifact(name: str, pdf: bytes) -> None:
-    """The rendered report, for a person to look at (no PDF renderer here for screenshots)."""
+    """The rendered report, and a screenshot of each of its pages (PDFium), for a person to
+    look at in the test artifacts."""
     folder = os.environ.get("DSAR_TEST_ARTIFACTS")
-    if folder:
-        path = Path(folder) / "reports"
-        path.mkdir(parents=True, exist_ok=True)
-        (path / name).write_bytes(pdf)
+    if not folder:
+        return
+    import pypdfium2
+
+    path = Path(folder) / "reports"
+    path.mkdir(parents=True, exist_ok=True)
+    (path / name).write_bytes(pdf)
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        for number, page in enumerate(document, start=1):
+            image = page.render(scale=1.5).to_pil()
+            image.save(path / f"{Path(name).stem}-page-{number:02d}.png")
+        assert len(list(path.glob(f"{Path(name).stem}-page-*.png"))) == len(document)
+    finally:
+        document.close()
 
 
 @pytest.fixture(scope="module", params=["en", "sq"])
