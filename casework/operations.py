@@ -36,13 +36,15 @@ class Field:
 
     name: str
     label: str
-    kind: str = "text"  # text, line, date, case, choice, flag, staff
+    kind: str = "text"  # text, line, date, case, choice, flag, staff, hidden
     required: bool = False
     argument: str = ""
     help_text: str = ""
     choices: tuple[tuple[str, str], ...] = ()
     # Whether the field is asked for on this case (None: always).
     applies: Callable[[Case], bool] | None = None
+    # The value the page starts with, from the case (a hidden field's, say).
+    initial: Callable[[Case], Any] | None = None
 
     def applies_to(self, case: Case) -> bool:
         return self.applies is None or self.applies(case)
@@ -146,6 +148,17 @@ ACKNOWLEDGE = Field(
         "review what belongs to someone else."
     ),
     applies=_release_to_check,
+)
+# What the approver saw: approving refuses an acknowledgement of a list that has changed since
+# (a review reopened and completed again meanwhile). The command line acknowledges the list as
+# it is, which `manage.py case REF` prints.
+RELEASE_SEEN = Field(
+    "release_seen",
+    "",
+    kind="hidden",
+    argument="release_seen",
+    applies=_release_to_check,
+    initial=lambda case: selectors.release_fingerprint(selectors.release_check(case)),
 )
 
 
@@ -375,7 +388,7 @@ OPERATIONS: tuple[Operation, ...] = (
         services.case_approve,
         _approval_check,
         permission="casework.approve_case",
-        fields=(ACKNOWLEDGE, NOTE),
+        fields=(ACKNOWLEDGE, RELEASE_SEEN, NOTE),
         transition="approve",
     ),
     Operation(
@@ -554,6 +567,8 @@ def _form_field(f: Field) -> forms.Field:
         return forms.ChoiceField(choices=f.choices, **common)
     if f.kind == "flag":
         return forms.BooleanField(**{**common, "required": False})
+    if f.kind == "hidden":
+        return forms.CharField(widget=forms.HiddenInput, max_length=200, **common)
     if f.kind == "staff":
         return forms.ModelChoiceField(
             queryset=permissions.assignable_staff(), to_field_name="username", **common
@@ -578,6 +593,8 @@ class OperationForm(forms.Form):
         for f in operation.fields:
             if f.applies_to(case):
                 self.fields[f.name] = _form_field(f)
+                if f.initial is not None and not self.is_bound:
+                    self.fields[f.name].initial = f.initial(case)
 
     def add_service_errors(self, exc: ValidationError) -> None:
         if hasattr(exc, "error_dict"):

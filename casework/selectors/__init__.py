@@ -35,7 +35,12 @@ from casework.selectors.identity import (
     undecided_links,
     verified_channel,
 )
-from casework.selectors.release import ReleaseItem, release_check, verified_email
+from casework.selectors.release import (
+    ReleaseItem,
+    release_check,
+    release_fingerprint,
+    verified_email,
+)
 from casework.selectors.review import (
     REDACTED,
     ReviewSummary,
@@ -73,6 +78,7 @@ __all__ = [
     "question_told",
     "reason_told",
     "release_check",
+    "release_fingerprint",
     "request_identifiers",
     "request_records",
     "review_can_reopen",

@@ -10,6 +10,7 @@ audit trail keeps their number, not them.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -163,6 +164,13 @@ def release_check(case: Case) -> list[ReleaseItem]:
                         item.count += 1
     order = list(KIND_LABELS)
     return sorted(found.values(), key=lambda item: order.index(item.kind))
+
+
+def release_fingerprint(items: list[ReleaseItem]) -> str:
+    """A digest of a release check's list (kinds and normalised values), so that an
+    acknowledgement can say which list it covered without carrying the values."""
+    keys = sorted({(item.kind, _key(item.kind, item.value)) for item in items})
+    return hashlib.sha256(repr(keys).encode()).hexdigest()[:32]
 
 
 # --- after release --------------------------------------------------------------------------------

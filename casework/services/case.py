@@ -40,7 +40,7 @@ from casework.permissions import (
     check_transition,
     transition_meta,
 )
-from casework.selectors.release import release_check
+from casework.selectors.release import release_check, release_fingerprint
 from casework.services.bundles import request_bundle
 
 NOTE_MAX_LENGTH = 5000
@@ -271,7 +271,14 @@ def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
     return locked
 
 
-def case_approve(*, case: Case, actor: Actor, note: str = "", acknowledged: bool = False) -> Case:
+def case_approve(
+    *,
+    case: Case,
+    actor: Actor,
+    note: str = "",
+    acknowledged: bool = False,
+    release_seen: str = "",
+) -> Case:
     """Approve release of the bundle or the planned changes. Four eyes: for erasure and
     rectification the approver is never the person who prepared the plan (see Case.approve).
 
@@ -286,7 +293,17 @@ def case_approve(*, case: Case, actor: Actor, note: str = "", acknowledged: bool
         if locked.request_type in BUNDLE_TYPES:
             # Who may approve is answered before the records are read for the check.
             check_transition(locked, "approve", actor)
-            listed = len(release_check(locked))
+            items = release_check(locked)
+            listed = len(items)
+            if listed and acknowledged and release_seen not in ("", release_fingerprint(items)):
+                raise ValidationError(
+                    {
+                        "acknowledged": _(
+                            "What the bundle carries changed since the page was opened (the "
+                            "review was completed again): check the list anew."
+                        )
+                    }
+                )
             if listed and not acknowledged:
                 raise ValidationError(
                     {

@@ -243,3 +243,34 @@ def test_the_command_line_shows_the_list_and_needs_the_acknowledgement_too(gathe
         "case", gathered.reference, "approve", "--staff", "bob", "--field", "acknowledge=yes"
     )
     assert Case.objects.get(pk=gathered.pk).state == State.FULFILLING
+
+
+def test_an_acknowledgement_of_a_list_that_changed_since_is_refused(client, gathered, alice):
+    import re
+
+    actor = Actor.staff(alice)
+    services.complete_review(case=gathered, actor=actor)
+    client.force_login(alice)
+    page = client.get(approve_url(gathered)).content.decode()
+    seen = re.search(r'name="release_seen" value="([0-9a-f]+)"', page).group(1)
+    # Meanwhile the review is reopened, a record left out, and completed again.
+    services.reopen_review(case=gathered, actor=actor)
+    first = next(r for r in selectors.review_rows(gathered) if r["data"]["Note"])
+    services.exclude_record(
+        case=gathered,
+        actor=actor,
+        run=first["run"],
+        category="events",
+        record_key=first["key"],
+    )
+    services.complete_review(case=gathered, actor=actor)
+    stale = {"note": "Looks right", "acknowledge": "on", "release_seen": seen}
+    refused = client.post(approve_url(gathered), stale)
+    assert "changed since the page was opened" in refused.content.decode()
+    assert Case.objects.get(pk=gathered.pk).state == State.IN_REVIEW
+    page = client.get(approve_url(gathered)).content.decode()
+    fresh = re.search(r'name="release_seen" value="([0-9a-f]+)"', page).group(1)
+    assert fresh != seen
+    done = client.post(approve_url(gathered), {**stale, "release_seen": fresh})
+    assert done.status_code == 302
+    assert Case.objects.get(pk=gathered.pk).state == State.FULFILLING
