@@ -442,6 +442,22 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @transition(
         field=state,
         source=State.FULFILLING,
+        target=State.IN_REVIEW,
+        permission="casework.revoke_release",
+        custom={"event": "case.release_withdrawn"},
+    )
+    def release_withdrawn(self) -> None:
+        # The DPO revoked the release: the review opens again, to be corrected and approved
+        # anew (a new bundle, a new release check); nothing of the revoked one stands.
+        self.review_completed_at = None
+        self.review_completed_by = None
+        self.approved_by = None
+        self.approved_at = None
+        self.bundle_ready_at = None
+
+    @transition(
+        field=state,
+        source=State.FULFILLING,
         target=State.COMPLETED,
         permission="casework.fulfil_case",
         conditions=[_response_ready, _bundle_ready_if_needed],

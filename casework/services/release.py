@@ -18,14 +18,14 @@ from django.utils.translation import gettext as _
 
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import BreachRecord, Bundle, Case
+from casework.models import BreachRecord, Bundle, Case, State
 from casework.permissions import check_assess_breach, check_revoke_release
 from casework.selectors.release import (
     approval_release_check,
     bundle_downloads,
     released_bundles,
 )
-from casework.services.case import _lock, _require_text
+from casework.services.case import _lock, _require_text, _run
 
 
 def _released(bundle: Bundle) -> dict:
@@ -55,10 +55,6 @@ def release_revoke(*, case: Case, actor: Actor, reason: str) -> BreachRecord:
         bundles = list(released_bundles(locked).select_for_update())
         ids = [b.pk for b in bundles]
         Bundle.objects.filter(pk__in=ids).update(revoked_at=now, revoked_by=actor.user)
-        # No release stands any more: the case cannot be closed as if the data had been
-        # given (its "fulfilled" condition reads this), until a new bundle is built.
-        locked.bundle_ready_at = None
-        locked.save(update_fields=["bundle_ready_at", "updated_at"])
         downloads = bundle_downloads(ids, locked)
         breach = BreachRecord.objects.create(
             case=locked,
@@ -87,6 +83,12 @@ def release_revoke(*, case: Case, actor: Actor, reason: str) -> BreachRecord:
                 "reason_sha256": hashlib.sha256(reason.encode()).hexdigest(),
             },
         )
+        if locked.state == State.FULFILLING:
+            # Back to review: correct what was wrong, approve anew, a new bundle is built. No
+            # release stands meanwhile, so the case cannot be closed as if one did.
+            _run(locked, "release_withdrawn", actor, already_locked=True)
+        else:
+            Case.objects.filter(pk=locked.pk).update(bundle_ready_at=None)
     return breach
 
 

@@ -262,7 +262,7 @@ def test_the_command_runs_an_operation_as_the_staff_member_and_prints_the_new_st
         ("received", "access", ["withdraw"], "withdrawn"),
         ("received", "access", ["assign", "--field", "assignee=alice"], "received"),
         ("received", "access", ["add_note", "--note", "Called twice"], "received"),
-        ("released", "access", ["revoke_release", "--reason", "Another Arta's data"], "fulfilling"),
+        ("released", "access", ["revoke_release", "--reason", "Another Arta's data"], "in_review"),
     ],
 )
 def test_the_command_runs_each_operation(

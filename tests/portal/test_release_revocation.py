@@ -283,11 +283,20 @@ def test_the_privacy_team_cannot_assess(bundle, case, dora, alice):
         )
 
 
-def test_a_case_whose_release_was_revoked_cannot_be_closed_as_completed(bundle, case, alice, dora):
+def test_a_revoked_release_sends_the_case_back_to_review_for_a_new_approval(
+    bundle, case, alice, bob, dora
+):
     from casework import operations
+    from casework.selectors import review_is_open
 
-    services.case_record_response(case=case, actor=Actor.staff(alice))
-    fulfil = operations.get("fulfil")
-    assert fulfil.offered(Case.objects.get(pk=case.pk), Actor.staff(alice))
     revoke(case, dora)
-    assert not fulfil.offered(Case.objects.get(pk=case.pk), Actor.staff(alice))
+    case = Case.objects.get(pk=case.pk)
+    assert case.state == State.IN_REVIEW and review_is_open(case)
+    assert (case.approved_by, case.bundle_ready_at) == (None, None)
+    assert not operations.get("fulfil").offered(case, Actor.staff(alice))
+    assert AuditEvent.objects.filter(case=case, action="case.release_withdrawn").exists()
+    # Corrected and approved anew (four eyes as before): a new bundle, the old stays revoked.
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    services.case_approve(case=case, actor=Actor.staff(bob), acknowledged=True)
+    assert Bundle.objects.filter(case=case, revoked_at=None).exclude(pk=bundle.pk).exists()
+    assert Bundle.objects.get(pk=bundle.pk).revoked_at is not None
