@@ -1098,3 +1098,13 @@ def test_a_misnamed_normalised_column_is_a_configuration_problem(formatted_phone
     spec = {"column": "phone", "normalised": "phone e164; drop table people"}
     with pytest.raises(ConfigurationError, match="normalised"):
         SqlConnector(phone_mapping(formatted_phones, spec), name="people")
+
+
+def test_network_addresses_come_as_the_servers_text(source, crm):
+    if source.backend != "postgresql":
+        pytest.skip("inet and cidr are PostgreSQL's types")
+    with crm.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT '80.78.1.1'::inet, '10.0.0.0/8'::cidr, '2001:db8::1/64'::inet"
+        ).one()
+    assert tuple(row) == ("80.78.1.1", "10.0.0.0/8", "2001:db8::1/64")
