@@ -55,6 +55,11 @@ WIDE_COLUMNS = 6
 # About how many characters of the tables' type fit on one line of a page.
 PORTRAIT_LINE_CHARS = 120
 LANDSCAPE_LINE_CHARS = 180
+# A column's width follows the length of its values (in characters): at least its longest word
+# up to COLUMN_WORD_CHARS, at least COLUMN_MIN_CHARS, and more for long values up to the cap.
+COLUMN_MIN_CHARS = 6
+COLUMN_WORD_CHARS = 24
+COLUMN_CAP_CHARS = 60
 
 
 def max_rows() -> int:
@@ -105,17 +110,47 @@ class DataTable:
             keys.update(dict.fromkeys(row))
         self.columns = [(key, self.labels.get(key) or readable(key)) for key in keys]
 
+    def column_shares(self) -> list[float]:
+        """Each column's share of the table's width, from what it holds. First every column
+        gets room for its longest word (a value's or the header's, up to COLUMN_WORD_CHARS), so
+        that short values and headers are not broken; what is left of the line goes to the
+        columns whose values are longer on average (up to COLUMN_CAP_CHARS each). A long text
+        gets room and an empty column little, so values wrap onto fewer lines: fewer pages, and
+        less for WeasyPrint to lay out."""
+        # Characters of a line, a little fewer than PORTRAIT/LANDSCAPE_LINE_CHARS: digits and
+        # capitals are wider than the average, headers are bold, and each cell has padding.
+        line = (LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS) * 0.85
+        needs, wants = [], []
+        for key, label in self.columns:
+            cells = [row[key] for row in self.rows if key in row]
+            mean = sum(len(cell.text) for cell in cells) / len(cells) if cells else 0
+            word = max([c.longest_word for c in cells] + [len(w) for w in label.split()])
+            need = max(min(word, COLUMN_WORD_CHARS) + 2, COLUMN_MIN_CHARS)
+            needs.append(need)
+            wants.append(max(need, min(mean + 2, COLUMN_CAP_CHARS)))
+        if sum(wants) <= line or sum(needs) >= line:
+            weights = wants if sum(wants) <= line else needs
+        else:
+            room = (line - sum(needs)) / sum(w - n for w, n in zip(wants, needs, strict=True))
+            weights = [n + (w - n) * room for w, n in zip(wants, needs, strict=True)]
+        total = sum(weights) or 1
+        return [weight / total for weight in weights]
+
+    def column_widths(self) -> list[str]:
+        """The columns' widths for the table's <col> elements, as CSS percentages."""
+        return [f"{share * 100:.2f}%" for share in self.column_shares()]
+
     def table_rows(self) -> list[list[Cell]]:
         """The rows to print; cells with a word longer than their column may break it anywhere
         (overflow-wrap costs layout time, so only where needed)."""
         empty = Cell("")
         line = LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS
-        fits = max(int(line / max(self.width, 1) * 0.85) - 1, 4)
+        fits = [max(int(line * share * 0.85) - 1, 4) for share in self.column_shares()]
         rows = []
         for row in self.rows:
             cells = [row.get(key, empty) for key, _label in self.columns]
-            for cell in cells:
-                cell.wrap = cell.longest_word > fits
+            for cell, room in zip(cells, fits, strict=True):
+                cell.wrap = cell.longest_word > room
             rows.append(cells)
         return rows
 
