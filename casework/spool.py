@@ -15,9 +15,13 @@ from typing import Any
 from django.conf import settings
 
 from casework.models import Case
+from casework.results import LineBatcher, json_lines
 from casework.selectors.bundles import request_records
 from casework.selectors.review import reviewed_records
 from dsar.crypto import DecryptingReader, EncryptingWriter
+
+# The spool's records are reviewed records, plain JSON already: no default for other types.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class Spool:
@@ -29,18 +33,21 @@ class Spool:
         self.folder = folder
         self.counts: dict[str, int] = {}
         with ExitStack() as stack:
-            writers: dict[str, Any] = {}
+            writers: dict[str, LineBatcher] = {}
             for category, record in chain(reviewed_records(case), request_records(case)):
-                gz = writers.get(category)
-                if gz is None:
+                lines = writers.get(category)
+                if lines is None:
                     raw = stack.enter_context(open(self._path(category), "wb"))
                     sealed = stack.enter_context(
                         EncryptingWriter(raw, associated_id=f"spool:{category}")
                     )
-                    gz = writers[category] = stack.enter_context(
+                    gz = stack.enter_context(
                         gzip.GzipFile(fileobj=sealed, mode="wb", compresslevel=1)
                     )
-                gz.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
+                    lines = writers[category] = LineBatcher(gz, _ENCODER.encode)
+                    # Last in, first out: the batch is flushed before gzip closes.
+                    stack.callback(lines.flush)
+                lines.write(record)
                 self.counts[category] = self.counts.get(category, 0) + 1
 
     def _path(self, category: str) -> Path:
@@ -54,8 +61,7 @@ class Spool:
             DecryptingReader(raw, associated_id=f"spool:{category}") as plain,
             gzip.GzipFile(fileobj=plain, mode="rb") as gz,
         ):
-            for line in gz:
-                yield json.loads(line)
+            yield from json_lines(gz)
 
 
 EXPORT_PREFIX = "export"  # the scratch of an export to a medium (no row of its own)

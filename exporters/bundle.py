@@ -17,9 +17,9 @@ CategoryInfo.portable is true (data the subject provided or that was observed fr
 
 `write_bundle` writes to any writable object, also one that cannot seek (an encrypting stream):
 entries are written with data descriptors, in chunks, hashed on the way. Records are read from
-`records_by_category` once to find a category's source tables (and count their records), then
-once per data file (a category of several tables is read once per table and format), and by
-the report up to its first rows; never held: memory does not grow with the number of records.
+`records_by_category` once to find a category's source tables (and count their records; the
+report reads its rows in the same pass), then once per data file of a table too big to keep
+from that pass (KEEP_RECORDS); never held: memory does not grow with the number of records.
 `write_encrypted_zip` writes the same content to an AES-256 encrypted ZIP file (WinZip AES, which
 7-Zip, WinZip and macOS' Archive Utility open) for delivery on a medium, with a new passphrase.
 """
@@ -51,6 +51,7 @@ from exporters.context import (
     SourceTables,
     TableRecords,
     controller_zone,
+    normalise_record,
     source_text,
 )
 
@@ -58,6 +59,10 @@ MANIFEST_FORMAT = "dsar-bundle"
 MANIFEST_VERSION = 2  # 2: a data file per source table, listed under its category's tables
 CHUNK = 256 * 1024
 COMPRESS_LEVEL = 6
+# A category's first records kept from the pass that finds its tables: a table that fits is
+# written from them, not read again (twice, for JSON and CSV), which spares a small table
+# beside a big one two reads of the big one's stream.
+KEEP_RECORDS = 1000
 
 
 class BundleError(Exception):
@@ -239,11 +244,19 @@ def _write_with(exporter, facts, category, records, table, out: IO[bytes]) -> Ex
 
 
 def source_tables(
-    index: SourceIndex, category: CategoryInfo, records_by_category: RecordsByCategory
+    index: SourceIndex,
+    category: CategoryInfo,
+    records_by_category: RecordsByCategory,
+    *,
+    also: Callable[[Mapping[str, Any]], None] | None = None,
+    kept: dict[str, list[Mapping[str, Any]]] | None = None,
 ) -> SourceTables:
     """One pass over a category's records: its source tables, their record counts and columns
-    (the source's own records, read without normalising them)."""
+    (the source's own records, read without normalising them). Each record is also handed to
+    `also` (the report's reader), and the first KEEP_RECORDS are kept in `kept` by table stem,
+    so that small tables need not be read again."""
     tables = SourceTables(index, category.slug)
+    room = KEEP_RECORDS if kept is not None else 0
     stream = records_by_category(category.slug)
     try:
         for record in stream:
@@ -253,12 +266,27 @@ def source_tables(
                 keys = data if all(type(k) is str for k in data) else map(str, data)
             else:
                 keys = ("value",) if data is not None else ()
-            tables.add(source_text(source), keys)
+            table = tables.add(source_text(source), keys)
+            if also is not None:
+                also(record)
+            if room:
+                kept.setdefault(table.stem, []).append(record)
+                room -= 1
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()
     return tables
+
+
+class KeptRecords:
+    """A table's records kept from the first pass, re-iterable like TableRecords."""
+
+    def __init__(self, records: list[Mapping[str, Any]]):
+        self._records = records
+
+    def __iter__(self):
+        return map(normalise_record, self._records)
 
 
 def _write_category(
@@ -269,12 +297,20 @@ def _write_category(
     category: CategoryInfo,
     records_by_category: RecordsByCategory,
     index: SourceIndex,
+    report_reader=None,
 ) -> None:
-    """The files of one category: per source table, each from a new stream of its records."""
-    tables = list(source_tables(index, category, records_by_category))
+    """The files of one category: per source table, from the records kept in the first pass
+    when the table is small, else each from a new stream of its records. The report's reader,
+    if any, reads the records in that first pass too."""
+    kept: dict[str, list[Mapping[str, Any]]] = {}
+    also = report_reader.add if report_reader is not None else None
+    tables = list(source_tables(index, category, records_by_category, also=also, kept=kept))
     entry.records = sum(t.records for t in tables)
     for table in tables:
-        if len(tables) == 1:
+        small = kept.get(table.stem)
+        if small is not None and len(small) == table.records:
+            records = KeptRecords(small)
+        elif len(tables) == 1:
             records = CategoryRecords(records_by_category, category.slug)  # nothing to filter
         else:
             records = TableRecords(records_by_category, category.slug, table.sources)
@@ -316,6 +352,8 @@ def _write_contents(
     )
     writer = _ZipWriter(zf, _zip_time(facts), manifest)
     index = SourceIndex(facts)
+    # An access bundle's report reads each category in the pass that finds its tables.
+    read: dict[str, Any] = {}
     with translation.override(facts.language):
         for category in facts.categories:
             entry = ManifestCategory(
@@ -328,16 +366,22 @@ def _write_contents(
             )
             manifest.categories.append(entry)
             if entry.included:
+                reader = None
+                if kind == "access":
+                    from exporters.report import category_reader
+
+                    reader = category_reader(category, facts, exporters=exporters)
                 _write_category(
-                    writer, entry, exporters, facts, category, records_by_category, index
+                    writer, entry, exporters, facts, category, records_by_category, index, reader
                 )
+                if reader is not None:
+                    read[category.slug] = reader.finish()
         if kind == "access":
-            # Last but one: the data files have counted the records, so the report reads only
-            # the first rows of each category.
+            # Last but one, from the tables read with the data files: the report states their
+            # record counts, and reads no record again.
             from exporters.report import render_report
 
-            counts = {c.slug: c.records for c in manifest.categories if c.records is not None}
-            pdf = render_report(facts, records_by_category, exporters=exporters, counts=counts)
+            pdf = render_report(facts, records_by_category, exporters=exporters, read=read)
             writer.bytes_entry("report.pdf", "application/pdf", pdf)
         manifest_json = json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2) + "\n"
         content = manifest_json.encode("utf-8")

@@ -9,7 +9,8 @@ the reason; the subject's rights and the supervisory authority; then the data it
 per category.
 
 The tables show the first DSAR_REPORT_MAX_ROWS (200) records of a category (read from its
-stream, which is then only counted to its end, unless the caller knows the count) and point to
+stream, which is then only counted to its end, or handed over by the bundle as it reads them
+for the data files: see CategoryReader) and point to
 the files of the bundle that hold all of them. WeasyPrint lays out about 1,000-2,000 table cells
 a second here and keeps some 40 KB per cell until the PDF is written, so a report-wide budget,
 DSAR_REPORT_MAX_CELLS (3,000), shares the cells fairly between the categories: a report keeps to
@@ -54,6 +55,11 @@ WIDE_COLUMNS = 6
 # About how many characters of the tables' type fit on one line of a page.
 PORTRAIT_LINE_CHARS = 120
 LANDSCAPE_LINE_CHARS = 180
+# A column's width follows the length of its values (in characters): at least its longest word
+# up to COLUMN_WORD_CHARS, at least COLUMN_MIN_CHARS, and more for long values up to the cap.
+COLUMN_MIN_CHARS = 6
+COLUMN_WORD_CHARS = 24
+COLUMN_CAP_CHARS = 60
 
 
 def max_rows() -> int:
@@ -104,17 +110,47 @@ class DataTable:
             keys.update(dict.fromkeys(row))
         self.columns = [(key, self.labels.get(key) or readable(key)) for key in keys]
 
+    def column_shares(self) -> list[float]:
+        """Each column's share of the table's width, from what it holds. First every column
+        gets room for its longest word (a value's or the header's, up to COLUMN_WORD_CHARS), so
+        that short values and headers are not broken; what is left of the line goes to the
+        columns whose values are longer on average (up to COLUMN_CAP_CHARS each). A long text
+        gets room and an empty column little, so values wrap onto fewer lines: fewer pages, and
+        less for WeasyPrint to lay out."""
+        # Characters of a line, a little fewer than PORTRAIT/LANDSCAPE_LINE_CHARS: digits and
+        # capitals are wider than the average, headers are bold, and each cell has padding.
+        line = (LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS) * 0.85
+        needs, wants = [], []
+        for key, label in self.columns:
+            cells = [row[key] for row in self.rows if key in row]
+            mean = sum(len(cell.text) for cell in cells) / len(cells) if cells else 0
+            word = max([c.longest_word for c in cells] + [len(w) for w in label.split()])
+            need = max(min(word, COLUMN_WORD_CHARS) + 2, COLUMN_MIN_CHARS)
+            needs.append(need)
+            wants.append(max(need, min(mean + 2, COLUMN_CAP_CHARS)))
+        if sum(wants) <= line or sum(needs) >= line:
+            weights = wants if sum(wants) <= line else needs
+        else:
+            room = (line - sum(needs)) / sum(w - n for w, n in zip(wants, needs, strict=True))
+            weights = [n + (w - n) * room for w, n in zip(wants, needs, strict=True)]
+        total = sum(weights) or 1
+        return [weight / total for weight in weights]
+
+    def column_widths(self) -> list[str]:
+        """The columns' widths for the table's <col> elements, as CSS percentages."""
+        return [f"{share * 100:.2f}%" for share in self.column_shares()]
+
     def table_rows(self) -> list[list[Cell]]:
         """The rows to print; cells with a word longer than their column may break it anywhere
         (overflow-wrap costs layout time, so only where needed)."""
         empty = Cell("")
         line = LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS
-        fits = max(int(line / max(self.width, 1) * 0.85) - 1, 4)
+        fits = [max(int(line * share * 0.85) - 1, 4) for share in self.column_shares()]
         rows = []
         for row in self.rows:
             cells = [row.get(key, empty) for key, _label in self.columns]
-            for cell in cells:
-                cell.wrap = cell.longest_word > fits
+            for cell, room in zip(cells, fits, strict=True):
+                cell.wrap = cell.longest_word > room
             rows.append(cells)
         return rows
 
@@ -246,6 +282,90 @@ class Presenter:
         return text_cell(text)
 
 
+class CategoryReader:
+    """Reads one category's records, one at a time (`add`), into its report tables: one per
+    source, each keeping its first `limit` records (as display text) and counting the rest
+    without keeping them, and naming the bundle's files of its source table (those of
+    `exporters` that hold records). The bundle feeds it from the pass in which it counts a
+    category's source tables, so that the report does not read the records once more."""
+
+    def __init__(
+        self,
+        category: CategoryInfo,
+        *,
+        limit: int,
+        max_chars: int,
+        exporters: Sequence[BaseExporter] = (),
+        facts: BundleFacts | None = None,
+    ):
+        self.category = category
+        self.limit = limit
+        self.exporters = [e for e in exporters if e.holds_records]
+        self.presenter = Presenter(facts, max_chars=max_chars)
+        self.source_tables = SourceTables(self.presenter.index, category.slug)
+        self.data = CategoryData(category=category)
+        self.tables: dict[str, DataTable] = {}
+        self.currencies: dict[str, dict[str, str]] = {}
+
+    def add(self, raw: Mapping[str, Any]) -> None:
+        category, presenter, data = self.category, self.presenter, self.data
+        source = source_text(raw.get("source"))
+        table = self.tables.get(source)
+        if table is None:
+            system, place, info = presenter.place(source)
+            in_bundle = self.source_tables.table(source)
+            files = [e.filename(category, in_bundle) for e in self.exporters]
+            shown = (info.place_label(place) if info else "") or readable_place(place)
+            table = self.tables[source] = DataTable(
+                category=category, system=system, place=shown, files=files
+            )
+            data.files.extend(name for name in files if name not in data.files)
+        table.total += 1
+        if table.shown >= self.limit:
+            return
+        record = normalise_record(raw)
+        _system, place, info = presenter.place(source)
+        new = [key for key in record["data"] if key not in table.labels]
+        if new:
+            labels, money = presenter.columns(category, info, place, new)
+            table.labels.update({key: labels.get(key, "") for key in new})
+            self.currencies.setdefault(source, {}).update(money)
+        money = self.currencies.get(source, {})
+        withheld = raw.get("withheld") or {}
+        row = {}
+        for key, value in record["data"].items():
+            if key in withheld and value == REDACTED:
+                row[key] = text_cell(withheld_text(str(withheld[key])))
+                if withheld[key] == "other_person":
+                    data.other_people_left_out = True
+            else:
+                row[key] = presenter.cell(value, money.get(key, ""))
+        table.rows.append(row)
+
+    def finish(self) -> CategoryData:
+        self.data.tables = list(self.tables.values())
+        for table in self.data.tables:
+            table.finish()
+        return self.data
+
+
+def category_reader(
+    category: CategoryInfo,
+    facts: BundleFacts | None,
+    *,
+    exporters: Sequence[BaseExporter] = (),
+    limit: int | None = None,
+) -> CategoryReader:
+    """A reader with the report's limits from settings (DSAR_REPORT_MAX_ROWS, _MAX_CHARS)."""
+    return CategoryReader(
+        category,
+        limit=max_rows() if limit is None else limit,
+        max_chars=int(getattr(settings, "DSAR_REPORT_MAX_CHARS", DEFAULT_MAX_CHARS)),
+        exporters=exporters,
+        facts=facts,
+    )
+
+
 def read_table(
     category: CategoryInfo,
     records_by_category: RecordsByCategory,
@@ -255,58 +375,20 @@ def read_table(
     exporters: Sequence[BaseExporter] = (),
     facts: BundleFacts | None = None,
 ) -> CategoryData:
-    """One table per source of the category's records, each keeping its first `limit` records
-    (as display text) and counting the rest without keeping them, and naming the bundle's
-    files of its source table (those of `exporters` that hold records). The stream is read to
-    its end: a source whose records come last still gets its table."""
-    presenter = Presenter(facts, max_chars=max_chars)
-    source_tables = SourceTables(presenter.index, category.slug)
-    data = CategoryData(category=category)
-    tables: dict[str, DataTable] = {}
-    currencies: dict[str, dict[str, str]] = {}
+    """The report tables of one category (see CategoryReader), from a stream of its records
+    read to its end: a source whose records come last still gets its table."""
+    reader = CategoryReader(
+        category, limit=limit, max_chars=max_chars, exporters=exporters, facts=facts
+    )
     stream = iter(records_by_category(category.slug))
     try:
         for raw in stream:
-            source = source_text(raw.get("source"))
-            table = tables.get(source)
-            if table is None:
-                system, place, info = presenter.place(source)
-                in_bundle = source_tables.table(source)
-                files = [e.filename(category, in_bundle) for e in exporters if e.holds_records]
-                shown = (info.place_label(place) if info else "") or readable_place(place)
-                table = tables[source] = DataTable(
-                    category=category, system=system, place=shown, files=files
-                )
-                data.files.extend(name for name in files if name not in data.files)
-            table.total += 1
-            if table.shown >= limit:
-                continue
-            record = normalise_record(raw)
-            _system, place, info = presenter.place(source)
-            new = [key for key in record["data"] if key not in table.labels]
-            if new:
-                labels, money = presenter.columns(category, info, place, new)
-                table.labels.update({key: labels.get(key, "") for key in new})
-                currencies.setdefault(source, {}).update(money)
-            money = currencies.get(source, {})
-            withheld = raw.get("withheld") or {}
-            row = {}
-            for key, value in record["data"].items():
-                if key in withheld and value == REDACTED:
-                    row[key] = text_cell(withheld_text(str(withheld[key])))
-                    if withheld[key] == "other_person":
-                        data.other_people_left_out = True
-                else:
-                    row[key] = presenter.cell(value, money.get(key, ""))
-            table.rows.append(row)
+            reader.add(raw)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()  # a generator over a database cursor lets it go now
-    data.tables = list(tables.values())
-    for table in data.tables:
-        table.finish()
-    return data
+    return reader.finish()
 
 
 def share_cells(tables: list[DataTable], budget: int) -> None:
@@ -356,15 +438,20 @@ def report_tables(
     exporters: Sequence[BaseExporter] = (),
     limit: int | None = None,
     counts: Mapping[str, int] | None = None,
+    read: Mapping[str, CategoryData] | None = None,
 ) -> list[CategoryData]:
     """The tables of every held category. With `counts` (records per slug, known by a caller
-    that has written the data files already) a category known to be empty is not read."""
+    that has written the data files already) a category known to be empty is not read; with
+    `read` (tables per slug, read by the caller's CategoryReader) neither is a category there."""
     max_chars = int(getattr(settings, "DSAR_REPORT_MAX_CHARS", DEFAULT_MAX_CHARS))
     budget = int(getattr(settings, "DSAR_REPORT_MAX_CELLS", DEFAULT_MAX_CELLS))
     limit = max_rows() if limit is None else limit
     held = []
     for category in facts.categories:
         if not category.held:
+            continue
+        if read is not None and category.slug in read:
+            held.append(read[category.slug])
             continue
         if counts is not None and counts.get(category.slug) == 0:
             held.append(CategoryData(category=category))
@@ -390,6 +477,7 @@ def report_html(
     exporters: Sequence[BaseExporter] | None = None,
     limit: int | None = None,
     counts: Mapping[str, int] | None = None,
+    read: Mapping[str, CategoryData] | None = None,
 ) -> tuple[str, dict[str, int]]:
     """The report's HTML (autoescaped) and the record count of every held category."""
     if exporters is None:
@@ -399,7 +487,7 @@ def report_html(
     with translation.override(facts.language), timezone.override(controller_zone(facts.time_zone)):
         # Tables before the page: chapter 2 says where another person's data was left out.
         tables = report_tables(
-            facts, records_by_category, exporters=exporters, limit=limit, counts=counts
+            facts, records_by_category, exporters=exporters, limit=limit, counts=counts, read=read
         )
         title = (
             _("Your personal data: access report")
@@ -443,12 +531,14 @@ def render_report(
     exporters: Sequence[BaseExporter] | None = None,
     limit: int | None = None,
     counts: Mapping[str, int] | None = None,
+    read: Mapping[str, CategoryData] | None = None,
 ) -> bytes:
     """The report as PDF bytes. `exporters` name the bundle's data files (default: those of
     DSAR_EXPORTERS for the request type); `limit` overrides DSAR_REPORT_MAX_ROWS; `counts`
     (records per category slug, when the data files have counted them already) spares
-    reading each category past the rows the report shows."""
+    reading each category past the rows the report shows; `read` (a category's tables read by
+    the caller, see CategoryReader) spares reading it at all."""
     html, _counted = report_html(
-        facts, records_by_category, exporters=exporters, limit=limit, counts=counts
+        facts, records_by_category, exporters=exporters, limit=limit, counts=counts, read=read
     )
     return html_to_pdf(html)

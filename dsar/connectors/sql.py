@@ -626,8 +626,20 @@ def _shared_engine(url: URL, connect_args: dict, schema: str | None, name: str):
                     f"{name}: cannot use a database of type {url.drivername!r} "
                     f"({type(exc).__name__})"
                 ) from None
+            if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+                sa.event.listen(engine, "connect", _addresses_as_text)
             _ENGINES[key] = (engine, {})
         return _ENGINES[key]
+
+
+def _addresses_as_text(dbapi_connection, _record) -> None:
+    """PostgreSQL's network addresses (inet, cidr) come as the server's text: psycopg would
+    parse each into an ipaddress object that the export turns back into the same text, a
+    fifth of the CPU of exporting web events."""
+    from psycopg.types.string import TextLoader
+
+    for name in ("inet", "cidr"):
+        dbapi_connection.adapters.register_loader(name, TextLoader)
 
 
 def dispose_engines() -> None:

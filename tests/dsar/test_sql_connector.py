@@ -1212,3 +1212,23 @@ def test_table_labels_are_read_per_table():
     assert "tables.registrations.label: must map language codes to text" in " ".join(
         SqlConnector.validate_config(config)
     )
+
+
+@pytest.fixture(scope="module")
+def postgres_crm():
+    """The CRM on PostgreSQL alone: inet and cidr are PostgreSQL's types."""
+    db = _postgres_source()
+    yield db
+    for step in db.cleanup:
+        step()
+
+
+def test_network_addresses_come_as_the_servers_text(postgres_crm, monkeypatch):
+    monkeypatch.setenv(ENV, postgres_crm.url_text)
+    crm = SqlConnector(mapping(), name="crm")
+    with crm.engine.connect() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT '80.78.1.1'::inet, '10.0.0.0/8'::cidr, '2001:db8::1/64'::inet"
+        ).one()
+    crm.close()
+    assert tuple(row) == ("80.78.1.1", "10.0.0.0/8", "2001:db8::1/64")

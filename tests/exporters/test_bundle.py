@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 import pyzipper
 
+from exporters import bundle as bundle_module
 from exporters.bundle import (
     PASSPHRASE_ALPHABET,
     BundleError,
@@ -223,7 +224,9 @@ def test_the_sink_needs_only_write():
     assert zipfile.ZipFile(io.BytesIO(b"".join(sink.chunks))).testzip() is None
 
 
-def test_records_that_change_between_passes_fail_the_bundle():
+def test_records_that_change_between_passes_fail_the_bundle(monkeypatch):
+    # Tables too big to keep from the first pass are read again for each file.
+    monkeypatch.setattr(bundle_module, "KEEP_RECORDS", 0)
     calls = {"n": 0}
 
     def records_by_category(slug):
@@ -235,6 +238,19 @@ def test_records_that_change_between_passes_fail_the_bundle():
 
     with pytest.raises(BundleError, match="changed"):
         write_bundle(CountingSink(), make_facts("en", "portability"), records_by_category)
+
+
+def test_an_access_bundle_reads_a_small_category_once():
+    calls: dict[str, int] = {}
+    records = sample_records()
+
+    def records_by_category(slug):
+        calls[slug] = calls.get(slug, 0) + 1
+        yield from records.get(slug, [])
+
+    manifest = write_bundle(CountingSink(), make_facts("en"), records_by_category)
+    assert manifest.file("report.pdf").size > 0
+    assert calls and set(calls.values()) == {1}  # the data files and the report from one pass
 
 
 def test_kind_must_be_access_or_portability():
