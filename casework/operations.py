@@ -134,7 +134,7 @@ NOTE = Field("note", _("Note (internal)"))
 
 def _release_to_check(case: Case) -> bool:
     """The bundle will carry contact details or identifiers other than the verified channel."""
-    return case.request_type in BUNDLE_TYPES and bool(selectors.release_check(case))
+    return case.request_type in BUNDLE_TYPES and bool(selectors.release_check_for_page(case))
 
 
 # Asked on the approval of a bundle that carries what `selectors.release_check` lists.
@@ -158,7 +158,7 @@ RELEASE_SEEN = Field(
     kind="hidden",
     argument="release_seen",
     applies=_release_to_check,
-    initial=lambda case: selectors.release_fingerprint(selectors.release_check(case)),
+    initial=lambda case: selectors.release_fingerprint(selectors.release_check_for_page(case)),
 )
 
 

@@ -62,7 +62,7 @@ def release_listing(case: Case) -> dict[str, Any] | None:
     channel. Personal data, shown to the approver only."""
     if case.request_type not in BUNDLE_TYPES:
         return None
-    items = selectors.release_check(case)
+    items = selectors.release_check_for_page(case)
     if not items:
         return None
     verified = selectors.verified_email(case)

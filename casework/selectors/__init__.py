@@ -38,6 +38,7 @@ from casework.selectors.identity import (
 from casework.selectors.release import (
     ReleaseItem,
     release_check,
+    release_check_for_page,
     release_fingerprint,
     verified_email,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "question_told",
     "reason_told",
     "release_check",
+    "release_check_for_page",
     "release_fingerprint",
     "request_identifiers",
     "request_records",

@@ -166,6 +166,16 @@ def release_check(case: Case) -> list[ReleaseItem]:
     return sorted(found.values(), key=lambda item: order.index(item.kind))
 
 
+def release_check_for_page(case: Case) -> list[ReleaseItem]:
+    """`release_check` read once per case instance: the approval page asks it for whether to
+    show the checkbox, the digest and the list, each a read of every record otherwise. The
+    service that approves reads it anew, on the locked case."""
+    items = getattr(case, "_release_items", None)
+    if items is None:
+        items = case._release_items = release_check(case)
+    return items
+
+
 def release_fingerprint(items: list[ReleaseItem]) -> str:
     """A digest of a release check's list (kinds and normalised values), so that an
     acknowledgement can say which list it covered without carrying the values."""
