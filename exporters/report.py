@@ -86,6 +86,8 @@ class DataTable:
     files: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # column -> header
     columns: list[tuple[str, str]] = field(default_factory=list)  # (column, header)
+    # Printed on landscape pages: the data chapter is, when any of its tables is wide.
+    landscape: bool = False
 
     @property
     def shown(self) -> int:
@@ -119,7 +121,7 @@ class DataTable:
         less for WeasyPrint to lay out."""
         # Characters of a line, a little fewer than PORTRAIT/LANDSCAPE_LINE_CHARS: digits and
         # capitals are wider than the average, headers are bold, and each cell has padding.
-        line = (LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS) * 0.85
+        line = (LANDSCAPE_LINE_CHARS if self.landscape else PORTRAIT_LINE_CHARS) * 0.85
         needs, wants = [], []
         for key, label in self.columns:
             cells = [row[key] for row in self.rows if key in row]
@@ -144,7 +146,7 @@ class DataTable:
         """The rows to print; cells with a word longer than their column may break it anywhere
         (overflow-wrap costs layout time, so only where needed)."""
         empty = Cell("")
-        line = LANDSCAPE_LINE_CHARS if self.wide else PORTRAIT_LINE_CHARS
+        line = LANDSCAPE_LINE_CHARS if self.landscape else PORTRAIT_LINE_CHARS
         fits = [max(int(line * share * 0.85) - 1, 4) for share in self.column_shares()]
         rows = []
         for row in self.rows:
@@ -508,13 +510,18 @@ def report_html(
             }
             for t in tables
         ]
+        with_data = [t for t in tables if t.total]
+        landscape = any(c.wide for c in with_data)
+        for table in (t for c in with_data for t in c.tables):
+            table.landscape = landscape
         context = {
             "facts": facts,
             "title": title,
             "page_css": page_css(facts.controller_name, facts.reference, title),
             "generated_at": timezone.localtime(facts.generated_at),
             "held": held,
-            "with_data": [t for t in tables if t.total],
+            "with_data": with_data,
+            "landscape": landscape,
             "not_held": [c for c in facts.categories if not c.held],
             "total_records": sum(t.total for t in tables),
             "common_transfers": common,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import re
 
+import pypdf
 import pytest
 
 from exporters.context import CategoryInfo
@@ -22,6 +25,7 @@ from .conftest import (
     make_facts,
     pdf_pages,
     records_from,
+    register,
     sample_records,
     squeeze,
 )
@@ -321,14 +325,32 @@ def test_the_cell_budget_is_shared_fairly_between_categories():
     assert big.shown == 82
 
 
-def test_wide_categories_are_laid_out_on_landscape_pages():
+def test_a_wide_table_puts_the_whole_data_chapter_on_landscape_pages():
     records = {
         "browsing": [
             {"source": "a", "key": "1", "found_by": "e", "data": {f"f{i}": i for i in range(9)}}
-        ]
+        ],
+        "online_account": [
+            {"source": "a", "key": "1", "found_by": "e", "data": {"name": "Arta"}}
+        ],
+    }
+    pdf = render_report(make_facts("en"), records_from(records))
+    pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    texts = [page.extract_text() for page in pages]
+    first = next(i for i, text in enumerate(texts) if "The tables below show" in text)
+    # The chapter's introduction shares its page with the first table: one orientation for
+    # the chapter, so no page is left nearly blank where the paper would turn.
+    assert "2.1 Online account" in texts[first]
+    assert all(page.mediabox.width > page.mediabox.height for page in pages[first:])
+    assert all(page.mediabox.width < page.mediabox.height for page in pages[:first])
+
+
+def test_narrow_tables_keep_the_data_chapter_portrait():
+    records = {
+        "online_account": [{"source": "a", "key": "1", "found_by": "e", "data": {"name": "A"}}]
     }
     html, _counts = report_html(make_facts("en"), records_from(records))
-    assert 'class="data wide" id="data-browsing"' in html
+    assert "landscape" not in re.sub(r"@page landscape", "", html)
 
 
 def test_portability_report_says_what_was_asked():
@@ -347,3 +369,32 @@ def test_records_without_fields_still_show_their_source():
     html, counts = report_html(make_facts("en"), records_from(records))
     assert counts["browsing"] == 1
     assert "web analytics" in html
+
+
+def test_categories_run_on_between_pages_but_never_split_a_row():
+    # Six categories whose purposes fill most of a page each: kept whole, each would start on
+    # a page of its own after a blank remainder; now they run on, each row kept whole.
+    filler = "We use it to run and improve the service we provide to your business. "
+    categories = [
+        dataclasses.replace(
+            category,
+            slug=f"kind{n}",
+            code=f"2.{n}",
+            name=f"Kind {n}",
+            purposes=[f"PURPOSESTART{n} " + filler * 14 + f"PURPOSEEND{n}"],
+            retention=f"RETENTION{n}",
+        )
+        for n, category in enumerate([register("en")[0]] * 6)
+    ]
+    pdf = render_report(make_facts("en", categories=categories), records_from({}))
+    pages = ["".join(page.split()) for page in pdf_pages(pdf)]
+
+    def page_of(marker: str) -> int:
+        found = [n for n, page in enumerate(pages) if marker in page and "Contents" not in page]
+        assert len(found) == 1, marker
+        return found[0]
+
+    for n in range(6):
+        assert page_of(f"PURPOSESTART{n}") == page_of(f"PURPOSEEND{n}"), n
+    # Some category begins on the page where the one before it ends.
+    assert any(page_of(f"RETENTION{n}") == page_of(f"PURPOSESTART{n + 1}") for n in range(5))
