@@ -330,9 +330,7 @@ def test_a_wide_table_puts_the_whole_data_chapter_on_landscape_pages():
         "browsing": [
             {"source": "a", "key": "1", "found_by": "e", "data": {f"f{i}": i for i in range(9)}}
         ],
-        "online_account": [
-            {"source": "a", "key": "1", "found_by": "e", "data": {"name": "Arta"}}
-        ],
+        "online_account": [{"source": "a", "key": "1", "found_by": "e", "data": {"name": "Arta"}}],
     }
     pdf = render_report(make_facts("en"), records_from(records))
     pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
