@@ -13,15 +13,35 @@ from dsar.connectors.base import (
     SubjectMatch,
     TransientConnectorError,
 )
+from dsar.connectors.changes import (
+    Change,
+    ChangeRequest,
+    ChangeResult,
+    Intent,
+    Mask,
+    Outcome,
+    RecordFacts,
+    RecordRef,
+    Strategy,
+)
 from dsar.connectors.registry import connector_class, connector_for, validate_system
 
 __all__ = [
     "AmbiguousIdentifier",
     "BaseConnector",
+    "Change",
+    "ChangeRequest",
+    "ChangeResult",
     "ConfigurationError",
     "ConnectorError",
+    "Intent",
     "Lookup",
+    "Mask",
+    "Outcome",
     "Record",
+    "RecordFacts",
+    "RecordRef",
+    "Strategy",
     "SubjectMatch",
     "TransientConnectorError",
     "connector_class",

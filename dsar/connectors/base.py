@@ -31,11 +31,20 @@ import hashlib
 import math
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 # The errors live in errors.py (mapping.py builds on them too); importers find them here as well.
+from dsar.connectors.changes import (
+    Change,
+    ChangeRequest,
+    ChangeResult,
+    Intent,
+    RecordFacts,
+    RecordRef,
+    Strategy,
+)
 from dsar.connectors.errors import ConfigurationError as ConfigurationError
 from dsar.connectors.errors import ConnectorError as ConnectorError
 from dsar.connectors.errors import TransientConnectorError as TransientConnectorError
@@ -325,6 +334,22 @@ class BaseConnector:
     def export(self, match: SubjectMatch) -> Iterator[Record]:
         raise ConnectorError(f"{type(self).__name__} cannot export records")
 
+    # --- the change side (changes.py) ---------------------------------------------------------
+
+    def describe_records(self, records: Sequence[RecordRef]) -> dict[str, RecordFacts]:
+        """What the retention rules need to know of each record (by key), read from the system
+        now. By default nothing is known: every record exists and none is active."""
+        return {record.key: RecordFacts() for record in records}
+
+    def plan_changes(self, request: ChangeRequest) -> list[Change]:
+        """Exactly what would change, in the order to apply it. By default every record is
+        changed by hand: one manual change per source, saying what to do."""
+        return manual_changes(request)
+
+    def apply(self, change: Change) -> ChangeResult:
+        """Carry out one planned change, idempotently (see changes.py)."""
+        raise ConnectorError(f"{type(self).__name__} cannot change records: a person does")
+
     def searchable_kinds(self) -> frozenset[str] | None:
         """The identifier kinds this system can be searched by; None: any (a person searches)."""
         return None
@@ -343,6 +368,43 @@ class BaseConnector:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+MANUAL_STRATEGY = {
+    Intent.ERASE: Strategy.DELETE,
+    Intent.RECTIFY: Strategy.RECTIFY,
+    Intent.RESTRICT: Strategy.RESTRICT,
+    Intent.LIFT_RESTRICTION: Strategy.LIFT_RESTRICTION,
+    Intent.STOP_MARKETING: Strategy.STOP_MARKETING,
+}
+MANUAL_INSTRUCTIONS = {
+    Intent.ERASE: "Erase these records, or every personal value in them.",
+    Intent.RECTIFY: "Set the listed fields of these records to the approved values.",
+    Intent.RESTRICT: "Mark these records restricted: keep them, use them for nothing else.",
+    Intent.LIFT_RESTRICTION: "Lift the restriction of these records.",
+    Intent.STOP_MARKETING: "Stop all marketing to this person and list them as opted out.",
+}
+
+
+def manual_changes(
+    request: ChangeRequest, records: Sequence[RecordRef] | None = None
+) -> list[Change]:
+    """One change by hand per source of `records` (default: all of the request's)."""
+    by_source: dict[str, list[str]] = {}
+    for record in request.records if records is None else records:
+        by_source.setdefault(record.source, []).append(record.key)
+    columns = tuple(sorted(request.corrections.items())) if request.intent == Intent.RECTIFY else ()
+    return [
+        Change(
+            target=source,
+            strategy=MANUAL_STRATEGY[request.intent],
+            keys=tuple(keys),
+            columns=columns,
+            manual=True,
+            instructions=MANUAL_INSTRUCTIONS[request.intent],
+        )
+        for source, keys in by_source.items()
+    ]
 
 
 def _merged(config: Any) -> dict[str, Any]:
