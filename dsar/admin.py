@@ -51,9 +51,16 @@ class RetentionRuleAdmin(admin.ModelAdmin):
     fields = (
         "code",
         *bilingual("name", "description"),
-        ("period_months", "on_erasure", "kept_while_active"),
+        ("period_months", "on_erasure", "kept_while_active", "recent_days"),
         *bilingual("keep_reason"),
+        "version",
     )
+    readonly_fields = ("version",)
+
+    def save_model(self, request, obj, form, change):
+        if change and form.has_changed():
+            obj.version += 1  # plans cite the version they applied; theirs stays as it was
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Recipient)

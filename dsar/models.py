@@ -19,6 +19,7 @@ LANGUAGES = ("sq", "en")
 FALLBACK_LANGUAGE = "en"
 
 # Six years: the statement's (§8) usual upper bound on keeping personal data.
+DEFAULT_RECENT_DAYS = 90
 DEFAULT_RETENTION_MONTHS = 72
 
 category_code_validator = RegexValidator(
@@ -130,6 +131,16 @@ class RetentionRule(BilingualText, models.Model):
     )
     keep_reason_sq = models.TextField(_("why it is kept (Albanian)"), blank=True)
     keep_reason_en = models.TextField(_("why it is kept (English)"), blank=True)
+    recent_days = models.PositiveIntegerField(
+        default=DEFAULT_RECENT_DAYS,
+        help_text=_(
+            "For rules kept while active: a record dated within this many days (a recent "
+            "purchase) counts as part of a service the subject asked for."
+        ),
+    )
+    # Raised by every change (register load, admin): a plan and its letter cite the version
+    # they applied, and keep their own copy of its words, so a later edit changes neither.
+    version = models.PositiveIntegerField(default=1, editable=False)
 
     class Meta:
         ordering = ["code"]

@@ -330,6 +330,8 @@ def _upsert(
         return obj, "unchanged"
     for name in changed:
         setattr(obj, name, values[name])
+    if hasattr(obj, "version"):
+        obj.version += 1  # a versioned rule: plans cite the version they applied
     _save(where, obj)
     return obj, "updated"
 

@@ -14,6 +14,7 @@ from dsar.models import (
     LegalBasis,
     Purpose,
     Recipient,
+    RetentionRule,
     SourceSystem,
 )
 from tests.dsar.conftest import load_data_map
@@ -77,6 +78,19 @@ def test_loading_again_restores_an_edited_text_and_links(register):
         "consent",
     }
     assert "purposes: 20 (0 created, 1 updated, 19 unchanged)" in output
+
+
+def test_a_changed_retention_rule_gets_a_new_version_an_unchanged_one_keeps_its_own(register):
+    RetentionRule.objects.filter(code="purchase_records").update(keep_reason_en="Edited")
+    before = dict(RetentionRule.objects.values_list("code", "version"))
+
+    load_data_map()
+
+    after = dict(RetentionRule.objects.values_list("code", "version"))
+    assert after["purchase_records"] == before["purchase_records"] + 1
+    assert {c: v for c, v in after.items() if c != "purchase_records"} == {
+        c: v for c, v in before.items() if c != "purchase_records"
+    }
 
 
 def test_path_loads_another_file_of_the_same_shape(register, tmp_path):
