@@ -22,7 +22,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from casework import permissions, selectors, services
 from casework.actors import Actor
-from casework.models import BUNDLE_TYPES, AskPurpose, Case, VerificationMethod
+from casework.models import BUNDLE_TYPES, CHANGING_TYPES, AskPurpose, Case, VerificationMethod
 from dsar.identifiers import IDENTIFIER_LABELS
 
 # What a refusal raises: the service's checks, a stale copy of the case, or bad input.
@@ -125,6 +125,8 @@ def _transition(name: str) -> Callable[[Case, Actor], None]:
 
 
 def _approval_check(case: Case, actor: Actor) -> None:
+    if case.request_type in CHANGING_TYPES:
+        permissions.check_plan_approvable(case, actor)
     permissions.check_transition(case, "approve", actor)
     permissions.check_approver_is_not_the_planner(case)
 
@@ -355,27 +357,42 @@ OPERATIONS: tuple[Operation, ...] = (
         done=lambda _case: str(_("The review is open again.")),
     ),
     Operation(
-        "prepare_plan",
-        _("Prepare plan"),
+        "draft_plan",
+        _("Draft plan"),
         _(
-            "Records the plan of changes to source systems, prepared by you. A colleague must "
-            "approve it (four eyes)."
+            "A worker drafts the plan of changes from the records the review left in: what "
+            "each system would erase, mask or correct, and what the retention rules keep and "
+            "why. Nothing is changed yet: you review the plan, submit it, and a colleague "
+            "approves it (four eyes). An earlier plan not yet approved is replaced."
         ),
-        services.case_prepare_plan,
-        permissions.check_prepare_plan,
+        services.case_draft_plan,
+        permissions.check_draft_plan,
         permission="casework.prepare_plan",
         fields=(
             Field(
-                "note",
-                _("Plan of changes"),
-                required=True,
-                argument="summary",
+                "corrections",
+                _("Corrections"),
+                kind="text",
                 help_text=_(
-                    "What will be erased, masked or corrected in which systems. A colleague "
-                    "approves it."
+                    "One per line, as field: new value (the register's field key, e.g. "
+                    "job_title: Head of printing)."
                 ),
+                applies=lambda case: case.request_type == "rectification",
             ),
         ),
+        done=lambda plan: str(_("Plan %(n)d is being drafted.") % {"n": plan.number}),
+    ),
+    Operation(
+        "submit_plan",
+        _("Submit plan"),
+        _(
+            "Submits the drafted plan, as it is now, for approval. A colleague must approve "
+            "it (four eyes): you cannot."
+        ),
+        services.case_submit_plan,
+        permissions.check_submit_plan,
+        permission="casework.prepare_plan",
+        done=lambda plan: str(_("Plan %(n)d is submitted for approval.") % {"n": plan.number}),
     ),
     Operation(
         "approve",

@@ -22,9 +22,11 @@ from casework.models import (
     AuditEvent,
     Case,
     ConnectorRun,
+    FulfilmentPlan,
     State,
     four_eyes_types,
 )
+from casework.selectors.fulfilment import latest_plan, plan_fingerprint, undecided_keeps
 from casework.selectors.identity import undecided_links
 from casework.selectors.release import released_bundles
 from casework.selectors.review import review_can_reopen, review_is_open
@@ -32,7 +34,7 @@ from casework.selectors.review import review_can_reopen, review_is_open
 # The roles that work cases: the only people a case can be assigned to.
 ASSIGNABLE_ROLES = (roles.PRIVACY_TEAM, roles.DPO)
 # The audit action of a prepared plan (readers of stored events accept every name it had).
-PLAN_PREPARED_ACTIONS = ("case.plan_prepared",)
+PLAN_PREPARED_ACTIONS = ("plan.submitted", "case.plan_prepared")
 REVIEW_COMPLETED_ACTIONS = ("review.completed",)
 
 
@@ -155,12 +157,53 @@ def check_record_response(case: Case, actor: Actor) -> None:
         )
 
 
-def check_prepare_plan(case: Case, actor: Actor) -> None:
+def check_draft_plan(case: Case, actor: Actor) -> None:
+    """A plan of changes is drafted once the review of what was found is complete."""
     require_perm(actor, "casework.prepare_plan")
-    if case.state != State.IN_REVIEW:
-        raise TransitionNotAllowed(_("A plan can be prepared only while the case is in review."))
     if case.request_type not in CHANGING_TYPES:
         raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(_("A plan can be drafted only while the case is in review."))
+    if case.review_completed_at is None:
+        raise ValidationError(
+            _("A plan is drafted once the review of the gathered data is complete.")
+        )
+
+
+def check_submit_plan(case: Case, actor: Actor, plan: FulfilmentPlan | None = None) -> None:
+    """The case's newest plan is drafted, and every record left to a person is decided."""
+    require_perm(actor, "casework.prepare_plan")
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(_("A plan can be submitted only while the case is in review."))
+    plan = plan or latest_plan(case)
+    if plan is None or plan.state != FulfilmentPlan.State.DRAFT:
+        raise ValidationError(_("There is no drafted plan to submit."))
+    undecided = undecided_keeps(plan)
+    if undecided:
+        raise ValidationError(
+            ngettext(
+                "%(n)d record waits for a decision (kept while needed to defend a legal claim, "
+                "or erased): decide it first.",
+                "%(n)d records wait for a decision (kept while needed to defend a legal claim, "
+                "or erased): decide each first.",
+                len(undecided),
+            )
+            % {"n": len(undecided)}
+        )
+
+
+def check_plan_approvable(case: Case, actor: Actor) -> FulfilmentPlan:
+    """The submitted plan, still as submitted, and an approver who did not submit it."""
+    plan = latest_plan(case)
+    if plan is None or plan.state != FulfilmentPlan.State.SUBMITTED:
+        raise ValidationError(_("No plan of changes has been submitted for approval."))
+    if actor.user is not None and plan.submitted_by_id == actor.user.pk:
+        raise ValidationError(_("The person who submitted the plan cannot approve it."))
+    if plan_fingerprint(plan) != plan.fingerprint:
+        raise ValidationError(
+            _("The plan changed after it was submitted: it must be reviewed and submitted again.")
+        )
+    return plan
 
 
 def check_add_note(case: Case, actor: Actor) -> None:

@@ -39,6 +39,9 @@ RUN_PERMS = [
     "casework.complete_manual_run",
     "casework.view_caseidentifier",
     "casework.change_caseidentifier",
+    "casework.view_fulfilmentplan",
+    "casework.view_fulfilmentaction",
+    "casework.view_plankeep",
 ]
 DPO_ONLY = ["reject_case", "extend_deadline", "revoke_release"]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]

@@ -12,7 +12,7 @@ from django_fsm import TransitionNotAllowed
 
 from casework import anchors, notifications, selectors, services
 from casework.actors import Actor
-from casework.engine import bundles, gathering, submissions
+from casework.engine import bundles, fulfilment, gathering, submissions
 from casework.models import Bundle, Case, State
 from casework.portal import emails
 from dsar.identifiers import InvalidEmail, email_key
@@ -104,6 +104,33 @@ def sweep_gathering() -> dict:
 def purge_gathered_records() -> int:
     """Beat: delete gathered records whose case's retention has ended."""
     return gathering.purge_results()
+
+
+# --- fulfilment --------------------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def draft_plan(plan_id: int) -> str:
+    """Draft a plan of changes: the dry run (a FulfilmentPlan row, claimed atomically)."""
+    return fulfilment.draft(plan_id)
+
+
+@shared_task(acks_late=True)
+def execute_plan(plan_id: int) -> str:
+    """Carry out an approved plan's next action; each done action queues this again."""
+    return fulfilment.execute(plan_id)
+
+
+@shared_task(acks_late=True)
+def apply_fulfilment_action(action_id: int) -> str:
+    """Apply one action (a FulfilmentAction row, claimed atomically): a retry or the sweeper."""
+    return fulfilment.apply_action(action_id)
+
+
+@shared_task(acks_late=True)
+def sweep_fulfilment() -> dict:
+    """Beat: re-queue plans and actions whose worker or message was lost."""
+    return fulfilment.sweep()
 
 
 # --- bundles ---------------------------------------------------------------------------------------

@@ -342,6 +342,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=_SWEEP_INTERVAL),
         "options": _SWEEP_OPTIONS,
     },
+    "sweep-fulfilment": {
+        "task": "casework.tasks.sweep_fulfilment",
+        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
+        "options": _SWEEP_OPTIONS,
+    },
     "export-audit-anchor": {
         "task": "casework.tasks.export_audit_anchor",
         "schedule": timedelta(seconds=DSAR_AUDIT_ANCHOR_SECONDS),

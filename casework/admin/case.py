@@ -39,6 +39,7 @@ from casework.admin.details import details_html
 from casework.admin.forms import (
     CaseIntakeForm,
 )
+from casework.admin.fulfilment import FulfilmentAdminViews
 from casework.admin.gathering import ATTENTION_COLOUR, GatheringAdminViews, source_counts
 from casework.admin.review import ReviewAdminViews, review_summary_details
 from casework.models import (
@@ -217,7 +218,7 @@ class CaseChangeList(ChangeList):
 
 
 @admin.register(Case)
-class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
+class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, admin.ModelAdmin):
     # Fits a 1280 px window beside the filters: the regime shares the request type's cell and
     # the receipt shows its date only.
     list_display = (
@@ -520,6 +521,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
             context["case_buttons"] = self.case_buttons(request, obj)
             context.update(self.gathering_context(request, obj, context["case_buttons"]))
             context.update(self.review_context(request, obj))
+            context.update(self.plan_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def case_buttons(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
@@ -556,6 +558,16 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, admin.ModelAdmin):
                 "<path:object_id>/run/<int:run_id>/complete/",
                 view(self.run_complete_view),
                 name="{}_{}_run_complete".format(*info),
+            ),
+            path(
+                "<path:object_id>/plan/<str:number>/",
+                view(self.plan_view),
+                name="{}_{}_plan".format(*info),
+            ),
+            path(
+                "<path:object_id>/plan-action/<int:action_id>/confirm/",
+                view(self.plan_confirm_view),
+                name="{}_{}_plan_confirm".format(*info),
             ),
             path(
                 "<path:object_id>/review/",

@@ -33,6 +33,7 @@ from casework.models.case import (
     VerificationMethod,
     four_eyes_types,
 )
+from casework.models.fulfilment import FulfilmentAction, FulfilmentPlan, PlanKeep
 from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
@@ -63,9 +64,12 @@ __all__ = [
     "ConnectorRun",
     "CountryRegime",
     "DownloadCode",
+    "FulfilmentAction",
+    "FulfilmentPlan",
     "Language",
     "LinkCode",
     "Notice",
+    "PlanKeep",
     "PortalSubmission",
     "PortalToken",
     "PostalLetter",

@@ -114,6 +114,14 @@ def _plan_prepared_if_needed(case: Case) -> bool:
     return True
 
 
+def _changes_made_if_needed(case: Case) -> bool:
+    # Erasure and rectification complete only once the approved plan has been carried out:
+    # the case never says "completed" for changes that were not made.
+    if case.request_type in CHANGING_TYPES:
+        return case.plans.filter(state="approved", executed_at__isnull=False).exists()
+    return True
+
+
 def _reviewed_if_needed(case: Case) -> bool:
     # The bundle is built from the reviewed view only: release needs the review done.
     if case.request_type in BUNDLE_TYPES:
@@ -150,6 +158,7 @@ def _may_approve(case: Case, user) -> bool:
 _response_ready.explanation = _("the response to the subject has not been sent")
 _bundle_ready_if_needed.explanation = _("the bundle has not been built")
 _plan_prepared_if_needed.explanation = _("no plan of changes has been prepared")
+_changes_made_if_needed.explanation = _("the approved changes have not all been made")
 _reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
 _unverified_too_long.explanation = _("the request is not yet old enough to expire")
 
@@ -460,7 +469,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         source=State.FULFILLING,
         target=State.COMPLETED,
         permission="casework.fulfil_case",
-        conditions=[_response_ready, _bundle_ready_if_needed],
+        conditions=[_response_ready, _bundle_ready_if_needed, _changes_made_if_needed],
         custom={"event": "case.fulfilled"},
     )
     def fulfilled(self) -> None:

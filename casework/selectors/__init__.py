@@ -19,6 +19,13 @@ from casework.selectors.case import (
     question_told,
     reason_told,
 )
+from casework.selectors.fulfilment import (
+    latest_plan,
+    plan_executed,
+    plan_fingerprint,
+    plan_progress,
+    undecided_keeps,
+)
 from casework.selectors.gathering import (
     MANUAL_UPLOAD_EXTENSIONS,
     ManualSettings,
@@ -68,6 +75,7 @@ __all__ = [
     "confirmable",
     "held_keys",
     "held_links",
+    "latest_plan",
     "looks_like_held_address",
     "manual_settings",
     "may_email",
@@ -75,6 +83,9 @@ __all__ = [
     "open_bundle",
     "open_cases",
     "overdue_cases",
+    "plan_executed",
+    "plan_fingerprint",
+    "plan_progress",
     "possible_duplicate_of",
     "question_told",
     "reason_told",
@@ -93,6 +104,7 @@ __all__ = [
     "stored_runs",
     "subject_links",
     "supervisory_authority",
+    "undecided_keeps",
     "undecided_links",
     "verified_channel",
     "verified_email",

@@ -84,12 +84,24 @@ def review_summary(case: Case) -> ReviewSummary:
     )
 
 
-def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(category, record) for every gathered record as review left it: excluded records out,
-    redacted values replaced (and their grounds under "withheld"), records held back from the subject (found only through what
-    the requester typed, or of a look-alike address: `selectors.identity`) out, each record
-    once even where several rounds found it. Streamed run by run; the decisions (a small
-    set) are the only thing held in memory."""
+@dataclass(frozen=True)
+class KeptRecord:
+    """A gathered record as review leaves it in: its run, category and key, the record as
+    stored, and the fields review withheld (field -> ground)."""
+
+    run: ConnectorRun
+    category: str
+    key: str
+    record: dict[str, Any]
+    withheld: dict[str, str]
+
+
+def records_left_in(case: Case) -> Iterator[KeptRecord]:
+    """Every gathered record review leaves in: excluded records out, records held back from
+    the subject (found only through what the requester typed, or of a look-alike address:
+    `selectors.identity`) out, each record once even where several rounds found it. Streamed
+    run by run; the decisions (a small set) are the only thing held in memory. What bundles
+    and letters are built from, and what a plan of changes acts on."""
     held = held_keys(case)
     # Decisions hold for the record wherever it was found: (system, category, key).
     excluded: set[tuple[int, str, str]] = set()
@@ -112,23 +124,32 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
             if (run.system_id, str(record.get("subject_key", ""))) in held:
                 continue
             seen.add(identity)
-            data = dict(record.get("data") or {})
-            withheld = {}
-            for field, reason in redactions.get(identity, {}).items():
-                if field in data:
-                    data[field] = REDACTED
-                    withheld[field] = reason
-            found_by = record.get("found_by") or {}
-            reviewed = {
-                "source": f"{run.system.name}: {record.get('source', '')}".rstrip(": "),
-                "key": key,
-                "found_by": found_by.get("kind", "") if isinstance(found_by, dict) else "",
-                "data": data,
-            }
-            if withheld:
-                # The report says why a value is withheld (the data files show "[redacted]").
-                reviewed["withheld"] = withheld
-            yield category, reviewed
+            yield KeptRecord(run, category, key, record, redactions.get(identity, {}))
+
+
+def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(category, record) for every record review leaves in (`records_left_in`), redacted
+    values replaced (and their grounds under "withheld"): the only view a bundle is built
+    from."""
+    for kept in records_left_in(case):
+        record = kept.record
+        data = dict(record.get("data") or {})
+        withheld = {}
+        for field, reason in kept.withheld.items():
+            if field in data:
+                data[field] = REDACTED
+                withheld[field] = reason
+        found_by = record.get("found_by") or {}
+        reviewed = {
+            "source": f"{kept.run.system.name}: {record.get('source', '')}".rstrip(": "),
+            "key": kept.key,
+            "found_by": found_by.get("kind", "") if isinstance(found_by, dict) else "",
+            "data": data,
+        }
+        if withheld:
+            # The report says why a value is withheld (the data files show "[redacted]").
+            reviewed["withheld"] = withheld
+        yield kept.category, reviewed
 
 
 def review_rows(

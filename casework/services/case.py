@@ -23,6 +23,7 @@ from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import (
     BUNDLE_TYPES,
+    CHANGING_TYPES,
     AskPurpose,
     Case,
     CaseNote,
@@ -35,13 +36,14 @@ from casework.permissions import (
     check_assign,
     check_assignee,
     check_extend,
-    check_prepare_plan,
+    check_plan_approvable,
     check_record_response,
     check_transition,
     transition_meta,
 )
 from casework.selectors.release import release_check, release_fingerprint
 from casework.services.bundles import request_bundle
+from casework.services.fulfilment import plan_approved
 
 NOTE_MAX_LENGTH = 5000
 
@@ -250,27 +252,6 @@ def case_proceed_without_source(*, case: Case, actor: Actor, reason: str) -> Cas
     )
 
 
-def case_prepare_plan(*, case: Case, actor: Actor, summary: str) -> Case:
-    """Record who prepared the plan of changes (erasure, rectification); another approves it."""
-    summary = _require_text(summary, "summary")
-    with transaction.atomic():
-        locked = _lock(case)
-        check_prepare_plan(locked, actor)
-        locked.plan_prepared_by = actor.user
-        locked.plan_prepared_at = timezone.now()
-        locked.approved_by = None
-        locked.save(
-            update_fields=["plan_prepared_by", "plan_prepared_at", "approved_by", "updated_at"]
-        )
-        record_event(
-            locked,
-            "case.plan_prepared",
-            actor=actor,
-            details=_note(locked, actor, CaseNote.Kind.INTERNAL, summary),
-        )
-    return locked
-
-
 def case_approve(
     *,
     case: Case,
@@ -322,6 +303,10 @@ def case_approve(
             # Nothing listed, nothing to acknowledge; something listed was acknowledged, or
             # refused above.
             details["release_check"] = {"listed": listed, "acknowledged": listed > 0}
+        if locked.request_type in CHANGING_TYPES:
+            # The plan as submitted, and an approver who did not submit it: said before the
+            # transition's own checks, which would only say that no plan was prepared.
+            check_plan_approvable(locked, actor)
         case = _run(
             locked,
             "approve",
@@ -333,6 +318,8 @@ def case_approve(
         )
         if case.request_type in BUNDLE_TYPES:
             request_bundle(case=case, actor=actor)
+        elif case.request_type in CHANGING_TYPES:
+            plan_approved(case=case, actor=actor)
     return case
 
 

@@ -6,7 +6,8 @@ from django.utils import timezone
 
 from casework import services
 from casework.actors import Actor
-from casework.models import Case, State
+from casework.engine import fulfilment
+from casework.models import Case, FulfilmentPlan, State
 
 
 def verified(case: Case, by) -> Case:
@@ -26,16 +27,36 @@ def reviewed(case: Case, by) -> Case:
     return services.complete_review(case=case, actor=Actor.staff(by))
 
 
+def plan_submitted(case: Case, by, corrections: str = "") -> FulfilmentPlan:
+    """Draft the case's plan (the worker's drafting run here, in-process) and submit it."""
+    if case.request_type == "rectification" and not corrections:
+        corrections = "job_title: Head of printing"
+    plan = services.case_draft_plan(case=case, actor=Actor.staff(by), corrections=corrections)
+    assert fulfilment.draft(plan.pk) == "drafted"
+    return services.case_submit_plan(case=case, actor=Actor.staff(by))
+
+
+def carried_out(case: Case) -> Case:
+    """Run the approved plan's actions to the end, in-process, as the worker would."""
+    plan = case.plans.get(state=FulfilmentPlan.State.APPROVED)
+    while fulfilment.execute(plan.pk) not in ("nothing to run", "failed"):
+        pass
+    case.refresh_from_db()
+    return case
+
+
 def fulfilling(case: Case, by, approver=None) -> Case:
     case = in_review(case, by)
     if case.request_type in ("access", "portability"):
         case = reviewed(case, by)
     if case.request_type in ("erasure", "rectification"):
-        case = services.case_prepare_plan(
-            case=case, actor=Actor.staff(by), summary="Erase CRM rows"
-        )
+        case = reviewed(case, by)
+        plan_submitted(case, by)
         by = approver
-    return services.case_approve(case=case, actor=Actor.staff(by))
+    case = services.case_approve(case=case, actor=Actor.staff(by))
+    if case.request_type in ("erasure", "rectification"):
+        case = carried_out(case)
+    return case
 
 
 def mark_bundle_ready(case: Case) -> Case:

@@ -17,6 +17,7 @@ from casework.actors import Actor
 from casework.admin.case import AuditEventInline, CaseAdmin, CaseNoteInline
 from casework.audit import record_event
 from casework.models import AuditEvent, Case, CaseNote, State
+from tests.casework.helpers import plan_submitted, reviewed
 
 pytestmark = pytest.mark.django_db
 
@@ -385,12 +386,12 @@ def test_ask_subject_offers_purposes_and_needs_a_message(client, alice, make_cas
 
 
 def test_approve_by_whoever_prepared_the_plan_is_refused(client, alice, bob, make_case):
-    case = in_review(make_case(request_type="erasure"), alice)
-    services.case_prepare_plan(case=case, actor=Actor.staff(alice), summary="Erase CRM rows")
+    case = reviewed(in_review(make_case(request_type="erasure"), alice), alice)
+    plan_submitted(case, alice)
     client.force_login(alice)
     assert operation_url(case, "approve") not in client.get(change_url(case)).content.decode()
     response = client.post(operation_url(case, "approve"), {}, follow=True)
-    assert "cannot also approve it (four eyes)" in response.content.decode()
+    assert "who submitted the plan cannot approve it" in response.content.decode()
     case.refresh_from_db()
     assert case.state == State.IN_REVIEW
 
@@ -403,14 +404,23 @@ def test_approve_by_whoever_prepared_the_plan_is_refused(client, alice, bob, mak
     assert case.approved_by == bob
 
 
-def test_prepare_plan_through_the_admin(client, alice, make_case):
-    case = in_review(make_case(request_type="erasure"), alice)
+def test_draft_and_submit_a_plan_through_the_admin(
+    client, alice, make_case, django_capture_on_commit_callbacks
+):
+    case = reviewed(in_review(make_case(request_type="erasure"), alice), alice)
     client.force_login(alice)
-    assert operation_url(case, "prepare_plan") in client.get(change_url(case)).content.decode()
-    response = client.post(operation_url(case, "prepare_plan"), {"note": "Erase CRM rows"})
+    assert operation_url(case, "draft_plan") in client.get(change_url(case)).content.decode()
+    assert operation_url(case, "submit_plan") not in client.get(change_url(case)).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(operation_url(case, "draft_plan"), {})
+    assert response.status_code == 302
+    assert case.plans.get().state == "draft"  # the worker drafted it (in-process here)
+    assert operation_url(case, "submit_plan") in client.get(change_url(case)).content.decode()
+    response = client.post(operation_url(case, "submit_plan"), {})
     assert response.status_code == 302
     case.refresh_from_db()
     assert case.plan_prepared_by == alice
+    assert case.plans.get().state == "submitted"
     assert case.state == State.IN_REVIEW
 
 

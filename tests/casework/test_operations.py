@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from casework import deadlines, operations, roles, services
 from casework.actors import Actor
+from casework.engine import fulfilment
 from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
 from dsar.models import SourceSystem
-from tests.casework.helpers import bring_to, reviewed
+from tests.casework.helpers import bring_to, plan_submitted, reviewed
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,11 @@ SITUATIONS = [
     ("in_review", "access"),
     ("reviewed", "access"),
     ("in_review", "erasure"),
+    ("reviewed", "erasure"),
+    ("drafted", "erasure"),
     ("planned", "erasure"),
+    ("drafted", "rectification"),
+    ("fulfilling", "erasure"),
     ("fulfilling", "access"),
     ("responded", "access"),
     ("released", "access"),
@@ -83,9 +88,16 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
         return Case.objects.get(pk=case.pk)
     if label == "reviewed":
         return reviewed(bring_to(State.IN_REVIEW, case, alice), alice)
+    if label == "drafted":
+        case = reviewed(bring_to(State.IN_REVIEW, case, alice), alice)
+        corrections = "job_title: Head of printing" if request_type == "rectification" else ""
+        plan = services.case_draft_plan(case=case, actor=team, corrections=corrections)
+        assert fulfilment.draft(plan.pk) == "drafted"
+        return Case.objects.get(pk=case.pk)
     if label == "planned":
-        case = bring_to(State.IN_REVIEW, case, alice)
-        return services.case_prepare_plan(case=case, actor=team, summary="Erase CRM rows")
+        case = reviewed(bring_to(State.IN_REVIEW, case, alice), alice)
+        plan_submitted(case, alice)
+        return Case.objects.get(pk=case.pk)
     if label == "fulfilling":
         return bring_to(State.FULFILLING, case, alice, approver=bob)
     if label == "responded":
@@ -119,7 +131,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "verify": {"note": "Called back the number on record"},
         "ask_subject": {"purpose": "clarification", "note": "Which account do you mean?"},
         "proceed_without_source": {"reason": "The CRM was retired"},
-        "prepare_plan": {"note": "Erase the CRM rows"},
+        "draft_plan": {"corrections": "job_title: Head of printing"},
         "extend": {
             "date": deadlines.local_date(case.due_at) + dt.timedelta(days=5),
             "reason": "Many systems",
@@ -194,7 +206,8 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "retry_sources",
         "complete_review",
         "reopen_review",
-        "prepare_plan",
+        "draft_plan",
+        "submit_plan",
         "approve",
         "record_response",
         "fulfil",
@@ -250,7 +263,8 @@ def test_the_command_runs_an_operation_as_the_staff_member_and_prints_the_new_st
         ("gathering_blocked", "access", ["retry_sources"], "gathering"),
         ("in_review", "access", ["complete_review"], "in_review"),
         ("reviewed", "access", ["reopen_review"], "in_review"),
-        ("in_review", "erasure", ["prepare_plan", "--note", "Erase the CRM rows"], "in_review"),
+        ("reviewed", "erasure", ["draft_plan"], "in_review"),
+        ("drafted", "erasure", ["submit_plan"], "in_review"),
         ("reviewed", "access", ["approve", "--note", "Looks right"], "fulfilling"),
         ("fulfilling", "access", ["record_response", "--note", "By post"], "fulfilling"),
         (
@@ -357,8 +371,8 @@ def test_a_service_refusal_of_a_value_names_the_option(make_case, dora):
 
 
 def test_four_eyes_hold_on_the_command_line_whatever_staff_it_names(make_case, alice, bob):
-    case = situation("in_review", "erasure", make_case, alice, bob)
-    run(case.reference, "prepare_plan", "--staff", "alice", "--note", "Erase the CRM rows")
+    case = situation("drafted", "erasure", make_case, alice, bob)
+    run(case.reference, "submit_plan", "--staff", "alice")
     with pytest.raises(CommandError, match="operating-system account"):
         run(case.reference, "approve", "--staff", "bob")
     assert Case.objects.get(pk=case.pk).state == State.IN_REVIEW

@@ -14,7 +14,7 @@ from django.urls import reverse
 from casework import selectors, services
 from casework.actors import Actor
 from casework.models import AuditEvent, Case, RecordDecision, State
-from tests.casework.helpers import bring_to, reviewed
+from tests.casework.helpers import bring_to, plan_submitted, reviewed
 from tests.casework.sources import csv_system, write_csv
 
 pytestmark = pytest.mark.django_db
@@ -219,8 +219,8 @@ def test_an_approval_with_nothing_to_check_has_no_checkbox(client, make_case, al
 
 
 def test_an_erasure_approval_has_no_release_check(client, make_case, alice, bob, events):
-    case = bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice)
-    services.case_prepare_plan(case=case, actor=Actor.staff(alice), summary="Erase the rows")
+    case = reviewed(bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice), alice)
+    plan_submitted(case, alice)
     client.force_login(bob)
     page = client.get(approve_url(case)).content.decode()
     assert 'name="acknowledge"' not in page and "operation-warning" not in page

@@ -12,7 +12,13 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from casework import services
 from casework.actors import Actor
 from casework.models import AuditEvent, Case, CaseNote, State
-from tests.casework.helpers import bring_to, mark_bundle_ready, reviewed
+from tests.casework.helpers import (
+    bring_to,
+    carried_out,
+    mark_bundle_ready,
+    plan_submitted,
+    reviewed,
+)
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -356,32 +362,48 @@ def test_objection_completes_with_the_response_alone(make_case, alice):
     assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
 
 
-def test_erasure_plan_cannot_be_approved_by_the_person_who_prepared_it(make_case, alice, bob):
-    case = bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice)
-    with pytest.raises(TransitionNotAllowed, match="plan"):
+def test_erasure_plan_cannot_be_approved_by_the_person_who_submitted_it(make_case, alice, bob):
+    case = reviewed(bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice), alice)
+    with pytest.raises(ValidationError, match="No plan"):
         services.case_approve(case=case, actor=Actor.staff(alice))
-    case = services.case_prepare_plan(
-        case=case, actor=Actor.staff(alice), summary="Erase CRM account"
-    )
-    with pytest.raises(PermissionDenied, match="four eyes"):
+    plan_submitted(case, alice)
+    with pytest.raises(ValidationError, match="submitted the plan cannot approve"):
         services.case_approve(case=case, actor=Actor.staff(alice))
     case = services.case_approve(case=case, actor=Actor.staff(bob))
     assert case.state == State.FULFILLING
     assert case.approved_by == bob
+    assert case.plans.get().approved_by == bob
 
 
 def test_rectification_follows_four_eyes_too(make_case, alice, dora):
-    case = bring_to(State.IN_REVIEW, make_case(request_type="rectification"), alice)
-    case = services.case_prepare_plan(case=case, actor=Actor.staff(dora), summary="Fix the phone")
-    with pytest.raises(PermissionDenied):
+    case = reviewed(bring_to(State.IN_REVIEW, make_case(request_type="rectification"), alice), dora)
+    plan_submitted(case, dora, corrections="business_phone: +355691111111")
+    with pytest.raises(ValidationError):
         services.case_approve(case=case, actor=Actor.staff(dora))
     assert services.case_approve(case=case, actor=Actor.staff(alice)).state == State.FULFILLING
 
 
 def test_a_plan_is_only_for_changing_requests(make_case, alice):
-    case = bring_to(State.IN_REVIEW, make_case(request_type="access"), alice)
+    case = reviewed(bring_to(State.IN_REVIEW, make_case(request_type="access"), alice), alice)
     with pytest.raises(ValidationError):
-        services.case_prepare_plan(case=case, actor=Actor.staff(alice), summary="x")
+        services.case_draft_plan(case=case, actor=Actor.staff(alice))
+
+
+def test_a_plan_is_drafted_only_after_the_review(make_case, alice):
+    case = bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice)
+    with pytest.raises(ValidationError, match="review"):
+        services.case_draft_plan(case=case, actor=Actor.staff(alice))
+
+
+def test_an_erasure_completes_only_once_its_plan_is_carried_out(make_case, alice, bob):
+    case = reviewed(bring_to(State.IN_REVIEW, make_case(request_type="erasure"), alice), alice)
+    plan_submitted(case, alice)
+    case = services.case_approve(case=case, actor=Actor.staff(bob))
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    with pytest.raises(TransitionNotAllowed, match="changes have not all been made"):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    case = carried_out(case)
+    assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
 
 
 def test_proceeding_without_a_source_needs_a_reason(make_case, alice):

@@ -1,0 +1,131 @@
+"""The case's plan of changes in the admin: the dry run staff review before submitting it
+(per system, what changes and what is kept and why), the approver's view of the same plan, the
+progress of its actions, and the confirmation of manual ones."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from casework import operations, selectors, services
+from casework.actors import Actor
+from casework.models import CHANGING_TYPES, Case, FulfilmentAction
+from dsar.connectors.changes import Change
+from dsar.models import DataCategory, SourceSystem
+
+PLAN_OPERATIONS = ("draft_plan", "submit_plan", "approve")
+
+
+class FulfilmentAdminViews:
+    """Mixed into CaseAdmin (which provides _case_or_404, _case_url, _change_url and
+    operation_url)."""
+
+    def plan_context(self, request: HttpRequest, case: Case) -> dict[str, Any]:
+        """For the case page: a link to the plan, with its state."""
+        if case.request_type not in CHANGING_TYPES:
+            return {}
+        plan = selectors.latest_plan(case)
+        return {
+            "plan_summary": {
+                "url": self._case_url("plan", case, "latest"),
+                "state": plan.get_state_display() if plan else _("No plan drafted yet"),
+                "number": plan.number if plan else None,
+            }
+        }
+
+    def plan_view(self, request: HttpRequest, object_id: str, number: str) -> HttpResponse:
+        """One plan of the case (its newest: "latest"): GET changes nothing."""
+        case = self._case_or_404(request, object_id)
+        plans = case.plans.order_by("-number")
+        plan = plans.first() if number == "latest" else plans.filter(number=number).first()
+        language = "sq" if request.LANGUAGE_CODE.startswith("sq") else "en"
+        systems = (
+            SourceSystem.objects.in_bulk(
+                set(plan.actions.values_list("system_id", flat=True))
+                | set(plan.kept.values_list("system_id", flat=True))
+            )
+            if plan
+            else {}
+        )
+        categories = {c.slug: c.text("name", language) for c in DataCategory.objects.all()}
+        by_system: dict[int, dict[str, Any]] = defaultdict(lambda: {"actions": [], "kept": []})
+        may_confirm = request.user.has_perm("casework.complete_manual_run")
+        if plan is not None:
+            for action in plan.actions.order_by("position"):
+                by_system[action.system_id]["actions"].append(
+                    {
+                        "action": action,
+                        "describe": _describe(action),
+                        "outcomes": _outcome_counts(action),
+                        "confirm_url": self._case_url("plan_confirm", case, action.pk)
+                        if may_confirm and action.state == FulfilmentAction.State.WAITING
+                        else None,
+                    }
+                )
+            for kept in plan.kept.order_by("source", "record_key"):
+                by_system[kept.system_id]["kept"].append(
+                    {
+                        "kept": kept,
+                        "category": categories.get(kept.category, kept.category),
+                        "reason": kept.reason_sq if language == "sq" else kept.reason_en,
+                    }
+                )
+        actor = Actor.staff(request.user)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Plan of changes"),
+            "subtitle": case.reference,
+            "case": case,
+            "plan": plan,
+            "plans": list(plans.values_list("number", "state")),
+            "change_url": self._change_url(case),
+            "systems": [
+                {"system": systems[pk], **entry}
+                for pk, entry in sorted(by_system.items(), key=lambda item: systems[item[0]].name)
+            ],
+            "undecided": len(selectors.undecided_keeps(plan)) if plan else 0,
+            "progress": selectors.plan_progress(plan) if plan else {},
+            "plan_actions": [
+                {"label": op.label, "url": self.operation_url(case, op.name)}
+                for op in (operations.BY_NAME[name] for name in PLAN_OPERATIONS)
+                if op.offered(case, actor)
+            ],
+        }
+        return TemplateResponse(request, "admin/casework/case/plan.html", context)
+
+    def plan_confirm_view(
+        self, request: HttpRequest, object_id: str, action_id: str
+    ) -> HttpResponse:
+        """POST: a manual action was carried out by hand (the note says what was changed)."""
+        case = self._case_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._case_url("plan", case, "latest"))
+        action = get_object_or_404(FulfilmentAction, pk=action_id, plan__case=case)
+        try:
+            services.action_confirm(
+                action=action, actor=Actor.staff(request.user), note=request.POST.get("note", "")
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("The change is confirmed."))
+        return HttpResponseRedirect(self._case_url("plan", case, "latest"))
+
+
+def _describe(action: FulfilmentAction) -> str:
+    return Change.from_dict(action.change).describe()
+
+
+def _outcome_counts(action: FulfilmentAction) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for outcome in action.results.values():
+        counts[outcome] += 1
+    return dict(counts)

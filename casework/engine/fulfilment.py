@@ -1,0 +1,351 @@
+"""Fulfilment on a worker: drafting a plan of changes (the dry run) and carrying it out.
+
+Drafting reads the records review left in, asks each system's connector what it knows of them
+(`describe_records`) and what it would change (`plan_changes`), and applies the retention
+rules (dsar.retention) to an erasure: the plan stores, per system, the changes in the order to
+apply them, and every record kept with the rule that keeps it.
+
+Execution applies exactly the stored changes (`apply`), one action at a time in plan order, on
+the work engine: an action is claimed before it runs and marked done after, its outcome kept
+per record key, so a redelivered task skips what is done and a system failing half-way leaves
+an exact record of what was done and what was not; a second run continues without repeating.
+Manual actions wait for a person to confirm them. A case no longer being fulfilled (withdrawn)
+stops before its next action.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from casework import queue, work
+from casework.actors import Actor
+from casework.audit import record_event
+from casework.models import FulfilmentAction, FulfilmentPlan, State
+from casework.selectors.identity import verified_channel
+from casework.selectors.review import records_left_in
+from casework.services.fulfilment import DraftedPlan, plan_drafted, plan_failed
+from dsar.connectors import connector_for
+from dsar.connectors.base import ConfigurationError, ConnectorError, TransientConnectorError
+from dsar.connectors.changes import (
+    Change,
+    ChangeRequest,
+    Intent,
+    Outcome,
+    RecordFacts,
+    RecordRef,
+    Strategy,
+)
+from dsar.models import DataCategory, SourceSystem
+from dsar.retention import Decision, RuleSnapshot, Verdict, decide
+
+logger = logging.getLogger(__name__)
+
+
+# --- drafting --------------------------------------------------------------------------------
+
+
+@dataclass
+class _SystemRecords:
+    system: SourceSystem
+    refs: dict[tuple[str, str], RecordRef] = field(default_factory=dict)  # (source, key)
+    categories: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # by key
+
+
+def _records_by_system(case) -> list[_SystemRecords]:
+    """The records review left in, per system: each (source, key) once, with every category a
+    row was exported under (one SQL row may fill two)."""
+    systems: dict[int, _SystemRecords] = {}
+    for kept in records_left_in(case):
+        entry = systems.setdefault(kept.run.system_id, _SystemRecords(kept.run.system))
+        source = str(kept.record.get("source", ""))
+        entry.refs.setdefault(
+            (source, kept.key),
+            RecordRef(
+                source=source,
+                key=kept.key,
+                category=kept.category,
+                subject_key=str(kept.record.get("subject_key", "")),
+            ),
+        )
+        entry.categories[kept.key].add(kept.category)
+    return [systems[pk] for pk in sorted(systems)]
+
+
+def _rules() -> dict[str, RuleSnapshot]:
+    return {
+        category.slug: RuleSnapshot.of(category.retention_rule)
+        for category in DataCategory.objects.select_related("retention_rule").exclude(
+            retention_rule=None
+        )
+    }
+
+
+def _identifiers(case) -> dict[str, str]:
+    """The subject's verified identifiers, one per kind, for suppression lists."""
+    found: dict[str, str] = {}
+    for identifier in sorted(verified_channel(case), key=lambda i: (i.kind, i.value)):
+        found.setdefault(identifier.kind, identifier.value)
+    return found
+
+
+def _keeping(decisions: list[Decision]) -> Decision | None:
+    """Of a record's decisions (one per category it fills), the one that keeps it, if any: a
+    keep outweighs a review, which outweighs an erasure."""
+    for verdict in (Verdict.KEEP, Verdict.REVIEW):
+        for decision in decisions:
+            if decision.verdict == verdict:
+                return decision
+    return None
+
+
+def _kept_row(system: SourceSystem, ref: RecordRef, category: str, decision: Decision) -> dict:
+    rule = decision.rule
+    return {
+        "system_id": system.pk,
+        "source": ref.source,
+        "record_key": ref.key,
+        "category": category,
+        "verdict": "keep" if decision.verdict == Verdict.KEEP else "review",
+        "ground": str(decision.ground),
+        "rule_code": rule.code,
+        "rule_version": rule.version,
+        "reason_en": rule.keep_reason_en,
+        "reason_sq": rule.keep_reason_sq,
+        "until": decision.until,
+    }
+
+
+def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
+    """The dry run: what the plan would change in every system, and what it keeps."""
+    case = plan.case
+    intent = Intent(plan.intent)
+    identifiers = _identifiers(case)
+    rules = _rules() if intent == Intent.ERASE else {}
+    today = timezone.localdate()
+    drafted = DraftedPlan()
+    suppressions: list[tuple[int, Change]] = []
+    for entry in _records_by_system(case):
+        refs = list(entry.refs.values())
+        with connector_for(entry.system) as connector:
+            if intent != Intent.ERASE:
+                request = ChangeRequest(
+                    intent=intent,
+                    records=refs,
+                    corrections=plan.corrections,
+                    identifiers=identifiers,
+                    salt=plan.salt,
+                )
+                drafted.actions += [(entry.system.pk, c) for c in connector.plan_changes(request)]
+                continue
+            facts = connector.describe_records(refs)
+            to_change, suppress = [], False
+            for ref in refs:
+                known = facts.get(ref.key, RecordFacts())
+                if not known.exists:
+                    continue  # gone since it was gathered: nothing to erase
+                categories = sorted(entry.categories[ref.key])
+                decisions = [decide(rules.get(c), known, today) for c in categories]
+                keeping = _keeping(decisions)
+                if keeping is not None:
+                    category = categories[decisions.index(keeping)]
+                    drafted.kept.append(_kept_row(entry.system, ref, category, keeping))
+                    continue
+                to_change.append(ref)
+                suppress = suppress or any(d.verdict == Verdict.SUPPRESS for d in decisions)
+            if suppress and identifiers:
+                # The marketing opt-out is kept for good: listed before anything is erased.
+                request = ChangeRequest(
+                    intent=Intent.STOP_MARKETING, records=refs, identifiers=identifiers
+                )
+                suppressions += [
+                    (entry.system.pk, change)
+                    for change in connector.plan_changes(request)
+                    if change.strategy == Strategy.SUPPRESS and not change.manual
+                ]
+            if to_change:
+                request = ChangeRequest(intent=intent, records=to_change, salt=plan.salt)
+                drafted.actions += [(entry.system.pk, c) for c in connector.plan_changes(request)]
+    drafted.actions = suppressions + drafted.actions
+    return drafted
+
+
+def draft(plan_id: int) -> str:
+    """Draft one plan (a claimed FulfilmentPlan row); returns what happened."""
+    plan = work.claim(FulfilmentPlan, plan_id, select_related=("case",))
+    if plan is None:
+        return "skipped"
+    gave_up = work.over_delivery_bound(plan, settings.DSAR_GATHER_MAX_DELIVERIES)
+    if gave_up:
+        plan_failed(plan, gave_up)
+        return "failed"
+    try:
+        with work.KeepAlive(plan):
+            drafted = draft_changes(plan)
+    except TransientConnectorError as exc:
+        delay = work.retry_later(
+            plan,
+            exc=exc,
+            max_attempts=settings.DSAR_GATHER_MAX_ATTEMPTS,
+            task="draft_plan",
+            retry_after=exc.retry_after,
+            error=str(exc)[:500],
+        )
+        if delay is None:
+            plan_failed(plan, f"{exc} (gave up after {plan.attempts} attempts)", exc)
+            return "failed"
+        return "retrying"
+    except (ConfigurationError, ConnectorError) as exc:
+        plan_failed(plan, str(exc), exc)
+        return "failed"
+    except Exception as exc:  # a bug or a driver surprise: fail visibly, never leak values
+        logger.exception("plan %s: unexpected %s", plan.pk, type(exc).__name__)
+        plan_failed(plan, f"unexpected error ({type(exc).__name__})", exc)
+        return "failed"
+    return "drafted" if plan_drafted(plan, drafted) else "taken back"
+
+
+# --- execution -------------------------------------------------------------------------------
+
+
+def next_action(plan: FulfilmentPlan) -> FulfilmentAction | None:
+    """The first automatic action not done, in plan order, made pending (only it: the sweeper
+    re-queues pending rows, and a later one must not run before it); None when none is left
+    to run: all done, or the first not done has failed and waits for `retry_actions`."""
+    for action in plan.actions.filter(manual=False).order_by("position"):
+        if action.state == FulfilmentAction.State.DONE:
+            continue
+        if action.state == FulfilmentAction.State.PLANNED:
+            FulfilmentAction.objects.filter(
+                pk=action.pk, state=FulfilmentAction.State.PLANNED
+            ).update(state=FulfilmentAction.State.PENDING, updated_at=timezone.now())
+            action.refresh_from_db()
+        if action.state in (FulfilmentAction.State.PENDING, FulfilmentAction.State.RUNNING):
+            return action
+        return None
+    return None
+
+
+def execute(plan_id: int) -> str:
+    """Carry out the plan's next automatic action (which queues the one after)."""
+    plan = FulfilmentPlan.objects.select_related("case").get(pk=plan_id)
+    if plan.state != FulfilmentPlan.State.APPROVED:
+        return "not approved"
+    if plan.case.state != State.FULFILLING:
+        return "case not being fulfilled"  # withdrawn, say: stop before the next action
+    action = next_action(plan)
+    if action is None:
+        finish_if_done(plan)
+        return "nothing to run"
+    return apply_action(action.pk)
+
+
+def apply_action(action_id: int) -> str:
+    """Apply one claimed action: only its records not done yet. Done, the plan goes on."""
+    action = work.claim(
+        FulfilmentAction, action_id, select_related=("system", "plan", "plan__case")
+    )
+    if action is None:
+        return "skipped"
+    gave_up = work.over_delivery_bound(action, settings.DSAR_GATHER_MAX_DELIVERIES)
+    if gave_up:
+        _action_failed(action, gave_up)
+        return "failed"
+    if action.plan.case.state != State.FULFILLING:
+        work.release(action)
+        FulfilmentAction.objects.filter(pk=action.pk).update(state=FulfilmentAction.State.PLANNED)
+        return "case not being fulfilled"
+    change = Change.from_dict(action.change, salt=action.plan.salt)
+    results = dict(action.results)
+    remaining = change.only([key for key in change.keys if key not in results])
+    try:
+        with work.KeepAlive(action), connector_for(action.system) as connector:
+            if remaining.keys:
+                outcome = connector.apply(remaining)
+                results.update({key: str(value) for key, value in outcome.outcomes.items()})
+    except TransientConnectorError as exc:
+        delay = work.retry_later(
+            action,
+            exc=exc,
+            max_attempts=settings.DSAR_GATHER_MAX_ATTEMPTS,
+            task="apply_fulfilment_action",
+            retry_after=exc.retry_after,
+            error=str(exc)[:500],
+        )
+        if delay is None:
+            _action_failed(action, f"{exc} (gave up after {action.attempts} attempts)", exc)
+            return "failed"
+        return "retrying"
+    except (ConfigurationError, ConnectorError) as exc:
+        _action_failed(action, str(exc), exc)
+        return "failed"
+    except Exception as exc:
+        logger.exception("action %s: unexpected %s", action.pk, type(exc).__name__)
+        _action_failed(action, f"unexpected error ({type(exc).__name__})", exc)
+        return "failed"
+    with transaction.atomic():
+        if not work.complete(action, state=FulfilmentAction.State.DONE, results=results, error=""):
+            return "taken back"
+        counts = {str(o): sum(1 for v in results.values() if v == str(o)) for o in Outcome}
+        record_event(
+            action.plan.case,
+            "plan.action_done",
+            actor=Actor.system(),
+            details={
+                "plan": action.plan.number,
+                "position": action.position,
+                "system": action.system.slug,
+                "target": action.target,
+                "strategy": action.strategy,
+                **{k: v for k, v in counts.items() if v},
+            },
+        )
+        queue.enqueue_on_commit("execute_plan", action.plan_id)
+    return "done"
+
+
+def _action_failed(
+    action: FulfilmentAction, message: str, exc: BaseException | None = None
+) -> None:
+    with transaction.atomic():
+        if work.fail(action, exc=exc, error=message[:500]):
+            record_event(
+                action.plan.case,
+                "plan.action_failed",
+                actor=Actor.system(),
+                details={
+                    "plan": action.plan.number,
+                    "position": action.position,
+                    "system": action.system.slug,
+                    "error_class": type(exc).__name__ if exc else "",
+                },
+            )
+
+
+def finish_if_done(plan: FulfilmentPlan) -> bool:
+    """Every action done (the manual ones confirmed): the plan is carried out, once."""
+    if plan.actions.exclude(state=FulfilmentAction.State.DONE).exists():
+        return False
+    with transaction.atomic():
+        now = timezone.now()
+        if not FulfilmentPlan.objects.filter(pk=plan.pk, executed_at=None).update(
+            executed_at=now, updated_at=now
+        ):
+            return False
+        record_event(
+            plan.case, "plan.executed", actor=Actor.system(), details={"plan": plan.number}
+        )
+    return True
+
+
+def sweep() -> dict[str, int]:
+    """Queue again plans whose drafting and actions whose application lost their worker or
+    their message."""
+    drafts = work.sweep(FulfilmentPlan, task="draft_plan")
+    actions = work.sweep(FulfilmentAction, task="apply_fulfilment_action")
+    return {"plans": len(drafts), "actions": len(actions)}

@@ -1,0 +1,272 @@
+"""Writes of fulfilment: asking for a plan, storing the drafted plan, submitting it for the
+second person's approval (DESIGN.md, "The case": four eyes), and the outcome of its actions.
+
+The drafting and the changes themselves happen on a worker (`casework.engine.fulfilment`);
+these functions change rows and write the audit trail, one transaction each.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from casework import queue, work
+from casework.actors import Actor
+from casework.audit import record_event
+from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep, State
+from casework.permissions import (
+    check_draft_plan,
+    check_plan_approvable,
+    check_submit_plan,
+    require_perm,
+)
+from casework.selectors.fulfilment import latest_plan, plan_fingerprint
+from dsar.connectors.changes import Change, Intent
+
+# What each request type asks of the systems.
+INTENT_FOR = {
+    "erasure": Intent.ERASE,
+    "rectification": Intent.RECTIFY,
+    "restriction": Intent.RESTRICT,
+    "objection": Intent.STOP_MARKETING,
+}
+OPEN_PLAN_STATES = (
+    FulfilmentPlan.State.PENDING,
+    FulfilmentPlan.State.DRAFTING,
+    FulfilmentPlan.State.DRAFT,
+    FulfilmentPlan.State.SUBMITTED,
+)
+
+
+@dataclass
+class DraftedPlan:
+    """What a worker drafted: the changes per system in order, and the records kept."""
+
+    actions: list[tuple[int, Change]] = field(default_factory=list)  # (system id, change)
+    kept: list[dict] = field(default_factory=list)  # PlanKeep fields
+
+
+def _lock(case: Case) -> Case:
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
+def plan_request(
+    *, case: Case, actor: Actor, corrections: dict[str, str] | None = None
+) -> FulfilmentPlan:
+    """Ask a worker to draft the case's plan of changes from the records review left in. An
+    earlier plan not yet approved is superseded: the new one is drafted from what is there
+    now."""
+    with transaction.atomic():
+        locked = _lock(case)
+        check_draft_plan(locked, actor)
+        intent = INTENT_FOR[locked.request_type]
+        if intent == Intent.RECTIFY and not corrections:
+            raise ValidationError({"corrections": _("Name the corrections to make.")})
+        superseded = FulfilmentPlan.objects.filter(case=locked, state__in=OPEN_PLAN_STATES).update(
+            state=FulfilmentPlan.State.SUPERSEDED, updated_at=timezone.now()
+        )
+        number = (
+            FulfilmentPlan.objects.filter(case=locked).aggregate(n=Max("number"))["n"] or 0
+        ) + 1
+        plan = FulfilmentPlan.objects.create(
+            case=locked,
+            number=number,
+            intent=intent,
+            salt=secrets.token_hex(32),
+            corrections=dict(corrections or {}),
+        )
+        if locked.plan_prepared_by_id is not None:
+            # The earlier plan's submission no longer stands.
+            locked.plan_prepared_by = None
+            locked.plan_prepared_at = None
+            locked.save(update_fields=["plan_prepared_by", "plan_prepared_at", "updated_at"])
+        record_event(
+            locked,
+            "plan.requested",
+            actor=actor,
+            details={
+                "plan": number,
+                "intent": str(intent),
+                "superseded": superseded,
+                # Which fields, never their new values.
+                "fields": sorted(plan.corrections),
+            },
+        )
+        queue.enqueue_on_commit("draft_plan", plan.pk)
+    return plan
+
+
+def plan_drafted(plan: FulfilmentPlan, drafted: DraftedPlan) -> bool:
+    """Store what the worker drafted, if its attempt still holds the plan. False otherwise."""
+    with transaction.atomic():
+        if not work.complete(plan, state=FulfilmentPlan.State.DRAFT, drafted_at=timezone.now()):
+            return False
+        FulfilmentAction.objects.bulk_create(
+            FulfilmentAction(
+                plan=plan,
+                position=position,
+                system_id=system_id,
+                target=change.target,
+                strategy=str(change.strategy),
+                manual=change.manual,
+                change=change.to_dict(),
+                records=len(change.keys),
+            )
+            for position, (system_id, change) in enumerate(drafted.actions, start=1)
+        )
+        PlanKeep.objects.bulk_create(PlanKeep(plan=plan, **kept) for kept in drafted.kept)
+        record_event(
+            plan.case,
+            "plan.drafted",
+            actor=Actor.system(),
+            details={
+                "plan": plan.number,
+                "actions": len(drafted.actions),
+                "records_changed": sum(len(change.keys) for _s, change in drafted.actions),
+                "manual": sum(1 for _s, change in drafted.actions if change.manual),
+                "records_kept": len(drafted.kept),
+            },
+        )
+    return True
+
+
+def plan_failed(plan: FulfilmentPlan, message: str, exc: BaseException | None = None) -> None:
+    with transaction.atomic():
+        if work.fail(plan, exc=exc, error=message[:500]):
+            record_event(
+                plan.case,
+                "plan.drafting_failed",
+                actor=Actor.system(),
+                details={"plan": plan.number, "error_class": type(exc).__name__ if exc else ""},
+            )
+
+
+def case_draft_plan(*, case: Case, actor: Actor, corrections: str = "") -> FulfilmentPlan:
+    """The `draft_plan` operation: corrections as lines of `field: new value`."""
+    return plan_request(case=case, actor=actor, corrections=parse_corrections(corrections))
+
+
+def parse_corrections(text: str) -> dict[str, str]:
+    """`field: new value` per line -> {field: new value}; a line without a colon is refused."""
+    corrections: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise ValidationError(
+                {"corrections": _("Line %(n)d: write it as field: new value.") % {"n": number}}
+            )
+        corrections[name.strip()] = value.strip()
+    return corrections
+
+
+def case_submit_plan(*, case: Case, actor: Actor) -> FulfilmentPlan:
+    """The `submit_plan` operation: the case's drafted plan, submitted."""
+    plan = latest_plan(case)
+    if plan is None:
+        raise ValidationError(_("No plan has been drafted."))
+    return plan_submit(plan=plan, actor=actor)
+
+
+def plan_submit(*, plan: FulfilmentPlan, actor: Actor) -> FulfilmentPlan:
+    """The privacy team member who reviewed the dry run submits it; another approves it. The
+    submission holds for the plan as it is now (its fingerprint)."""
+    with transaction.atomic():
+        case = _lock(plan.case)
+        plan = FulfilmentPlan.objects.select_for_update().get(pk=plan.pk)
+        check_submit_plan(case, actor, plan)
+        now = timezone.now()
+        plan.state = FulfilmentPlan.State.SUBMITTED
+        plan.submitted_by = actor.user
+        plan.submitted_at = now
+        plan.fingerprint = plan_fingerprint(plan)
+        plan.save(
+            update_fields=["state", "submitted_by", "submitted_at", "fingerprint", "updated_at"]
+        )
+        # The case's four-eyes rule reads who prepared the plan: the submitter never approves.
+        case.plan_prepared_by = actor.user
+        case.plan_prepared_at = now
+        case.approved_by = None
+        case.save(
+            update_fields=["plan_prepared_by", "plan_prepared_at", "approved_by", "updated_at"]
+        )
+        record_event(
+            case,
+            "plan.submitted",
+            actor=actor,
+            details={"plan": plan.number, "fingerprint": plan.fingerprint[:16]},
+        )
+    return plan
+
+
+def plan_approved(*, case: Case, actor: Actor) -> FulfilmentPlan:
+    """Inside the approval's transaction (the case locked): the plan is approved and its
+    actions are queued; manual ones wait for a person from now on."""
+    plan = check_plan_approvable(case, actor)
+    now = timezone.now()
+    plan.state = FulfilmentPlan.State.APPROVED
+    plan.approved_by = actor.user
+    plan.approved_at = now
+    plan.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
+    # Manual actions wait for their person from now on; automatic ones run one by one, in
+    # plan order (`casework.engine.fulfilment.execute`).
+    plan.actions.filter(manual=True).update(state=FulfilmentAction.State.WAITING, updated_at=now)
+    record_event(case, "plan.approved", actor=actor, details={"plan": plan.number})
+    queue.enqueue_on_commit("execute_plan", plan.pk)
+    return plan
+
+
+def action_confirm(*, action: FulfilmentAction, actor: Actor, note: str) -> FulfilmentAction:
+    """A person confirms a manual action done in the system they look after: what they changed
+    (the note), who, when. The plan then goes on (and is carried out, if that was the last)."""
+    require_perm(actor, "casework.complete_manual_run")
+    note = note.strip()
+    if not note:
+        raise ValidationError({"note": _("Say what was changed, and where.")})
+    with transaction.atomic():
+        case = _lock(action.plan.case)
+        action = (
+            FulfilmentAction.objects.select_for_update().select_related("plan").get(pk=action.pk)
+        )
+        if case.state != State.FULFILLING or action.plan.state != FulfilmentPlan.State.APPROVED:
+            raise ValidationError(_("The plan is not being carried out."))
+        if not action.manual or action.state != FulfilmentAction.State.WAITING:
+            raise ValidationError(_("This action does not wait for a confirmation."))
+        now = timezone.now()
+        action.state = FulfilmentAction.State.DONE
+        action.results = dict.fromkeys(action.change.get("keys", []), "done")
+        action.confirmed_by = actor.user
+        action.confirmed_at = now
+        action.confirmation_note = note
+        action.finished_at = now
+        action.save(
+            update_fields=[
+                "state",
+                "results",
+                "confirmed_by",
+                "confirmed_at",
+                "confirmation_note",
+                "finished_at",
+                "updated_at",
+            ]
+        )
+        record_event(
+            case,
+            "plan.action_confirmed",
+            actor=actor,
+            details={
+                "plan": action.plan.number,
+                "position": action.position,
+                "system": action.system.slug,
+                "records": action.records,
+            },
+        )
+        queue.enqueue_on_commit("execute_plan", action.plan_id)
+    return action

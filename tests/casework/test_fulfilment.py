@@ -1,0 +1,274 @@
+"""Fulfilment plans: drafted from the records review left in under the retention rules,
+submitted by one person and approved by another, carried out action by action, exactly once.
+
+The system here is a small real one kept in a JSON file (tests/casework/sources.py,
+`LedgerConnector`); the SQL, HTTP and file connectors' change sides have tests of their own,
+and the integration tests run the whole path against the demo systems with a real worker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+from django_fsm import TransitionNotAllowed
+
+from casework import services
+from casework.actors import Actor
+from casework.engine import fulfilment
+from casework.models import AuditEvent, Case, FulfilmentAction, FulfilmentPlan, State
+from dsar.models import RetentionRule
+from dsar.retention import add_months
+from tests.casework.helpers import carried_out
+from tests.casework.sources import ledger_system
+
+pytestmark = pytest.mark.django_db
+ARTA = "arta.krasniqi@demo.example"
+OTHER_ARTA = "arta.k@other.example"
+TODAY = timezone.localdate()
+
+
+def days_ago(n: int) -> str:
+    return (TODAY - dt.timedelta(days=n)).isoformat()
+
+
+def rows() -> dict:
+    """Arta's rows under rules of the default register, and another Arta's."""
+    return {
+        # online_account: kept while active (active_relationship)
+        "account:1": {"category": "online_account", "email": ARTA, "status": "closed"},
+        # purchases: kept for the period (purchase_records, 72 months)
+        "order:7": {"category": "purchases", "email": ARTA, "dated": days_ago(400)},
+        "order:2": {"category": "purchases", "email": ARTA, "dated": "2015-03-01"},
+        # fulfilment: an open repair (active_relationship)
+        "repair:3": {"category": "fulfilment", "email": ARTA, "status": "open"},
+        # events: erased on request (needed_for_purpose)
+        "event:5": {"category": "events", "email": ARTA, "values": {"diet": "vegetarian"}},
+        "event:6": {"category": "events", "email": ARTA, "source": "paper"},
+        # prospects: erased, with a suppression record (marketing_suppression)
+        "prospect:9": {"category": "prospects", "email": ARTA},
+        # the other Arta: never touched
+        "event:8": {"category": "events", "email": OTHER_ARTA},
+    }
+
+
+@pytest.fixture
+def ledger(tmp_path, settings, db):
+    settings.DSAR_CONNECTORS = {
+        **settings.DSAR_CONNECTORS,
+        "ledger": "tests.casework.sources.LedgerConnector",
+    }
+    call_command("load_data_map", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    path = tmp_path / "ledger.json"
+    ledger_system(path, rows(), counter=str(tmp_path / "faults"))
+    return path
+
+
+def ledger_data(path) -> dict:
+    return json.loads(path.read_text())
+
+
+@pytest.fixture
+def reviewed_erasure(ledger, make_case, alice, django_capture_on_commit_callbacks):
+    case = make_case(email=ARTA, request_type="erasure")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    case = Case.objects.get(pk=case.pk)
+    assert case.state == State.IN_REVIEW
+    return services.complete_review(case=case, actor=Actor.staff(alice))
+
+
+def drafted(case, by) -> FulfilmentPlan:
+    plan = services.case_draft_plan(case=case, actor=Actor.staff(by))
+    assert fulfilment.draft(plan.pk) == "drafted"
+    plan.refresh_from_db()
+    return plan
+
+
+def test_the_dry_run_erases_what_no_rule_keeps_and_says_why_the_rest_is_kept(
+    reviewed_erasure, alice, ledger
+):
+    plan = drafted(reviewed_erasure, alice)
+    assert plan.state == FulfilmentPlan.State.DRAFT
+    kept = {k.record_key: (k.rule_code, k.ground) for k in plan.kept.all()}
+    assert kept == {
+        "order:7": ("purchase_records", "rule"),
+        "repair:3": ("active_relationship", "active"),
+    }
+    actions = [(a.strategy, a.target, a.change["keys"], a.manual) for a in plan.actions.all()]
+    assert actions == [
+        ("suppress", "suppressions", [ARTA], False),  # before anything is erased
+        ("delete", "rows", ["account:1", "order:2", "event:5", "prospect:9"], False),
+        ("delete", "paper", ["event:6"], True),
+    ]
+    # The dry run changed nothing.
+    assert ledger_data(ledger)["rows"] == rows()
+    event = AuditEvent.objects.get(case=reviewed_erasure, action="plan.drafted")
+    assert event.details["records_kept"] == 2 and event.details["manual"] == 1
+
+
+def test_a_kept_record_cites_the_rule_version_and_words_of_the_day_it_was_planned(
+    reviewed_erasure, alice
+):
+    plan = drafted(reviewed_erasure, alice)
+    rule = RetentionRule.objects.get(code="purchase_records")
+    kept = plan.kept.get(record_key="order:7")
+    assert (kept.rule_version, kept.reason_en) == (rule.version, rule.keep_reason_en)
+    assert kept.until == add_months(dt.date.fromisoformat(days_ago(400)), 72)
+    RetentionRule.objects.filter(pk=rule.pk).update(keep_reason_en="Edited", version=99)
+    kept.refresh_from_db()
+    assert kept.reason_en != "Edited" and kept.rule_version != 99
+
+
+def test_the_submitter_never_approves_and_a_plan_changed_since_loses_its_submission(
+    reviewed_erasure, alice, bob
+):
+    plan = drafted(reviewed_erasure, alice)
+    plan = services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    with pytest.raises(ValidationError, match="submitted the plan cannot approve"):
+        services.case_approve(case=reviewed_erasure, actor=Actor.staff(alice))
+    plan.actions.filter(target="rows").update(
+        change={"target": "rows", "strategy": "delete", "keys": ["event:8"]}
+    )
+    with pytest.raises(ValidationError, match="changed after it was submitted"):
+        services.case_approve(case=reviewed_erasure, actor=Actor.staff(bob))
+    assert Case.objects.get(pk=reviewed_erasure.pk).state == State.IN_REVIEW
+
+
+def test_a_new_draft_supersedes_the_plan_not_yet_approved(reviewed_erasure, alice, bob):
+    first = drafted(reviewed_erasure, alice)
+    services.plan_submit(plan=first, actor=Actor.staff(alice))
+    second = drafted(Case.objects.get(pk=reviewed_erasure.pk), alice)
+    first.refresh_from_db()
+    assert (first.state, second.number) == (FulfilmentPlan.State.SUPERSEDED, 2)
+    with pytest.raises(ValidationError, match="No plan"):
+        services.case_approve(case=reviewed_erasure, actor=Actor.staff(bob))
+
+
+def approved(case, alice, bob) -> Case:
+    plan = drafted(case, alice)
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    return services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+
+
+def test_execution_applies_each_change_once_in_plan_order_and_leaves_the_rest(
+    reviewed_erasure, alice, bob, ledger
+):
+    case = approved(reviewed_erasure, alice, bob)
+    assert case.state == State.FULFILLING
+    carried_out(case)
+    data = ledger_data(ledger)
+    assert sorted(data["rows"]) == ["event:6", "event:8", "order:7", "repair:3"]
+    assert data["suppressed"] == [ARTA]
+    assert data["applied"] == [ARTA, "account:1", "order:2", "event:5", "prospect:9"]
+    plan = case.plans.get()
+    states = dict(plan.actions.values_list("target", "state"))
+    assert states == {"suppressions": "done", "rows": "done", "paper": "waiting"}
+    assert plan.executed_at is None  # the paper file waits for its person
+
+
+def test_running_an_executed_plan_again_changes_nothing(reviewed_erasure, alice, bob, ledger):
+    case = carried_out(approved(reviewed_erasure, alice, bob))
+    before = ledger_data(ledger)
+    plan = case.plans.get()
+    FulfilmentAction.objects.filter(plan=plan, manual=False).update(
+        state=FulfilmentAction.State.PENDING
+    )
+    for action in plan.actions.filter(manual=False):
+        assert fulfilment.apply_action(action.pk) == "done"
+    assert ledger_data(ledger) == before  # every key had its outcome: nothing applied again
+
+
+def test_a_fault_half_way_is_retried_and_continues_without_repeating(
+    reviewed_erasure, alice, bob, ledger, tmp_path, settings
+):
+    settings.DSAR_RETRY_BACKOFF_BASE = 0
+    from dsar.models import SourceSystem
+
+    system = SourceSystem.objects.get(slug="ledger")
+    system.config = {**system.config, "fail_on_key": "event:5"}
+    system.save()
+    (tmp_path / "faults").write_text("1")
+    case = approved(reviewed_erasure, alice, bob)
+    plan = case.plans.get()
+    assert fulfilment.execute(plan.pk) == "done"  # the suppression
+    assert fulfilment.execute(plan.pk) == "retrying"  # account:1 and order:2 were deleted
+    rows_action = plan.actions.get(target="rows")
+    assert rows_action.state == FulfilmentAction.State.PENDING
+    assert rows_action.last_error_class == "TransientConnectorError"
+    carried_out(case)
+    data = ledger_data(ledger)
+    assert data["applied"].count("account:1") == 1
+    assert "event:5" not in data["rows"]
+
+
+def test_a_withdrawn_case_stops_before_its_next_action(reviewed_erasure, alice, bob, ledger):
+    case = approved(reviewed_erasure, alice, bob)
+    plan = case.plans.get()
+    assert fulfilment.execute(plan.pk) == "done"
+    services.case_withdraw(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    assert fulfilment.execute(plan.pk) == "case not being fulfilled"
+    assert "account:1" in ledger_data(ledger)["rows"]
+
+
+def test_the_case_completes_only_when_every_action_is_done(reviewed_erasure, alice, bob):
+    case = carried_out(approved(reviewed_erasure, alice, bob))
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    with pytest.raises(TransitionNotAllowed, match="changes have not all been made"):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    action = case.plans.get().actions.get(manual=True)
+    services.action_confirm(action=action, actor=Actor.staff(alice), note="Shredded the sheet")
+    assert fulfilment.execute(case.plans.get().pk) == "nothing to run"
+    case.refresh_from_db()
+    assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
+
+
+def plan_url(case, number="latest") -> str:
+    return reverse("admin:casework_case_plan", args=[case.pk, number])
+
+
+def test_the_dry_run_page_shows_per_system_what_changes_and_what_is_kept_and_why(
+    reviewed_erasure, alice, client
+):
+    drafted(reviewed_erasure, alice)
+    client.force_login(alice)
+    page = client.get(reverse("admin:casework_case_change", args=[reviewed_erasure.pk]))
+    assert plan_url(reviewed_erasure) in page.content.decode()
+    page = client.get(plan_url(reviewed_erasure)).content.decode()
+    assert "This is a dry run: nothing has been changed." in page
+    assert "delete 4 records of rows" in page
+    assert "delete 1 record of paper (by hand)" in page
+    assert "purchase_records v" in page and "Part of an active relationship." in page
+    rule = RetentionRule.objects.get(code="purchase_records")
+    assert rule.keep_reason_en in page
+    assert (
+        'href="'
+        + reverse("admin:casework_case_operation", args=[reviewed_erasure.pk, "submit_plan"])
+        in page
+    )
+
+
+def test_a_manual_action_is_confirmed_with_what_was_changed_then_the_plan_is_carried_out(
+    reviewed_erasure, alice, bob, client, django_capture_on_commit_callbacks
+):
+    case = carried_out(approved(reviewed_erasure, alice, bob))
+    action = case.plans.get().actions.get(manual=True)
+    client.force_login(alice)
+    confirm = reverse("admin:casework_case_plan_confirm", args=[case.pk, action.pk])
+    assert confirm in client.get(plan_url(case)).content.decode()
+    client.post(confirm, {"note": ""})
+    action.refresh_from_db()
+    assert action.state == FulfilmentAction.State.WAITING  # a note is required
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(confirm, {"note": "Shredded the paper sign-up sheet"})
+    action.refresh_from_db()
+    assert (action.state, action.confirmed_by) == (FulfilmentAction.State.DONE, alice)
+    assert action.results == {"event:6": "done"}
+    assert case.plans.get().executed_at is not None
+    event = AuditEvent.objects.get(case=case, action="plan.action_confirmed")
+    assert "Shredded" not in str(event.details)
+    assert AuditEvent.objects.filter(case=case, action="plan.executed").count() == 1
