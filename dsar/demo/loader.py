@@ -67,7 +67,8 @@ from dsar.connectors.sql import parse_mapping
 from dsar.demo import supportdesk
 from dsar.models import DataCategory, SourceSystem
 
-DEMO_VERSION = "1"
+# Raised when the schema changes: a demo loaded by an earlier version is built again.
+DEMO_VERSION = "2"  # 2: restriction flags, repair status, the suppression list's address
 MAPPINGS = "dsar/data/demo"  # relative to settings.BASE_DIR, as mapping files are read
 DEFAULT_SUPPORTDESK_PORT = 8765
 URL_ENV = {"crm": "DSAR_DEMO_CRM_URL", "repairs": "DSAR_DEMO_REPAIRS_URL"}
@@ -1623,6 +1624,8 @@ def desk_path() -> Path:
 def _complete(stores: dict[str, Any]) -> dict[str, str] | None:
     meta = stores["crm"].meta()
     if not meta or meta.get("complete") != "yes" or not stores["repairs"].meta():
+        return None
+    if meta.get("version") != DEMO_VERSION:  # an earlier schema: the mappings would not fit
         return None
     folders = [demo_dir() / "events", demo_dir() / "prospects"]
     if not desk_path().exists() or not all(any(f.glob("*.csv")) for f in folders):

@@ -438,6 +438,14 @@ def test_a_second_run_without_reset_changes_nothing(demo, var_dir):
     assert by_category(export("crm", EMAIL)) == ARTA_RECORDS["crm"]
 
 
+def test_a_demo_of_an_earlier_version_is_built_again(demo, var_dir):
+    with closing(sqlite3.connect(var_dir / "demo" / "crm.sqlite3")) as crm, crm:
+        crm.execute("UPDATE demo_meta SET value = '1' WHERE key = 'version'")
+    output = load_demo("--subjects", "30", "--backend", "sqlite")
+    assert "already loaded" not in output
+    assert check_system(system("crm")) == []
+
+
 def test_loading_the_register_and_the_demo_again_writes_no_audit_event(demo, var_dir):
     # What every start of `make run` does: the register, then the demo.
     assert AuditEvent.objects.filter(action="register.sourcesystem.created").count() == 5
