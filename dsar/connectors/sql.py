@@ -36,6 +36,31 @@ lookup table needs no entry of its own under `tables`; `check()` names it when i
 A table may carry a `label` ({sq: ..., en: ...}): what the report calls it in the subject's
 language instead of the table's own name.
 
+Fulfilment (changes.py) changes only what a table declares under `changes:`, and the
+suppression list named at the top level:
+
+    tables:
+      accounts:
+        changes:
+          erase: delete             # or {mask: {full_name: redact, phone: "null",
+                                    #              email: hash, created_at: generalise}}
+          rectify: [full_name, phone]   # the columns that may be corrected; a column takes
+                                        # the correction of the register field it fills
+          restrict: {column: restricted}    # a boolean column: true = restricted
+          stop_marketing: {column: marketing_opt_in, value: false}   # value "now": the time
+          active: {column: status, in: [open, processing]}   # a row of an active relationship
+          dated_by: ordered_at      # the date that counts for retention
+    suppression:                    # the marketing suppression list, kept after an erasure
+      table: marketing_suppressions
+      columns: {email: email, phone: phone}   # identifier kind -> column; a row per identifier
+      values: {reason: objection}             # optional constant columns
+      at: suppressed_at                       # optional, set to the time of listing
+
+Erasing deletes children before parents (an order's lines, then the order, then the account);
+a foreign key that still points at a row makes the delete fail with a plain error, nothing is
+half done. A record of a table that declares nothing for the intent is planned as a change by
+hand. On SQLite, foreign keys are enforced (PRAGMA foreign_keys) on every connection.
+
 The same keys may live in a YAML file named by `mapping_file` (see mapping.py), merged in by
 BaseConnector as for every kind of connector.
 
@@ -67,7 +92,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -89,7 +114,22 @@ from dsar.connectors.base import (
     check_column_options,
     check_label,
     field_key,
+    manual_changes,
     plain_value,
+)
+from dsar.connectors.changes import (
+    ERASED_MARK,
+    Change,
+    ChangeRequest,
+    ChangeResult,
+    Intent,
+    Mask,
+    Outcome,
+    RecordFacts,
+    RecordRef,
+    Strategy,
+    generalised,
+    salted_hash,
 )
 from dsar.connectors.mapping import merged_config
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
@@ -98,9 +138,13 @@ SQL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CATEGORY_SLUG = re.compile(r"^[-A-Za-z0-9_]+$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-TOP_KEYS = {"url", "url_env", "schema", "connect_timeout", "subject", "tables"}
+TOP_KEYS = {"url", "url_env", "schema", "connect_timeout", "subject", "tables", "suppression"}
 SUBJECT_KEYS = {"table", "key", "identifiers"}
-TABLE_KEYS = {"category", "key", "subject_column", "via", "columns", "label"}
+TABLE_KEYS = {"category", "key", "subject_column", "via", "columns", "label", "changes"}
+CHANGES_KEYS = {"erase", "rectify", "restrict", "stop_marketing", "active", "dated_by"}
+SUPPRESSION_KEYS = {"table", "columns", "values", "at"}
+# What `stop_marketing.value` and the suppression's `at` set: the time the change is applied.
+NOW = "now"
 VIA_KEYS = {"table", "column"}
 COLUMN_KEYS = {"category", "field", "currency", "lookup"}
 LOOKUP_KEYS = {"table", "key", "column"}
@@ -147,6 +191,39 @@ class ColumnLookup:
 
 
 @dataclass(frozen=True)
+class TableChanges:
+    """What fulfilment may change in a table (`changes:`), and what retention reads of it."""
+
+    erase: Strategy | None = None  # DELETE or MASK
+    masks: tuple[tuple[str, Mask], ...] = ()  # for MASK: (column, mask)
+    rectify: tuple[str, ...] = ()  # the columns that may be corrected
+    restrict: str | None = None  # a boolean column: true = restricted
+    stop_marketing: tuple[str, Any] | None = None  # (column, value); value may be NOW
+    active: tuple[str, tuple[Any, ...]] | None = None  # (column, the states of an active row)
+    dated_by: str | None = None  # the column whose date counts for retention
+
+    def columns(self) -> list[str]:
+        """Every column named, for check() to find in the table."""
+        names = [column for column, _mask in self.masks] + list(self.rectify)
+        names += [self.restrict] if self.restrict else []
+        names += [self.stop_marketing[0]] if self.stop_marketing else []
+        names += [self.active[0]] if self.active else []
+        names += [self.dated_by] if self.dated_by else []
+        return names
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """The system's marketing suppression list: a row per identifier that must never be
+    marketed to, kept after the subject's account is gone."""
+
+    table: str
+    columns: dict[str, str]  # identifier kind -> column
+    values: dict[str, Any] = field(default_factory=dict)  # constant columns (reason: ...)
+    at: str | None = None  # a timestamp column set to the time of listing
+
+
+@dataclass(frozen=True)
 class TableMap:
     name: str
     key: str
@@ -159,6 +236,14 @@ class TableMap:
     # column -> its lookup, for the columns exported as another table's value
     lookups: dict[str, ColumnLookup] = field(default_factory=dict)
     label: dict[str, str] = field(default_factory=dict)  # language -> the report's caption
+    changes: TableChanges = field(default_factory=TableChanges)
+
+    def field_of(self, column: str) -> str:
+        """The register field a column fills: as exported, or else its name normalised."""
+        for name, field_name, _currency in self.fields:
+            if name == column:
+                return field_name
+        return field_key(column)
 
     def data_key(self, column: str) -> str:
         """The key a column's value has in a record: a looked-up value goes under its field."""
@@ -182,6 +267,16 @@ class SqlMapping:
     url_env: str | None = None
     schema: str | None = None
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    suppression: Suppression | None = None
+
+    def depth(self, table: str) -> int:
+        """How many tables a table's rows hang from: 0 for the subject table, 1 for a table
+        pointing at the subject, one more for each `via` step. Deleting goes deepest first."""
+        if table not in self.tables:
+            return 0
+        if table == self.subject.table:
+            return 0
+        return len(self.chain(table))
 
     def chain(self, table: str) -> list[TableMap]:
         """The table and the tables its `via` leads through, ending at the directly linked one."""
@@ -212,6 +307,7 @@ def parse_merged_mapping(config: dict[str, Any]) -> tuple[SqlMapping | None, lis
         problems.append("connect_timeout: must be a positive number of seconds")
     subject = _parse_subject(config.get("subject"), problems)
     tables = _parse_tables(config.get("tables"), problems)
+    suppression = _parse_suppression(config.get("suppression"), problems)
     if problems or subject is None or tables is None:
         return None, problems
     return (
@@ -222,6 +318,7 @@ def parse_merged_mapping(config: dict[str, Any]) -> tuple[SqlMapping | None, lis
             url_env=url_env,
             schema=schema,
             connect_timeout=float(timeout),
+            suppression=suppression,
         ),
         [],
     )
@@ -393,6 +490,7 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
                 via.get("column"), f"{where}.via.column", problems, what="column name"
             )
     label = check_label(spec.get("label"), f"{where}.label", problems)
+    changes = _parse_changes(spec.get("changes"), f"{where}.changes", problems)
     columns: list[tuple[str, str]] = []
     fields: list[tuple[str, str, str]] = []
     lookups: dict[str, ColumnLookup] = {}
@@ -445,6 +543,7 @@ def _parse_table(name: str, spec: Any, problems: list[str]) -> TableMap | None:
         fields=tuple(fields),
         lookups=lookups,
         label=label,
+        changes=changes,
     )
 
 
@@ -464,6 +563,142 @@ def _parse_lookup(options: dict, where: str, problems: list[str]) -> ColumnLooku
     if table is None or key is None or column is None:
         return None
     return ColumnLookup(table=table, key=key, column=column)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _parse_changes(spec: Any, where: str, problems: list[str]) -> TableChanges:
+    """A table's `changes:` block; TableChanges() when absent (problems say what is wrong)."""
+    if spec is None:
+        return TableChanges()
+    if not isinstance(spec, dict):
+        problems.append(f"{where}: must be a mapping (keys: {', '.join(sorted(CHANGES_KEYS))})")
+        return TableChanges()
+    _unknown_keys(spec, CHANGES_KEYS, where, problems)
+    column = "column name"
+    erase, masks = None, []
+    if "erase" in spec:
+        raw = spec["erase"]
+        if raw == "delete":
+            erase = Strategy.DELETE
+        elif isinstance(raw, dict) and set(raw) == {"mask"} and isinstance(raw["mask"], dict):
+            erase = Strategy.MASK
+            for name, mask in raw["mask"].items():
+                found = _name(name, f"{where}.erase.mask", problems, what=column)
+                # YAML reads an unquoted null as None: the mask "null" all the same.
+                mask = Mask.NULL.value if mask is None else mask
+                if mask not in {m.value for m in Mask}:
+                    problems.append(
+                        f"{where}.erase.mask.{name}: must be one of "
+                        f"{', '.join(m.value for m in Mask)}"
+                    )
+                elif found:
+                    masks.append((found, Mask(mask)))
+            if not raw["mask"]:
+                problems.append(f"{where}.erase.mask: name at least one column")
+        else:
+            problems.append(f"{where}.erase: must be delete, or {{mask: {{column: mask}}}}")
+    rectify = []
+    if "rectify" in spec:
+        raw = spec["rectify"]
+        if not isinstance(raw, list) or not raw:
+            problems.append(f"{where}.rectify: must be a list of the columns that may be corrected")
+        else:
+            rectify = [_name(name, f"{where}.rectify", problems, what=column) for name in raw]
+    restrict = None
+    if "restrict" in spec:
+        raw = spec["restrict"]
+        if not isinstance(raw, dict):
+            problems.append(f"{where}.restrict: must be {{column: ...}}, a boolean column")
+        else:
+            _unknown_keys(raw, {"column"}, f"{where}.restrict", problems)
+            restrict = _name(raw.get("column"), f"{where}.restrict.column", problems, what=column)
+    stop_marketing = None
+    if "stop_marketing" in spec:
+        raw = spec["stop_marketing"]
+        if not isinstance(raw, dict):
+            problems.append(f"{where}.stop_marketing: must be {{column: ..., value: ...}}")
+        else:
+            _unknown_keys(raw, {"column", "value"}, f"{where}.stop_marketing", problems)
+            name = _name(raw.get("column"), f"{where}.stop_marketing.column", problems, what=column)
+            if "value" not in raw or not _scalar(raw["value"]):
+                problems.append(
+                    f"{where}.stop_marketing.value: required, the value that means no marketing "
+                    f"(a plain value, or {NOW!r} for the current time)"
+                )
+            elif name:
+                stop_marketing = (name, raw["value"])
+    active = None
+    if "active" in spec:
+        raw = spec["active"]
+        states = raw.get("in") if isinstance(raw, dict) else None
+        if not isinstance(raw, dict) or not isinstance(states, list) or not states:
+            problems.append(
+                f"{where}.active: must be {{column: ..., in: [...]}}, the states of an active row"
+            )
+        else:
+            _unknown_keys(raw, {"column", "in"}, f"{where}.active", problems)
+            name = _name(raw.get("column"), f"{where}.active.column", problems, what=column)
+            if not all(_scalar(state) and state is not None for state in states):
+                problems.append(f"{where}.active.in: must list plain values")
+            elif name:
+                active = (name, tuple(states))
+    dated_by = _name(
+        spec.get("dated_by"), f"{where}.dated_by", problems, required=False, what=column
+    )
+    return TableChanges(
+        erase=erase,
+        masks=tuple(masks),
+        rectify=tuple(name for name in rectify if name),
+        restrict=restrict,
+        stop_marketing=stop_marketing,
+        active=active,
+        dated_by=dated_by,
+    )
+
+
+def _parse_suppression(spec: Any, problems: list[str]) -> Suppression | None:
+    if spec is None:
+        return None
+    where = "suppression"
+    if not isinstance(spec, dict):
+        problems.append(f"{where}: must be a mapping with table and columns")
+        return None
+    before = len(problems)
+    _unknown_keys(spec, SUPPRESSION_KEYS, where, problems)
+    table = _name(spec.get("table"), f"{where}.table", problems, what="table name")
+    columns: dict[str, str] = {}
+    raw = spec.get("columns")
+    if not isinstance(raw, dict) or not raw:
+        problems.append(f"{where}.columns: required, a mapping of identifier kind to column")
+        raw = {}
+    for kind, name in raw.items():
+        if kind not in IDENTIFIER_KINDS or kind == "name_company":
+            problems.append(
+                f"{where}.columns: {kind!r} is not an identifier kind of one column "
+                f"(known: {', '.join(k for k in IDENTIFIER_KINDS if k != 'name_company')})"
+            )
+            continue
+        found = _name(name, f"{where}.columns.{kind}", problems, what="column name")
+        if found:
+            columns[kind] = found
+    values: dict[str, Any] = {}
+    raw = spec.get("values", {})
+    if not isinstance(raw, dict):
+        problems.append(f"{where}.values: must map columns to constant values")
+        raw = {}
+    for name, value in raw.items():
+        found = _name(name, f"{where}.values", problems, what="column name")
+        if not _scalar(value):
+            problems.append(f"{where}.values.{name}: must be a plain value")
+        elif found:
+            values[found] = value
+    at = _name(spec.get("at"), f"{where}.at", problems, required=False, what="column name")
+    if len(problems) > before or table is None:
+        return None
+    return Suppression(table=table, columns=columns, values=values, at=at)
 
 
 def _find_loops(tables: dict[str, TableMap], problems: list[str]) -> None:
@@ -514,6 +749,83 @@ def _bind_value(column: sa.Column, value: str) -> Any:
     except (ValueError, InvalidOperation):
         return _NO_MATCH
     return value
+
+
+CHANGE_BATCH = 500  # keys bound in one IN (...)
+
+
+def _batches(bound: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    items = list(bound.items())
+    for start in range(0, len(items), CHANGE_BATCH):
+        yield dict(items[start : start + CHANGE_BATCH])
+
+
+def _in_states(value: Any, states: tuple[Any, ...]) -> bool:
+    """Whether a row's state is one of the mapping's active states (compared as text too:
+    the YAML says 1, the column holds "1", or the other way round)."""
+    return value in states or key_text(value) in {key_text(state) for state in states}
+
+
+def _as_date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, datetime) and isinstance(new, datetime):
+        # An aware and a naive time are never equal: compare the naive parts.
+        return old.replace(tzinfo=None) == new.replace(tzinfo=None)
+    return old == new
+
+
+def _typed_value(column: sa.Column, value: Any) -> Any:
+    """A new value in the column's Python type (a corrected date arrives as text); ValueError
+    when it is not one."""
+    if not isinstance(value, str):
+        return value
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return value
+    if python_type is str:
+        return value
+    if python_type is bool:
+        text = value.strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ValueError("not a boolean")
+    if python_type is datetime:
+        return datetime.fromisoformat(value.strip())
+    if python_type is date:
+        return date.fromisoformat(value.strip())
+    bound = _bind_value(column, value)
+    if bound is _NO_MATCH:
+        raise ValueError("not of the column's type")
+    return bound
+
+
+def _now_for(column: sa.Column) -> Any:
+    """The current time as the column holds it: aware or naive UTC, a date, or ISO text."""
+    now = datetime.now(UTC)
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        python_type = str
+    if python_type is datetime:
+        return now if getattr(column.type, "timezone", False) else now.replace(tzinfo=None)
+    if python_type is date:
+        return now.date()
+    return now.isoformat(sep=" ", timespec="seconds")
 
 
 def _same_identifier(identifier: Identifier, stored: Sequence[Any]) -> bool:
@@ -628,6 +940,8 @@ def _shared_engine(url: URL, connect_args: dict, schema: str | None, name: str):
                 ) from None
             if engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
                 sa.event.listen(engine, "connect", _addresses_as_text)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _enforce_foreign_keys)
             _ENGINES[key] = (engine, {})
         return _ENGINES[key]
 
@@ -640,6 +954,14 @@ def _addresses_as_text(dbapi_connection, _record) -> None:
 
     for name in ("inet", "cidr"):
         dbapi_connection.adapters.register_loader(name, TextLoader)
+
+
+def _enforce_foreign_keys(dbapi_connection, _record) -> None:
+    """SQLite checks foreign keys only when asked, per connection: without it a delete would
+    leave rows pointing at nothing, and ON DELETE SET NULL would not run."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
 
 
 def dispose_engines() -> None:
@@ -849,6 +1171,13 @@ class SqlConnector(BaseConnector):
             columns.extend(column for column, _ in table.columns)
             for lookup in table.lookups.values():
                 needed.setdefault(lookup.table, []).extend([lookup.key, lookup.column])
+            columns.extend(table.changes.columns())
+        suppression = self.mapping.suppression
+        if suppression is not None:
+            needed.setdefault(suppression.table, []).extend(
+                [*suppression.columns.values(), *suppression.values]
+                + ([suppression.at] if suppression.at else [])
+            )
         return {table: list(dict.fromkeys(columns)) for table, columns in needed.items()}
 
     def _schema_problems(self, conn: Connection) -> list[str]:
@@ -1100,6 +1429,301 @@ class SqlConnector(BaseConnector):
             .where(link == bound)
             .order_by(self._column(conn, leaf, table.key))
         )
+
+    # -- the change side (changes.py) --------------------------------------------------------
+
+    def describe_records(self, records: Sequence[RecordRef]) -> dict[str, RecordFacts]:
+        """Per record: is its row still there, is it part of an active relationship (`active:`)
+        and of which date (`dated_by:`). One query per table and batch of keys."""
+        facts = {record.key: RecordFacts() for record in records}
+        by_table: dict[str, list[str]] = {}
+        for record in records:
+            if record.source in self.mapping.tables:
+                by_table.setdefault(record.source, []).append(record.key)
+        if not by_table:
+            return facts
+        with self._errors("describe_records"), self.engine.connect() as conn:
+            for name, keys in by_table.items():
+                table_map = self.mapping.tables[name]
+                changes = table_map.changes
+                table = self._table(conn, name)
+                key_column = self._column(conn, table, table_map.key)
+                selected = [key_column.label("k")]
+                if changes.active:
+                    selected.append(self._column(conn, table, changes.active[0]).label("active"))
+                if changes.dated_by:
+                    selected.append(self._column(conn, table, changes.dated_by).label("dated"))
+                found: dict[str, Any] = {}
+                for batch in _batches(self._bound_keys(key_column, name, keys)):
+                    query = sa.select(*selected).where(key_column.in_(batch.values()))
+                    for row in conn.execute(query):
+                        found[f"{name}:{key_text(row.k)}"] = row
+                for key in keys:
+                    row = found.get(key)
+                    if row is None:
+                        facts[key] = RecordFacts(exists=False)
+                        continue
+                    facts[key] = RecordFacts(
+                        exists=True,
+                        active=bool(changes.active) and _in_states(row.active, changes.active[1]),
+                        dated=_as_date(row.dated) if changes.dated_by else None,
+                    )
+        return facts
+
+    def plan_changes(self, request: ChangeRequest) -> list[Change]:
+        """One change per table the mapping declares a change for, deepest tables first (an
+        order's lines before the order, everything before the subject's own row); records of
+        the other tables are changed by hand (see `_by_hand`)."""
+        by_table: dict[str, dict[str, RecordRef]] = {}
+        for record in request.records:
+            by_table.setdefault(record.source, {}).setdefault(record.key, record)
+        changes: list[Change] = []
+        for name, records in by_table.items():
+            table = self.mapping.tables.get(name)
+            change = self._planned(request, table, tuple(records)) if table else None
+            if change is not None:
+                changes.append(change)
+            else:
+                changes.extend(self._by_hand(request, table, list(records.values())))
+        changes.sort(key=lambda change: -self.mapping.depth(change.target))
+        if request.intent == Intent.STOP_MARKETING:
+            suppress = self._planned_suppression(request)
+            if suppress is not None:
+                changes.append(suppress)
+        return changes
+
+    def _planned(
+        self, request: ChangeRequest, table: TableMap, keys: tuple[str, ...]
+    ) -> Change | None:
+        """The table's own change for the request's intent; None when it declares none."""
+        declared = table.changes
+        intent = request.intent
+        if intent == Intent.ERASE and declared.erase == Strategy.DELETE:
+            return Change(target=table.name, strategy=Strategy.DELETE, keys=keys)
+        if intent == Intent.ERASE and declared.erase == Strategy.MASK:
+            return Change(
+                target=table.name,
+                strategy=Strategy.MASK,
+                keys=keys,
+                columns=declared.masks,
+                salt=request.salt,
+            )
+        if intent == Intent.RECTIFY and declared.rectify:
+            # A correction no listed column takes is left out: the caller reports it.
+            columns = tuple(
+                (column, request.corrections[table.field_of(column)])
+                for column in declared.rectify
+                if table.field_of(column) in request.corrections
+            )
+            if not columns:
+                return None
+            return Change(target=table.name, strategy=Strategy.RECTIFY, keys=keys, columns=columns)
+        if intent in (Intent.RESTRICT, Intent.LIFT_RESTRICTION) and declared.restrict:
+            restricted = intent == Intent.RESTRICT
+            return Change(
+                target=table.name,
+                strategy=Strategy.RESTRICT if restricted else Strategy.LIFT_RESTRICTION,
+                keys=keys,
+                columns=((declared.restrict, restricted),),
+            )
+        if intent == Intent.STOP_MARKETING and declared.stop_marketing:
+            return Change(
+                target=table.name,
+                strategy=Strategy.STOP_MARKETING,
+                keys=keys,
+                columns=(declared.stop_marketing,),
+            )
+        return None
+
+    def _by_hand(
+        self, request: ChangeRequest, table: TableMap | None, records: list[RecordRef]
+    ) -> list[Change]:
+        """Manual changes for records the mapping declares nothing for. Not every table needs
+        a person, though: a rectification concerns only the tables holding a corrected field,
+        and marketing stops through the tables and the list the mapping names, when it names
+        any (a web event has no marketing to stop)."""
+        intent = request.intent
+        if intent == Intent.RECTIFY:
+            if table is None or table.changes.rectify:
+                # An unknown table cannot say what it holds; a rectifiable one left out the
+                # corrections it does not take on purpose.
+                return []
+            held = {field_name for _column, field_name, _currency in table.fields}
+            corrections = {k: v for k, v in request.corrections.items() if k in held}
+            if not corrections:
+                return []
+            request = ChangeRequest(
+                intent=intent, records=records, corrections=corrections, salt=request.salt
+            )
+        if intent == Intent.STOP_MARKETING and self._stops_marketing():
+            return []
+        return manual_changes(request, records)
+
+    def _stops_marketing(self) -> bool:
+        return self.mapping.suppression is not None or any(
+            table.changes.stop_marketing for table in self.mapping.tables.values()
+        )
+
+    def _planned_suppression(self, request: ChangeRequest) -> Change | None:
+        suppression = self.mapping.suppression
+        if suppression is None:
+            return None
+        listed = tuple(
+            (kind, value)
+            for kind, value in request.identifiers.items()
+            if kind in suppression.columns and value
+        )
+        if not listed:
+            return None
+        subjects = tuple(dict.fromkeys(r.subject_key for r in request.records if r.subject_key))
+        return Change(
+            target=suppression.table,
+            strategy=Strategy.SUPPRESS,
+            keys=subjects or ("subject",),
+            columns=listed,
+        )
+
+    def apply(self, change: Change) -> ChangeResult:
+        """One change in one transaction, idempotently: rows gone or already as wanted are
+        ALREADY_DONE, rows no longer there MISSING (see changes.py)."""
+        if change.manual:
+            raise ConnectorError(f"{self.name}: a person carries out this change, not the system")
+        operation = f"{change.strategy} in {change.target}"
+        if change.strategy == Strategy.SUPPRESS:
+            suppression = self.mapping.suppression
+            if suppression is None or suppression.table != change.target:
+                raise ConnectorError(f"{self.name}: {change.target!r} is not the suppression list")
+            with self._errors(operation), self.engine.begin() as conn:
+                return self._suppress(conn, suppression, change)
+        table = self.mapping.tables.get(change.target)
+        if table is None:
+            raise ConnectorError(f"{self.name}: the mapping has no table {change.target!r}")
+        with self._errors(operation):
+            try:
+                with self.engine.begin() as conn:
+                    if change.strategy == Strategy.DELETE:
+                        return self._delete(conn, table, change)
+                    return self._update(conn, table, change)
+            except sa_exc.IntegrityError:
+                # The driver's message would quote the row; say what it means instead.
+                if change.strategy == Strategy.DELETE:
+                    raise ConnectorError(
+                        f"{self.name}: the rows of {table.name!r} cannot be deleted before "
+                        "the rows of other tables that refer to them (delete or unlink those "
+                        "first)"
+                    ) from None
+                raise ConnectorError(
+                    f"{self.name}: {operation} breaks a rule of the table (a column that "
+                    "may not be empty, a value that must be unique)"
+                ) from None
+
+    def _bound_keys(self, column: sa.Column, table: str, keys: Iterable[str]) -> dict[str, Any]:
+        """Record keys ("table:key") of `table` -> the key in the column's type. Keys of other
+        tables, or not of the column's type, match no row and are left out."""
+        bound = {}
+        for key in dict.fromkeys(keys):
+            prefix, _, text = key.partition(":")
+            if prefix != table:
+                continue
+            value = _bind_value(column, text)
+            if value is not _NO_MATCH:
+                bound[key] = value
+        return bound
+
+    def _delete(self, conn: Connection, table_map: TableMap, change: Change) -> ChangeResult:
+        table = self._table(conn, table_map.name)
+        key_column = self._column(conn, table, table_map.key)
+        result = ChangeResult({key: Outcome.ALREADY_DONE for key in change.keys})
+        for batch in _batches(self._bound_keys(key_column, table_map.name, change.keys)):
+            there = {
+                f"{table_map.name}:{key_text(row[0])}"
+                for row in conn.execute(
+                    sa.select(key_column).where(key_column.in_(batch.values())).with_for_update()
+                )
+            }
+            if not there:
+                continue
+            conn.execute(sa.delete(table).where(key_column.in_(batch.values())))
+            for key in batch:
+                if key in there:
+                    result.outcomes[key] = Outcome.DONE
+        return result
+
+    def _update(self, conn: Connection, table_map: TableMap, change: Change) -> ChangeResult:
+        """MASK, RECTIFY, RESTRICT, LIFT_RESTRICTION and STOP_MARKETING: read the rows (locked),
+        work out each column's new value, write only the rows where one differs."""
+        masks = change.columns if change.strategy == Strategy.MASK else ()
+        if not change.salt and any(Mask(how) == Mask.HASH for _column, how in masks):
+            # Unsalted, a hashed e-mail address is found again by hashing a guess.
+            raise ConnectorError(f"{self.name}: a hash mask needs the plan's salt")
+        table = self._table(conn, table_map.name)
+        key_column = self._column(conn, table, table_map.key)
+        columns = [(self._column(conn, table, name), how) for name, how in change.columns]
+        selected = [key_column.label("k")]
+        selected += [column.label(f"c{index}") for index, (column, _how) in enumerate(columns)]
+        result = ChangeResult({key: Outcome.MISSING for key in change.keys})
+        for batch in _batches(self._bound_keys(key_column, table_map.name, change.keys)):
+            query = sa.select(*selected).where(key_column.in_(batch.values())).with_for_update()
+            for row in conn.execute(query).all():
+                key = f"{table_map.name}:{key_text(row[0])}"
+                new_values = {}
+                for (column, how), old in zip(columns, row[1:], strict=True):
+                    new = self._new_value(change, column, how, old)
+                    if not _same(old, new):
+                        new_values[column.name] = new
+                if new_values:
+                    conn.execute(sa.update(table).where(key_column == row[0]).values(new_values))
+                    result.outcomes[key] = Outcome.DONE
+                elif result.outcomes.get(key) != Outcome.DONE:
+                    result.outcomes[key] = Outcome.ALREADY_DONE
+        return result
+
+    def _new_value(self, change: Change, column: sa.Column, how: Any, old: Any) -> Any:
+        if change.strategy == Strategy.MASK:
+            mask = Mask(how)
+            if mask == Mask.NULL or old is None:
+                return None
+            if mask == Mask.REDACT:
+                return ERASED_MARK
+            if mask == Mask.HASH:
+                # Hashed already (a change applied again): hashing the hash would differ.
+                return old if str(old).startswith("sha256:") else salted_hash(old, change.salt)
+            return generalised(old)
+        if change.strategy == Strategy.STOP_MARKETING and how == NOW:
+            return old if old is not None else _now_for(column)  # the first opt-out's time stays
+        try:
+            return _typed_value(column, how)
+        except ValueError:
+            raise ConnectorError(
+                f"{self.name}: the new value of {change.target}.{column.name} is not of the "
+                "column's type"
+            ) from None
+
+    def _suppress(self, conn: Connection, suppression: Suppression, change: Change) -> ChangeResult:
+        """A row per identifier not listed yet. Two requests listing the same address at the
+        same moment may both add it: a duplicate on a suppression list does no harm."""
+        table = self._table(conn, suppression.table)
+        added = False
+        for kind, value in change.columns:
+            if kind not in suppression.columns:
+                raise ConnectorError(f"{self.name}: the suppression list has no column for {kind}")
+            column = self._column(conn, table, suppression.columns[kind])
+            if kind in CASE_FOLDED_KINDS and conn.dialect.name not in ("mysql", "mariadb"):
+                listed = sa.func.lower(column) == str(value).lower()
+            else:
+                listed = column == value
+            if conn.execute(sa.select(column).where(listed).limit(1)).first() is not None:
+                continue
+            row = {column.name: value}
+            for name, constant in suppression.values.items():
+                row[self._column(conn, table, name).name] = constant
+            if suppression.at:
+                at = self._column(conn, table, suppression.at)
+                row[at.name] = _now_for(at)
+            conn.execute(sa.insert(table).values(row))
+            added = True
+        outcome = Outcome.DONE if added else Outcome.ALREADY_DONE
+        return ChangeResult({key: outcome for key in change.keys})
 
 
 def _with_driver(url: URL) -> URL:

@@ -67,7 +67,8 @@ from dsar.connectors.sql import parse_mapping
 from dsar.demo import supportdesk
 from dsar.models import DataCategory, SourceSystem
 
-DEMO_VERSION = "1"
+# Raised when the schema changes: a demo loaded by an earlier version is built again.
+DEMO_VERSION = "2"  # 2: restriction flags, repair status, the suppression list's address
 MAPPINGS = "dsar/data/demo"  # relative to settings.BASE_DIR, as mapping files are read
 DEFAULT_SUPPORTDESK_PORT = 8765
 URL_ENV = {"crm": "DSAR_DEMO_CRM_URL", "repairs": "DSAR_DEMO_REPAIRS_URL"}
@@ -351,10 +352,13 @@ PROSPECT_COLUMNS = (
 
 # --- the schemas ------------------------------------------------------------------------------
 
-# logical type -> (PostgreSQL, SQLite). Keys ("id", "code") become primary keys: inline on
-# SQLite (an INTEGER PRIMARY KEY is the rowid, free), after loading on PostgreSQL.
+# logical type -> (PostgreSQL, SQLite). Keys ("id", "serial", "code") become primary keys:
+# inline on SQLite (an INTEGER PRIMARY KEY is the rowid, free), after loading on PostgreSQL,
+# where a "serial" key then numbers the rows added later (the suppression list grows when a
+# subject objects). A "flag" is false unless set: never written by the loader.
 TYPES = {
     "id": ("bigint NOT NULL", "INTEGER PRIMARY KEY"),
+    "serial": ("bigint NOT NULL", "INTEGER PRIMARY KEY"),
     "code": ("text NOT NULL", "TEXT PRIMARY KEY"),
     "ref": ("bigint", "INTEGER"),
     "int": ("integer", "INTEGER"),
@@ -362,6 +366,7 @@ TYPES = {
     "ts": ("timestamptz", "TIMESTAMP"),
     "date": ("date", "DATE"),
     "bool": ("boolean", "BOOLEAN"),
+    "flag": ("boolean NOT NULL DEFAULT false", "BOOLEAN NOT NULL DEFAULT 0"),
     "money": ("numeric(10,2)", "REAL"),
     "ip": ("inet", "TEXT"),
 }
@@ -372,6 +377,7 @@ class Column:
     name: str
     type: str
     references: str = ""  # "table(column)"
+    on_delete: str = ""  # what the reference does when its row goes: "SET NULL"
 
 
 @dataclass(frozen=True)
@@ -382,31 +388,47 @@ class Table:
 
     @property
     def key(self) -> str | None:
-        return next((c.name for c in self.columns if c.type in ("id", "code")), None)
+        return next((c.name for c in self.columns if c.type in ("id", "serial", "code")), None)
+
+    @property
+    def written(self) -> tuple[Column, ...]:
+        """The columns the loader writes, in the order of its rows (flags keep their default)."""
+        return tuple(column for column in self.columns if column.type != "flag")
 
     @property
     def column_names(self) -> tuple[str, ...]:
-        return tuple(column.name for column in self.columns)
+        return tuple(column.name for column in self.written)
 
 
 def _table(name: str, spec: str, *indexes: str) -> Table:
-    """`_table("t", "id:id account_id:ref>accounts(id) name:text", "account_id, id")`"""
+    """`_table("t", "id:id account_id:ref>accounts(id) name:text", "account_id, id")`; a
+    reference ending in "/setnull" empties the column when the referenced row is deleted."""
     columns = []
     for item in spec.split():
         column, _, rest = item.partition(":")
         kind, _, references = rest.partition(">")
+        references, _, on_delete = references.partition("/")
         if kind not in TYPES:
             raise ValueError(f"{name}.{column}: unknown type {kind!r}")
-        columns.append(Column(column, kind, references))
+        columns.append(Column(column, kind, references, {"setnull": "SET NULL"}.get(on_delete, "")))
     return Table(name, tuple(columns), indexes)
 
 
+def _reference(column: Column) -> str:
+    """The REFERENCES clause's text after the keyword (this module's constants only)."""
+    if column.on_delete:
+        return f"{column.references} ON DELETE {column.on_delete}"
+    return column.references
+
+
 _ACCOUNT = "account_id:ref>accounts(id)"
+# Every table holding a subject's data can mark their rows restricted (Art. 18).
+_RESTRICTED = "restricted:flag"
 CRM_TABLES = (
     _table(
         "accounts",
         "id:id customer_no:text full_name:text position:text email:text phone:text company:text "
-        "created_at:ts last_login_at:ts last_login_ip:ip",
+        f"created_at:ts last_login_at:ts last_login_ip:ip {_RESTRICTED}",
         "lower(email)",
         "phone",
         "customer_no",
@@ -414,7 +436,7 @@ CRM_TABLES = (
     ),
     _table(
         "enquiries",
-        f"id:id {_ACCOUNT} channel:text subject:text message:text created_at:ts",
+        f"id:id {_ACCOUNT} channel:text subject:text message:text created_at:ts {_RESTRICTED}",
         "account_id, id",
     ),
     _table("events", "id:id title:text city:text venue:text starts_at:ts fee:money"),
@@ -422,68 +444,81 @@ CRM_TABLES = (
         "registrations",
         f"id:id event_id:ref>events(id) {_ACCOUNT} registered_at:ts attended:bool "
         "dietary_needs:text emergency_contact_name:text emergency_contact_phone:text "
-        "paid_amount:money",
+        f"paid_amount:money {_RESTRICTED}",
         "account_id, id",
         "event_id",
     ),
     _table(
         "orders",
         f"id:id {_ACCOUNT} order_no:text ordered_at:ts status:text total:money "
-        "delivery_address:text delivery_city:text",
+        f"delivery_address:text delivery_city:text {_RESTRICTED}",
         "account_id, id",
     ),
     _table(
         "order_lines",
-        "id:id order_id:ref>orders(id) product:text sku:text quantity:int unit_price:money",
+        "id:id order_id:ref>orders(id) product:text sku:text quantity:int unit_price:money "
+        f"{_RESTRICTED}",
         "order_id, id",
     ),
     _table(
         "product_registrations",
         f"id:id {_ACCOUNT} model:text serial_number:text purchase_date:date licence_key:text "
-        "warranty_until:date",
+        f"warranty_until:date {_RESTRICTED}",
         "account_id, id",
         "serial_number",
     ),
     _table(
         "survey_answers",
-        f"id:id {_ACCOUNT} survey:text question:text answer:text answered_at:ts",
+        f"id:id {_ACCOUNT} survey:text question:text answer:text answered_at:ts {_RESTRICTED}",
         "account_id, id",
     ),
     _table(
         "marketing_subscriptions",
         f"id:id {_ACCOUNT} topic:text channel:text subscribed_at:ts consent_source:text "
-        "unsubscribed_at:ts",
+        f"unsubscribed_at:ts {_RESTRICTED}",
         "account_id, id",
     ),
+    # The suppression list outlives the account (an erased subject must not be marketed to
+    # again): the address is kept, the link empties when the account is deleted, and rows are
+    # added by the connector when a subject objects (a serial key).
     _table(
-        "marketing_suppressions", f"id:id {_ACCOUNT} suppressed_at:ts reason:text", "account_id, id"
+        "marketing_suppressions",
+        "id:serial account_id:ref>accounts(id)/setnull suppressed_at:ts reason:text email:text "
+        f"{_RESTRICTED}",
+        "account_id, id",
+        "lower(email)",
     ),
     _table(
         "cookies",
         f"id:id {_ACCOUNT} cookie_id:text purpose:text first_seen_at:ts last_seen_at:ts "
-        "consent:bool",
+        f"consent:bool {_RESTRICTED}",
         "account_id, id",
     ),
     _table(
         "web_events",
         f"id:id {_ACCOUNT} occurred_at:ts url:text search_term:text ip:ip user_agent:text "
-        "os:text app_instance_id:text",
+        f"os:text app_instance_id:text {_RESTRICTED}",
         "account_id, id",
     ),
 )
 _CUSTOMER = "customer_no:text>customers(customer_no)"
 REPAIRS_TABLES = (
-    _table("customers", "customer_no:code company:text contact_name:text created_at:ts"),
+    _table(
+        "customers",
+        f"customer_no:code company:text contact_name:text created_at:ts {_RESTRICTED}",
+    ),
+    # status: "in_repair" until the device is back with its owner, then "returned".
     _table(
         "repairs",
         f"id:id {_CUSTOMER} serial_number:text model:text received_at:ts fault:text "
-        "resolution:text under_warranty:bool returned_at:ts",
+        f"resolution:text under_warranty:bool returned_at:ts status:text {_RESTRICTED}",
         "customer_no, id",
         "serial_number",
     ),
     _table(
         "warranties",
-        f"id:id {_CUSTOMER} serial_number:text model:text starts_on:date ends_on:date cover:text",
+        f"id:id {_CUSTOMER} serial_number:text model:text starts_on:date ends_on:date cover:text "
+        f"{_RESTRICTED}",
         "customer_no, id",
         "serial_number",
     ),
@@ -583,13 +618,13 @@ class SqliteStore:
             for column in table.columns:
                 sql_type = TYPES[column.type][1]
                 if column.references:
-                    sql_type += f" REFERENCES {column.references}"
+                    sql_type += f" REFERENCES {_reference(column)}"
                 columns.append(f'"{column.name}" {sql_type}')
             conn.execute(f"CREATE TABLE {table.name} ({', '.join(columns)})")
         writers = {}
         for table in self.tables:
             names = ", ".join(f'"{name}"' for name in table.column_names)
-            marks = ", ".join("?" for _ in table.columns)
+            marks = ", ".join("?" for _ in table.written)
             statement = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"  # noqa: S608
 
             def flush(rows: list, statement: str = statement) -> None:
@@ -767,7 +802,21 @@ class PostgresStore:
                         self._execute(
                             conn,
                             f"ALTER TABLE {table.name} ADD FOREIGN KEY ({column.name}) "
-                            f"REFERENCES {column.references}",
+                            f"REFERENCES {_reference(column)}",
+                        )
+                    if column.type == "serial":
+                        # Numbered on from the loaded rows.
+                        name, key = sql.Identifier(table.name), sql.Identifier(column.name)
+                        conn.execute(
+                            sql.SQL(
+                                "ALTER TABLE {} ALTER COLUMN {} ADD GENERATED BY DEFAULT AS IDENTITY"
+                            ).format(name, key)
+                        )
+                        conn.execute(
+                            sql.SQL(
+                                "SELECT setval(pg_get_serial_sequence({}, {}), "
+                                "coalesce(max({}), 0) + 1, false) FROM {}"
+                            ).format(sql.Literal(table.name), sql.Literal(column.name), key, name)
                         )
             conn.execute("ANALYZE")
             with (
@@ -1088,7 +1137,8 @@ class DemoData:
         ):
             repairs["repairs"].write(
                 (self.next_id("repairs"), ARTA.customer_no, serial, model, ts(_epoch(when)),
-                 fault, resolution, _epoch(when) < _epoch("2025-05-10 00:00"), ts(_epoch(back)))
+                 fault, resolution, _epoch(when) < _epoch("2025-05-10 00:00"), ts(_epoch(back)),
+                 "returned")
             )  # fmt: skip
         repairs["warranties"].write(
             (self.next_id("warranties"), ARTA.customer_no, serial, model, "2022-05-10",
@@ -1236,12 +1286,13 @@ class DemoData:
                             account,
                             ts(gone),
                             SUPPRESSION_REASONS[0],
+                            person.email,
                         )
                     )
         elif rng.random() < 0.03:
             crm["marketing_suppressions"].write(
                 (self.next_id("marketing_suppressions"), account,
-                 ts(self.between(since, END)), rng.choice(SUPPRESSION_REASONS[1:]))
+                 ts(self.between(since, END)), rng.choice(SUPPRESSION_REASONS[1:]), person.email)
             )  # fmt: skip
 
         for name, purpose in rng.sample(COOKIES, COOKIE_COUNTS[rng.randrange(100)]):
@@ -1335,10 +1386,11 @@ class DemoData:
             for _ in range(rng.choice((0, 1, 1, 1, 2, 3))):
                 received = self.between(bought + 20 * DAY, END - 10 * DAY)
                 returned = received + rng.randint(2, 21) * DAY
+                back = returned < END
                 repairs["repairs"].write(
                     (self.next_id("repairs"), customer_no, serial, model, ts(received),
                      rng.choice(FAULTS), rng.choice(RESOLUTIONS), received < until,
-                     ts(returned) if returned < END else None)
+                     ts(returned) if back else None, "returned" if back else "in_repair")
                 )  # fmt: skip
 
     def write_desk_customer(
@@ -1572,6 +1624,8 @@ def desk_path() -> Path:
 def _complete(stores: dict[str, Any]) -> dict[str, str] | None:
     meta = stores["crm"].meta()
     if not meta or meta.get("complete") != "yes" or not stores["repairs"].meta():
+        return None
+    if meta.get("version") != DEMO_VERSION:  # an earlier schema: the mappings would not fit
         return None
     folders = [demo_dir() / "events", demo_dir() / "prospects"]
     if not desk_path().exists() or not all(any(f.glob("*.csv")) for f in folders):

@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from casework.models import AuditEvent
+from dsar.connectors.changes import ChangeRequest, Intent, Outcome, RecordRef, Strategy
 from dsar.connectors.registry import (
     check_system,
     connector_for,
@@ -122,6 +123,20 @@ def export(slug: str, *identifiers: Identifier) -> list:
         lookup = connector.find_subject(identifiers)
         assert len(lookup.matches) == 1, f"{slug}: {lookup}"
         return list(connector.export(lookup.matches[0]))
+
+
+def fulfil(slug: str, identifier: Identifier, intent: Intent, **extra):
+    """Plan the intent for her records in one system and apply every automatic change:
+    (changes, outcomes per target)."""
+    with connector_for(system(slug)) as connector:
+        (match,) = connector.find_subject([identifier]).matches
+        records = [
+            RecordRef(r.source, r.key, r.category, r.subject_key) for r in connector.export(match)
+        ]
+        request = ChangeRequest(intent=intent, records=records, salt="demo-salt", **extra)
+        changes = connector.plan_changes(request)
+        outcomes = {c.target: connector.apply(c).outcomes for c in changes if not c.manual}
+        return changes, outcomes
 
 
 def by_category(records) -> dict[str, int]:
@@ -300,6 +315,60 @@ def test_her_support_desk_customer_record_is_exported(desk):
     assert set(profile.data) == {"name", "phone", "email", "company"}
 
 
+def test_her_crm_records_are_erased_children_first_without_anything_by_hand(demo, var_dir):
+    changes, outcomes = fulfil("crm", EMAIL, Intent.ERASE)
+    assert not [change for change in changes if change.manual]
+    order = [change.target for change in changes]
+    assert order.index("order_lines") < order.index("orders")
+    assert outcomes["web_events"] and set(outcomes["web_events"].values()) == {Outcome.DONE}
+    assert find("crm", EMAIL).matches == []  # the address is hashed, the rest gone
+    with closing(sqlite3.connect(var_dir / "demo" / "crm.sqlite3")) as crm:
+        (name, email) = crm.execute(
+            "SELECT full_name, email FROM accounts WHERE customer_no = ?", [ARTA.customer_no]
+        ).fetchone()
+    assert name == "[erased]" and email.startswith("sha256:")
+
+
+def test_her_objection_ends_her_subscription_and_lists_her_address_once(demo, var_dir):
+    identifiers = {"email": EMAIL.value}
+    changes, outcomes = fulfil("crm", EMAIL, Intent.STOP_MARKETING, identifiers=identifiers)
+    assert [(c.target, c.strategy) for c in changes] == [
+        ("marketing_subscriptions", Strategy.STOP_MARKETING),
+        ("marketing_suppressions", Strategy.SUPPRESS),
+    ]
+    assert set(outcomes["marketing_suppressions"].values()) == {Outcome.DONE}
+    _changes, again = fulfil("crm", EMAIL, Intent.STOP_MARKETING, identifiers=identifiers)
+    assert {o for per_key in again.values() for o in per_key.values()} == {Outcome.ALREADY_DONE}
+    with closing(sqlite3.connect(var_dir / "demo" / "crm.sqlite3")) as crm:
+        listed = crm.execute(
+            "SELECT count(*) FROM marketing_suppressions WHERE email = ?", [ARTA.email]
+        ).fetchone()[0]
+    assert listed == 1
+
+
+def test_her_repairs_are_restricted_and_rectified_in_place(demo, var_dir):
+    changes, outcomes = fulfil("repairs", CUSTOMER_NUMBER, Intent.RESTRICT)
+    assert not [change for change in changes if change.manual]
+    assert {o for per_key in outcomes.values() for o in per_key.values()} == {Outcome.DONE}
+    _changes, outcomes = fulfil(
+        "repairs", CUSTOMER_NUMBER, Intent.RECTIFY, corrections={"contact_name": "Arta Hoxha"}
+    )
+    assert outcomes == {"customers": {f"customers:{ARTA.customer_no}": Outcome.DONE}}
+
+
+def test_her_returned_repairs_are_not_active_and_are_dated_by_their_arrival(demo):
+    with connector_for(system("repairs")) as connector:
+        (match,) = connector.find_subject([CUSTOMER_NUMBER]).matches
+        refs = [
+            RecordRef(r.source, r.key) for r in connector.export(match) if r.source == "repairs"
+        ]
+        facts = connector.describe_records(refs)
+    assert sorted((f.active, f.dated.isoformat()) for f in facts.values()) == [
+        (False, "2023-09-04"),
+        (False, "2025-02-17"),
+    ]
+
+
 def test_a_registration_shows_its_events_title_not_its_id(demo, var_dir):
     registration = next(r for r in export("crm", EMAIL) if r.source == "registrations")
     assert "event_id" not in registration.data
@@ -343,7 +412,8 @@ def test_the_data_is_realistic_and_its_identifiers_are_shared_unevenly(demo, var
     assert 0 < with_email < customers  # the desk has e-mails for some only
     with closing(sqlite3.connect(var_dir / "demo" / "repairs.sqlite3")) as repairs:
         columns = {row[1] for row in repairs.execute("PRAGMA table_info(customers)")}
-    assert columns == {"customer_no", "company", "contact_name", "created_at"}  # no e-mail
+    # no e-mail; a restriction flag (Art. 18)
+    assert columns == {"customer_no", "company", "contact_name", "created_at", "restricted"}
     with open(var_dir / "demo" / "events" / "tirana-print-summit-2024.csv", encoding="utf-8") as f:
         attendees = list(csv.DictReader(f))
     assert sum(1 for a in attendees if not a["Email"]) > len(attendees) / 2
@@ -366,6 +436,14 @@ def test_a_second_run_without_reset_changes_nothing(demo, var_dir):
     assert demo_counts(var_dir) == before
     assert SourceSystem.objects.count() == 5
     assert by_category(export("crm", EMAIL)) == ARTA_RECORDS["crm"]
+
+
+def test_a_demo_of_an_earlier_version_is_built_again(demo, var_dir):
+    with closing(sqlite3.connect(var_dir / "demo" / "crm.sqlite3")) as crm, crm:
+        crm.execute("UPDATE demo_meta SET value = '1' WHERE key = 'version'")
+    output = load_demo("--subjects", "30", "--backend", "sqlite")
+    assert "already loaded" not in output
+    assert check_system(system("crm")) == []
 
 
 def test_loading_the_register_and_the_demo_again_writes_no_audit_event(demo, var_dir):
@@ -459,6 +537,11 @@ def test_on_postgresql_it_loads_databases_beside_the_default_one(postgres_demo, 
         "accounts_customer_no_idx", "accounts_lower_full_name_lower_company_idx",
         "web_events_account_id_id_idx", "order_lines_order_id_id_idx",
     } <= indexes  # fmt: skip
+    # The suppression list numbers the rows it gains after loading.
+    _changes, outcomes = fulfil(
+        "crm", EMAIL, Intent.STOP_MARKETING, identifiers={"email": EMAIL.value}
+    )
+    assert set(outcomes["marketing_suppressions"].values()) == {Outcome.DONE}
     again = load_demo("--subjects", "30", "--backend", "postgresql")
     assert "already loaded (30 subjects" in again
     assert by_category(export("crm", EMAIL)) == ARTA_RECORDS["crm"]
