@@ -1041,7 +1041,12 @@ class HttpConnector(BaseConnector):
     def _declared(self, change: Change) -> tuple[str, str, list[str]]:
         """The method and path of a planned change's endpoint, and the export paths whose
         records it changes, from the mapping as it is now."""
-        intent = next(i for i, (s, _m) in CHANGE_SETTINGS.items() if s == change.strategy)
+        intents = [
+            i for i, (strategy, _m) in CHANGE_SETTINGS.items() if strategy == change.strategy
+        ]
+        if not intents:
+            raise ConnectorError(f"{self.name}: cannot {change.strategy} records over HTTP")
+        intent = intents[0]
         templates = []
         for entry in self.config["export"]:
             declared = (entry.get("changes") or {}).get(intent)

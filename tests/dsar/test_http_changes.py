@@ -187,6 +187,17 @@ def test_without_declared_changes_every_intent_is_planned_by_hand(desk, monkeypa
         assert changes and all(change.manual for change in changes), intent
 
 
+def test_a_change_the_mapping_does_not_declare_is_refused(connector):
+    (key,) = [r.key for r in records_of(connector) if r.key.endswith("tickets:11")]
+    masking = Change(target="PATCH /api/tickets", strategy=Strategy.MASK, keys=(key,))
+    undeclared = Change(
+        target="DELETE /api/everything/{key}", strategy=Strategy.DELETE, keys=(key,)
+    )
+    for change in (masking, undeclared):
+        with pytest.raises(ConnectorError):
+            connector.apply(change)
+
+
 # --- faults -----------------------------------------------------------------------------------
 
 
