@@ -21,8 +21,26 @@ Config::
     # columns: {Name: {field: full_name}, Company: {}, Dietary needs: {field: dietary_requirements}}
     label: {sq: Listat e pjesëmarrësve, en: Attendee lists}   # optional: what the report
                                       # calls the folder, before each file's name
+    dated_by: Registered              # optional: the column whose date counts for retention
+    changes:                          # optional: what fulfilment may change in the files
+      erase: delete                   # the rows go; or keep them with their personal cells masked:
+      # erase: {mask: {Name: redact, Email: hash, Phone: null, Registered: generalise}}
+      rectify: [Name, Company, Email] # the columns a correction may set
+
+A correction names register fields: a column takes the value of the field it fills (its
+`field:` in `columns`, else its name normalised: "Dietary needs" -> dietary_needs). Files have
+no restriction flag or marketing consent: restriction and stopping marketing are planned by hand,
+as is any change the `changes:` block does not declare.
 
 or any of these keys in a YAML file named by `mapping_file` (merged in by BaseConnector).
+
+Changing the files: a row's key is its byte offset, and offsets move when a file is rewritten
+(another subject's erasure). So a plan reads each row at its offset when it is made and keeps
+its fingerprint (a hash of its parsed values); `apply` finds the rows by fingerprint, wherever
+they are now, and rewrites the file whole: a temporary file in the same folder, untouched rows
+copied byte for byte, then an atomic rename. Rewrites of one folder take turns (a lock file under
+settings.VAR_DIR/locks). A row no longer there (deleted, masked, corrected already) is
+ALREADY_DONE, and the file is left as it is.
 
 A subject here is whoever the matched rows describe; the subject key is derived from the set of
 rows, so the same person found again by another identifier is recognised. An identifier whose rows carry different values of another identifier column (two
@@ -32,12 +50,17 @@ e-mails for one name and company) matches more than one person and is reported a
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import fcntl
 import hashlib
 import io
+import json
 import os
+import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import closing
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
@@ -54,6 +77,21 @@ from dsar.connectors.base import (
     check_label,
     field_key,
     listed_columns,
+    manual_changes,
+)
+from dsar.connectors.changes import (
+    ERASED_MARK,
+    Change,
+    ChangeRequest,
+    ChangeResult,
+    Intent,
+    Mask,
+    Outcome,
+    RecordFacts,
+    RecordRef,
+    Strategy,
+    generalised,
+    salted_hash,
 )
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 
@@ -66,7 +104,76 @@ KNOWN_KEYS = {
     "identifiers",
     "columns",
     "label",
+    "dated_by",
+    "changes",
 }
+# What the `changes:` block may declare; restriction and marketing have nothing to act on in a
+# CSV file, so they are always planned by hand.
+CHANGE_KEYS = {"erase", "rectify"}
+MASKS = {str(mask) for mask in Mask}
+
+
+def _check_changes(changes: Any, problems: list[str]) -> None:
+    if not isinstance(changes, dict):
+        problems.append("changes must be a mapping with erase and/or rectify")
+        return
+    unknown = set(changes) - CHANGE_KEYS
+    if unknown:
+        problems.append(
+            f"changes: unknown keys: {', '.join(sorted(map(str, unknown)))} (files can only "
+            "erase and rectify; restriction and marketing are done by hand)"
+        )
+    erase = changes.get("erase")
+    if erase is not None and erase != "delete":
+        mask = erase.get("mask") if isinstance(erase, dict) and set(erase) == {"mask"} else None
+        if not isinstance(mask, dict) or not mask:
+            problems.append(
+                "changes.erase must be delete, or {mask: {Column: redact|null|hash|generalise}}"
+            )
+        else:
+            for column, how in mask.items():
+                if not isinstance(column, str) or not column.strip() or how not in MASKS:
+                    problems.append(
+                        f"changes.erase.mask.{column}: must be one of {', '.join(sorted(MASKS))}"
+                    )
+    rectify = changes.get("rectify")
+    if rectify is not None and not (
+        isinstance(rectify, list)
+        and rectify
+        and all(isinstance(column, str) and column.strip() for column in rectify)
+    ):
+        problems.append("changes.rectify must be a list of column names")
+
+
+def _fingerprint(values: list[str]) -> str:
+    """What a row is, whatever its place in the file and however its cells are quoted."""
+    return hashlib.sha256(json.dumps(values, ensure_ascii=False).encode()).hexdigest()
+
+
+def _line_ending(raw: str) -> str:
+    for ending in ("\r\n", "\n", "\r"):
+        if raw.endswith(ending):
+            return ending
+    return ""  # the last row of a file without a final newline
+
+
+def _masked(value: str, how: str, salt: str) -> str:
+    if value == "":
+        return ""  # nothing personal in an empty cell: it stays as it is
+    if how == Mask.NULL:
+        return ""
+    if how == Mask.REDACT:
+        return ERASED_MARK
+    if how == Mask.HASH:
+        return salted_hash(value, salt) or ""
+    return generalised(value) or ""
+
+
+def _date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        return None
 
 
 def _row_identifiers(row: dict[str, str], mapping: dict[str, Any]) -> set[Identifier]:
@@ -134,6 +241,11 @@ class CsvFolderConnector(BaseConnector):
             listed_columns(config["columns"], "columns", problems)
         if len(config.get("delimiter", ",")) != 1:
             problems.append("delimiter must be one character")
+        dated_by = config.get("dated_by")
+        if dated_by is not None and not (isinstance(dated_by, str) and dated_by.strip()):
+            problems.append("dated_by must name one column")
+        if config.get("changes") is not None:
+            _check_changes(config["changes"], problems)
         return problems
 
     def searchable_kinds(self) -> frozenset[str]:
@@ -166,7 +278,12 @@ class CsvFolderConnector(BaseConnector):
         """The index of the file open as `fh`, rebuilt from it only when the file changed (size
         or mtime). The caller reads the rows through the same `fh`: one open per file."""
         stat = os.fstat(fh.fileno())  # of the file being read, even if it was just replaced
-        version = f"{stat.st_size}:{stat.st_mtime_ns}:{sorted(self.config['identifiers'].items())}"
+        # The inode too: a rewritten file is a new file (see _rewrite), even when it keeps its
+        # size within the file system's clock tick.
+        version = (
+            f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}:"
+            f"{sorted(self.config['identifiers'].items())}"
+        )
         index_path = self._index_path(path)
         db = sqlite3.connect(index_path)
         db.execute("CREATE TABLE IF NOT EXISTS meta (version TEXT)")
@@ -208,16 +325,19 @@ class CsvFolderConnector(BaseConnector):
         )
 
     def _parse(self, header: list[str], line: str, fh: TextIO) -> dict[str, str]:
+        return dict(zip(header, self._values(self._whole_row(line, fh)), strict=False))
+
+    def _whole_row(self, line: str, fh: TextIO) -> str:
         # A quoted field may span lines: read on until the quotes balance.
         while line.count('"') % 2:
             more = fh.readline()
             if not more:
                 break
             line += more
-        values = next(
-            csv.reader(io.StringIO(line), delimiter=self.config.get("delimiter", ",")), []
-        )
-        return dict(zip(header, values, strict=False))
+        return line
+
+    def _values(self, raw: str) -> list[str]:
+        return next(csv.reader(io.StringIO(raw), delimiter=self.config.get("delimiter", ",")), [])
 
     def _rows_at(self, fh: TextIO, offsets: Iterable[int]) -> Iterator[tuple[int, dict[str, str]]]:
         """The rows at these offsets, in file order: one forward pass, one row in memory."""
@@ -313,3 +433,258 @@ class CsvFolderConnector(BaseConnector):
                         subject_key=match.subject_key,
                         found_by=identifier,
                     )
+
+    # --- the change side (changes.py) ------------------------------------------------------------
+
+    def describe_records(self, records: Sequence[RecordRef]) -> dict[str, RecordFacts]:
+        """A record exists while a row still starts at its offset (read soon after gathering;
+        once the file is rewritten that may be another row, which is why `plan_changes` goes by
+        content). It is dated by the `dated_by` column when the mapping names one. Nothing in a
+        list is part of an active relationship."""
+        dated_by = self.config.get("dated_by")
+        facts = {}
+        for name, refs in _by_file(records).items():
+            header, rows = self._planned_rows(name, [ref.key for ref in refs], {})
+            for ref in refs:
+                values = rows.get(ref.key)
+                if values is None:
+                    facts[ref.key] = RecordFacts(exists=False)
+                    continue
+                row = dict(zip(header, values, strict=False))
+                dated = _date(row.get(dated_by) or "") if dated_by else None
+                facts[ref.key] = RecordFacts(exists=True, dated=dated)
+        return facts
+
+    def plan_changes(self, request: ChangeRequest) -> list[Change]:
+        """One change per file: the rows' fingerprints as they are now, so that `apply` finds
+        them however the file is rewritten meanwhile. A row no longer at its offset (or, when
+        the request names the subject's identifiers, holding none of them) gets no fingerprint:
+        `apply` reports it MISSING rather than change whatever row is there now."""
+        declared = self.config.get("changes") or {}
+        if request.intent == Intent.ERASE and "erase" in declared:
+            erase = declared["erase"]
+            strategy = Strategy.DELETE if erase == "delete" else Strategy.MASK
+        elif request.intent == Intent.RECTIFY and "rectify" in declared:
+            strategy = Strategy.RECTIFY
+        else:
+            return manual_changes(request)
+        planned: list[Change] = []
+        for name, refs in _by_file(request.records).items():
+            keys = tuple(ref.key for ref in refs)
+            header, rows = self._planned_rows(name, keys, request.identifiers)
+            fingerprints = tuple((key, _fingerprint(rows[key])) for key in keys if key in rows)
+            if strategy == Strategy.RECTIFY:
+                columns, by_hand = self._corrections(header, request.corrections)
+                if by_hand:
+                    hand = ChangeRequest(Intent.RECTIFY, refs, corrections=by_hand)
+                    planned += manual_changes(hand)
+                if not columns:
+                    continue
+            elif strategy == Strategy.MASK:
+                masks = declared["erase"]["mask"]
+                columns = tuple((c, Mask(how)) for c, how in masks.items() if c in header)
+                if not columns:  # the file has other columns than the mapping thought
+                    planned += manual_changes(request, refs)
+                    continue
+            else:
+                columns = ()
+            planned.append(
+                Change(
+                    target=name,
+                    strategy=strategy,
+                    keys=keys,
+                    columns=columns,
+                    fingerprints=fingerprints,
+                    salt=request.salt,
+                )
+            )
+        return planned
+
+    def apply(self, change: Change) -> ChangeResult:
+        """Rewrite the change's file without (DELETE) or with changed (MASK, RECTIFY) the rows
+        that have one of its fingerprints. Per key: DONE; ALREADY_DONE when no row has its
+        fingerprint any more, or the row already reads as it should; MISSING when the plan
+        found no row for it, or the file is gone."""
+        if change.manual:
+            raise ConnectorError(f"{self.name}: a manual change is carried out by a person")
+        if change.strategy not in (Strategy.DELETE, Strategy.MASK, Strategy.RECTIFY):
+            raise ConnectorError(f"{self.name}: files cannot {change.strategy}")
+        result = ChangeResult({key: Outcome.MISSING for key in change.keys})
+        path = self._file(change.target)
+        if path is None:
+            return result
+        wanted = {fingerprint for _key, fingerprint in change.fingerprints}
+        with self._folder_lock():
+            try:
+                changed = self._rewrite(path, change, wanted)
+            except (OSError, UnicodeError, csv.Error) as exc:
+                # The exception's text may quote the file's content: its type is enough.
+                raise ConnectorError(
+                    f"{self.name}: could not rewrite {change.target} ({type(exc).__name__})"
+                ) from None
+        for key, fingerprint in change.fingerprints:
+            result.outcomes[key] = Outcome.DONE if fingerprint in changed else Outcome.ALREADY_DONE
+        return result
+
+    # --- helpers of the change side --------------------------------------------------------------
+
+    def _file(self, name: str) -> Path | None:
+        """The folder's file of that name; never a path outside the folder."""
+        if not name or Path(name).name != name:
+            return None
+        path = self.folder / name
+        return path if path.is_file() else None
+
+    def _planned_rows(
+        self, name: str, keys: Sequence[str], identifiers: Any
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """The file's header, and the values of the row at each key's offset. A key is left out
+        when no row of the index starts there (the file was rewritten since it was gathered),
+        or when `identifiers` are given and the row holds none of them."""
+        path = self._file(name)
+        if path is None:
+            return [], {}
+        subject = set()
+        for kind, value in (identifiers or {}).items():
+            if kind in IDENTIFIER_KINDS:
+                subject.add((kind, Identifier(kind, value).value))
+        rows: dict[str, list[str]] = {}
+        with self._open(path) as fh, closing(self._index(path, fh)) as db:
+            fh.seek(0)
+            header = self._values(self._whole_row(fh.readline(), fh))
+            for key in keys:
+                file_name, _, offset = key.rpartition(":")
+                if file_name != name or not offset.isdigit():
+                    continue
+                query = "SELECT kind, value FROM ids WHERE offset = ?"
+                held = set(db.execute(query, (int(offset),)))
+                if not held or (subject and not held & subject):
+                    continue
+                fh.seek(int(offset))
+                rows[key] = self._values(self._whole_row(fh.readline(), fh))
+        return header, rows
+
+    def _corrections(
+        self, header: list[str], corrections: Any
+    ) -> tuple[tuple[tuple[str, Any], ...], dict[str, Any]]:
+        """(column, new value) for the rectifiable columns of this file whose field is corrected;
+        and the corrected fields this file holds in columns that may not be rectified (those
+        are corrected by hand)."""
+        options = dict(listed_columns(self.config.get("columns") or list(header), "columns", []))
+        rectifiable = self.config["changes"]["rectify"]
+        columns, by_hand = [], {}
+        for column in header:
+            field_name = (options.get(column) or {}).get("field") or field_key(column)
+            if field_name not in corrections:
+                continue
+            if column in rectifiable:
+                columns.append((column, corrections[field_name]))
+            elif column in options:
+                by_hand[field_name] = corrections[field_name]
+        return tuple(columns), by_hand
+
+    @contextmanager
+    def _folder_lock(self) -> Iterator[None]:
+        """One rewrite of a folder at a time, across processes. The lock file lives under
+        VAR_DIR, not in the data folder, where it could be taken for a list."""
+        locks = Path(settings.VAR_DIR) / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256(str(self.folder.resolve()).encode()).hexdigest()[:24]
+        with open(locks / f"csv-{digest}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _rewrite(self, path: Path, change: Change, wanted: set[str]) -> set[str]:
+        """Write the file again beside itself, then rename it into place: a reader sees the old
+        file or the new one, never half of one. The header and every row the change does not
+        touch are copied as they were, byte for byte. Returns the fingerprints of the rows
+        changed; when there are none, the file is left as it is."""
+        changed: set[str] = set()
+        with self._open(path) as source:
+            header_raw = self._whole_row(source.readline(), source)
+            header = self._values(header_raw)
+            # Closed by the `with target` below; kept past it to be renamed or removed.
+            target = tempfile.NamedTemporaryFile(  # noqa: SIM115
+                "w",
+                encoding=self.config.get("encoding", "utf-8"),
+                newline="",
+                dir=path.parent,
+                prefix=f".{path.name}.",
+                suffix=".rewrite",
+                delete=False,
+            )
+            try:
+                with target:
+                    target.write(header_raw)
+                    while line := source.readline():
+                        raw = self._whole_row(line, source)
+                        values = self._values(raw)
+                        fingerprint = _fingerprint(values)
+                        if fingerprint not in wanted:
+                            target.write(raw)
+                            continue
+                        if change.strategy == Strategy.DELETE:
+                            changed.add(fingerprint)
+                            continue
+                        new = self._changed_values(header, values, change)
+                        if new != values:
+                            changed.add(fingerprint)
+                            self._write_row(target, raw, new)
+                        else:
+                            target.write(raw)
+                    target.flush()
+                    os.fsync(target.fileno())
+                if changed:
+                    shutil.copymode(path, target.name)
+                    os.replace(target.name, path)
+                else:
+                    os.unlink(target.name)
+            except BaseException:
+                Path(target.name).unlink(missing_ok=True)
+                raise
+        # The index follows the file: its next reader builds it again.
+        self._index_path(path).unlink(missing_ok=True)
+        return changed
+
+    def _changed_values(self, header: list[str], values: list[str], change: Change) -> list[str]:
+        new = list(values)
+        for column, how in change.columns:
+            if column not in header or header.index(column) >= len(new):
+                continue  # a short row: nothing in that cell
+            index = header.index(column)
+            if change.strategy == Strategy.MASK:
+                new[index] = _masked(new[index], how, change.salt)
+            else:
+                new[index] = "" if how is None else str(how)
+        return new
+
+    def _write_row(self, target: TextIO, raw: str, values: list[str]) -> None:
+        """A changed row, with the line ending of the row it replaces, every cell quoted if
+        every cell of that row was (else as little as the csv module needs)."""
+        delimiter = self.config.get("delimiter", ",")
+        ending = _line_ending(raw)
+        text = raw[: len(raw) - len(ending)]
+        quoted = f'"{delimiter}"'
+        all_quoted = (
+            len(text) >= 2
+            and text.startswith('"')
+            and text.endswith('"')
+            and text.count(quoted) >= len(values) - 1
+        )
+        writer = csv.writer(
+            target,
+            delimiter=delimiter,
+            lineterminator=ending,
+            quoting=csv.QUOTE_ALL if all_quoted else csv.QUOTE_MINIMAL,
+        )
+        writer.writerow(values)
+
+
+def _by_file(records: Sequence[RecordRef]) -> dict[str, list[RecordRef]]:
+    by_file: dict[str, list[RecordRef]] = {}
+    for record in records:
+        by_file.setdefault(record.source, []).append(record)
+    return by_file

@@ -37,6 +37,36 @@ Configuration (a mapping; JSON in the admin or YAML in version control)::
         category: online_account              # record (none for null); no paging; `key` is
         fields: [name, phone, company]        # optional (the subject key when absent)
     check: {path: /api/health}                # optional: asked first by check()
+    suppression:                              # optional: the system's suppression list, for
+      method: POST                            # stopping marketing (Art. 21): one request per
+      path: /api/suppressions                 # identifier of the subject; no placeholders in
+      body: {"{kind}": "{value}"}             # the path; {kind} and {value} in the body
+      identifiers: [email, phone]             # optional: the kinds it takes (default: any)
+
+Each `export` entry may say how its records are changed (fulfilment, changes.py)::
+
+      - path: /api/customers/{subject_key}/tickets
+        ...
+        changes:                              # each optional; a method defaults as shown
+          erase: {method: DELETE, path: "/api/customers/{subject_key}/tickets/{key}"}
+          rectify: {method: PATCH, path: "/api/customers/{subject_key}", fields: [name, phone]}
+          restrict: {method: POST, path: "/api/customers/{subject_key}/restriction"}
+          lift_restriction: {method: DELETE, path: "/api/customers/{subject_key}/restriction"}
+
+A change path may use {subject_key} (the subject's key, as in the export path) and {key} (the
+record's own key), each quoted as one path segment; nothing else. A path with {key} is called
+once per record; a path without it once per subject, and each of that subject's records takes
+the call's outcome (a restriction is set once, however many tickets the subject has). Changes
+are planned per change endpoint (method and path), calls per record before calls per subject,
+so that a subject's records go before the subject. A rectification sends the corrected values
+of its `fields` (each fills the register field its export `fields` options name) as a JSON
+object; a corrected field the endpoint exports but does not list, and every intent an endpoint
+declares no change for, is planned by hand.
+
+The contract with the system, per call: 2xx is DONE, unless the answer is a JSON object with
+`"changed": false` (nothing to change: ALREADY_DONE). A 404 (or 410) to a DELETE is
+ALREADY_DONE: the thing is gone; a 404 to any other method is MISSING. Every call must be
+idempotent on the system's side: a change that failed half-way is simply applied again.
 
 Any of these settings may live in a YAML file named by `mapping_file` instead (merged in by
 BaseConnector, inline settings winning), so a shared mapping needs only its base_url inline.
@@ -59,7 +89,7 @@ import string
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
@@ -76,6 +106,16 @@ from dsar.connectors.base import (
     check_label,
     field_key,
     listed_columns,
+    manual_changes,
+)
+from dsar.connectors.changes import (
+    Change,
+    ChangeRequest,
+    ChangeResult,
+    Intent,
+    Outcome,
+    RecordRef,
+    Strategy,
 )
 from dsar.identifiers import IDENTIFIER_KINDS, Identifier
 
@@ -94,7 +134,7 @@ PAGING_SETTINGS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "link": ((), ()),
 }
 # mapping_file is merged in by BaseConnector: the connector never sees it.
-TOP_SETTINGS = ("base_url", "auth", "timeout", "lookup", "export", "check")
+TOP_SETTINGS = ("base_url", "auth", "timeout", "lookup", "export", "check", "suppression")
 LOOKUP_SETTINGS = (
     "method",
     "path",
@@ -114,7 +154,16 @@ EXPORT_SETTINGS = (
     "fields",
     "label",
     "single",
+    "changes",
 )
+# intent -> (its strategy, the method it uses unless the mapping says otherwise)
+CHANGE_SETTINGS: dict[str, tuple[Strategy, str]] = {
+    Intent.ERASE: (Strategy.DELETE, "DELETE"),
+    Intent.RECTIFY: (Strategy.RECTIFY, "PATCH"),
+    Intent.RESTRICT: (Strategy.RESTRICT, "POST"),
+    Intent.LIFT_RESTRICTION: (Strategy.LIFT_RESTRICTION, "DELETE"),
+}
+CHANGE_METHODS = ("DELETE", "POST", "PATCH", "PUT")
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_PAGE_SIZE = 100
 
@@ -324,6 +373,81 @@ def _check_export(export: Any, problems: list[str]) -> None:
         check_label(entry.get("label"), f"{where}.label", problems)
         if entry.get("fields") is not None:
             listed_columns(entry["fields"], f"{where}.fields", problems)
+        if entry.get("changes") is not None:
+            _check_changes(f"{where}.changes", entry, problems)
+
+
+def _check_changes(where: str, entry: Mapping[str, Any], problems: list[str]) -> None:
+    changes = entry["changes"]
+    if not isinstance(changes, Mapping) or not changes:
+        problems.append(f"{where} must map intents ({', '.join(CHANGE_SETTINGS)}) to endpoints")
+        return
+    _check_unknown(f"{where}.", changes, CHANGE_SETTINGS, problems)
+    export_path = entry.get("path")
+    in_export_path = isinstance(export_path, str) and "{subject_key}" in export_path
+    exported = None
+    if entry.get("fields") is not None:
+        exported = {name for name, _options in listed_columns(entry["fields"], "fields", [])}
+    for intent, change in changes.items():
+        if intent not in CHANGE_SETTINGS:
+            continue
+        here = f"{where}.{intent}"
+        if not isinstance(change, Mapping):
+            problems.append(f"{here} must be a mapping such as {{method: ..., path: ...}}")
+            continue
+        allowed = ("method", "path", "fields") if intent == Intent.RECTIFY else ("method", "path")
+        _check_unknown(f"{here}.", change, allowed, problems)
+        method = change.get("method", CHANGE_SETTINGS[intent][1])
+        if not isinstance(method, str) or method.upper() not in CHANGE_METHODS:
+            problems.append(f"{here}.method must be one of {', '.join(CHANGE_METHODS)}")
+        elif intent == Intent.RECTIFY and method.upper() == "DELETE":
+            problems.append(f"{here}.method cannot be DELETE: a correction sends the new values")
+        used = _check_path(f"{here}.path", change.get("path"), {"subject_key", "key"}, problems)
+        if change.get("path") and not used:
+            problems.append(
+                f"{here}.path uses neither {{subject_key}} nor {{key}}: it would change "
+                "something other than the subject's records"
+            )
+        if "subject_key" in used and not in_export_path:
+            problems.append(
+                f"{here}.path uses {{subject_key}}, but the endpoint's own path does not "
+                "carry it (its records' keys would not say whose they are)"
+            )
+        if intent == Intent.RECTIFY:
+            fields = change.get("fields")
+            if not (
+                isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields)
+            ):
+                problems.append(f"{here}.fields must list the fields a correction may set")
+            elif exported is not None:
+                for name in fields:
+                    if name not in exported:
+                        problems.append(f"{here}.fields: {name!r} is not among the exported fields")
+
+
+def _check_suppression(suppression: Any, problems: list[str]) -> None:
+    if not isinstance(suppression, Mapping):
+        problems.append(
+            "suppression must be a mapping such as {method: POST, path: ..., body: ...}"
+        )
+        return
+    _check_unknown("suppression.", suppression, ("method", "path", "body", "identifiers"), problems)
+    method = suppression.get("method", "POST")
+    if not isinstance(method, str) or method.upper() not in ("POST", "PUT", "PATCH"):
+        problems.append("suppression.method must be POST, PUT or PATCH")
+    _check_path("suppression.path", suppression.get("path"), set(), problems)
+    body = suppression.get("body")
+    if not isinstance(body, Mapping) or not body:
+        problems.append('suppression.body is required, e.g. {"{kind}": "{value}"}')
+    elif "value" not in _check_params("suppression.body", body, {"kind", "value"}, problems):
+        problems.append("suppression.body never uses {value}: the identifier would not be sent")
+    kinds = suppression.get("identifiers")
+    if kinds is not None and not (
+        isinstance(kinds, list) and kinds and all(kind in IDENTIFIER_KINDS for kind in kinds)
+    ):
+        problems.append(
+            f"suppression.identifiers must list identifier kinds ({', '.join(IDENTIFIER_KINDS)})"
+        )
 
 
 def _check_base_url(base_url: Any, problems: list[str]) -> None:
@@ -489,6 +613,8 @@ class HttpConnector(BaseConnector):
             else:
                 _check_unknown("check.", check, ("path",), problems)
                 _check_path("check.path", check.get("path"), set(), problems)
+        if config.get("suppression") is not None:
+            _check_suppression(config["suppression"], problems)
         return problems
 
     # --- the client -----------------------------------------------------------------------------
@@ -571,7 +697,7 @@ class HttpConnector(BaseConnector):
             raise TransientConnectorError(f"{what}: HTTP {status}{later}", retry_after=retry_after)
         if status in (401, 403):
             raise ConnectorError(f"{what}: credentials refused (HTTP {status})")
-        if status == 404 and missing_ok:
+        if missing_ok and (status == 404 or (status == 410 and method == "DELETE")):
             return None
         if status == 404:
             raise ConnectorError(f"{what}: not found (HTTP 404)")
@@ -810,3 +936,197 @@ class HttpConnector(BaseConnector):
         except ConnectorError as exc:
             return [str(exc)]
         return []
+
+    # --- the change side (changes.py) -----------------------------------------------------------
+
+    def plan_changes(self, request: ChangeRequest) -> list[Change]:
+        """One change per change endpoint (its method and path), calls per record first; what
+        no endpoint declares is planned by hand (see the module's docstring)."""
+        if request.intent == Intent.STOP_MARKETING:
+            return self._plan_suppression(request)
+        if request.intent not in CHANGE_SETTINGS:
+            return manual_changes(request)
+        strategy = CHANGE_SETTINGS[request.intent][0]
+        entries = {entry["path"]: entry for entry in self.config["export"]}
+        keys_of: dict[str, list[str]] = {}  # target -> record keys
+        values_of: dict[str, dict[str, Any]] = {}  # target -> the body of a correction
+        by_hand: list[RecordRef] = []
+        by_hand_corrections: dict[str, Any] = {}
+        for record in request.records:
+            entry = entries.get(record.source) or {}
+            declared = (entry.get("changes") or {}).get(request.intent)
+            if request.intent == Intent.RECTIFY:
+                sent, left = _corrections(entry, declared, request.corrections)
+                if left:
+                    by_hand.append(record)
+                    by_hand_corrections.update(left)
+                if not sent:
+                    continue
+                declared_target = _target(request.intent, declared)
+                values_of.setdefault(declared_target, {}).update(sent)
+            elif declared is None:
+                by_hand.append(record)
+                continue
+            keys_of.setdefault(_target(request.intent, declared), []).append(record.key)
+        # Calls per record (a ticket) before calls per subject (the customer they belong to).
+        targets = sorted(keys_of, key=lambda target: "{key}" not in target)
+        planned = [
+            Change(
+                target=target,
+                strategy=strategy,
+                keys=tuple(keys_of[target]),
+                columns=tuple(sorted(values_of.get(target, {}).items())),
+            )
+            for target in targets
+        ]
+        if by_hand:
+            hand = ChangeRequest(request.intent, by_hand, corrections=by_hand_corrections)
+            planned += manual_changes(hand)
+        return planned
+
+    def _plan_suppression(self, request: ChangeRequest) -> list[Change]:
+        """The subject's identifiers on the suppression list: one change over all of the
+        subject's records here, one call per identifier."""
+        suppression = self.config.get("suppression")
+        if not suppression or not request.records:
+            return manual_changes(request)
+        kinds = suppression.get("identifiers")
+        listed = tuple(
+            (kind, value)
+            for kind, value in sorted(request.identifiers.items())
+            if kinds is None or kind in kinds
+        )
+        if not listed:
+            return manual_changes(request)
+        method = str(suppression.get("method", "POST")).upper()
+        return [
+            Change(
+                target=f"{method} {suppression['path']}",
+                strategy=Strategy.SUPPRESS,
+                keys=tuple(record.key for record in request.records),
+                columns=listed,
+            )
+        ]
+
+    def apply(self, change: Change) -> ChangeResult:
+        """One request per record (a path with {key}) or per subject (a path without); a
+        transient failure half-way is raised, and the change is applied again whole: every
+        call is idempotent (the module's docstring has the contract)."""
+        if change.manual:
+            raise ConnectorError(f"{self.name}: a manual change is carried out by a person")
+        if change.strategy == Strategy.SUPPRESS:
+            return self._apply_suppression(change)
+        method, path, templates = self._declared(change)
+        what = f"{self.name}: {change.strategy} ({method} {path})"
+        calls: dict[str, list[str]] = {}  # the path called -> the keys it serves
+        for key in change.keys:
+            subject_key, record_key = _split_key(key, templates, what)
+            called = path.format(
+                subject_key=_quote_segment(subject_key), key=_quote_segment(record_key)
+            )
+            calls.setdefault(called, []).append(key)
+        body = dict(change.columns) if change.strategy == Strategy.RECTIFY else None
+        result = ChangeResult()
+        for called, keys in calls.items():
+            response = self._send(what, called, method=method, json=body, missing_ok=True)
+            if response is None:
+                # Gone: what a DELETE wanted; anything else has nothing left to change.
+                outcome = Outcome.ALREADY_DONE if method == "DELETE" else Outcome.MISSING
+            else:
+                outcome = Outcome.ALREADY_DONE if _unchanged(response) else Outcome.DONE
+            for key in keys:
+                result.outcomes[key] = outcome
+        return result
+
+    def _declared(self, change: Change) -> tuple[str, str, list[str]]:
+        """The method and path of a planned change's endpoint, and the export paths whose
+        records it changes, from the mapping as it is now."""
+        intents = [
+            i for i, (strategy, _m) in CHANGE_SETTINGS.items() if strategy == change.strategy
+        ]
+        if not intents:
+            raise ConnectorError(f"{self.name}: cannot {change.strategy} records over HTTP")
+        intent = intents[0]
+        templates = []
+        for entry in self.config["export"]:
+            declared = (entry.get("changes") or {}).get(intent)
+            if declared is not None and _target(intent, declared) == change.target:
+                templates.append(entry["path"])
+        if not templates:
+            raise ConnectorError(
+                f"{self.name}: {change.target} is no longer declared for {intent}; plan again"
+            )
+        method, _, path = change.target.partition(" ")
+        return method, path, templates
+
+    def _apply_suppression(self, change: Change) -> ChangeResult:
+        suppression = self.config.get("suppression")
+        method, _, path = change.target.partition(" ")
+        if not suppression or path != suppression["path"]:
+            raise ConnectorError(f"{self.name}: {change.target} is no longer the suppression list")
+        what = f"{self.name}: suppress ({method} {path})"
+        added = False
+        for kind, value in change.columns:
+            values = {"kind": kind, "value": value}
+            body = {
+                name.format(**values): template.format(**values)
+                for name, template in suppression["body"].items()
+            }
+            response = self._send(what, path, method=method, json=body)
+            added = added or not _unchanged(response)
+        outcome = Outcome.DONE if added else Outcome.ALREADY_DONE
+        return ChangeResult({key: outcome for key in change.keys})
+
+
+def _target(intent: str, declared: Mapping[str, Any]) -> str:
+    """What a change is planned against: its endpoint's method and path template."""
+    method = str(declared.get("method", CHANGE_SETTINGS[intent][1])).upper()
+    return f"{method} {declared['path']}"
+
+
+def _corrections(
+    entry: Mapping[str, Any], declared: Mapping[str, Any] | None, corrections: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The body a rectification sends to this endpoint ({its field: new value}), and the
+    corrections (register field: value) of fields it exports but may not set: by hand. An
+    endpoint that does not list its fields may hold any of them."""
+    listed = entry.get("fields")
+    exported = dict(listed_columns(listed, "fields", [])) if listed is not None else None
+    settable = set(declared["fields"]) if declared else set()
+    sent, left = {}, {}
+    if exported is None:
+        for name in settable:
+            if field_key(name) in corrections:
+                sent[name] = corrections[field_key(name)]
+        return sent, ({} if declared else dict(corrections))
+    for name, options in exported.items():
+        register_field = options.get("field") or field_key(name)
+        if register_field not in corrections:
+            continue
+        if name in settable:
+            sent[name] = corrections[register_field]
+        else:
+            left[register_field] = corrections[register_field]
+    return sent, left
+
+
+def _split_key(key: str, templates: list[str], what: str) -> tuple[str, str]:
+    """(subject key, record key) of a record key `{filled export path}:{record key}`."""
+    for template in templates:
+        literal = [re.escape(part) for part in template.split("{subject_key}")]
+        # A quoted subject key holds neither "/" nor ":": the first ":" after it ends the path.
+        pattern = "([^/:]+)".join(literal) if len(literal) > 1 else literal[0]
+        found = re.match(f"^{pattern}:(.*)$", key, re.DOTALL)
+        if found:
+            subject_key = unquote(found.group(1)) if len(literal) > 1 else ""
+            return subject_key, found.group(found.lastindex)
+    raise ConnectorError(f"{what}: a record's key does not belong to the endpoint")
+
+
+def _unchanged(response: httpx.Response) -> bool:
+    """The system's word that there was nothing to change: `{"changed": false}`."""
+    try:
+        data = response.json()
+    except ValueError:
+        return False
+    return isinstance(data, Mapping) and data.get("changed") is False

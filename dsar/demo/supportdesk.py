@@ -17,6 +17,23 @@ Endpoints (JSON; all but the health check need `Authorization: Bearer <token>`):
         {"items": [{id, started_at, duration_s, direction, notes}], "page": n, "per_page": m}
         page paging, 50 a page (per_page at most 100), and a Link: <...>; rel="next" header
 
+Changes (fulfilment; every one idempotent, so a caller may send it again after a failure):
+
+    PATCH /api/customers/{id} {"name": ..., "phone": ..., "email": ..., "company": ...}
+        any of the four; {"changed": true|false, "customer": {...}}
+    POST /api/customers/{id}/restriction       {"changed": ..., "restricted": true}
+    DELETE /api/customers/{id}/restriction     {"changed": ..., "restricted": false}
+    DELETE /api/customers/{id}/tickets/{ticket} {"changed": true}; 404 when there is none
+    DELETE /api/customers/{id}/calls/{call}    the same
+    DELETE /api/customers/{id}                 the customer, their tickets and calls
+    GET /api/suppressions                      {"items": [{kind, value, created_at}]}
+    POST /api/suppressions {"email": ...}      put on the list (email, phone): 201
+        {"changed": true}, or 200 {"changed": false} when it is listed already
+
+The contract: `"changed": false` says there was nothing left to do; a DELETE of something
+that is not there answers 404. The customer object shows `restricted` (Art. 18: kept, not
+used). Changes are written to the desk's SQLite file: they last, and show in its answers.
+
 Phones are matched on their digits (a leading 00 counts as +), e-mails case-insensitively.
 Fault injection for tests and demos: `server.fail_next(n)` (503 with Retry-After: 1),
 `server.slow_next(n, seconds)`, `server.answer_next(...)` (any canned answer), or the
@@ -60,7 +77,8 @@ CREATE TABLE IF NOT EXISTS customers (
     phone_key TEXT NOT NULL DEFAULT '',
     email TEXT NOT NULL DEFAULT '',
     email_key TEXT NOT NULL DEFAULT '',
-    company TEXT NOT NULL DEFAULT ''
+    company TEXT NOT NULL DEFAULT '',
+    restricted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS customers_phone_key ON customers (phone_key);
 CREATE INDEX IF NOT EXISTS customers_email_key ON customers (email_key);
@@ -84,6 +102,13 @@ CREATE TABLE IF NOT EXISTS calls (
     notes TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS calls_customer ON calls (customer_id, id);
+CREATE TABLE IF NOT EXISTS suppressions (
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    value_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (kind, value_key)
+);
 """
 
 
@@ -100,6 +125,11 @@ def email_key(email: str) -> str:
     return (email or "").strip().lower()
 
 
+# What the suppression list takes, each kind matched as the customers' own values are.
+SUPPRESSIBLE = {"email": email_key, "phone": phone_key}
+CUSTOMER_FIELDS = ("name", "phone", "email", "company")
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -113,6 +143,10 @@ def create_database(path: str | Path) -> Path:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
+        # A desk file made before customers could be restricted gains the column.
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(customers)")}
+        if "restricted" not in columns:
+            conn.execute("ALTER TABLE customers ADD COLUMN restricted INTEGER NOT NULL DEFAULT 0")
         conn.commit()
     finally:
         conn.close()
@@ -451,6 +485,9 @@ class SupportDeskHandler(BaseHTTPRequestHandler):
             self._error(401, "unauthorised", {"WWW-Authenticate": 'Bearer realm="supportdesk"'})
             return
         try:
+            if parts.path == "/api/suppressions":
+                self._route_suppressions()
+                return
             self._route(parts.path, query)
         except sqlite3.Error as exc:
             logger.error("support desk database error (%s)", type(exc).__name__)
@@ -466,13 +503,10 @@ class SupportDeskHandler(BaseHTTPRequestHandler):
             self._error(404, "not found")
             return
         with closing(self._db()) as conn:
-            profile = conn.execute(
-                "SELECT id, name, phone, email, company FROM customers WHERE id = ?",
-                (int(customer),),
-            ).fetchone()
+            profile = _profile(conn, int(customer))
             if profile:
                 if found.group(2) is None:
-                    self._json(200, dict(profile))
+                    self._json(200, profile)
                 elif found.group(2) == "tickets":
                     self._tickets(conn, int(customer), query)
                 else:
@@ -480,28 +514,16 @@ class SupportDeskHandler(BaseHTTPRequestHandler):
                 return
         self._error(404, "no such customer")
 
-    def _customers(self, query: dict[str, str]) -> None:
-        clauses, args = [], []
-        if "phone" in query:
-            clauses.append("phone_key = ?")
-            args.append(phone_key(query["phone"]))
-        if "email" in query:
-            clauses.append("email_key = ?")
-            args.append(email_key(query["email"]))
-        if not clauses:
-            self._error(400, "search by phone or email")
-            return
-        if not all(args):  # an empty key would match everyone without one
-            self._json(200, {"items": []})
-            return
-        sql = (
-            "SELECT id, name, phone, email, company FROM customers WHERE "  # noqa: S608 - fixed clauses
-            + " AND ".join(clauses)
-            + " ORDER BY id"
-        )
+    def _route_suppressions(self) -> None:
         with closing(self._db()) as conn:
-            items = [dict(row) for row in conn.execute(sql, args)]
-        self._json(200, {"items": items})
+            rows = conn.execute(
+                "SELECT kind, value, created_at FROM suppressions ORDER BY created_at, kind"
+            )
+            self._json(200, {"items": [dict(row) for row in rows]})
+
+    def _customers(self, query: dict[str, str]) -> None:
+        with closing(self._db()) as conn:
+            self._json(*_search_customers(conn, query))
 
     def _tickets(self, conn: sqlite3.Connection, customer: int, query: dict[str, str]) -> None:
         cursor, limit = query.get("cursor") or "0", query.get("limit") or str(TICKETS_PER_PAGE)
@@ -536,38 +558,205 @@ class SupportDeskHandler(BaseHTTPRequestHandler):
         items = [dict(row) for row in rows[:per_page]]
         self._json(200, {"items": items, "page": page, "per_page": per_page}, headers)
 
-    def do_POST(self) -> None:
-        # POST /api/customers/search {"phone": ...} keeps identifiers out of URLs altogether.
+    # --- changes --------------------------------------------------------------------------------
+
+    def _change_request(self) -> tuple[str, Any] | None:
+        """The path and JSON body (None when empty) of a POST, PATCH or DELETE, once faults
+        and the token are dealt with; None when it has been answered already."""
         path = urlsplit(self.path).path
-        if path != "/api/customers/search":
-            self._not_allowed()
-            return
         self.server.record(self.command, path)
         length = self.headers.get("Content-Length", "0")
-        body = self.rfile.read(int(length)) if length.isdigit() else b""
+        raw = self.rfile.read(int(length)) if length.isdigit() else b""
         if self._fault():
-            return
+            return None
         if not self._authorised():
             self._error(401, "unauthorised", {"WWW-Authenticate": 'Bearer realm="supportdesk"'})
-            return
+            return None
         try:
-            search = json.loads(body or b"{}")
+            body = json.loads(raw) if raw.strip() else None
         except ValueError:
-            search = None
-        if not isinstance(search, dict):
             self._error(400, "send a JSON object")
+            return None
+        return path, body
+
+    def _write_db(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.server.db_path, timeout=10)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _change(self, routes: Mapping[re.Pattern, Any]) -> None:
+        """Answer a change request by the first route whose pattern matches its path: the
+        route is called with a connection in a transaction, the body and the path's parts,
+        and returns the status and the JSON to answer."""
+        begun = self._change_request()
+        if begun is None:
             return
-        try:
-            self._customers({key: str(value) for key, value in search.items()})
-        except sqlite3.Error as exc:
-            logger.error("support desk database error (%s)", type(exc).__name__)
-            self._error(500, "internal error")
+        path, body = begun
+        for pattern, route in routes.items():
+            found = pattern.match(path)
+            if not found:
+                continue
+            parts = [unquote(part) for part in found.groups()]
+            if not all(part.isdigit() for part in parts):
+                self._error(404, "not found")
+                return
+            try:
+                with closing(self._write_db()) as conn, conn:
+                    status, answer = route(conn, body, *map(int, parts))
+            except sqlite3.Error as exc:
+                logger.error("support desk database error (%s)", type(exc).__name__)
+                self._error(500, "internal error")
+                return
+            # Answered once committed: whoever reads next sees the change.
+            self._json(status, answer)
+            return
+        self._error(404, "not found")
 
-    def _not_allowed(self) -> None:
+    def do_POST(self) -> None:
+        self._change(
+            {
+                re.compile(r"^/api/customers/search$"): self._search,
+                re.compile(r"^/api/suppressions$"): self._suppress,
+                re.compile(r"^/api/customers/([^/]+)/restriction$"): self._restrict,
+            }
+        )
+
+    def do_PATCH(self) -> None:
+        self._change({re.compile(r"^/api/customers/([^/]+)$"): self._correct})
+
+    def do_DELETE(self) -> None:
+        self._change(
+            {
+                re.compile(r"^/api/customers/([^/]+)/restriction$"): self._lift_restriction,
+                re.compile(r"^/api/customers/([^/]+)/tickets/([^/]+)$"): self._delete_ticket,
+                re.compile(r"^/api/customers/([^/]+)/calls/([^/]+)$"): self._delete_call,
+                re.compile(r"^/api/customers/([^/]+)$"): self._delete_customer,
+            }
+        )
+
+    def _search(self, conn: sqlite3.Connection, body: Any) -> Answer:
+        # POST /api/customers/search {"phone": ...} keeps identifiers out of URLs altogether.
+        if not isinstance(body, dict):
+            return _refusal(400, "send a JSON object")
+        return _search_customers(conn, {key: str(value) for key, value in body.items()})
+
+    def _suppress(self, conn: sqlite3.Connection, body: Any) -> Answer:
+        if not (
+            isinstance(body, dict)
+            and body
+            and all(kind in SUPPRESSIBLE and isinstance(v, str) for kind, v in body.items())
+        ):
+            return _refusal(400, f"send {{kind: value}}, kind one of {', '.join(SUPPRESSIBLE)}")
+        added = 0
+        for kind, value in body.items():
+            value_key = SUPPRESSIBLE[kind](value)
+            if not value_key:
+                return _refusal(400, f"the {kind} is empty")
+            added += conn.execute(
+                "INSERT OR IGNORE INTO suppressions (kind, value, value_key, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (kind, value, value_key, _now()),
+            ).rowcount
+        return (201 if added else 200), {"changed": bool(added)}
+
+    def _restrict(self, conn: sqlite3.Connection, body: Any, customer: int) -> Answer:
+        return self._set_restricted(conn, customer, True)
+
+    def _lift_restriction(self, conn: sqlite3.Connection, body: Any, customer: int) -> Answer:
+        return self._set_restricted(conn, customer, False)
+
+    def _set_restricted(self, conn: sqlite3.Connection, customer: int, restricted: bool) -> Answer:
+        changed = conn.execute(
+            "UPDATE customers SET restricted = ? WHERE id = ? AND restricted != ?",
+            (int(restricted), customer, int(restricted)),
+        ).rowcount
+        if not changed and _profile(conn, customer) is None:
+            return _refusal(404, "no such customer")
+        return 200, {"changed": bool(changed), "restricted": restricted}
+
+    def _correct(self, conn: sqlite3.Connection, body: Any, customer: int) -> Answer:
+        if not isinstance(body, dict) or not body:
+            return _refusal(400, f"send a JSON object of {', '.join(CUSTOMER_FIELDS)}")
+        unknown = sorted(set(body) - set(CUSTOMER_FIELDS))
+        if unknown or not all(isinstance(value, str) for value in body.values()):
+            return _refusal(400, f"only text values of {', '.join(CUSTOMER_FIELDS)} can be set")
+        if "name" in body and not body["name"].strip():
+            return _refusal(400, "a customer needs a name")
+        profile = _profile(conn, customer)
+        if profile is None:
+            return _refusal(404, "no such customer")
+        if all(profile[name] == value for name, value in body.items()):
+            return 200, {"changed": False, "customer": profile}
+        row = _customer_row({**profile, **body})
+        conn.execute(
+            "UPDATE customers SET name = :name, phone = :phone, phone_key = :phone_key, "
+            "email = :email, email_key = :email_key, company = :company WHERE id = :id",
+            row,
+        )
+        return 200, {"changed": True, "customer": _profile(conn, customer)}
+
+    def _delete_ticket(
+        self, conn: sqlite3.Connection, body: Any, customer: int, ticket: int
+    ) -> Answer:
+        return self._delete_one(conn, "tickets", customer, ticket)
+
+    def _delete_call(self, conn: sqlite3.Connection, body: Any, customer: int, call: int) -> Answer:
+        return self._delete_one(conn, "calls", customer, call)
+
+    def _delete_one(self, conn: sqlite3.Connection, table: str, customer: int, row: int) -> Answer:
+        deleted = conn.execute(
+            f"DELETE FROM {table} WHERE id = ? AND customer_id = ?",  # noqa: S608 - fixed names
+            (row, customer),
+        ).rowcount
+        return (200, {"changed": True}) if deleted else _refusal(404, f"no such {table[:-1]}")
+
+    def _delete_customer(self, conn: sqlite3.Connection, body: Any, customer: int) -> Answer:
+        conn.execute("DELETE FROM tickets WHERE customer_id = ?", (customer,))
+        conn.execute("DELETE FROM calls WHERE customer_id = ?", (customer,))
+        if conn.execute("DELETE FROM customers WHERE id = ?", (customer,)).rowcount:
+            return 200, {"changed": True}
+        return _refusal(404, "no such customer")
+
+    def do_PUT(self) -> None:
         self.server.record(self.command, urlsplit(self.path).path)
-        self._error(405, "method not allowed", {"Allow": "GET, POST"})
+        self._error(405, "method not allowed", {"Allow": "GET, POST, PATCH, DELETE"})
 
-    do_PUT = do_PATCH = do_DELETE = _not_allowed
+
+Answer = tuple[int, Any]  # status, JSON
+
+
+def _refusal(status: int, message: str) -> Answer:
+    return status, {"error": message}
+
+
+def _search_customers(conn: sqlite3.Connection, query: dict[str, str]) -> Answer:
+    clauses, args = [], []
+    if "phone" in query:
+        clauses.append("phone_key = ?")
+        args.append(phone_key(query["phone"]))
+    if "email" in query:
+        clauses.append("email_key = ?")
+        args.append(email_key(query["email"]))
+    if not clauses:
+        return _refusal(400, "search by phone or email")
+    if not all(args):  # an empty key would match everyone without one
+        return 200, {"items": []}
+    sql = (
+        "SELECT id, name, phone, email, company FROM customers WHERE "  # noqa: S608 - fixed clauses
+        + " AND ".join(clauses)
+        + " ORDER BY id"
+    )
+    return 200, {"items": [dict(row) for row in conn.execute(sql, args)]}
+
+
+def _profile(conn: sqlite3.Connection, customer: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT id, name, phone, email, company, restricted FROM customers WHERE id = ?",
+        (customer,),
+    ).fetchone()
+    if row is None:
+        return None
+    return {**dict(row), "restricted": bool(row["restricted"])}
 
 
 def make_server(

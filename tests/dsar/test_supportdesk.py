@@ -134,7 +134,7 @@ def test_it_finds_customers_by_a_post_search(api):
 def test_it_answers_one_customer_record_by_id(api):
     assert api.get("/api/customers/2").json() == {
         "id": 2, "name": "Besnik Hoxha", "phone": "+355 4 222 3333",
-        "email": "besnik@office.demo.example", "company": "Tirana Office",
+        "email": "besnik@office.demo.example", "company": "Tirana Office", "restricted": False,
     }  # fmt: skip
     assert api.get("/api/customers/99").status_code == 404
 
