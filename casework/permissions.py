@@ -170,15 +170,22 @@ def check_draft_plan(case: Case, actor: Actor) -> None:
         )
 
 
-def check_submit_plan(case: Case, actor: Actor, plan: FulfilmentPlan | None = None) -> None:
-    """The case's newest plan is drafted, and every record left to a person is decided."""
+def check_submit_plan(
+    case: Case,
+    actor: Actor,
+    plan: FulfilmentPlan | None = None,
+    *,
+    decisions_pending_ok: bool = False,
+) -> None:
+    """The case's newest plan is drafted, and every record left to a person is decided (or,
+    with `decisions_pending_ok`, may still be)."""
     require_perm(actor, "casework.prepare_plan")
     if case.state != State.IN_REVIEW:
         raise TransitionNotAllowed(_("A plan can be submitted only while the case is in review."))
     plan = plan or latest_plan(case)
     if plan is None or plan.state != FulfilmentPlan.State.DRAFT:
         raise ValidationError(_("There is no drafted plan to submit."))
-    undecided = undecided_keeps(plan)
+    undecided = [] if decisions_pending_ok else undecided_keeps(plan)
     if undecided:
         raise ValidationError(
             ngettext(

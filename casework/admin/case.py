@@ -565,6 +565,11 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                 name="{}_{}_plan".format(*info),
             ),
             path(
+                "<path:object_id>/plan/<str:number>/decide/",
+                view(self.plan_decide_view),
+                name="{}_{}_plan_decide".format(*info),
+            ),
+            path(
                 "<path:object_id>/plan-action/<int:action_id>/confirm/",
                 view(self.plan_confirm_view),
                 name="{}_{}_plan_confirm".format(*info),

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from casework import operations, selectors, services
 from casework.actors import Actor
-from casework.models import CHANGING_TYPES, Case, FulfilmentAction
+from casework.models import CHANGING_TYPES, Case, FulfilmentAction, FulfilmentPlan
 from dsar.connectors.changes import Change
 from dsar.models import DataCategory, SourceSystem
 
@@ -92,6 +92,12 @@ class FulfilmentAdminViews:
                 for pk, entry in sorted(by_system.items(), key=lambda item: systems[item[0]].name)
             ],
             "undecided": len(selectors.undecided_keeps(plan)) if plan else 0,
+            "may_decide": bool(
+                plan
+                and plan.state == FulfilmentPlan.State.DRAFT
+                and request.user.has_perm("casework.prepare_plan")
+            ),
+            "decide_url": self._case_url("plan_decide", case, "latest"),
             "progress": selectors.plan_progress(plan) if plan else {},
             "plan_actions": [
                 {"label": op.label, "url": self.operation_url(case, op.name)}
@@ -100,6 +106,30 @@ class FulfilmentAdminViews:
             ],
         }
         return TemplateResponse(request, "admin/casework/case/plan.html", context)
+
+    def plan_decide_view(
+        self, request: HttpRequest, object_id: str, number: str = "latest"
+    ) -> HttpResponse:
+        """POST: records left to a person are kept, or erased (the plan is drafted again)."""
+        case = self._case_or_404(request, object_id)
+        plan = selectors.latest_plan(case)
+        if request.method != "POST" or plan is None:
+            return HttpResponseRedirect(self._case_url("plan", case, "latest"))
+        try:
+            keep_ids = [int(pk) for pk in request.POST.getlist("keep")]
+            services.plan_decide_keeps(
+                plan=plan,
+                actor=Actor.staff(request.user),
+                keep_ids=keep_ids,
+                decision=request.POST.get("decision", ""),
+            )
+        except ValueError:
+            messages.error(request, _("Choose the records from the list."))
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, _("Decided. An erasure is drafted into a new plan."))
+        return HttpResponseRedirect(self._case_url("plan", case, "latest"))
 
     def plan_confirm_view(
         self, request: HttpRequest, object_id: str, action_id: str

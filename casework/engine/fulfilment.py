@@ -27,9 +27,14 @@ from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import FulfilmentAction, FulfilmentPlan, State
+from casework.selectors.fulfilment import earlier_decisions
 from casework.selectors.identity import verified_channel
 from casework.selectors.review import records_left_in
-from casework.services.fulfilment import DraftedPlan, plan_drafted, plan_failed
+from casework.services.fulfilment import (
+    DraftedPlan,
+    plan_drafted,
+    plan_failed,
+)
 from dsar.connectors import connector_for
 from dsar.connectors.base import ConfigurationError, ConnectorError, TransientConnectorError
 from dsar.connectors.changes import (
@@ -127,6 +132,7 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
     intent = Intent(plan.intent)
     identifiers = _identifiers(case)
     rules = _rules() if intent == Intent.ERASE else {}
+    decided = earlier_decisions(plan)
     today = timezone.localdate()
     drafted = DraftedPlan()
     suppressions: list[tuple[int, Change]] = []
@@ -152,9 +158,16 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                 categories = sorted(entry.categories[ref.key])
                 decisions = [decide(rules.get(c), known, today) for c in categories]
                 keeping = _keeping(decisions)
+                decision = decided.get((entry.system.pk, ref.key))
+                if keeping is not None and keeping.verdict == Verdict.REVIEW and decision:
+                    # A person decided on an earlier plan: not asked again.
+                    keeping = keeping if decision == "keep" else None
                 if keeping is not None:
                     category = categories[decisions.index(keeping)]
-                    drafted.kept.append(_kept_row(entry.system, ref, category, keeping))
+                    row = _kept_row(entry.system, ref, category, keeping)
+                    if decision == "keep" and keeping.verdict == Verdict.REVIEW:
+                        row["decision"] = "keep"
+                    drafted.kept.append(row)
                     continue
                 to_change.append(ref)
                 suppress = suppress or any(d.verdict == Verdict.SUPPRESS for d in decisions)
@@ -169,7 +182,9 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                     if change.strategy == Strategy.SUPPRESS and not change.manual
                 ]
             if to_change:
-                request = ChangeRequest(intent=intent, records=to_change, salt=plan.salt)
+                request = ChangeRequest(
+                    intent=intent, records=to_change, identifiers=identifiers, salt=plan.salt
+                )
                 drafted.actions += [(entry.system.pk, c) for c in connector.plan_changes(request)]
     drafted.actions = suppressions + drafted.actions
     return drafted

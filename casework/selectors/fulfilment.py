@@ -53,3 +53,18 @@ def plan_progress(plan: FulfilmentPlan) -> dict[str, int]:
     for state in plan.actions.values_list("state", flat=True):
         counts[state] += 1
     return counts
+
+
+def earlier_decisions(plan: FulfilmentPlan) -> dict[tuple[int, str], str]:
+    """(system id, record key) -> keep | erase, as decided on the case's earlier plans (the
+    newest decision wins): a plan drafted again does not ask again."""
+    decided: dict[tuple[int, str], str] = {}
+    rows = (
+        PlanKeep.objects.filter(plan__case_id=plan.case_id, plan__number__lt=plan.number)
+        .exclude(decision="")
+        .order_by("plan__number", "decided_at")
+        .values_list("system_id", "record_key", "decision")
+    )
+    for system_id, key, decision in rows:
+        decided[(system_id, key)] = decision
+    return decided

@@ -29,6 +29,7 @@ from casework.services.fulfilment import (
     action_confirm,
     case_draft_plan,
     case_submit_plan,
+    plan_decide_keeps,
     plan_request,
     plan_submit,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "exclude_record",
     "export_to_medium",
     "letter_mark_posted",
+    "plan_decide_keeps",
     "plan_request",
     "plan_submit",
     "queue_letter",

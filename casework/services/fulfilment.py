@@ -8,6 +8,7 @@ these functions change rows and write the audit trail, one transaction each.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
@@ -270,3 +271,31 @@ def action_confirm(*, action: FulfilmentAction, actor: Actor, note: str) -> Fulf
         )
         queue.enqueue_on_commit("execute_plan", action.plan_id)
     return action
+
+
+def plan_decide_keeps(
+    *, plan: FulfilmentPlan, actor: Actor, keep_ids: Sequence[int], decision: str
+) -> FulfilmentPlan:
+    """Decide records the rules leave to a person (correspondence kept while needed to defend
+    a legal claim): keep them, or erase them. An erasure changes what the plan does, so the
+    plan is drafted again, honouring every decision taken (`casework.engine.fulfilment`);
+    keeping changes nothing else. Returns the plan to look at next."""
+    if decision not in PlanKeep.Decision.values:
+        raise ValidationError({"decision": _("Choose keep or erase.")})
+    with transaction.atomic():
+        case = _lock(plan.case)
+        plan = FulfilmentPlan.objects.select_for_update().get(pk=plan.pk)
+        check_submit_plan(case, actor, plan, decisions_pending_ok=True)
+        chosen = plan.kept.filter(pk__in=keep_ids, verdict=PlanKeep.Verdict.REVIEW)
+        count = chosen.update(decision=decision, decided_by=actor.user, decided_at=timezone.now())
+        if not count:
+            raise ValidationError(_("Choose at least one record that waits for a decision."))
+        record_event(
+            case,
+            "plan.records_decided",
+            actor=actor,
+            details={"plan": plan.number, "decision": decision, "records": count},
+        )
+    if decision == PlanKeep.Decision.ERASE:
+        return plan_request(case=case, actor=actor, corrections=plan.corrections)
+    return plan
