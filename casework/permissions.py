@@ -24,7 +24,8 @@ from casework.models import (
     ConnectorRun,
     FulfilmentPlan,
     State,
-    four_eyes_types,
+    is_marketing_objection,
+    needs_four_eyes,
 )
 from casework.selectors.fulfilment import latest_plan, plan_fingerprint, undecided_keeps
 from casework.selectors.identity import undecided_links
@@ -76,7 +77,7 @@ def check_approver_is_not_the_planner(case: Case) -> None:
     the operating-system account that recorded the plan (or, where releases need four eyes,
     completed the review) is that person's own, and refused."""
     os_user = current_origin().get("os_user")
-    if not os_user or case.request_type not in four_eyes_types():
+    if not os_user or not needs_four_eyes(case):
         return
     actions = (
         PLAN_PREPARED_ACTIONS if case.request_type in CHANGING_TYPES else REVIEW_COMPLETED_ACTIONS
@@ -161,9 +162,21 @@ def check_draft_plan(case: Case, actor: Actor) -> None:
     """A plan of changes is drafted once the review of what was found is complete."""
     require_perm(actor, "casework.prepare_plan")
     if case.request_type not in CHANGING_TYPES:
-        raise ValidationError(_("Only erasure and rectification cases have a plan of changes."))
+        raise ValidationError(
+            _(
+                "Only erasure, rectification, restriction and objection cases have a plan of "
+                "changes."
+            )
+        )
     if case.state != State.IN_REVIEW:
         raise TransitionNotAllowed(_("A plan can be drafted only while the case is in review."))
+    if case.request_type == "objection" and not is_marketing_objection(case):
+        raise ValidationError(
+            _(
+                "An objection to processing based on legitimate interests is decided by the "
+                "DPO (stop, or compelling legitimate grounds), not by a plan drafted here."
+            )
+        )
     if case.review_completed_at is None:
         raise ValidationError(
             _("A plan is drafted once the review of the gathered data is complete.")
@@ -204,7 +217,7 @@ def check_plan_approvable(case: Case, actor: Actor) -> FulfilmentPlan:
     plan = latest_plan(case)
     if plan is None or plan.state != FulfilmentPlan.State.SUBMITTED:
         raise ValidationError(_("No plan of changes has been submitted for approval."))
-    if actor.user is not None and plan.submitted_by_id == actor.user.pk:
+    if needs_four_eyes(case) and actor.user is not None and plan.submitted_by_id == actor.user.pk:
         raise ValidationError(_("The person who submitted the plan cannot approve it."))
     if plan_fingerprint(plan) != plan.fingerprint:
         raise ValidationError(

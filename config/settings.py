@@ -404,7 +404,14 @@ DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 # Request types whose approval needs a second person, on top of erasure and rectification
 # (always): "access,portability" makes a release need someone other than the reviewer.
 DSAR_FOUR_EYES = env.list("DSAR_FOUR_EYES", default=[])
-if set(DSAR_FOUR_EYES) - {"access", "portability", "erasure", "rectification"}:
+if set(DSAR_FOUR_EYES) - {
+    "access",
+    "portability",
+    "erasure",
+    "rectification",
+    "restriction",
+    "objection",
+}:
     raise ImproperlyConfigured("DSAR_FOUR_EYES may add only access and portability")
 # Phone numbers written without a country code are read as numbers of this region (ISO 3166).
 DSAR_PHONE_REGION = env.str("DSAR_PHONE_REGION", default="AL")

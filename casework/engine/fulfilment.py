@@ -91,6 +91,30 @@ def _rules() -> dict[str, RuleSnapshot]:
     }
 
 
+def _marketing_categories() -> set[str]:
+    """Categories the register uses for direct marketing (a purpose flagged so)."""
+    return set(
+        DataCategory.objects.filter(purposes__direct_marketing=True).values_list("slug", flat=True)
+    )
+
+
+def _marketing_only(
+    changes: list[Change], categories: dict[str, set[str]], marketing: set[str]
+) -> list[Change]:
+    """Of what a system would do by hand to stop marketing, only what concerns records the
+    register uses for marketing: a person is not asked to stop marketing with repair records
+    that no marketing reads. What the system does itself (suppression lists, flags) stays."""
+    kept = []
+    for change in changes:
+        if not change.manual:
+            kept.append(change)
+            continue
+        keys = [key for key in change.keys if categories.get(key, set()) & marketing]
+        if keys:
+            kept.append(change.only(keys))
+    return kept
+
+
 def _identifiers(case) -> dict[str, str]:
     """The subject's verified identifiers, one per kind, for suppression lists."""
     found: dict[str, str] = {}
@@ -133,6 +157,7 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
     identifiers = _identifiers(case)
     rules = _rules() if intent == Intent.ERASE else {}
     decided = earlier_decisions(plan)
+    marketing = _marketing_categories() if intent == Intent.STOP_MARKETING else set()
     today = timezone.localdate()
     drafted = DraftedPlan()
     suppressions: list[tuple[int, Change]] = []
@@ -147,7 +172,10 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                     identifiers=identifiers,
                     salt=plan.salt,
                 )
-                drafted.actions += [(entry.system.pk, c) for c in connector.plan_changes(request)]
+                changes = connector.plan_changes(request)
+                if intent == Intent.STOP_MARKETING:
+                    changes = _marketing_only(changes, entry.categories, marketing)
+                drafted.actions += [(entry.system.pk, c) for c in changes]
                 continue
             facts = connector.describe_records(refs)
             to_change, suppress = [], False

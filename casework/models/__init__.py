@@ -32,6 +32,8 @@ from casework.models.case import (
     State,
     VerificationMethod,
     four_eyes_types,
+    is_marketing_objection,
+    needs_four_eyes,
 )
 from casework.models.fulfilment import FulfilmentAction, FulfilmentPlan, PlanKeep
 from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
@@ -85,4 +87,6 @@ __all__ = [
     "WorkItem",
     "WorkerHeartbeat",
     "four_eyes_types",
+    "is_marketing_objection",
+    "needs_four_eyes",
 ]

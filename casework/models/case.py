@@ -57,7 +57,8 @@ ASKABLE_STATES = [State.RECEIVED, State.VERIFIED, State.IN_REVIEW]
 RESPONSE_STATES = [State.IN_REVIEW, State.FULFILLING]
 
 
-CHANGING_TYPES = ("erasure", "rectification")
+# Requests carried out in the source systems by a plan of changes (casework.models.fulfilment).
+CHANGING_TYPES = ("erasure", "rectification", "restriction", "objection")
 # Requests answered with a bundle of the subject's data.
 BUNDLE_TYPES = ("access", "portability")
 # Approvals that always need a second person (settings.DSAR_FOUR_EYES may add BUNDLE_TYPES).
@@ -138,9 +139,22 @@ def _unverified_too_long(case: Case) -> bool:
 
 
 def four_eyes_types() -> frozenset[str]:
-    """Request types whose approval needs a second person: erasure and rectification, and
-    what settings.DSAR_FOUR_EYES adds (it can only add: access, portability)."""
+    """Request types whose approval needs a second person: those changing source systems
+    (erasure, rectification, restriction, objection; but see `needs_four_eyes`: an objection
+    to direct marketing needs one), and what settings.DSAR_FOUR_EYES adds (it can only add:
+    access, portability)."""
     return FOUR_EYES_BUILT_IN | frozenset(settings.DSAR_FOUR_EYES)
+
+
+def is_marketing_objection(case: Case) -> bool:
+    """An objection to direct marketing: always honoured (Art. 21(3)), so carried out after
+    one staff member's review, with no second approver."""
+    return case.request_type == "objection" and bool((case.details or {}).get("direct_marketing"))
+
+
+def needs_four_eyes(case: Case) -> bool:
+    """Whether this case's approval needs a second person (see four_eyes_types)."""
+    return case.request_type in four_eyes_types() and not is_marketing_objection(case)
 
 
 def _may_approve(case: Case, user) -> bool:
@@ -148,7 +162,7 @@ def _may_approve(case: Case, user) -> bool:
     four eyes too, whoever completed the review cannot approve the release."""
     if not user.has_perm("casework.approve_case"):
         return False
-    if case.request_type not in four_eyes_types():
+    if not needs_four_eyes(case):
         return True
     if case.request_type in CHANGING_TYPES:
         return case.plan_prepared_by_id != user.pk  # no plan yet: the condition says so

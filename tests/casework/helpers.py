@@ -7,7 +7,7 @@ from django.utils import timezone
 from casework import services
 from casework.actors import Actor
 from casework.engine import fulfilment
-from casework.models import Case, FulfilmentPlan, State
+from casework.models import CHANGING_TYPES, Case, FulfilmentPlan, State
 
 
 def verified(case: Case, by) -> Case:
@@ -49,12 +49,12 @@ def fulfilling(case: Case, by, approver=None) -> Case:
     case = in_review(case, by)
     if case.request_type in ("access", "portability"):
         case = reviewed(case, by)
-    if case.request_type in ("erasure", "rectification"):
+    if case.request_type in CHANGING_TYPES:
         case = reviewed(case, by)
         plan_submitted(case, by)
-        by = approver
+        by = approver or by  # a marketing objection needs no second person
     case = services.case_approve(case=case, actor=Actor.staff(by))
-    if case.request_type in ("erasure", "rectification"):
+    if case.request_type in CHANGING_TYPES:
         case = carried_out(case)
     return case
 

@@ -9,6 +9,7 @@ from io import StringIO
 
 import pytest
 import sqlalchemy as sa
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from casework import services
@@ -40,6 +41,7 @@ def demo(settings, tmp_path, monkeypatch):
 
 
 def gathered(make_case, capture, request_type: str, **intake) -> Case:
+    """Her request, verified, gathered from every demo system (in-process)."""
     case = make_case(email=ARTA.email, name=ARTA.full_name, request_type=request_type, **intake)
     with capture(execute=True):
         services.case_verify(case=case, actor=Actor.subject())
@@ -207,3 +209,91 @@ def test_kept_correspondence_stays_when_a_person_decides_to_keep_it(
     plan = case.plans.get(state="approved")
     assert plan.number == 1  # keeping changes nothing else: no new draft
     assert set(plan.kept.filter(verdict="review").values_list("decision", flat=True)) == {"keep"}
+
+
+def approved_and_carried_out(case, submitter, approver) -> Case:
+    case = services.complete_review(case=case, actor=Actor.staff(submitter))
+    plan = services.case_draft_plan(case=case, actor=Actor.staff(submitter))
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    services.plan_submit(plan=plan, actor=Actor.staff(submitter))
+    case = services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(approver))
+    return carried_out(case)
+
+
+def test_a_restriction_marks_her_records_restricted_wherever_a_system_can(
+    demo, make_case, alice, bob, django_capture_on_commit_callbacks
+):
+    ids = her_ids(demo)
+    case = gathered(make_case, django_capture_on_commit_callbacks, "restriction")
+    case = approved_and_carried_out(case, alice, bob)
+    after = snapshot(demo)
+    flagged = {
+        table: {json.loads(r)["restricted"] for r in rows if is_hers(table, r, ids)}
+        for table, rows in after.items()
+        if not table.endswith(".csv") and rows and "restricted" in json.loads(rows[0])
+    }
+    assert flagged["crm.accounts"] == {1} and flagged["repairs.customers"] == {1}
+    assert flagged["supportdesk.customers"] == {1}
+    others_flagged = [
+        table
+        for table, rows in others(after, ids).items()
+        if not table.endswith(".csv")
+        for r in rows
+        if json.loads(r).get("restricted") not in (None, 0, False)
+    ]
+    assert others_flagged == []
+    # The attendee list cannot hold a flag: a person marks it, and the case waits for them.
+    plan = case.plans.get(state="approved")
+    waiting = plan.actions.filter(state="waiting")
+    assert [a.system.slug for a in waiting] == ["events"] and plan.executed_at is None
+
+
+def test_a_marketing_objection_is_honoured_and_survives_a_later_erasure(
+    demo, make_case, alice, bob, django_capture_on_commit_callbacks
+):
+    case = gathered(
+        make_case,
+        django_capture_on_commit_callbacks,
+        "objection",
+        details={"direct_marketing": True, "processing": "Newsletters"},
+    )
+    case = approved_and_carried_out(case, alice, alice)  # always honoured: one person
+    plan = case.plans.get(state="approved")
+    # By hand: only the repair history, which the register uses for tailored information; not
+    # the event lists or the repairs customer record, which no marketing reads.
+    manual = plan.actions.filter(manual=True)
+    assert sorted(manual.values_list("target", flat=True)) == ["repairs", "warranties"]
+    for action in manual:
+        services.action_confirm(action=action, actor=Actor.staff(bob), note="Marked no-contact")
+    assert fulfilment.execute(plan.pk) == "nothing to run"
+    plan.refresh_from_db()
+    assert plan.executed_at is not None
+    listed = snapshot(demo)
+    assert [r for r in listed["crm.marketing_suppressions"] if ARTA.email in r]
+    assert [r for r in listed["supportdesk.suppressions"] if ARTA.email in r]
+    subscriptions = [
+        json.loads(r)
+        for r in listed["crm.marketing_subscriptions"]
+        if is_hers("crm.marketing_subscriptions", r, her_ids(demo))
+    ]
+    assert subscriptions and all(s["unsubscribed_at"] for s in subscriptions)
+
+    erasure = gathered(make_case, django_capture_on_commit_callbacks, "erasure")
+    erased_by_plan(erasure, alice, bob)
+    after = snapshot(demo)
+    assert [r for r in after["crm.marketing_suppressions"] if ARTA.email in r]
+    assert [r for r in after["supportdesk.suppressions"] if ARTA.email in r]
+
+
+def test_an_objection_to_legitimate_interests_is_not_planned_here(
+    demo, make_case, alice, django_capture_on_commit_callbacks
+):
+    case = gathered(
+        make_case,
+        django_capture_on_commit_callbacks,
+        "objection",
+        details={"direct_marketing": False, "processing": "Profiling"},
+    )
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    with pytest.raises(ValidationError, match="decided by the DPO"):
+        services.case_draft_plan(case=case, actor=Actor.staff(alice))

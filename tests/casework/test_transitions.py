@@ -356,8 +356,10 @@ def test_access_cannot_complete_without_response_and_bundle(make_case, alice):
     assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
 
 
-def test_objection_completes_with_the_response_alone(make_case, alice):
-    case = bring_to(State.FULFILLING, make_case(request_type="objection"), alice)
+def test_a_marketing_objection_is_carried_out_after_one_persons_review(make_case, alice):
+    objection = make_case(request_type="objection", details={"direct_marketing": True})
+    case = bring_to(State.FULFILLING, objection, alice)
+    assert case.plans.get().submitted_by == case.plans.get().approved_by == alice
     case = services.case_record_response(case=case, actor=Actor.staff(alice))
     assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
 
