@@ -409,6 +409,19 @@ OPERATIONS: tuple[Operation, ...] = (
         transition="approve",
     ),
     Operation(
+        "retry_actions",
+        _("Retry failed changes"),
+        _(
+            "Runs the plan's failed actions again, once the cause is fixed: each continues "
+            "with the records not done yet, so nothing is changed twice. A verification scan "
+            "that could not search a system is run again."
+        ),
+        services.plan_retry,
+        permissions.check_retry_actions,
+        permission="casework.prepare_plan",
+        done=lambda _plan: str(_("The failed changes are queued again.")),
+    ),
+    Operation(
         "record_response",
         _("Record response sent"),
         _("Records that the response to the subject was sent; a case cannot complete without it."),

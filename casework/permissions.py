@@ -27,7 +27,12 @@ from casework.models import (
     is_marketing_objection,
     needs_four_eyes,
 )
-from casework.selectors.fulfilment import latest_plan, plan_fingerprint, undecided_keeps
+from casework.selectors.fulfilment import (
+    latest_plan,
+    plan_fingerprint,
+    plan_needs_retry,
+    undecided_keeps,
+)
 from casework.selectors.identity import undecided_links
 from casework.selectors.release import released_bundles
 from casework.selectors.review import review_can_reopen, review_is_open
@@ -210,6 +215,16 @@ def check_submit_plan(
             )
             % {"n": len(undecided)}
         )
+
+
+def check_retry_actions(case: Case, actor: Actor) -> None:
+    """The approved plan has failed actions, or a scan that could not reach a system."""
+    require_perm(actor, "casework.prepare_plan")
+    if case.state != State.FULFILLING:
+        raise TransitionNotAllowed(_("Actions are retried while the case is being fulfilled."))
+    plan = latest_plan(case, FulfilmentPlan.State.APPROVED)
+    if plan is None or not plan_needs_retry(plan):
+        raise ValidationError(_("Nothing failed: there is nothing to retry."))
 
 
 def check_plan_approvable(case: Case, actor: Actor) -> FulfilmentPlan:

@@ -128,6 +128,12 @@ def apply_fulfilment_action(action_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def verify_plan(plan_id: int) -> str:
+    """After an erasure: search every system again; flag anything the plan does not keep."""
+    return fulfilment.verify(plan_id)
+
+
+@shared_task(acks_late=True)
 def sweep_fulfilment() -> dict:
     """Beat: re-queue plans and actions whose worker or message was lost."""
     return fulfilment.sweep()

@@ -15,6 +15,7 @@ stops before its next action.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,7 +37,12 @@ from casework.services.fulfilment import (
     plan_failed,
 )
 from dsar.connectors import connector_for
-from dsar.connectors.base import ConfigurationError, ConnectorError, TransientConnectorError
+from dsar.connectors.base import (
+    ConfigurationError,
+    ConnectorError,
+    SubjectMatch,
+    TransientConnectorError,
+)
 from dsar.connectors.changes import (
     Change,
     ChangeRequest,
@@ -46,6 +52,7 @@ from dsar.connectors.changes import (
     RecordRef,
     Strategy,
 )
+from dsar.identifiers import Identifier
 from dsar.models import DataCategory, SourceSystem
 from dsar.retention import Decision, RuleSnapshot, Verdict, decide
 
@@ -155,6 +162,7 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
     case = plan.case
     intent = Intent(plan.intent)
     identifiers = _identifiers(case)
+    trusted = frozenset(verified_channel(case) | _found_by_identifiers(case))
     rules = _rules() if intent == Intent.ERASE else {}
     decided = earlier_decisions(plan)
     marketing = _marketing_categories() if intent == Intent.STOP_MARKETING else set()
@@ -171,6 +179,7 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                     corrections=plan.corrections,
                     identifiers=identifiers,
                     salt=plan.salt,
+                    known=trusted,
                 )
                 changes = connector.plan_changes(request)
                 if intent == Intent.STOP_MARKETING:
@@ -211,7 +220,11 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                 ]
             if to_change:
                 request = ChangeRequest(
-                    intent=intent, records=to_change, identifiers=identifiers, salt=plan.salt
+                    intent=intent,
+                    records=to_change,
+                    identifiers=identifiers,
+                    salt=plan.salt,
+                    known=trusted,
                 )
                 drafted.actions += [(entry.system.pk, c) for c in connector.plan_changes(request)]
     drafted.actions = suppressions + drafted.actions
@@ -371,7 +384,8 @@ def _action_failed(
 
 
 def finish_if_done(plan: FulfilmentPlan) -> bool:
-    """Every action done (the manual ones confirmed): the plan is carried out, once."""
+    """Every action done (the manual ones confirmed): the plan is carried out, once; an
+    erasure is then verified by searching every system again."""
     if plan.actions.exclude(state=FulfilmentAction.State.DONE).exists():
         return False
     with transaction.atomic():
@@ -383,7 +397,117 @@ def finish_if_done(plan: FulfilmentPlan) -> bool:
         record_event(
             plan.case, "plan.executed", actor=Actor.system(), details={"plan": plan.number}
         )
+        queue.enqueue_on_commit("verify_plan", plan.pk)
     return True
+
+
+# --- the verification scan -------------------------------------------------------------------
+
+
+def expected_after(plan: FulfilmentPlan) -> dict[int, set[str]]:
+    """Per system, the record keys an erasure leaves on purpose: kept by a rule (or a
+    person's decision), masked rather than deleted, or changed by hand (a person confirmed)."""
+    expected: dict[int, set[str]] = defaultdict(set)
+    for system_id, key in plan.kept.exclude(decision="erase").values_list(
+        "system_id", "record_key"
+    ):
+        expected[system_id].add(key)
+    for action in plan.actions.all():
+        if action.manual or action.strategy != str(Strategy.DELETE):
+            expected[action.system_id].update(action.change.get("keys", []))
+    return expected
+
+
+def scan_system(connector, identifiers, kept_subjects: dict[str, Identifier]) -> set[str]:
+    """The keys of every record the system still holds for the subject: found again by the
+    identifiers that found them before, and exported for the subjects whose records the plan
+    keeps (a masked account no longer answers to the e-mail it held)."""
+    found: set[str] = set()
+    lookup = connector.find_subject(identifiers)
+    matches = {m.subject_key: m for m in lookup.matches}
+    for subject_key, identifier in kept_subjects.items():
+        matches.setdefault(subject_key, SubjectMatch(subject_key, identifier))
+    for match in matches.values():
+        found.update(record.key for record in connector.export(match))
+    return found
+
+
+def verify(plan_id: int) -> str:
+    """After an erasure is carried out: search every system again with the identifiers that
+    found the subject's records; anything found that the plan does not keep is flagged, and
+    the case cannot complete until a new plan deals with it."""
+    plan = FulfilmentPlan.objects.select_related("case").get(pk=plan_id)
+    if plan.executed_at is None or plan.verified_at is not None:
+        return "skipped"
+    if plan.intent != Intent.ERASE:
+        # Nothing is meant to be gone: each action's outcome is the record of what was done.
+        _store_verification(plan, {}, clean=True)
+        return "not needed"
+    expected = expected_after(plan)
+    by_system = _records_by_system(plan.case)
+    identifiers = set(verified_channel(plan.case))
+    # A subject exported by its key is tagged with an identifier: the verified channel's.
+    tag = min(identifiers, key=lambda i: (i.kind, i.value), default=Identifier("email", ""))
+    kept_subjects: dict[int, dict[str, Identifier]] = defaultdict(dict)
+    kept_keys = set(plan.kept.exclude(decision="erase").values_list("system_id", "record_key"))
+    for entry in by_system:
+        for ref in entry.refs.values():
+            if (entry.system.pk, ref.key) in kept_keys and ref.subject_key:
+                kept_subjects[entry.system.pk][ref.subject_key] = tag
+    identifiers |= _found_by_identifiers(plan.case)
+    report: dict[str, dict] = {}
+    clean = True
+    for entry in by_system:
+        system = entry.system
+        try:
+            with connector_for(system) as connector:
+                found = scan_system(connector, identifiers, kept_subjects[system.pk])
+        except (ConfigurationError, ConnectorError) as exc:
+            report[system.slug] = {"error": type(exc).__name__}
+            clean = False
+            continue
+        unexpected = sorted(found - expected[system.pk])
+        report[system.slug] = {
+            "found": len(found),
+            "kept": len(found & expected[system.pk]),
+            "unexpected": unexpected[:100],
+            "unexpected_count": len(unexpected),
+        }
+        clean = clean and not unexpected
+    _store_verification(plan, report, clean=clean)
+    return "clean" if clean else "flagged"
+
+
+def _found_by_identifiers(case) -> set[Identifier]:
+    """The identifiers that found the records review left in (trusted, by construction)."""
+    found: set[Identifier] = set()
+    for kept in records_left_in(case):
+        found_by = kept.record.get("found_by")
+        if isinstance(found_by, dict) and found_by.get("kind") and found_by.get("value"):
+            found.add(Identifier(found_by["kind"], found_by["value"]))
+    return found
+
+
+def _store_verification(plan: FulfilmentPlan, report: dict, *, clean: bool) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        if not FulfilmentPlan.objects.filter(pk=plan.pk, verified_at=None).update(
+            verified_at=now, verification=report, verification_clean=clean, updated_at=now
+        ):
+            return
+        flagged = sum(entry.get("unexpected_count", 0) for entry in report.values())
+        record_event(
+            plan.case,
+            "plan.verified",
+            actor=Actor.system(),
+            details={
+                "plan": plan.number,
+                "clean": clean,
+                "systems": len(report),
+                "flagged": flagged,
+                "errors": sum(1 for entry in report.values() if "error" in entry),
+            },
+        )
 
 
 def sweep() -> dict[str, int]:
@@ -391,4 +515,12 @@ def sweep() -> dict[str, int]:
     their message."""
     drafts = work.sweep(FulfilmentPlan, task="draft_plan")
     actions = work.sweep(FulfilmentAction, task="apply_fulfilment_action")
-    return {"plans": len(drafts), "actions": len(actions)}
+    grace = timezone.now() - dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
+    unverified = list(
+        FulfilmentPlan.objects.filter(
+            executed_at__lt=grace, verified_at=None, state=FulfilmentPlan.State.APPROVED
+        ).values_list("pk", flat=True)
+    )
+    for plan_id in unverified:
+        queue.enqueue("verify_plan", plan_id)
+    return {"plans": len(drafts), "actions": len(actions), "verifications": len(unverified)}

@@ -119,7 +119,10 @@ def _changes_made_if_needed(case: Case) -> bool:
     # Erasure and rectification complete only once the approved plan has been carried out:
     # the case never says "completed" for changes that were not made.
     if case.request_type in CHANGING_TYPES:
-        return case.plans.filter(state="approved", executed_at__isnull=False).exists()
+        # Carried out, and (an erasure) the verification scan found only what the plan keeps.
+        return case.plans.filter(
+            state="approved", executed_at__isnull=False, verification_clean=True
+        ).exists()
     return True
 
 
@@ -172,7 +175,7 @@ def _may_approve(case: Case, user) -> bool:
 _response_ready.explanation = _("the response to the subject has not been sent")
 _bundle_ready_if_needed.explanation = _("the bundle has not been built")
 _plan_prepared_if_needed.explanation = _("no plan of changes has been prepared")
-_changes_made_if_needed.explanation = _("the approved changes have not all been made")
+_changes_made_if_needed.explanation = _("the approved changes have not all been made and verified")
 _reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
 _unverified_too_long.explanation = _("the request is not yet old enough to expire")
 

@@ -60,6 +60,11 @@ class FulfilmentPlan(WorkItem):
     approved_at = models.DateTimeField(null=True, blank=True)
     # Every action done or confirmed (set once, with the `plan.executed` event).
     executed_at = models.DateTimeField(null=True, blank=True)
+    # The verification scan after an erasure: every system searched again; what it found per
+    # system (record keys, never values), and whether all of it is what the plan keeps.
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verification = models.JSONField(default=dict, blank=True)
+    verification_clean = models.BooleanField(null=True)
     error = models.CharField(max_length=500, blank=True)
 
     class Meta:

@@ -68,3 +68,15 @@ def earlier_decisions(plan: FulfilmentPlan) -> dict[tuple[int, str], str]:
     for system_id, key, decision in rows:
         decided[(system_id, key)] = decision
     return decided
+
+
+def plan_verification_failed(plan: FulfilmentPlan) -> bool:
+    """The verification scan could not search some system (it said so, per system)."""
+    return any("error" in entry for entry in (plan.verification or {}).values())
+
+
+def plan_needs_retry(plan: FulfilmentPlan) -> bool:
+    """Something to run again: a failed action, or a scan that could not reach a system."""
+    if plan.actions.filter(state=FulfilmentAction.State.FAILED).exists():
+        return True
+    return bool(plan.verified_at and plan_verification_failed(plan))

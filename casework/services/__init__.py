@@ -31,6 +31,7 @@ from casework.services.fulfilment import (
     case_submit_plan,
     plan_decide_keeps,
     plan_request,
+    plan_retry,
     plan_submit,
 )
 from casework.services.gathering import (
@@ -98,6 +99,7 @@ __all__ = [
     "letter_mark_posted",
     "plan_decide_keeps",
     "plan_request",
+    "plan_retry",
     "plan_submit",
     "queue_letter",
     "receive_submission",

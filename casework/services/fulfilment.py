@@ -24,10 +24,15 @@ from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep, St
 from casework.permissions import (
     check_draft_plan,
     check_plan_approvable,
+    check_retry_actions,
     check_submit_plan,
     require_perm,
 )
-from casework.selectors.fulfilment import latest_plan, plan_fingerprint
+from casework.selectors.fulfilment import (
+    latest_plan,
+    plan_fingerprint,
+    plan_verification_failed,
+)
 from dsar.connectors.changes import Change, Intent
 
 # What each request type asks of the systems.
@@ -298,4 +303,36 @@ def plan_decide_keeps(
         )
     if decision == PlanKeep.Decision.ERASE:
         return plan_request(case=case, actor=actor, corrections=plan.corrections)
+    return plan
+
+
+def plan_retry(*, case: Case, actor: Actor) -> FulfilmentPlan:
+    """The `retry_actions` operation: actions that failed are queued again (they continue
+    with the records not done yet: nothing is done twice), and a verification scan that
+    could not reach a system is run again."""
+    with transaction.atomic():
+        locked = _lock(case)
+        check_retry_actions(locked, actor)
+        plan = latest_plan(locked, FulfilmentPlan.State.APPROVED)
+        now = timezone.now()
+        failed = plan.actions.filter(state=FulfilmentAction.State.FAILED).update(
+            state=FulfilmentAction.State.PLANNED,
+            attempts=0,
+            next_attempt_at=None,
+            error="",
+            finished_at=None,
+            updated_at=now,
+        )
+        rescan = bool(plan.verified_at and plan_verification_failed(plan))
+        if rescan:
+            FulfilmentPlan.objects.filter(pk=plan.pk).update(
+                verified_at=None, verification={}, verification_clean=None, updated_at=now
+            )
+        record_event(
+            locked,
+            "plan.retried",
+            actor=actor,
+            details={"plan": plan.number, "actions": failed, "verification": rescan},
+        )
+        queue.enqueue_on_commit("execute_plan" if failed else "verify_plan", plan.pk)
     return plan

@@ -113,6 +113,10 @@ class ChangeRequest:
     identifiers: Mapping[str, str] = field(default_factory=dict)
     # A secret for Mask.HASH, the same for every change of a plan.
     salt: str = ""
+    # Every identifier trusted for the subject (dsar.identifiers.Identifier): a connector that
+    # finds a record by its place (a CSV row by offset) checks the row still holds one of
+    # them before changing it, so a file rewritten meanwhile never costs another person a row.
+    known: frozenset = frozenset()
 
 
 @dataclass(frozen=True)

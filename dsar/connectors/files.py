@@ -471,7 +471,7 @@ class CsvFolderConnector(BaseConnector):
         planned: list[Change] = []
         for name, refs in _by_file(request.records).items():
             keys = tuple(ref.key for ref in refs)
-            header, rows = self._planned_rows(name, keys, request.identifiers)
+            header, rows = self._planned_rows(name, keys, request.known or request.identifiers)
             fingerprints = tuple((key, _fingerprint(rows[key])) for key in keys if key in rows)
             if strategy == Strategy.RECTIFY:
                 columns, by_hand = self._corrections(header, request.corrections)
@@ -540,12 +540,18 @@ class CsvFolderConnector(BaseConnector):
     ) -> tuple[list[str], dict[str, list[str]]]:
         """The file's header, and the values of the row at each key's offset. A key is left out
         when no row of the index starts there (the file was rewritten since it was gathered),
-        or when `identifiers` are given and the row holds none of them."""
+        or when `identifiers` (kind -> value, or a set of Identifier) are given and the row
+        holds none of them."""
         path = self._file(name)
         if path is None:
             return [], {}
         subject = set()
-        for kind, value in (identifiers or {}).items():
+        pairs = (
+            [(i.kind, i.value) for i in identifiers]
+            if isinstance(identifiers, (set, frozenset))
+            else (identifiers or {}).items()
+        )
+        for kind, value in pairs:
             if kind in IDENTIFIER_KINDS:
                 subject.add((kind, Identifier(kind, value).value))
         rows: dict[str, list[str]] = {}

@@ -41,6 +41,7 @@ def carried_out(case: Case) -> Case:
     plan = case.plans.get(state=FulfilmentPlan.State.APPROVED)
     while fulfilment.execute(plan.pk) not in ("nothing to run", "failed"):
         pass
+    fulfilment.verify(plan.pk)  # queued on commit by the last action, which tests do not run
     case.refresh_from_db()
     return case
 

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_fsm import TransitionNotAllowed
 
-from casework import services
+from casework import operations, services
 from casework.actors import Actor
 from casework.engine import fulfilment
 from casework.models import AuditEvent, Case, FulfilmentAction, FulfilmentPlan, State
@@ -206,6 +206,31 @@ def test_a_fault_half_way_is_retried_and_continues_without_repeating(
     assert "event:5" not in data["rows"]
 
 
+def test_a_failed_action_is_retried_by_staff_and_nothing_is_done_twice(
+    reviewed_erasure, alice, bob, ledger, tmp_path, settings
+):
+    settings.DSAR_GATHER_MAX_ATTEMPTS = 1  # the first fault fails the action
+    from dsar.models import SourceSystem
+
+    system = SourceSystem.objects.get(slug="ledger")
+    system.config = {**system.config, "fail_on_key": "event:5"}
+    system.save()
+    (tmp_path / "faults").write_text("1")
+    case = approved(reviewed_erasure, alice, bob)
+    plan = case.plans.get()
+    assert fulfilment.execute(plan.pk) == "done"
+    assert fulfilment.execute(plan.pk) == "failed"
+    assert fulfilment.execute(plan.pk) == "nothing to run"  # waits for a person
+    retry = operations.get("retry_actions")
+    assert retry.offered(Case.objects.get(pk=case.pk), Actor.staff(alice))
+    services.plan_retry(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    assert not retry.offered(Case.objects.get(pk=case.pk), Actor.staff(alice))
+    carried_out(case)
+    data = ledger_data(ledger)
+    assert data["applied"] == [ARTA, "account:1", "order:2", "event:5", "prospect:9"]
+    assert plan.actions.get(target="rows").state == FulfilmentAction.State.DONE
+
+
 def test_a_withdrawn_case_stops_before_its_next_action(reviewed_erasure, alice, bob, ledger):
     case = approved(reviewed_erasure, alice, bob)
     plan = case.plans.get()
@@ -223,8 +248,40 @@ def test_the_case_completes_only_when_every_action_is_done(reviewed_erasure, ali
     action = case.plans.get().actions.get(manual=True)
     services.action_confirm(action=action, actor=Actor.staff(alice), note="Shredded the sheet")
     assert fulfilment.execute(case.plans.get().pk) == "nothing to run"
+    assert fulfilment.verify(case.plans.get().pk) == "clean"
     case.refresh_from_db()
     assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
+
+
+def test_the_verification_scan_flags_what_the_plan_does_not_keep_and_the_case_waits(
+    reviewed_erasure, alice, bob, ledger, client
+):
+    case = approved(reviewed_erasure, alice, bob)
+    plan = case.plans.get()
+    # Meanwhile a new record of hers appears (a sign-up after the plan was drafted).
+    data = ledger_data(ledger)
+    data["rows"]["event:99"] = {"category": "events", "email": ARTA}
+    ledger.write_text(json.dumps(data))
+    carried_out(case)
+    services.action_confirm(
+        action=plan.actions.get(manual=True), actor=Actor.staff(alice), note="Shredded"
+    )
+    fulfilment.execute(plan.pk)
+    assert fulfilment.verify(plan.pk) == "flagged"
+    plan.refresh_from_db()
+    assert plan.verification_clean is False
+    assert plan.verification["ledger"]["unexpected"] == ["event:99"]
+    assert plan.verification["ledger"]["kept"] == 3  # order:7, repair:3 and the paper row
+    case = services.case_record_response(
+        case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice)
+    )
+    with pytest.raises(TransitionNotAllowed, match="made and verified"):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    event = AuditEvent.objects.get(case=case, action="plan.verified")
+    assert event.details["flagged"] == 1 and "event:99" not in str(event.details)
+    client.force_login(alice)
+    page = client.get(plan_url(case)).content.decode()
+    assert "found what the plan does not keep" in page and "<code>event:99</code>" in page
 
 
 def plan_url(case, number="latest") -> str:

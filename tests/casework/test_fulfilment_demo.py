@@ -97,7 +97,8 @@ def her_ids(folder) -> dict[str, set]:
 
 def is_hers(table: str, line: str, ids: dict[str, set]) -> bool:
     if table.endswith(".csv"):
-        return ARTA.email in line
+        # The lists know her by e-mail, or only by name and company (no e-mail written).
+        return ARTA.email in line or (ARTA.full_name in line and ARTA.company in line)
     row = json.loads(line)
     if table == "crm.accounts":
         return row["id"] in ids["account"]
@@ -178,6 +179,18 @@ def test_arta_is_erased_everywhere_except_what_the_rules_keep_and_nobody_else_is
     assert orders >= 1
     kept = set(plan.kept.values_list("rule_code", flat=True))
     assert kept == {"purchase_records"}
+    # The verification scan searched every system again and found only what the plan keeps.
+    assert plan.verification_clean is True
+    assert {slug: v["unexpected_count"] for slug, v in plan.verification.items()} == {
+        "crm": 0,
+        "repairs": 0,
+        "supportdesk": 0,
+        "events": 0,
+    }
+    # Found again: her masked account with the orders and lines kept, her masked repairs
+    # customer; nothing at the desk or in the lists.
+    assert plan.verification["crm"]["found"] == 1 + orders + left["crm.order_lines"]
+    assert plan.verification["repairs"]["found"] == 1
 
 
 def test_an_executed_plan_run_again_changes_nothing(

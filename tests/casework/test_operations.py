@@ -209,6 +209,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "draft_plan",
         "submit_plan",
         "approve",
+        "retry_actions",
         "record_response",
         "fulfil",
         "revoke_release",
