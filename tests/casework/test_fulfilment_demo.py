@@ -310,3 +310,34 @@ def test_an_objection_to_legitimate_interests_is_not_planned_here(
     case = services.complete_review(case=case, actor=Actor.staff(alice))
     with pytest.raises(ValidationError, match="decided by the DPO"):
         services.case_draft_plan(case=case, actor=Actor.staff(alice))
+
+
+def test_a_rectification_changes_exactly_the_approved_fields(
+    demo, make_case, alice, bob, django_capture_on_commit_callbacks
+):
+    ids = her_ids(demo)
+    before = snapshot(demo)
+    case = gathered(make_case, django_capture_on_commit_callbacks, "rectification")
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    plan = services.case_draft_plan(
+        case=case, actor=Actor.staff(alice), corrections="job_title: Head of printing"
+    )
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    case = services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    case = carried_out(case)
+    after = snapshot(demo)
+    changed = {
+        table
+        for table in before
+        if [r for r in before[table] if is_hers(table, r, ids)]
+        != [r for r in after[table] if is_hers(table, r, ids)]
+    }
+    assert changed == {"crm.accounts"}
+    assert others(after, ids) == others(before, ids)
+    (old,) = [json.loads(r) for r in before["crm.accounts"] if is_hers("crm.accounts", r, ids)]
+    (new,) = [json.loads(r) for r in after["crm.accounts"] if is_hers("crm.accounts", r, ids)]
+    assert {k for k in old if old[k] != new[k]} == {"position"}
+    assert new["position"] == "Head of printing"
+    plan = case.plans.get(state="approved")
+    assert plan.executed_at is not None and plan.verification_clean is True
