@@ -1,16 +1,17 @@
 """Letters to the subject as PDF (exporters.letters renders them from plain facts): the
 decisions that state reasons, a refusal and an extension, go with the e-mail that announces
-them, in the subject's language. Letters for completed changes come with fulfilment."""
+them, in the subject's language, and so does the letter of a completed rectification, erasure,
+restriction or objection: what was done in which systems, what was kept and why."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from casework import deadlines, selectors
-from casework.models import Case
+from casework.models import CHANGING_TYPES, Case
 from dsar.models import ControllerInfo
-from exporters.context import LetterFacts
+from exporters.context import DONE_KINDS, LetterFacts
 from exporters.letters import render_letter
 
 # The letter of each notice (casework.models.Notice): the PDF that goes with the e-mail of a
@@ -27,9 +28,21 @@ LETTER_FOR_NOTICE = {
 LETTER_ATTACHED = ("rejected", "extended")
 
 
+def letter_kind(case: Case, notice: str) -> str | None:
+    """The letter of a notice: a completed rectification, erasure, restriction or objection
+    is answered with the letter of what was done (and kept, and why)."""
+    if notice == "completed" and case.request_type in CHANGING_TYPES:
+        return case.request_type
+    return LETTER_FOR_NOTICE.get(notice)
+
+
 def letter_facts(case: Case, kind: str) -> LetterFacts:
     controller = ControllerInfo.load()
     language = case.language
+    done, kept = [], []
+    if kind in DONE_KINDS:
+        with translation.override(language):
+            done, kept = selectors.plan_outcome(case)
     return LetterFacts(
         kind=kind,
         reference=case.reference,
@@ -44,6 +57,8 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         complaint_text=controller.text("complaint", language) if controller else "",
         # The same reason the e-mail that announces the decision gives (notifications).
         reason=selectors.reason_told(case, kind),
+        done=done,
+        kept=kept,
         message=selectors.question_told(case) if kind == "question" else "",
         due_on=deadlines.local_date(
             case.due_at if kind == "acknowledgement" else case.original_due_at or case.due_at
@@ -56,7 +71,7 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
 
 def letter_pdf(case: Case, notice: str) -> tuple[str, bytes] | None:
     """(file name, PDF) of the letter that goes with a notice, or None when it has none."""
-    kind = LETTER_FOR_NOTICE.get(notice)
+    kind = letter_kind(case, notice)
     if kind is None:
         return None
     return f"{case.reference}-{kind}.pdf", render_letter(letter_facts(case, kind))

@@ -7,10 +7,10 @@ import logging
 
 from django.conf import settings
 
-from casework import deadlines
+from casework import deadlines, letters
 from casework.actors import Actor
 from casework.mail import send_email
-from casework.models import Bundle, Case, PortalToken, State
+from casework.models import CHANGING_TYPES, Bundle, Case, PortalToken, State
 from casework.portal import selectors, services
 from casework.portal.context_processors import limits
 from casework.selectors import may_email
@@ -180,6 +180,11 @@ def send_completed(case: Case) -> bool:
             "status_url": services.absolute_url("status", case.language, token=token),
         },
         language=case.language,
+        # A change to the source systems is answered with its letter: what was done, where,
+        # what was kept and why.
+        attachment=letters.letter_pdf(case, "completed")
+        if case.request_type in CHANGING_TYPES
+        else None,
         cases=[case],
     )
     logger.info("case %s: completion notice sent", case.reference)

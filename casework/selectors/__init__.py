@@ -23,6 +23,7 @@ from casework.selectors.fulfilment import (
     latest_plan,
     plan_executed,
     plan_fingerprint,
+    plan_outcome,
     plan_progress,
     undecided_keeps,
 )
@@ -85,6 +86,7 @@ __all__ = [
     "overdue_cases",
     "plan_executed",
     "plan_fingerprint",
+    "plan_outcome",
     "plan_progress",
     "possible_duplicate_of",
     "question_told",

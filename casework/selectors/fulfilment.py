@@ -5,7 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep
+from dsar.models import DataCategory, DataField, SourceSystem
 
 
 def latest_plan(case: Case, *states: str) -> FulfilmentPlan | None:
@@ -80,3 +86,98 @@ def plan_needs_retry(plan: FulfilmentPlan) -> bool:
     if plan.actions.filter(state=FulfilmentAction.State.FAILED).exists():
         return True
     return bool(plan.verified_at and plan_verification_failed(plan))
+
+
+def plan_outcome(case: Case) -> tuple[list[str], list[tuple[str, str]]]:
+    """What the case's carried-out plan did, for the subject's letter, in the active language:
+    one sentence per system and kind of change that took effect (never one that did not), and
+    (category, why it is kept) for every kind of data kept. Empty when no plan was carried
+    out."""
+    plan = (
+        case.plans.filter(state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False)
+        .order_by("-number")
+        .first()
+    )
+    if plan is None:
+        return [], []
+    language = translation.get_language() or case.language
+    systems = {s.pk: s.name for s in SourceSystem.objects.all()}
+    fields = {
+        f.key: f.text("name", language) for f in DataField.objects.filter(key__in=plan.corrections)
+    }
+    # One sentence per system and kind of change: the records of its tables added up.
+    counted: dict[tuple[int, str, bool], int] = {}
+    for action in plan.actions.order_by("position"):
+        records = sum(1 for outcome in action.results.values() if outcome in TOOK_EFFECT)
+        if action.state != FulfilmentAction.State.DONE or not records:
+            continue
+        key = (action.system_id, action.strategy, action.manual)
+        counted[key] = counted.get(key, 0) + records
+    done = [
+        _done_sentence(strategy, manual, records, systems[system_id], fields, plan)
+        for (system_id, strategy, manual), records in counted.items()
+    ]
+    categories = {
+        c.slug: c.text("name", language)
+        for c in DataCategory.objects.filter(slug__in=plan.kept.values("category"))
+    }
+    # One row per kind of data and reason, kept until the latest date among its records.
+    until: dict[tuple[str, str], object] = {}
+    for keep in plan.kept.exclude(decision=PlanKeep.Decision.ERASE).order_by("category"):
+        row = (
+            categories.get(keep.category, keep.category),
+            keep.reason_sq if language == "sq" else keep.reason_en,
+        )
+        latest = until.get(row)
+        until[row] = (
+            keep.until if latest is None or (keep.until and keep.until > latest) else latest
+        )
+    kept = [
+        (
+            category,
+            _("%(reason)s Until about %(date)s.")
+            % {"reason": reason, "date": date_format(date, "j F Y")}
+            if date
+            else reason,
+        )
+        for (category, reason), date in until.items()
+    ]
+    return done, kept
+
+
+# Outcomes that leave the record as the plan wanted it (already so counts: it is true).
+TOOK_EFFECT = ("done", "already_done")
+
+
+def _done_sentence(
+    strategy: str, manual: bool, records: int, system: str, fields: dict, plan: FulfilmentPlan
+) -> str:
+    if manual:
+        return _("%(system)s: changed by hand by the team that runs it, as you asked.") % {
+            "system": system
+        }
+    if strategy == "delete":
+        return ngettext(
+            "%(system)s: %(n)d record erased.", "%(system)s: %(n)d records erased.", records
+        ) % {"system": system, "n": records}
+    if strategy == "mask":
+        return ngettext(
+            "%(system)s: your personal data removed from %(n)d record that we keep.",
+            "%(system)s: your personal data removed from %(n)d records that we keep.",
+            records,
+        ) % {"system": system, "n": records}
+    if strategy == "rectify":
+        names = ", ".join(sorted({fields.get(k, k) for k in plan.corrections}))
+        return _("%(system)s: corrected (%(fields)s).") % {"system": system, "fields": names}
+    if strategy == "restrict":
+        return _("%(system)s: your data is marked restricted: stored, not otherwise used.") % {
+            "system": system
+        }
+    if strategy == "lift_restriction":
+        return _("%(system)s: the restriction is lifted.") % {"system": system}
+    if strategy == "suppress":
+        return _(
+            "%(system)s: your contact details are on our list of people who receive no "
+            "marketing, which we keep so that none is sent to you again."
+        ) % {"system": system}
+    return _("%(system)s: marketing to you stopped.") % {"system": system}

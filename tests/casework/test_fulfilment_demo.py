@@ -341,3 +341,36 @@ def test_a_rectification_changes_exactly_the_approved_fields(
     assert new["position"] == "Head of printing"
     plan = case.plans.get(state="approved")
     assert plan.executed_at is not None and plan.verification_clean is True
+
+
+def test_the_completed_erasure_is_answered_with_a_letter_of_what_was_done_and_kept(
+    demo, make_case, alice, bob, django_capture_on_commit_callbacks, mailoutbox
+):
+    import io
+
+    import pypdf
+
+    case = gathered(make_case, django_capture_on_commit_callbacks, "erasure")
+    case = erased_by_plan(case, alice, bob)
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    (message,) = mailoutbox
+    ((name, pdf, kind),) = message.attachments
+    assert (name, kind) == (f"{case.reference}-erasure.pdf", "application/pdf")
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+    )
+    assert "Your request for erasure: what we have done" in text
+    assert "your personal data removed from 1 record that we keep" in text
+    erased = sum(
+        len(a.results)
+        for a in case.plans.get(state="approved").actions.filter(
+            system__slug="crm", strategy="delete"
+        )
+    )
+    assert f"CRM and customer portal: {erased} records erased." in text  # tables added up
+    assert "Event attendee lists: 1 record erased." in text
+    assert text.count("Purchase information") == 1  # kept, and why: once per kind of data
+    assert "invoicing, tax and warranty purposes. Until about" in text
