@@ -289,7 +289,9 @@ def next_action(plan: FulfilmentPlan) -> FulfilmentAction | None:
 
 def execute(plan_id: int) -> str:
     """Carry out the plan's next automatic action (which queues the one after)."""
-    plan = FulfilmentPlan.objects.select_related("case").get(pk=plan_id)
+    plan = FulfilmentPlan.objects.select_related("case").filter(pk=plan_id).first()
+    if plan is None:
+        return "skipped"  # a message outlived its plan (the case was deleted)
     if plan.state != FulfilmentPlan.State.APPROVED:
         return "not approved"
     if plan.case.state != State.FULFILLING:
@@ -436,8 +438,8 @@ def verify(plan_id: int) -> str:
     """After an erasure is carried out: search every system again with the identifiers that
     found the subject's records; anything found that the plan does not keep is flagged, and
     the case cannot complete until a new plan deals with it."""
-    plan = FulfilmentPlan.objects.select_related("case").get(pk=plan_id)
-    if plan.executed_at is None or plan.verified_at is not None:
+    plan = FulfilmentPlan.objects.select_related("case").filter(pk=plan_id).first()
+    if plan is None or plan.executed_at is None or plan.verified_at is not None:
         return "skipped"
     if plan.intent != Intent.ERASE:
         # Nothing is meant to be gone: each action's outcome is the record of what was done.

@@ -18,6 +18,7 @@ urlpatterns = [
     path("status/", views.status_request, name="status_request"),
     path("status/<str:token>/", views.status, name="status"),
     path("status/<str:token>/answer/", views.answer, name="answer"),
+    path("status/<str:token>/letter/", views.status_letter, name="status_letter"),
     path("status/<str:token>/withdraw/", views.withdraw, name="withdraw"),
     path("status/<str:token>/download/", views.download_code, name="download_code"),
     path("download/", views.download, name="download"),

@@ -16,10 +16,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from django_fsm import TransitionNotAllowed
 
-from casework import deadlines, queue
+from casework import deadlines, letters, queue
+from casework import selectors as case_selectors
 from casework import services as case_services
 from casework.actors import Actor
-from casework.models import Case, Language, PortalToken, State
+from casework.models import CHANGING_TYPES, Case, Language, PortalToken, State
 from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
 from casework.selectors import may_email
@@ -269,6 +270,19 @@ def status_request(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _changes_told(case: Case) -> bool:
+    """A completed rectification, erasure, restriction or objection: what was done is told."""
+    return case.state == State.COMPLETED and case.request_type in CHANGING_TYPES
+
+
+def _outcome(case: Case) -> dict | None:
+    """What was done and kept, in the page's language, for a completed change."""
+    if not _changes_told(case):
+        return None
+    done, kept = case_selectors.plan_outcome(case)
+    return {"done": done, "kept": kept}
+
+
 def _status_case(token: str) -> Case:
     return services.check_token(token, PortalToken.Purpose.STATUS).case
 
@@ -288,6 +302,7 @@ def _status_page(request, token: str, case: Case, *, answer_form=None, status=20
             "received_on": deadlines.local_date(case.received_at),
             "subject_messages": list(selectors.subject_messages(case)),
             "letters": list(selectors.letters_to_subject(case)),
+            "outcome": _outcome(case),
             "download": download if isinstance(download, selectors.Download) else None,
             # Revoked by the DPO: said plainly, never "your data is ready".
             "download_withdrawn": download == "revoked",
@@ -309,6 +324,21 @@ def status(request: HttpRequest, token: str) -> HttpResponse:
     except services.TokenError as exc:
         return _link_error(request, exc, PortalToken.Purpose.STATUS)
     return _status_page(request, token, case)
+
+
+def status_letter(request: HttpRequest, token: str) -> HttpResponse:
+    """The letter of what was done (PDF, in the subject's language) for a completed change."""
+    try:
+        case = _status_case(token)
+    except services.TokenError as exc:
+        return _link_error(request, exc, PortalToken.Purpose.STATUS)
+    if not _changes_told(case):
+        return redirect("portal:status", token=token)
+    name, pdf = letters.letter_pdf(case, "completed")
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @csrf_exempt  # the secret token authenticates the post (see portal/middleware.py)

@@ -329,3 +329,37 @@ def test_a_manual_action_is_confirmed_with_what_was_changed_then_the_plan_is_car
     event = AuditEvent.objects.get(case=case, action="plan.action_confirmed")
     assert "Shredded" not in str(event.details)
     assert AuditEvent.objects.filter(case=case, action="plan.executed").count() == 1
+
+
+def test_records_left_to_a_person_are_decided_on_the_plan_page(
+    ledger, make_case, alice, client, django_capture_on_commit_callbacks
+):
+    # A ticket (customer_enquiries: kept while needed to defend a legal claim) of hers.
+    data = ledger_data(ledger)
+    data["rows"]["ticket:4"] = {"category": "customer_enquiries", "email": ARTA}
+    ledger.write_text(json.dumps(data))
+    case = make_case(email=ARTA, request_type="erasure")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    case = services.complete_review(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    plan = drafted(case, alice)
+    keep = plan.kept.get(record_key="ticket:4")
+    assert keep.verdict == "review"
+    client.force_login(alice)
+    page = client.get(plan_url(case)).content.decode()
+    assert f'name="keep" value="{keep.pk}"' in page
+    submit = reverse("admin:casework_case_operation", args=[case.pk, "submit_plan"])
+    assert submit not in page  # not before every such record is decided
+    decide = reverse("admin:casework_case_plan_decide", args=[case.pk, "latest"])
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(decide, {"keep": [keep.pk], "decision": "erase"})
+    second = case.plans.get(number=2)
+    assert second.state == FulfilmentPlan.State.DRAFT  # drafted again, honouring the decision
+    assert not second.kept.filter(record_key="ticket:4").exists()
+    assert "ticket:4" in second.actions.get(target="rows").change["keys"]
+    assert submit in client.get(plan_url(case)).content.decode()
+
+
+def test_a_plan_message_that_outlived_its_plan_is_skipped(db):
+    assert fulfilment.execute(987654) == "skipped"
+    assert fulfilment.verify(987654) == "skipped"

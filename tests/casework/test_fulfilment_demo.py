@@ -374,3 +374,27 @@ def test_the_completed_erasure_is_answered_with_a_letter_of_what_was_done_and_ke
     assert "Event attendee lists: 1 record erased." in text
     assert text.count("Purchase information") == 1  # kept, and why: once per kind of data
     assert "invoicing, tax and warranty purposes. Until about" in text
+
+
+def test_the_status_page_tells_what_was_done_and_offers_the_letter(
+    demo, make_case, alice, bob, client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from casework.models import PortalToken
+    from casework.portal import services as portal_services
+
+    case = gathered(make_case, django_capture_on_commit_callbacks, "erasure")
+    case = erased_by_plan(case, alice, bob)
+    token = portal_services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
+    page = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
+    assert "What we have done" not in page  # not before the case is complete
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    services.case_fulfil(case=case, actor=Actor.staff(alice))
+    page = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
+    assert "What we have done" in page
+    assert "Event attendee lists: 1 record erased." in page
+    assert "Purchase information" in page
+    letter = client.get(reverse("portal:status_letter", kwargs={"token": token}))
+    assert letter["Content-Type"] == "application/pdf"
+    assert letter.content.startswith(b"%PDF")
