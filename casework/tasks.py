@@ -134,6 +134,12 @@ def verify_plan(plan_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def purge_after_erasure(case_id: int) -> dict:
+    """A completed erasure: our own copies of the subject's data are deleted too."""
+    return fulfilment.purge_own_copies(case_id)
+
+
+@shared_task(acks_late=True)
 def sweep_fulfilment() -> dict:
     """Beat: re-queue plans and actions whose worker or message was lost."""
     return fulfilment.sweep()

@@ -181,13 +181,21 @@ def purge_expired(now: dt.datetime | None = None) -> int:
     )
     count = 0
     for bundle in expired:
-        if bundle.file and default_storage.exists(bundle.file):
-            default_storage.delete(bundle.file)
-        with transaction.atomic():
-            Bundle.objects.filter(pk=bundle.pk).update(state=Bundle.State.DELETED, file="")
-            record_event(
-                bundle.case, "bundle.deleted", actor=Actor.system(), details={"bundle": bundle.pk}
-            )
+        delete_bundle(bundle)
         count += 1
     remove_orphan_files()
     return count
+
+
+def delete_bundle(bundle: Bundle, **details) -> None:
+    """Delete a stored bundle's file (its key goes with it) and say so on its case."""
+    if bundle.file and default_storage.exists(bundle.file):
+        default_storage.delete(bundle.file)
+    with transaction.atomic():
+        Bundle.objects.filter(pk=bundle.pk).update(state=Bundle.State.DELETED, file="")
+        record_event(
+            bundle.case,
+            "bundle.deleted",
+            actor=Actor.system(),
+            details={"bundle": bundle.pk, **details},
+        )

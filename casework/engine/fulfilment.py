@@ -22,12 +22,23 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import FulfilmentAction, FulfilmentPlan, State
+from casework.engine.bundles import delete_bundle
+from casework.engine.gathering import delete_gathered_records
+from casework.models import (
+    OPEN_STATES,
+    Bundle,
+    Case,
+    ConnectorRun,
+    FulfilmentAction,
+    FulfilmentPlan,
+    State,
+)
 from casework.selectors.fulfilment import earlier_decisions
 from casework.selectors.identity import verified_channel
 from casework.selectors.review import records_left_in
@@ -57,6 +68,7 @@ from dsar.models import DataCategory, SourceSystem
 from dsar.retention import Decision, RuleSnapshot, Verdict, decide
 
 logger = logging.getLogger(__name__)
+CLOSED_STATES = [state for state in State.values if state not in OPEN_STATES]
 
 
 # --- drafting --------------------------------------------------------------------------------
@@ -526,3 +538,29 @@ def sweep() -> dict[str, int]:
     for plan_id in unverified:
         queue.enqueue("verify_plan", plan_id)
     return {"plans": len(drafts), "actions": len(actions), "verifications": len(unverified)}
+
+
+# --- our own copies --------------------------------------------------------------------------
+
+
+def purge_own_copies(case_id: int) -> dict[str, int]:
+    """After an erasure completes: our own copies of the subject's data go too, the records
+    gathered for this case and for the subject's earlier closed cases, and their bundles.
+    What accountability needs stays: the cases, their audit trails, the plans (record keys
+    and rules, no values) and the counts."""
+    case = Case.objects.filter(pk=case_id, request_type="erasure", state=State.COMPLETED).first()
+    if case is None:
+        return {"files": 0, "bundles": 0}
+    same_subject = Case.objects.filter(pk=case.pk)
+    if case.email:
+        same_subject = Case.objects.filter(
+            Q(pk=case.pk) | Q(email__iexact=case.email, state__in=CLOSED_STATES)
+        )
+    files = delete_gathered_records(
+        ConnectorRun.objects.filter(case__in=same_subject), after_erasure=case.reference
+    )
+    bundles = 0
+    for bundle in Bundle.objects.filter(case__in=same_subject, state=Bundle.State.READY):
+        delete_bundle(bundle, after_erasure=case.reference)
+        bundles += 1
+    return {"files": files, "bundles": bundles}

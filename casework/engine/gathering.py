@@ -270,20 +270,27 @@ def purge_results(now: dt.datetime | None = None) -> int:
     (DSAR_GATHERED_RETENTION_DAYS); the rows keep their counts, the files and keys go."""
     now = now or timezone.now()
     cutoff = now - dt.timedelta(days=settings.DSAR_GATHERED_RETENTION_DAYS)
-    runs = ConnectorRun.objects.filter(case__closed_at__lt=cutoff).exclude(result_file="")
+    runs = ConnectorRun.objects.filter(case__closed_at__lt=cutoff)
+    purged = delete_gathered_records(runs)
+    remove_orphan_files(scan_storage=True)
+    return purged
+
+
+def delete_gathered_records(runs, **details) -> int:
+    """Delete the stored records of `runs` (a queryset); the rows keep their counts, the
+    files and keys go. Each case says how many files it lost. Returns the files deleted."""
     purged_cases: dict[int, int] = {}
-    for run_id, case_id, name in runs.values_list("pk", "case_id", "result_file").iterator():
+    stored = runs.exclude(result_file="").values_list("pk", "case_id", "result_file")
+    for run_id, case_id, name in stored.iterator():
         results.delete(name)
         ConnectorRun.objects.filter(pk=run_id).update(result_file="")
         purged_cases[case_id] = purged_cases.get(case_id, 0) + 1
-    actor = Actor.system() if purged_cases else None
     for case in Case.objects.filter(pk__in=purged_cases):
         with transaction.atomic():
             record_event(
                 case,
                 "gathering.records_purged",
-                actor=actor,
-                details={"files": purged_cases[case.pk]},
+                actor=Actor.system(),
+                details={"files": purged_cases[case.pk], **details},
             )
-    remove_orphan_files(scan_storage=True)
     return sum(purged_cases.values())

@@ -353,6 +353,9 @@ def case_confirm_receipt(*, case: Case, actor: Actor, how: str) -> Case:
 def case_fulfil(*, case: Case, actor: Actor) -> Case:
     case = _run(case, "fulfilled", actor)
     queue.enqueue_on_commit("notify_subject", case.pk, Notice.COMPLETED)
+    if case.request_type == "erasure":
+        # Erased from the source systems, and from our own copies (gathered records, bundles).
+        queue.enqueue_on_commit("purge_after_erasure", case.pk)
     return case
 
 

@@ -363,3 +363,48 @@ def test_records_left_to_a_person_are_decided_on_the_plan_page(
 def test_a_plan_message_that_outlived_its_plan_is_skipped(db):
     assert fulfilment.execute(987654) == "skipped"
     assert fulfilment.verify(987654) == "skipped"
+
+
+def test_a_completed_erasure_deletes_our_own_copies_too(
+    reviewed_erasure, alice, bob, make_case, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from casework.models import Bundle, ConnectorRun
+
+    # An earlier access request of hers, closed, whose bundle is still stored.
+    earlier = make_case(email=ARTA.upper())
+    services.case_withdraw(case=earlier, actor=Actor.staff(alice))
+    stored = default_storage.save("bundles/test/earlier.zip.enc", ContentFile(b"sealed"))
+    bundle = Bundle.objects.create(
+        case=earlier, kind="access", state=Bundle.State.READY, file=stored
+    )
+    # Someone else's bundle stays.
+    other = make_case(email="besnik@vlora.example")
+    services.case_withdraw(case=other, actor=Actor.staff(alice))
+    kept_file = default_storage.save("bundles/test/other.zip.enc", ContentFile(b"sealed"))
+    others = Bundle.objects.create(
+        case=other, kind="access", state=Bundle.State.READY, file=kept_file
+    )
+    case = carried_out(approved(reviewed_erasure, alice, bob))
+    services.action_confirm(
+        action=case.plans.get().actions.get(manual=True), actor=Actor.staff(alice), note="Done"
+    )
+    fulfilment.execute(case.plans.get().pk)
+    fulfilment.verify(case.plans.get().pk)
+    case = services.case_record_response(
+        case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice)
+    )
+    assert ConnectorRun.objects.filter(case=case).exclude(result_file="").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    assert not ConnectorRun.objects.filter(case=case).exclude(result_file="").exists()
+    bundle.refresh_from_db()
+    assert bundle.state == Bundle.State.DELETED and not default_storage.exists(stored)
+    others.refresh_from_db()
+    assert others.state == Bundle.State.READY and default_storage.exists(kept_file)
+    event = AuditEvent.objects.get(case=case, action="gathering.records_purged")
+    assert event.details["after_erasure"] == case.reference
+    # What accountability needs stays: the plan, its kept records and the trail.
+    assert case.plans.get().kept.count() == 2
