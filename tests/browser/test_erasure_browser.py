@@ -122,20 +122,15 @@ def test_arta_asks_for_erasure_staff_carry_it_out_and_she_reads_what_was_done(
     expect(page.get_by_role("alert")).to_contain_text("decide before submitting")
     screenshot(page, "erasure-01-plan-dry-run")
     # Her correspondence, kept while needed to defend a legal claim unless a person decides:
-    # Alice erases it, system by system; each erasure drafts the plan again.
+    # Alice ticks it in every system and erases it at once; the plan is drafted again.
     waiting = page.locator("section.plan-system").filter(has=page.locator("input[name=keep]"))
-    decided = []
-    while waiting.count():
-        section = waiting.first
-        decided.append(section.get_attribute("id"))
-        for box in section.locator("input[name=keep]").all():
-            box.check()
-        section.get_by_role("button", name="Erase the chosen records").click()
-        expect(page.locator(".messagelist")).to_contain_text("Decided.")
-        expect(page.locator("#plan-state")).to_contain_text(
-            f"Plan {len(decided) + 1} (Erase): Draft, to be reviewed"
-        )
+    decided = [section.get_attribute("id") for section in waiting.all()]
     assert decided == ["system-crm", "system-supportdesk"]
+    for box in page.locator("input[name=keep]").all():
+        box.check()
+    page.locator("#decide-form").get_by_role("button", name="Erase the chosen records").click()
+    expect(page.locator(".messagelist")).to_contain_text("Decided.")
+    expect(page.locator("#plan-state")).to_contain_text("Plan 2 (Erase): Draft, to be reviewed")
     expect(page.get_by_text("a person decides")).to_have_count(0)
     expect(page.locator("#content-main")).to_contain_text("purchase_records")
     page.locator(".plan-buttons").get_by_role("link", name="Submit plan").click()
