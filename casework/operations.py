@@ -375,9 +375,15 @@ OPERATIONS: tuple[Operation, ...] = (
                 kind="text",
                 help_text=_(
                     "One per line, as field: new value (the register's field key, e.g. "
-                    "job_title: Head of printing)."
+                    "job_title: Head of printing). Filled in from what the subject asked for, "
+                    "where their words name a field; check each against the records."
                 ),
                 applies=lambda case: case.request_type == "rectification",
+                initial=lambda case: "\n".join(
+                    f"{asked.key}: {asked.correct}"
+                    for asked in selectors.asked_corrections(case)
+                    if asked.key
+                ),
             ),
         ),
         done=lambda plan: str(_("Plan %(n)d is being drafted.") % {"n": plan.number}),

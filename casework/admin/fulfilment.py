@@ -78,7 +78,12 @@ class FulfilmentAdminViews:
                     }
                 )
         actor = Actor.staff(request.user)
+        asked = selectors.asked_corrections(case) if case.request_type == "rectification" else []
+        keys = set(plan.corrections) if plan else set()
+        keys |= {item.key for item in asked if item.key}
         context = {
+            "asked": asked,
+            "current": selectors.current_values(case, keys) if asked or keys else {},
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Plan of changes"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 
 from django.utils import translation
 from django.utils.formats import date_format
@@ -11,6 +12,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep
+from casework.selectors.review import records_left_in
+from dsar.connectors.registry import exported_columns
 from dsar.models import DataCategory, DataField, SourceSystem
 
 
@@ -181,3 +184,80 @@ def _done_sentence(
             "marketing, which we keep so that none is sent to you again."
         ) % {"system": system}
     return _("%(system)s: marketing to you stopped.") % {"system": system}
+
+
+# --- rectification -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AskedCorrection:
+    """A correction as the subject asked for it, and the register field it names (if any)."""
+
+    field: str
+    current: str
+    correct: str
+    key: str  # the register's field key, "" when the words match none
+
+
+def held_fields() -> dict[str, str]:
+    """Register field keys that some active system exports -> the field's English name: the
+    fields a rectification can correct."""
+    keys = {
+        column.field
+        for system in SourceSystem.objects.filter(active=True)
+        for column in exported_columns(system)
+    }
+    names = dict(DataField.objects.filter(key__in=keys).values_list("key", "name_en"))
+    return {key: names.get(key, key) for key in sorted(keys)}
+
+
+def asked_corrections(case: Case) -> list[AskedCorrection]:
+    """The corrections the request asks for, each matched to the register field whose key or
+    name (in either language) the subject's words are, if any."""
+    names: dict[str, str] = {}
+    for key, name_en, name_sq in DataField.objects.values_list("key", "name_en", "name_sq"):
+        for text in (key, key.replace("_", " "), name_en, name_sq):
+            names.setdefault(_words(text), key)
+    asked = []
+    for item in (case.details or {}).get("corrections") or []:
+        if not isinstance(item, dict):
+            continue
+        field = str(item.get("field", ""))
+        asked.append(
+            AskedCorrection(
+                field=field,
+                current=str(item.get("current", "")),
+                correct=str(item.get("correct", "")),
+                key=names.get(_words(field), ""),
+            )
+        )
+    return asked
+
+
+def _words(text: str) -> str:
+    return " ".join(text.casefold().replace("_", " ").split())
+
+
+def current_values(case: Case, keys) -> dict[str, list[tuple[str, str]]]:
+    """For the register fields `keys`: (system name, value) wherever the records review left
+    in hold one, so staff see what each system says before they approve a correction."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    fields_by_system: dict[int, dict[tuple[str, str], str]] = {}
+    found: dict[str, list[tuple[str, str]]] = {key: [] for key in sorted(wanted)}
+    for kept in records_left_in(case):
+        system = kept.run.system
+        if system.pk not in fields_by_system:
+            fields_by_system[system.pk] = {
+                (c.source, c.column): c.field for c in exported_columns(system)
+            }
+        columns = fields_by_system[system.pk]
+        source = str(kept.record.get("source", ""))
+        for column, value in (kept.record.get("data") or {}).items():
+            field = columns.get((source, column)) or columns.get(("*", column)) or column
+            if field in wanted and value not in (None, ""):
+                entry = (system.name, str(value))
+                if entry not in found[field]:
+                    found[field].append(entry)
+    return found

@@ -29,6 +29,7 @@ from casework.permissions import (
     require_perm,
 )
 from casework.selectors.fulfilment import (
+    held_fields,
     latest_plan,
     plan_fingerprint,
     plan_verification_failed,
@@ -72,8 +73,8 @@ def plan_request(
         locked = _lock(case)
         check_draft_plan(locked, actor)
         intent = INTENT_FOR[locked.request_type]
-        if intent == Intent.RECTIFY and not corrections:
-            raise ValidationError({"corrections": _("Name the corrections to make.")})
+        if intent == Intent.RECTIFY:
+            check_corrections(corrections or {})
         superseded = FulfilmentPlan.objects.filter(case=locked, state__in=OPEN_PLAN_STATES).update(
             state=FulfilmentPlan.State.SUPERSEDED, updated_at=timezone.now()
         )
@@ -151,6 +152,27 @@ def plan_failed(plan: FulfilmentPlan, message: str, exc: BaseException | None = 
                 actor=Actor.system(),
                 details={"plan": plan.number, "error_class": type(exc).__name__ if exc else ""},
             )
+
+
+def check_corrections(corrections: dict[str, str]) -> None:
+    """A rectification names at least one correction, each of a field some system holds."""
+    if not corrections:
+        raise ValidationError({"corrections": _("Name the corrections to make.")})
+    held = held_fields()
+    unknown = sorted(set(corrections) - set(held))
+    if unknown and not held:
+        raise ValidationError(
+            {"corrections": _("No active system exports a field that could be corrected.")}
+        )
+    if unknown:
+        raise ValidationError(
+            {
+                "corrections": _(
+                    "No system holds a field %(fields)s. Use the register's field keys: %(known)s."
+                )
+                % {"fields": ", ".join(unknown), "known": ", ".join(held)}
+            }
+        )
 
 
 def case_draft_plan(*, case: Case, actor: Actor, corrections: str = "") -> FulfilmentPlan:

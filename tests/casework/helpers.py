@@ -8,6 +8,7 @@ from casework import services
 from casework.actors import Actor
 from casework.engine import fulfilment
 from casework.models import CHANGING_TYPES, Case, FulfilmentPlan, State
+from dsar.models import SourceSystem
 
 
 def verified(case: Case, by) -> Case:
@@ -27,10 +28,39 @@ def reviewed(case: Case, by) -> Case:
     return services.complete_review(case=case, actor=Actor.staff(by))
 
 
+def rectifiable_system() -> SourceSystem:
+    """A system that exports the job title and business phone, so that a rectification may
+    name them (its database is never opened: no records of it are gathered)."""
+    system, _created = SourceSystem.objects.get_or_create(
+        slug="crm-fields",
+        defaults={
+            "name": "CRM (fields)",
+            "connector": "sql",
+            "config": {
+                "url": "sqlite:////nonexistent/crm.sqlite3",
+                "subject": {"table": "accounts", "key": "id", "identifiers": {"email": "email"}},
+                "tables": {
+                    "accounts": {
+                        "category": "online_account",
+                        "key": "id",
+                        "subject_column": "id",
+                        "columns": {
+                            "position": {"field": "job_title"},
+                            "phone": {"field": "business_phone"},
+                        },
+                    }
+                },
+            },
+        },
+    )
+    return system
+
+
 def plan_submitted(case: Case, by, corrections: str = "") -> FulfilmentPlan:
     """Draft the case's plan (the worker's drafting run here, in-process) and submit it."""
-    if case.request_type == "rectification" and not corrections:
-        corrections = "job_title: Head of printing"
+    if case.request_type == "rectification":
+        rectifiable_system()
+        corrections = corrections or "job_title: Head of printing"
     plan = services.case_draft_plan(case=case, actor=Actor.staff(by), corrections=corrections)
     assert fulfilment.draft(plan.pk) == "drafted"
     return services.case_submit_plan(case=case, actor=Actor.staff(by))

@@ -398,3 +398,42 @@ def test_the_status_page_tells_what_was_done_and_offers_the_letter(
     letter = client.get(reverse("portal:status_letter", kwargs={"token": token}))
     assert letter["Content-Type"] == "application/pdf"
     assert letter.content.startswith(b"%PDF")
+
+
+def test_a_rectification_is_drafted_from_what_the_subject_asked_shown_beside_what_systems_hold(
+    demo, make_case, alice, client, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from casework import operations
+
+    asked = [
+        {"field": "Job title", "current": ARTA.position, "correct": "Head of printing"},
+        {"field": "My favourite colour", "current": "", "correct": "blue"},
+    ]
+    case = gathered(
+        make_case,
+        django_capture_on_commit_callbacks,
+        "rectification",
+        details={"corrections": asked},
+    )
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    draft = operations.get("draft_plan")
+    form = operations.OperationForm(operation=draft, case=case)
+    assert form.fields["corrections"].initial == "job_title: Head of printing"
+    # A field no system holds is refused, naming the fields that can be corrected.
+    with pytest.raises(ValidationError, match="No system holds a field favourite_colour"):
+        services.case_draft_plan(
+            case=case, actor=Actor.staff(alice), corrections="favourite_colour: blue"
+        )
+    plan = services.case_draft_plan(
+        case=case, actor=Actor.staff(alice), corrections="job_title: Head of printing"
+    )
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    client.force_login(alice)
+    page = client.get(reverse("admin:casework_case_plan", args=[case.pk, "latest"]))
+    text = page.content.decode()
+    assert "Corrections asked for" in text and "My favourite colour" in text
+    assert "no field matched" in text
+    assert "What the systems hold now" in text and ARTA.position in text
+    assert "set position in 1 record of accounts" in text

@@ -19,7 +19,7 @@ from casework.actors import Actor
 from casework.engine import fulfilment
 from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
 from dsar.models import SourceSystem
-from tests.casework.helpers import bring_to, plan_submitted, reviewed
+from tests.casework.helpers import bring_to, plan_submitted, rectifiable_system, reviewed
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,10 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
         return reviewed(bring_to(State.IN_REVIEW, case, alice), alice)
     if label == "drafted":
         case = reviewed(bring_to(State.IN_REVIEW, case, alice), alice)
-        corrections = "job_title: Head of printing" if request_type == "rectification" else ""
+        corrections = ""
+        if request_type == "rectification":
+            rectifiable_system()
+            corrections = "job_title: Head of printing"
         plan = services.case_draft_plan(case=case, actor=team, corrections=corrections)
         assert fulfilment.draft(plan.pk) == "drafted"
         return Case.objects.get(pk=case.pk)
