@@ -111,20 +111,7 @@ def _timings(worker_label: str, figures: dict) -> None:
 
 
 def main() -> int:
-    bench.ensure_database()
-    bench.manage("migrate", "--no-input", "--verbosity", "0")
-    bench.manage("load_data_map", "--verbosity", "0")
-    load_started = time.monotonic()
-    heavy = [f"--heavy={email}:{n}" for email, n in HEAVY.items()]
-    bench.manage(
-        "load_demo", "--subjects", str(SUBJECTS), "--supportdesk-port", bench.DESK_PORT, *heavy
-    )
-    load_seconds = time.monotonic() - load_started
-
-    bench.apply_environment()
-    import django
-
-    django.setup()
+    load_seconds = bench.load_demo(SUBJECTS, HEAVY)
     desk = bench.start_desk()
     figures: dict = {
         "benchmark": "gathering",

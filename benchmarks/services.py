@@ -51,6 +51,23 @@ def ensure_database() -> None:
         subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", name], check=True)
 
 
+def load_demo(subjects: int, heavy: dict[str, int]) -> float:
+    """The database migrated, the register and the demo of `subjects` subjects (plus the heavy
+    ones: e-mail -> records) loaded, Django set up in this process; the demo's load seconds."""
+    ensure_database()
+    manage("migrate", "--no-input", "--verbosity", "0")
+    manage("load_data_map", "--verbosity", "0")
+    started = time.monotonic()
+    options = [f"--heavy={email}:{n}" for email, n in heavy.items()]
+    manage("load_demo", "--subjects", str(subjects), "--supportdesk-port", DESK_PORT, *options)
+    seconds = time.monotonic() - started
+    apply_environment()
+    import django
+
+    django.setup()
+    return seconds
+
+
 def manage(*args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=environment(), check=True)
 

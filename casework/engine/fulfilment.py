@@ -252,30 +252,44 @@ def draft(plan_id: int) -> str:
     if gave_up:
         plan_failed(plan, gave_up)
         return "failed"
-    try:
+
+    def work_on_it() -> DraftedPlan:
         with work.KeepAlive(plan):
-            drafted = draft_changes(plan)
+            return draft_changes(plan)
+
+    outcome, drafted = attempt(plan, work_on_it, task="draft_plan", failed=plan_failed)
+    if outcome:
+        return outcome
+    return "drafted" if plan_drafted(plan, drafted) else "taken back"
+
+
+def attempt(item, work_on_it, *, task: str, failed):
+    """Run the work of a claimed row, connector faults handled one way for every kind of
+    fulfilment work: a transient one waits for the next attempt (with backoff; failed once
+    the attempts are used up), a permanent one or a surprise fails the row visibly, its
+    message never quoting values. ("", result) when the work was done, else (outcome, None)."""
+    try:
+        return "", work_on_it()
     except TransientConnectorError as exc:
         delay = work.retry_later(
-            plan,
+            item,
             exc=exc,
             max_attempts=settings.DSAR_GATHER_MAX_ATTEMPTS,
-            task="draft_plan",
+            task=task,
             retry_after=exc.retry_after,
             error=str(exc)[:500],
         )
         if delay is None:
-            plan_failed(plan, f"{exc} (gave up after {plan.attempts} attempts)", exc)
-            return "failed"
-        return "retrying"
+            failed(item, f"{exc} (gave up after {item.attempts} attempts)", exc)
+            return "failed", None
+        return "retrying", None
     except (ConfigurationError, ConnectorError) as exc:
-        plan_failed(plan, str(exc), exc)
-        return "failed"
+        failed(item, str(exc), exc)
+        return "failed", None
     except Exception as exc:  # a bug or a driver surprise: fail visibly, never leak values
-        logger.exception("plan %s: unexpected %s", plan.pk, type(exc).__name__)
-        plan_failed(plan, f"unexpected error ({type(exc).__name__})", exc)
-        return "failed"
-    return "drafted" if plan_drafted(plan, drafted) else "taken back"
+        logger.exception("%s %s: unexpected %s", type(item).__name__, item.pk, type(exc).__name__)
+        failed(item, f"unexpected error ({type(exc).__name__})", exc)
+        return "failed", None
 
 
 # --- execution -------------------------------------------------------------------------------
@@ -333,31 +347,18 @@ def apply_action(action_id: int) -> str:
     change = Change.from_dict(action.change, salt=action.plan.salt)
     results = dict(action.results)
     remaining = change.only([key for key in change.keys if key not in results])
-    try:
+
+    def work_on_it() -> None:
         with work.KeepAlive(action), connector_for(action.system) as connector:
             if remaining.keys:
-                outcome = connector.apply(remaining)
-                results.update({key: str(value) for key, value in outcome.outcomes.items()})
-    except TransientConnectorError as exc:
-        delay = work.retry_later(
-            action,
-            exc=exc,
-            max_attempts=settings.DSAR_GATHER_MAX_ATTEMPTS,
-            task="apply_fulfilment_action",
-            retry_after=exc.retry_after,
-            error=str(exc)[:500],
-        )
-        if delay is None:
-            _action_failed(action, f"{exc} (gave up after {action.attempts} attempts)", exc)
-            return "failed"
-        return "retrying"
-    except (ConfigurationError, ConnectorError) as exc:
-        _action_failed(action, str(exc), exc)
-        return "failed"
-    except Exception as exc:
-        logger.exception("action %s: unexpected %s", action.pk, type(exc).__name__)
-        _action_failed(action, f"unexpected error ({type(exc).__name__})", exc)
-        return "failed"
+                applied = connector.apply(remaining)
+                results.update({key: str(value) for key, value in applied.outcomes.items()})
+
+    outcome, _nothing = attempt(
+        action, work_on_it, task="apply_fulfilment_action", failed=_action_failed
+    )
+    if outcome:
+        return outcome
     with transaction.atomic():
         if not work.complete(action, state=FulfilmentAction.State.DONE, results=results, error=""):
             return "taken back"
