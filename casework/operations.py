@@ -389,6 +389,35 @@ OPERATIONS: tuple[Operation, ...] = (
         done=lambda plan: str(_("Plan %(n)d is being drafted.") % {"n": plan.number}),
     ),
     Operation(
+        "decide_records",
+        _("Decide kept records"),
+        _(
+            "Records the retention rules leave to a person (correspondence, kept while needed "
+            "to defend a legal claim) are kept, or erased: an erasure drafts the plan again."
+        ),
+        services.case_decide_records,
+        permissions.check_decide_records,
+        permission="casework.prepare_plan",
+        fields=(
+            Field(
+                "decision",
+                _("Decision"),
+                kind="choice",
+                required=True,
+                choices=(("keep", _("Keep")), ("erase", _("Erase"))),
+            ),
+            Field(
+                "records",
+                _("Records"),
+                kind="line",
+                help_text=_("all, or record keys separated by commas (as the plan lists them)."),
+                initial=lambda _case: "all",
+            ),
+        ),
+        done=lambda plan: str(_("Decided: plan %(n)d.") % {"n": plan.number}),
+        button=False,  # on the plan page, beside the records
+    ),
+    Operation(
         "submit_plan",
         _("Submit plan"),
         _(
@@ -413,6 +442,23 @@ OPERATIONS: tuple[Operation, ...] = (
         permission="casework.approve_case",
         fields=(ACKNOWLEDGE, RELEASE_SEEN, NOTE),
         transition="approve",
+    ),
+    Operation(
+        "confirm_manual_action",
+        _("Confirm a manual change"),
+        _(
+            "A change the plan gives to a person (a system without an automatic change) was "
+            "made by hand: say what was changed, and where."
+        ),
+        services.case_confirm_manual_action,
+        permissions.check_confirm_manual_action,
+        permission="casework.complete_manual_run",
+        fields=(
+            Field("action", _("Action number"), kind="line", required=True),
+            Field("note", _("What was changed, and where"), required=True),
+        ),
+        done=lambda _action: str(_("The change is confirmed.")),
+        button=False,  # on the plan page, beside the action
     ),
     Operation(
         "retry_actions",

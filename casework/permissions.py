@@ -217,6 +217,26 @@ def check_submit_plan(
         )
 
 
+def check_decide_records(case: Case, actor: Actor) -> None:
+    """The drafted plan has records the rules leave to a person, not yet decided."""
+    require_perm(actor, "casework.prepare_plan")
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(_("Records are decided while the case is in review."))
+    plan = latest_plan(case)
+    if plan is None or plan.state != FulfilmentPlan.State.DRAFT or not undecided_keeps(plan):
+        raise ValidationError(_("No record of the plan waits for a decision."))
+
+
+def check_confirm_manual_action(case: Case, actor: Actor) -> None:
+    """The plan being carried out has a manual action waiting for its confirmation."""
+    require_perm(actor, "casework.complete_manual_run")
+    if case.state != State.FULFILLING:
+        raise TransitionNotAllowed(_("Manual changes are confirmed while the case is fulfilled."))
+    plan = latest_plan(case, FulfilmentPlan.State.APPROVED)
+    if plan is None or not plan.actions.filter(manual=True, state="waiting").exists():
+        raise ValidationError(_("No manual change waits for a confirmation."))
+
+
 def check_retry_actions(case: Case, actor: Actor) -> None:
     """The approved plan has failed actions, or a scan that could not reach a system."""
     require_perm(actor, "casework.prepare_plan")

@@ -27,6 +27,8 @@ from casework.services.case import (
 )
 from casework.services.fulfilment import (
     action_confirm,
+    case_confirm_manual_action,
+    case_decide_records,
     case_draft_plan,
     case_submit_plan,
     plan_decide_keeps,
@@ -71,8 +73,10 @@ __all__ = [
     "case_ask_subject",
     "case_assign",
     "case_clear_lookalike",
+    "case_confirm_manual_action",
     "case_confirm_receipt",
     "case_create",
+    "case_decide_records",
     "case_draft_plan",
     "case_expire",
     "case_extend",

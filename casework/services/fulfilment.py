@@ -358,3 +358,34 @@ def plan_retry(*, case: Case, actor: Actor) -> FulfilmentPlan:
         )
         queue.enqueue_on_commit("execute_plan" if failed else "verify_plan", plan.pk)
     return plan
+
+
+def case_decide_records(
+    *, case: Case, actor: Actor, decision: str, records: str = "all"
+) -> FulfilmentPlan:
+    """The `decide_records` operation: the records of the drafted plan that the rules leave to
+    a person (all of them, the default, or those whose record keys are listed, separated by
+    commas), kept or erased; see `plan_decide_keeps`."""
+    plan = latest_plan(case)
+    if plan is None:
+        raise ValidationError(_("No plan has been drafted."))
+    waiting = plan.kept.filter(verdict=PlanKeep.Verdict.REVIEW, decision="")
+    if records.strip().lower() not in ("", "all"):
+        keys = {key.strip() for key in records.split(",") if key.strip()}
+        waiting = waiting.filter(record_key__in=keys)
+    ids = list(waiting.values_list("pk", flat=True))
+    return plan_decide_keeps(plan=plan, actor=actor, keep_ids=ids, decision=decision)
+
+
+def case_confirm_manual_action(*, case: Case, actor: Actor, action: str, note: str):
+    """The `confirm_manual_action` operation: the manual action numbered `action` in the
+    plan being carried out is done; see `action_confirm`."""
+    plan = latest_plan(case, FulfilmentPlan.State.APPROVED)
+    found = (
+        plan.actions.filter(position=int(action)).first()
+        if plan is not None and action.strip().isdigit()
+        else None
+    )
+    if found is None:
+        raise ValidationError({"action": _("No action of the plan has that number.")})
+    return action_confirm(action=found, actor=actor, note=note)

@@ -408,3 +408,48 @@ def test_a_completed_erasure_deletes_our_own_copies_too(
     assert event.details["after_erasure"] == case.reference
     # What accountability needs stays: the plan, its kept records and the trail.
     assert case.plans.get().kept.count() == 2
+
+
+def test_the_command_line_decides_records_and_confirms_manual_changes(
+    ledger, make_case, alice, bob, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    def case_command(*args: str) -> str:
+        out = StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("case", *args, stdout=out)
+        return out.getvalue()
+
+    data = ledger_data(ledger)
+    data["rows"]["ticket:4"] = {"category": "customer_enquiries", "email": ARTA}
+    ledger.write_text(json.dumps(data))
+    case = make_case(email=ARTA, request_type="erasure")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    ref = case.reference
+    case_command(ref, "complete_review", "--staff", "alice")
+    case_command(ref, "draft_plan", "--staff", "alice")
+    out = case_command(ref, "decide_records", "--staff", "alice", "--field", "decision=erase")
+    assert "Decided: plan 2." in out
+    assert "ticket:4" in case.plans.get(number=2).actions.get(target="rows").change["keys"]
+    case_command(ref, "submit_plan", "--staff", "alice")
+    # Bob approves in the admin (the command line refuses an approval from the operating-
+    # system account that submitted the plan).
+    services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    carried_out(Case.objects.get(pk=case.pk))
+    manual = case.plans.get(number=2).actions.get(manual=True)
+    out = case_command(
+        ref,
+        "confirm_manual_action",
+        "--staff",
+        "alice",
+        "--field",
+        f"action={manual.position}",
+        "--note",
+        "Shredded the paper list",
+    )
+    assert "The change is confirmed." in out
+    manual.refresh_from_db()
+    assert manual.state == FulfilmentAction.State.DONE and manual.confirmed_by == alice
+    assert case.plans.get(number=2).executed_at is not None
