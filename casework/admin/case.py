@@ -140,6 +140,21 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RestrictionFilter(admin.SimpleListFilter):
+    """Restrictions in force: the subject's records are marked restricted in the systems."""
+
+    title = _("restriction")
+    parameter_name = "restricted"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Restriction in force"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=selectors.restrictions_in_force().values("pk"))
+        return queryset
+
+
 class DueSoonFilter(admin.SimpleListFilter):
     parameter_name = "due_soon"
 
@@ -238,6 +253,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
         ("assignee", admin.RelatedOnlyFieldListFilter),
         OverdueFilter,
         DueSoonFilter,
+        RestrictionFilter,
     )
     search_fields = ("reference",)
     search_help_text = _("A case reference, or the subject's exact e-mail address.")

@@ -28,6 +28,7 @@ from casework.selectors.fulfilment import (
     plan_fingerprint,
     plan_outcome,
     plan_progress,
+    restrictions_in_force,
     undecided_keeps,
 )
 from casework.selectors.gathering import (
@@ -102,6 +103,7 @@ __all__ = [
     "release_fingerprint",
     "request_identifiers",
     "request_records",
+    "restrictions_in_force",
     "review_can_reopen",
     "review_category_counts",
     "review_decision_counts",

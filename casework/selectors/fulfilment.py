@@ -261,3 +261,15 @@ def current_values(case: Case, keys) -> dict[str, list[tuple[str, str]]]:
                 if entry not in found[field]:
                     found[field].append(entry)
     return found
+
+
+def restrictions_in_force():
+    """Cases whose restriction was carried out (and not lifted): the subject's records are
+    marked restricted in the systems, to be lifted only after telling them (Art. 18(3))."""
+    restricted = FulfilmentPlan.objects.filter(
+        intent="restrict", state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False
+    ).values("case_id")
+    lifted = FulfilmentPlan.objects.filter(
+        intent="lift_restriction", state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False
+    ).values("case_id")
+    return Case.objects.filter(pk__in=restricted).exclude(pk__in=lifted)

@@ -234,8 +234,12 @@ def approved_and_carried_out(case, submitter, approver) -> Case:
 
 
 def test_a_restriction_marks_her_records_restricted_wherever_a_system_can(
-    demo, make_case, alice, bob, django_capture_on_commit_callbacks
+    demo, make_case, alice, bob, client, django_capture_on_commit_callbacks
 ):
+    from django.urls import reverse
+
+    from casework import selectors
+
     ids = her_ids(demo)
     case = gathered(make_case, django_capture_on_commit_callbacks, "restriction")
     case = approved_and_carried_out(case, alice, bob)
@@ -259,6 +263,16 @@ def test_a_restriction_marks_her_records_restricted_wherever_a_system_can(
     plan = case.plans.get(state="approved")
     waiting = plan.actions.filter(state="waiting")
     assert [a.system.slug for a in waiting] == ["events"] and plan.executed_at is None
+    assert case not in selectors.restrictions_in_force()
+    services.action_confirm(action=waiting.get(), actor=Actor.staff(bob), note="Row starred")
+    assert fulfilment.execute(plan.pk) == "nothing to run"
+    assert list(selectors.restrictions_in_force()) == [case]
+    # The privacy team finds restrictions in force among the cases.
+    unrestricted = make_case(email="besnik@vlora.example", request_type="restriction")
+    client.force_login(alice)
+    listed = client.get(reverse("admin:casework_case_changelist") + "?restricted=yes")
+    assert case.reference in listed.content.decode()
+    assert unrestricted.reference not in listed.content.decode()
 
 
 def test_a_marketing_objection_is_honoured_and_survives_a_later_erasure(
