@@ -81,10 +81,12 @@ class _SystemRecords:
     categories: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))  # by key
 
 
-def _records_by_system(case) -> list[_SystemRecords]:
+def _records_by_system(case) -> tuple[list[_SystemRecords], set[Identifier]]:
     """The records review left in, per system: each (source, key) once, with every category a
-    row was exported under (one SQL row may fill two)."""
+    row was exported under (one SQL row may fill two); and the identifiers that found them
+    (trusted, by construction). One pass over the stored records."""
     systems: dict[int, _SystemRecords] = {}
+    found: set[Identifier] = set()
     for kept in records_left_in(case):
         entry = systems.setdefault(kept.run.system_id, _SystemRecords(kept.run.system))
         source = str(kept.record.get("source", ""))
@@ -98,7 +100,10 @@ def _records_by_system(case) -> list[_SystemRecords]:
             ),
         )
         entry.categories[kept.key].add(kept.category)
-    return [systems[pk] for pk in sorted(systems)]
+        found_by = kept.record.get("found_by")
+        if isinstance(found_by, dict) and found_by.get("kind") and found_by.get("value"):
+            found.add(Identifier(found_by["kind"], found_by["value"]))
+    return [systems[pk] for pk in sorted(systems)], found
 
 
 def _rules() -> dict[str, RuleSnapshot]:
@@ -174,14 +179,15 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
     case = plan.case
     intent = Intent(plan.intent)
     identifiers = _identifiers(case)
-    trusted = frozenset(verified_channel(case) | _found_by_identifiers(case))
+    by_system, found_by = _records_by_system(case)
+    trusted = frozenset(verified_channel(case) | found_by)
     rules = _rules() if intent == Intent.ERASE else {}
     decided = earlier_decisions(plan)
     marketing = _marketing_categories() if intent == Intent.STOP_MARKETING else set()
     today = timezone.localdate()
     drafted = DraftedPlan()
     suppressions: list[tuple[int, Change]] = []
-    for entry in _records_by_system(case):
+    for entry in by_system:
         refs = list(entry.refs.values())
         with connector_for(entry.system) as connector:
             if intent != Intent.ERASE:
@@ -459,7 +465,7 @@ def verify(plan_id: int) -> str:
         _store_verification(plan, {}, clean=True)
         return "not needed"
     expected = expected_after(plan)
-    by_system = _records_by_system(plan.case)
+    by_system, found_by = _records_by_system(plan.case)
     identifiers = set(verified_channel(plan.case))
     # A subject exported by its key is tagged with an identifier: the verified channel's.
     tag = min(identifiers, key=lambda i: (i.kind, i.value), default=Identifier("email", ""))
@@ -469,7 +475,7 @@ def verify(plan_id: int) -> str:
         for ref in entry.refs.values():
             if (entry.system.pk, ref.key) in kept_keys and ref.subject_key:
                 kept_subjects[entry.system.pk][ref.subject_key] = tag
-    identifiers |= _found_by_identifiers(plan.case)
+    identifiers |= found_by
     report: dict[str, dict] = {}
     clean = True
     for entry in by_system:
@@ -491,16 +497,6 @@ def verify(plan_id: int) -> str:
         clean = clean and not unexpected
     _store_verification(plan, report, clean=clean)
     return "clean" if clean else "flagged"
-
-
-def _found_by_identifiers(case) -> set[Identifier]:
-    """The identifiers that found the records review left in (trusted, by construction)."""
-    found: set[Identifier] = set()
-    for kept in records_left_in(case):
-        found_by = kept.record.get("found_by")
-        if isinstance(found_by, dict) and found_by.get("kind") and found_by.get("value"):
-            found.add(Identifier(found_by["kind"], found_by["value"]))
-    return found
 
 
 def _store_verification(plan: FulfilmentPlan, report: dict, *, clean: bool) -> None:

@@ -303,10 +303,11 @@ def case_approve(
             # Nothing listed, nothing to acknowledge; something listed was acknowledged, or
             # refused above.
             details["release_check"] = {"listed": listed, "acknowledged": listed > 0}
+        plan = None
         if locked.request_type in CHANGING_TYPES:
             # The plan as submitted, and an approver who did not submit it: said before the
             # transition's own checks, which would only say that no plan was prepared.
-            check_plan_approvable(locked, actor)
+            plan = check_plan_approvable(locked, actor)
         case = _run(
             locked,
             "approve",
@@ -319,7 +320,7 @@ def case_approve(
         if case.request_type in BUNDLE_TYPES:
             request_bundle(case=case, actor=actor)
         elif case.request_type in CHANGING_TYPES:
-            plan_approved(case=case, actor=actor)
+            plan_approved(case=case, actor=actor, plan=plan)
     return case
 
 

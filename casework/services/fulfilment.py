@@ -23,7 +23,6 @@ from casework.audit import record_event
 from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep, State
 from casework.permissions import (
     check_draft_plan,
-    check_plan_approvable,
     check_retry_actions,
     check_submit_plan,
     require_perm,
@@ -234,10 +233,10 @@ def plan_submit(*, plan: FulfilmentPlan, actor: Actor) -> FulfilmentPlan:
     return plan
 
 
-def plan_approved(*, case: Case, actor: Actor) -> FulfilmentPlan:
-    """Inside the approval's transaction (the case locked): the plan is approved and its
-    actions are queued; manual ones wait for a person from now on."""
-    plan = check_plan_approvable(case, actor)
+def plan_approved(*, case: Case, actor: Actor, plan: FulfilmentPlan) -> FulfilmentPlan:
+    """Inside the approval's transaction (the case locked), `plan` checked by
+    `check_plan_approvable` in it: the plan is approved and its actions are queued; manual
+    ones wait for a person from now on."""
     now = timezone.now()
     plan.state = FulfilmentPlan.State.APPROVED
     plan.approved_by = actor.user
