@@ -8,6 +8,7 @@ and fails when DSAR_REQUIRE_SERVICES=1 (CI). No other skips.
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from django.conf import settings
@@ -51,6 +52,18 @@ def _forget_the_controller():
 def _fast_password_hashing(settings):
     # Staff personas are made in most tests; a slow hasher would dominate the suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _media_of_its_own(tmp_path_factory):
+    """The suite's files (uploads, records, bundles) go to a folder of the run, not to the
+    checkout's var/media: a test that lists a case's folder sees only what this run wrote."""
+    from django.test import override_settings
+
+    media = tmp_path_factory.mktemp("media")
+    os.environ["DSAR_MEDIA_ROOT"] = str(media)  # for the worker processes the tests start
+    with override_settings(MEDIA_ROOT=str(media)):
+        yield media
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -167,6 +180,7 @@ class WorkerProcess:
         self.env = env
         self.log_path = log_path
         self.proc = None
+        self.nodename = f"test-{os.getpid()}@{socket.gethostname()}"
 
     def start(self, timeout: float = 60) -> None:
         import subprocess
@@ -192,7 +206,7 @@ class WorkerProcess:
                 "--pool",
                 "prefork",
                 "-n",
-                f"test-{os.getpid()}@%h",
+                self.nodename,
                 "--without-gossip",
                 "--without-mingle",
             ],
@@ -216,6 +230,45 @@ class WorkerProcess:
 
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
         return [int(pid) for pid in out.stdout.split()]
+
+    def settle(self, timeout: float = 30) -> None:
+        """Wait until the worker runs no task, and revoke what it holds for later (retries with
+        a countdown, prefetched messages), so that the test database is flushed after the test
+        without a task's transaction in its way: TRUNCATE and a task that writes several tables
+        can deadlock, and the flush is the one PostgreSQL stops. A worker that does not settle
+        is stopped (the next test starts it again)."""
+        if not self._wait_until_quiet(timeout, drop_the_rest=True):
+            self.stop()
+
+    def finish_queued_work(self, timeout: float = 30) -> None:
+        """Wait until the worker has run every task queued so far (and those they queued), so
+        that a test that then stops it or holds a row knows which task comes next."""
+        assert self._wait_until_quiet(timeout, drop_the_rest=False), "the worker did not finish"
+
+    def _wait_until_quiet(self, timeout: float, *, drop_the_rest: bool) -> bool:
+        import time
+
+        from config.celery import app
+
+        if not self.proc or self.proc.poll() is not None:
+            return True
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while time.monotonic() < deadline:
+            if drop_the_rest:
+                _purge_queues()  # what a finishing task queued has no test to serve
+            inspect = app.control.inspect(destination=[self.nodename], timeout=1)
+            active = _task_ids(inspect.active())
+            held = _task_ids(inspect.reserved()) | {
+                entry["request"]["id"] for entry in _entries(inspect.scheduled())
+            }
+            if drop_the_rest and held:
+                app.control.revoke(sorted(held))
+            quiet = quiet + 1 if not (active or held or _queued_messages()) else 0
+            if quiet == 2:  # twice in a row: a task that just finished may have queued one
+                return True
+            time.sleep(0.1)
+        return False
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes: no chance to ack or clean up."""
@@ -257,6 +310,21 @@ def worker_env(django_db_setup, django_db_blocker):
     return env
 
 
+def _entries(replies: dict | None) -> list[dict]:
+    return [entry for entries in (replies or {}).values() for entry in entries]
+
+
+def _task_ids(replies: dict | None) -> set[str]:
+    return {entry["id"] for entry in _entries(replies)}
+
+
+def _queued_messages() -> int:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel.client.llen(app.conf.task_default_queue)
+
+
 def _purge_queues() -> None:
     from config.celery import app
 
@@ -296,6 +364,7 @@ def real_worker(celery_worker_process, settings):
         celery_worker_process.start()
     app.conf.task_always_eager = False
     yield celery_worker_process
+    celery_worker_process.settle()
     app.conf.task_always_eager = True
 
 
