@@ -23,9 +23,10 @@ LETTER_FOR_NOTICE = {
     "extended": "extension",
     "ready": "ready",
     "completed": "completion",
+    "lifting": "lifting",
 }
 # The decisions whose e-mail carries its letter.
-LETTER_ATTACHED = ("rejected", "extended")
+LETTER_ATTACHED = ("rejected", "extended", "lifting")
 
 
 def letter_kind(case: Case, notice: str) -> str | None:

@@ -13,18 +13,20 @@ from casework.mail import send_email
 from casework.models import Case, ConnectorRun, Notice
 from casework.permissions import assignable_staff
 from casework.portal import emails
-from casework.services import notices
+from casework.services import fulfilment, notices
 
 logger = logging.getLogger(__name__)
 
 DECISION_TEMPLATES = {
     Notice.REJECTED: "casework/email/rejected",
     Notice.EXTENDED: "casework/email/extended",
+    Notice.LIFTING: "casework/email/lifting",
 }
 
 
 def _email_decision(case: Case, notice: str) -> None:
-    """A decision that states its reason (refusal, extension), with its letter as PDF."""
+    """A decision that states its reason (refusal, extension, lifting a restriction), with its
+    letter as PDF."""
     send_email(
         to=[case.email],
         template=DECISION_TEMPLATES[notice],
@@ -48,6 +50,7 @@ EMAILS = {
     Notice.EXTENDED: lambda case: _email_decision(case, Notice.EXTENDED),
     Notice.READY: emails.send_bundle_ready,
     Notice.COMPLETED: emails.send_completed,
+    Notice.LIFTING: lambda case: _email_decision(case, Notice.LIFTING),
 }
 
 
@@ -66,6 +69,8 @@ def notify_subject(case: Case, notice: str) -> str:
         notices.queue_letter(case=case, notice=notice)
         channel = "post"
     logger.info("case %s: %s notice by %s", case.reference, notice, channel)
+    if notice == Notice.LIFTING and channel == "email":
+        fulfilment.lift_if_told(case)  # told: the restriction may now be lifted
     return channel
 
 

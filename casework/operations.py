@@ -518,6 +518,23 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
+        "lift_restriction",
+        _("Lift the restriction"),
+        _(
+            "Tells the subject, with the reason, that the restriction of their data is lifted "
+            "(Art. 18(3) GDPR). Once they are told (the e-mail sent, or the letter posted), the "
+            "restriction is lifted in every system that marked it."
+        ),
+        services.case_lift_restriction,
+        permissions.check_lift_restriction,
+        permission="casework.lift_restriction",
+        fields=(_reason(_("The subject is told this reason before the restriction is lifted.")),),
+        danger=True,
+        done=lambda _plan: str(
+            _("The subject is being told; the restriction is lifted once they have been.")
+        ),
+    ),
+    Operation(
         "extend",
         _("Extend deadline"),
         _(

@@ -29,8 +29,11 @@ from casework.models import (
 )
 from casework.selectors.fulfilment import (
     latest_plan,
+    lifting_under_way,
     plan_fingerprint,
+    plan_may_run,
     plan_needs_retry,
+    restriction_in_force,
     undecided_keeps,
 )
 from casework.selectors.identity import undecided_links
@@ -230,21 +233,35 @@ def check_decide_records(case: Case, actor: Actor) -> None:
 def check_confirm_manual_action(case: Case, actor: Actor) -> None:
     """The plan being carried out has a manual action waiting for its confirmation."""
     require_perm(actor, "casework.complete_manual_run")
-    if case.state != State.FULFILLING:
-        raise TransitionNotAllowed(_("Manual changes are confirmed while the case is fulfilled."))
     plan = latest_plan(case, FulfilmentPlan.State.APPROVED)
-    if plan is None or not plan.actions.filter(manual=True, state="waiting").exists():
+    if plan is None or not plan_may_run(plan):
+        raise TransitionNotAllowed(_("Manual changes are confirmed while the case is fulfilled."))
+    if not plan.actions.filter(manual=True, state="waiting").exists():
         raise ValidationError(_("No manual change waits for a confirmation."))
 
 
 def check_retry_actions(case: Case, actor: Actor) -> None:
     """The approved plan has failed actions, or a scan that could not reach a system."""
     require_perm(actor, "casework.prepare_plan")
-    if case.state != State.FULFILLING:
-        raise TransitionNotAllowed(_("Actions are retried while the case is being fulfilled."))
     plan = latest_plan(case, FulfilmentPlan.State.APPROVED)
-    if plan is None or not plan_needs_retry(plan):
+    if plan is None or not plan_may_run(plan):
+        raise TransitionNotAllowed(_("Actions are retried while the case is being fulfilled."))
+    if not plan_needs_retry(plan):
         raise ValidationError(_("Nothing failed: there is nothing to retry."))
+
+
+def check_lift_restriction(case: Case, actor: Actor) -> FulfilmentPlan:
+    """A completed restriction whose restriction is in force and not being lifted already.
+    Returns the plan whose restriction is lifted."""
+    require_perm(actor, "casework.lift_restriction")
+    if case.request_type != "restriction" or case.state != State.COMPLETED:
+        raise TransitionNotAllowed(_("Only a restriction carried out can be lifted."))
+    restricted = restriction_in_force(case)
+    if restricted is None:
+        raise ValidationError(_("No restriction of this case is in force."))
+    if lifting_under_way(case) is not None:
+        raise ValidationError(_("The restriction is being lifted already."))
+    return restricted
 
 
 def check_plan_approvable(case: Case, actor: Actor) -> FulfilmentPlan:

@@ -28,6 +28,7 @@ DAY_TO_DAY = [
     "merge_case",
     "assign_case",
     "record_response",
+    "lift_restriction",
 ]
 RUN_PERMS = [
     "casework.review_records",

@@ -342,6 +342,7 @@ LETTER_KINDS = (
     "objection",  # done: what processing stopped
     "refusal",  # the request is refused, with the reason
     "extension",  # the deadline is extended, with the new date and the reason
+    "lifting",  # a restriction is about to be lifted, with the reason (Art. 18(3))
     # Notices by post, for a subject who may not be e-mailed:
     "acknowledgement",  # the request is received, and the date of the answer
     "question",  # what we need from the subject (`message`)
@@ -358,8 +359,8 @@ class LetterFacts:
     `done` lists what was done, one sentence each ("Your phone number in the CRM was
     corrected."); `kept` lists (category, reason) pairs for data that was not erased,
     restricted or changed. `request_type` is the request the letter answers (for a refusal or
-    an extension it may be any of the six); `reason` is required for a refusal and an
-    extension, `new_due_on` for an extension.
+    an extension it may be any of the six); `reason` is required for a refusal, an
+    extension and the lifting of a restriction, `new_due_on` for an extension.
     """
 
     kind: str
@@ -390,7 +391,7 @@ class LetterFacts:
             raise ValueError(f"language must be one of {LANGUAGES}")
         if self.generated_at.tzinfo is None:
             raise ValueError("generated_at must be an aware datetime")
-        if self.kind in ("refusal", "extension") and not self.reason.strip():
+        if self.kind in ("refusal", "extension", "lifting") and not self.reason.strip():
             raise ValueError(f"a {self.kind} letter needs the reason the subject is told")
         if self.kind == "question" and not self.message.strip():
             raise ValueError("a question letter needs the question")

@@ -1,7 +1,7 @@
 """Letters for the outcomes other than access and portability, as PDF in the subject's language:
 a rectification, erasure, restriction or objection carried out (what was done; what was kept
-and why), a refusal (with the reason) and an extension of the deadline (the new date and the
-reason); and the notices that go by post to a subject who may not be e-mailed (the request
+and why), a refusal (with the reason), an extension of the deadline (the new date and the
+reason) and the lifting of a restriction (told before it is lifted, with the reason); and the notices that go by post to a subject who may not be e-mailed (the request
 received, a question, the data ready, the request completed). Every letter says how to complain to a supervisory authority and that the subject has
 the right to a judicial remedy (Art. 12(4), 77-79 GDPR)."""
 
@@ -23,6 +23,7 @@ def letter_title(kind: str) -> str:
         "objection": _("Your objection: what we have done"),
         "refusal": _("Your request: our decision"),
         "extension": _("Your request: we need more time"),
+        "lifting": _("Your restriction: we are lifting it"),
         "acknowledgement": _("Your request: we have received it"),
         "question": _("Your request: we need something from you"),
         "ready": _("Your request: your data is ready"),

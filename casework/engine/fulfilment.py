@@ -39,11 +39,12 @@ from casework.models import (
     FulfilmentPlan,
     State,
 )
-from casework.selectors.fulfilment import earlier_decisions
+from casework.selectors.fulfilment import earlier_decisions, plan_may_run
 from casework.selectors.identity import verified_channel
 from casework.selectors.review import records_left_in
 from casework.services.fulfilment import (
     DraftedPlan,
+    lift_if_told,
     plan_drafted,
     plan_failed,
 )
@@ -104,6 +105,41 @@ def _records_by_system(case) -> tuple[list[_SystemRecords], set[Identifier]]:
         if isinstance(found_by, dict) and found_by.get("kind") and found_by.get("value"):
             found.add(Identifier(found_by["kind"], found_by["value"]))
     return [systems[pk] for pk in sorted(systems)], found
+
+
+def _records_restricted(plan: FulfilmentPlan) -> list[_SystemRecords]:
+    """For lifting a restriction: the records it marked, as the restriction plan kept them
+    (our own copies of them may be gone by now)."""
+    systems = SourceSystem.objects.in_bulk({row["system"] for row in plan.records})
+    by_system: dict[int, _SystemRecords] = {}
+    for row in plan.records:
+        system = systems.get(row["system"])
+        if system is None:
+            continue  # a system since deleted from the register: nothing left to lift there
+        entry = by_system.setdefault(system.pk, _SystemRecords(system))
+        ref = RecordRef(
+            source=row["source"],
+            key=row["key"],
+            category=row["category"],
+            subject_key=row["subject_key"],
+        )
+        entry.refs.setdefault((ref.source, ref.key), ref)
+        entry.categories[ref.key].add(ref.category)
+    return [by_system[pk] for pk in sorted(by_system)]
+
+
+def _restricted_rows(by_system: list[_SystemRecords]) -> list[dict]:
+    return [
+        {
+            "system": entry.system.pk,
+            "source": ref.source,
+            "key": ref.key,
+            "category": ref.category,
+            "subject_key": ref.subject_key,
+        }
+        for entry in by_system
+        for ref in entry.refs.values()
+    ]
 
 
 def _rules() -> dict[str, RuleSnapshot]:
@@ -179,13 +215,18 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
     case = plan.case
     intent = Intent(plan.intent)
     identifiers = _identifiers(case)
-    by_system, found_by = _records_by_system(case)
+    if intent == Intent.LIFT_RESTRICTION:
+        by_system, found_by = _records_restricted(plan), set()
+    else:
+        by_system, found_by = _records_by_system(case)
     trusted = frozenset(verified_channel(case) | found_by)
     rules = _rules() if intent == Intent.ERASE else {}
     decided = earlier_decisions(plan)
     marketing = _marketing_categories() if intent == Intent.STOP_MARKETING else set()
     today = timezone.localdate()
     drafted = DraftedPlan()
+    if intent == Intent.RESTRICT:
+        drafted.records = _restricted_rows(by_system)
     suppressions: list[tuple[int, Change]] = []
     for entry in by_system:
         refs = list(entry.refs.values())
@@ -266,7 +307,11 @@ def draft(plan_id: int) -> str:
     outcome, drafted = attempt(plan, work_on_it, task="draft_plan", failed=plan_failed)
     if outcome:
         return outcome
-    return "drafted" if plan_drafted(plan, drafted) else "taken back"
+    if not plan_drafted(plan, drafted):
+        return "taken back"
+    if plan.intent == Intent.LIFT_RESTRICTION:
+        lift_if_told(plan.case)  # the subject may have been told already
+    return "drafted"
 
 
 def attempt(item, work_on_it, *, task: str, failed):
@@ -326,7 +371,7 @@ def execute(plan_id: int) -> str:
         return "skipped"  # a message outlived its plan (the case was deleted)
     if plan.state != FulfilmentPlan.State.APPROVED:
         return "not approved"
-    if plan.case.state != State.FULFILLING:
+    if not plan_may_run(plan):
         return "case not being fulfilled"  # withdrawn, say: stop before the next action
     action = next_action(plan)
     if action is None:
@@ -346,7 +391,7 @@ def apply_action(action_id: int) -> str:
     if gave_up:
         _action_failed(action, gave_up)
         return "failed"
-    if action.plan.case.state != State.FULFILLING:
+    if not plan_may_run(action.plan):
         work.release(action)
         FulfilmentAction.objects.filter(pk=action.pk).update(state=FulfilmentAction.State.PLANNED)
         return "case not being fulfilled"
@@ -418,6 +463,10 @@ def finish_if_done(plan: FulfilmentPlan) -> bool:
         record_event(
             plan.case, "plan.executed", actor=Actor.system(), details={"plan": plan.number}
         )
+        if plan.intent == Intent.LIFT_RESTRICTION:
+            record_event(
+                plan.case, "restriction.lifted", actor=Actor.system(), details={"plan": plan.number}
+            )
         queue.enqueue_on_commit("verify_plan", plan.pk)
     return True
 
@@ -534,7 +583,19 @@ def sweep() -> dict[str, int]:
     )
     for plan_id in unverified:
         queue.enqueue("verify_plan", plan_id)
-    return {"plans": len(drafts), "actions": len(actions), "verifications": len(unverified)}
+    # A lifting whose start was missed (the worker stopped between the notice and the start).
+    liftings = Case.objects.filter(
+        plans__intent=Intent.LIFT_RESTRICTION,
+        plans__state=FulfilmentPlan.State.DRAFT,
+        plans__updated_at__lt=grace,
+    ).distinct()
+    started = sum(lift_if_told(case) is not None for case in liftings)
+    return {
+        "plans": len(drafts),
+        "actions": len(actions),
+        "verifications": len(unverified),
+        "liftings": started,
+    }
 
 
 # --- our own copies --------------------------------------------------------------------------

@@ -322,6 +322,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("expire_case", "Can expire unverified cases (system)"),
             ("assign_case", "Can assign cases"),
             ("revoke_release", "Can revoke a release approved by mistake (DPO)"),
+            ("lift_restriction", "Can lift a restriction (the subject is told first)"),
         ]
 
     def __str__(self) -> str:
@@ -563,6 +564,7 @@ class Notice(models.TextChoices):
     EXTENDED = "extended", _("An extension of the time to answer")
     READY = "ready", _("Your data is ready")
     COMPLETED = "completed", _("Your request is completed")
+    LIFTING = "lifting", _("Notice that a restriction is lifted")
 
 
 class PostalLetter(models.Model):

@@ -66,6 +66,11 @@ class FulfilmentPlan(WorkItem):
     verification = models.JSONField(default=dict, blank=True)
     verification_clean = models.BooleanField(null=True)
     error = models.CharField(max_length=500, blank=True)
+    # A restriction: the records it restricted (system id, source, key, category, subject
+    # key), so that it can be lifted however long after, when our copies are long gone.
+    records = models.JSONField(default=list, blank=True)
+    # Lifting a restriction: why, as the subject is told before it is lifted (Art. 18(3)).
+    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["case", "-number"]

@@ -56,15 +56,18 @@ def possible_duplicate_of(case: Case) -> Case | None:
 
 
 def reason_told(case: Case, decision: str) -> str:
-    """The reason the subject is told with a decision ("refusal" or "extension"; "" for any
-    other), as the service that took it stored it on the case. The e-mail and the letter
-    that announce a decision read it here, so they cannot give two different reasons; and by
-    the decision, not the case's state, so that a notice sent after a later decision still
-    gives its own."""
+    """The reason the subject is told with a decision ("refusal", "extension" or "lifting" a
+    restriction; "" for any other), as the service that took it stored it (on the case, or
+    on the lifting plan). The e-mail and the letter that announce a decision read it here,
+    so they cannot give two different reasons; and by the decision, not the case's state,
+    so that a notice sent after a later decision still gives its own."""
     if decision == "refusal":
         return case.rejection_reason
     if decision == "extension":
         return case.extension_reason
+    if decision == "lifting":
+        plan = case.plans.filter(intent="lift_restriction").order_by("-number").first()
+        return plan.reason if plan else ""
     return ""
 
 

@@ -11,7 +11,16 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep
+from casework.models import (
+    AuditEvent,
+    Case,
+    FulfilmentAction,
+    FulfilmentPlan,
+    Notice,
+    PlanKeep,
+    PostalLetter,
+    State,
+)
 from casework.selectors.review import records_left_in
 from dsar.connectors.registry import exported_columns
 from dsar.models import DataCategory, DataField, SourceSystem
@@ -98,6 +107,7 @@ def plan_outcome(case: Case) -> tuple[list[str], list[tuple[str, str]]]:
     out."""
     plan = (
         case.plans.filter(state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False)
+        .exclude(intent=FulfilmentPlan.Intent.LIFT_RESTRICTION)  # told apart, before it is done
         .order_by("-number")
         .first()
     )
@@ -263,13 +273,62 @@ def current_values(case: Case, keys) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
+def _carried_out(intent: str):
+    return FulfilmentPlan.objects.filter(
+        intent=intent, state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False
+    )
+
+
 def restrictions_in_force():
     """Cases whose restriction was carried out (and not lifted): the subject's records are
     marked restricted in the systems, to be lifted only after telling them (Art. 18(3))."""
-    restricted = FulfilmentPlan.objects.filter(
-        intent="restrict", state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False
-    ).values("case_id")
-    lifted = FulfilmentPlan.objects.filter(
-        intent="lift_restriction", state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False
-    ).values("case_id")
+    restricted = _carried_out(FulfilmentPlan.Intent.RESTRICT).values("case_id")
+    lifted = _carried_out(FulfilmentPlan.Intent.LIFT_RESTRICTION).values("case_id")
     return Case.objects.filter(pk__in=restricted).exclude(pk__in=lifted)
+
+
+def restriction_in_force(case: Case) -> FulfilmentPlan | None:
+    """The plan whose restriction of the case's records is in force (carried out, not lifted)."""
+    if _carried_out(FulfilmentPlan.Intent.LIFT_RESTRICTION).filter(case=case).exists():
+        return None
+    return (
+        _carried_out(FulfilmentPlan.Intent.RESTRICT).filter(case=case).order_by("-number").first()
+    )
+
+
+def lifting_under_way(case: Case) -> FulfilmentPlan | None:
+    """The plan lifting the case's restriction, announced and not yet carried out."""
+    return (
+        case.plans.filter(intent=FulfilmentPlan.Intent.LIFT_RESTRICTION, executed_at=None)
+        .exclude(state__in=(FulfilmentPlan.State.SUPERSEDED, FulfilmentPlan.State.FAILED))
+        .order_by("-number")
+        .first()
+    )
+
+
+def lifting_told(plan: FulfilmentPlan) -> bool:
+    """Whether the subject has been told that the restriction is lifted, since the lifting
+    was decided: the e-mail sent, or the letter posted (a letter waiting to be printed has
+    told nobody)."""
+    emailed = AuditEvent.objects.filter(
+        case_id=plan.case_id,
+        action="case.notice_sent",
+        details__notice=Notice.LIFTING,
+        details__sent_by="email",
+        created_at__gte=plan.created_at,
+    )
+    posted = PostalLetter.objects.filter(
+        case_id=plan.case_id,
+        notice=Notice.LIFTING,
+        state=PostalLetter.State.POSTED,
+        posted_at__gte=plan.created_at,
+    )
+    return emailed.exists() or posted.exists()
+
+
+def plan_may_run(plan: FulfilmentPlan) -> bool:
+    """Whether the plan's changes may be carried out now: while its case is being fulfilled;
+    a lifting of a restriction, on its completed case (it comes after the answer)."""
+    if plan.intent == FulfilmentPlan.Intent.LIFT_RESTRICTION:
+        return plan.case.state == State.COMPLETED
+    return plan.case.state == State.FULFILLING

@@ -20,9 +20,10 @@ from django.utils.translation import gettext as _
 from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Case, FulfilmentAction, FulfilmentPlan, PlanKeep, State
+from casework.models import Case, FulfilmentAction, FulfilmentPlan, Notice, PlanKeep
 from casework.permissions import (
     check_draft_plan,
+    check_lift_restriction,
     check_retry_actions,
     check_submit_plan,
     require_perm,
@@ -30,7 +31,10 @@ from casework.permissions import (
 from casework.selectors.fulfilment import (
     held_fields,
     latest_plan,
+    lifting_told,
+    lifting_under_way,
     plan_fingerprint,
+    plan_may_run,
     plan_verification_failed,
 )
 from dsar.connectors.changes import Change, Intent
@@ -56,6 +60,8 @@ class DraftedPlan:
 
     actions: list[tuple[int, Change]] = field(default_factory=list)  # (system id, change)
     kept: list[dict] = field(default_factory=list)  # PlanKeep fields
+    # A restriction: the records it marks (FulfilmentPlan.records), to lift them by later.
+    records: list[dict] = field(default_factory=list)
 
 
 def _lock(case: Case) -> Case:
@@ -111,7 +117,12 @@ def plan_request(
 def plan_drafted(plan: FulfilmentPlan, drafted: DraftedPlan) -> bool:
     """Store what the worker drafted, if its attempt still holds the plan. False otherwise."""
     with transaction.atomic():
-        if not work.complete(plan, state=FulfilmentPlan.State.DRAFT, drafted_at=timezone.now()):
+        if not work.complete(
+            plan,
+            state=FulfilmentPlan.State.DRAFT,
+            drafted_at=timezone.now(),
+            records=drafted.records,
+        ):
             return False
         FulfilmentAction.objects.bulk_create(
             FulfilmentAction(
@@ -237,17 +248,22 @@ def plan_approved(*, case: Case, actor: Actor, plan: FulfilmentPlan) -> Fulfilme
     """Inside the approval's transaction (the case locked), `plan` checked by
     `check_plan_approvable` in it: the plan is approved and its actions are queued; manual
     ones wait for a person from now on."""
+    _approve(plan, approver=actor.user)
+    record_event(case, "plan.approved", actor=actor, details={"plan": plan.number})
+    return plan
+
+
+def _approve(plan: FulfilmentPlan, *, approver) -> None:
+    """Mark the (locked) plan approved and queue its execution, in the caller's transaction."""
     now = timezone.now()
     plan.state = FulfilmentPlan.State.APPROVED
-    plan.approved_by = actor.user
+    plan.approved_by = approver
     plan.approved_at = now
     plan.save(update_fields=["state", "approved_by", "approved_at", "updated_at"])
     # Manual actions wait for their person from now on; automatic ones run one by one, in
     # plan order (`casework.engine.fulfilment.execute`).
     plan.actions.filter(manual=True).update(state=FulfilmentAction.State.WAITING, updated_at=now)
-    record_event(case, "plan.approved", actor=actor, details={"plan": plan.number})
     queue.enqueue_on_commit("execute_plan", plan.pk)
-    return plan
 
 
 def action_confirm(*, action: FulfilmentAction, actor: Actor, note: str) -> FulfilmentAction:
@@ -262,7 +278,7 @@ def action_confirm(*, action: FulfilmentAction, actor: Actor, note: str) -> Fulf
         action = (
             FulfilmentAction.objects.select_for_update().select_related("plan").get(pk=action.pk)
         )
-        if case.state != State.FULFILLING or action.plan.state != FulfilmentPlan.State.APPROVED:
+        if action.plan.state != FulfilmentPlan.State.APPROVED or not plan_may_run(action.plan):
             raise ValidationError(_("The plan is not being carried out."))
         if not action.manual or action.state != FulfilmentAction.State.WAITING:
             raise ValidationError(_("This action does not wait for a confirmation."))
@@ -388,3 +404,63 @@ def case_confirm_manual_action(*, case: Case, actor: Actor, action: str, note: s
     if found is None:
         raise ValidationError({"action": _("No action of the plan has that number.")})
     return action_confirm(action=found, actor=actor, note=note)
+
+
+# --- lifting a restriction (Art. 18(3)) ------------------------------------------------------
+
+
+def case_lift_restriction(*, case: Case, actor: Actor, reason: str) -> FulfilmentPlan:
+    """The `lift_restriction` operation: the subject is told first, with the reason (e-mail,
+    else a letter to post); meanwhile a worker drafts the lifting from the records the
+    restriction marked. The restriction is lifted once both are done (`lift_if_told`): never
+    before the subject has been told."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason the subject is told.")})
+    with transaction.atomic():
+        locked = _lock(case)
+        restricted = check_lift_restriction(locked, actor)
+        now = timezone.now()
+        number = (
+            FulfilmentPlan.objects.filter(case=locked).aggregate(n=Max("number"))["n"] or 0
+        ) + 1
+        plan = FulfilmentPlan.objects.create(
+            case=locked,
+            number=number,
+            intent=FulfilmentPlan.Intent.LIFT_RESTRICTION,
+            salt=secrets.token_hex(32),
+            records=restricted.records,
+            reason=reason,
+            # Who decided the lifting; the notice to the subject stands in for a second
+            # person's approval (Art. 18(3) asks that the subject be told, then it is lifted).
+            submitted_by=actor.user,
+            submitted_at=now,
+        )
+        record_event(
+            locked,
+            "restriction.lifting_decided",
+            actor=actor,
+            details={"plan": number, "restriction_plan": restricted.number},
+        )
+        queue.enqueue_on_commit("notify_subject", locked.pk, Notice.LIFTING)
+        queue.enqueue_on_commit("draft_plan", plan.pk)
+    return plan
+
+
+def lift_if_told(case: Case) -> FulfilmentPlan | None:
+    """Carry out the lifting of the case's restriction once it is drafted and the subject has
+    been told (called when either happens, and by the sweeper). Returns the plan started."""
+    with transaction.atomic():
+        locked = _lock(case)
+        plan = lifting_under_way(locked)
+        if plan is None or plan.state != FulfilmentPlan.State.DRAFT or not lifting_told(plan):
+            return None
+        plan = FulfilmentPlan.objects.select_for_update().get(pk=plan.pk)
+        _approve(plan, approver=plan.submitted_by)
+        record_event(
+            locked,
+            "restriction.lifting_started",
+            actor=Actor.system(),
+            details={"plan": plan.number, "actions": plan.actions.count()},
+        )
+    return plan

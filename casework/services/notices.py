@@ -11,6 +11,7 @@ from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, Notice, PostalLetter
 from casework.permissions import require_perm
+from casework.services.fulfilment import lift_if_told
 
 NOTICE_SENT = "case.notice_sent"
 LETTER_POSTED = "case.letter_posted"
@@ -54,4 +55,6 @@ def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
             actor=actor,
             details={"letter": locked.pk, "notice": locked.notice},
         )
+    if locked.notice == Notice.LIFTING:
+        lift_if_told(locked.case)  # told: the restriction may now be lifted
     return locked

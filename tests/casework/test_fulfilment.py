@@ -8,6 +8,7 @@ and the integration tests run the whole path against the demo systems with a rea
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -453,3 +454,82 @@ def test_the_command_line_decides_records_and_confirms_manual_changes(
     manual.refresh_from_db()
     assert manual.state == FulfilmentAction.State.DONE and manual.confirmed_by == alice
     assert case.plans.get(number=2).executed_at is not None
+
+
+def test_a_restriction_told_by_post_is_lifted_once_the_letter_is_posted(
+    ledger, make_case, alice, bob, client, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from pypdf import PdfReader
+
+    from casework import selectors
+    from casework.letters import letter_pdf
+    from casework.models import PostalLetter
+
+    def case_command(*args: str) -> str:
+        out = StringIO()
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("case", *args, stdout=out)
+        return out.getvalue()
+
+    case = make_case(email=ARTA, request_type="restriction")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.subject())
+    case = services.complete_review(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    plan = drafted(case, alice)
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    for action in plan.actions.filter(state="waiting"):  # the ledger is marked by hand
+        services.action_confirm(action=action, actor=Actor.staff(bob), note="Flagged")
+    carried_out(case)
+    case = services.case_record_response(
+        case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice)
+    )
+    case = services.case_fulfil(case=case, actor=Actor.staff(alice))
+    assert list(selectors.restrictions_in_force()) == [case]
+    Case.objects.filter(pk=case.pk).update(mailbox_lost=True)  # she told us since
+
+    client.force_login(alice)
+    page = client.get(reverse("admin:casework_case_change", args=[case.pk])).content.decode()
+    assert "Lift the restriction" in page
+    out = case_command(
+        case.reference, "lift_restriction", "--staff", "alice", "--reason", "The claim is settled."
+    )
+    assert "the restriction is lifted once they have been" in out
+    lifting = case.plans.get(intent="lift_restriction")
+    letter = PostalLetter.objects.get(case=case, notice="lifting")
+    # Drafted, and a letter to post: nobody has told her yet, so nothing is lifted.
+    assert lifting.state == FulfilmentPlan.State.DRAFT and lifting.actions.count() == 1
+    assert fulfilment.sweep()["liftings"] == 0
+    name, pdf = letter_pdf(Case.objects.get(pk=case.pk), "lifting")
+    assert name == f"{case.reference}-lifting.pdf"
+    words = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(io.BytesIO(pdf)).pages)
+    assert "The claim is settled." in words and "Art. 18(3)" in words
+    with django_capture_on_commit_callbacks(execute=True):
+        services.letter_mark_posted(letter=letter, actor=Actor.staff(alice))
+    lifting.refresh_from_db()
+    assert (lifting.state, lifting.approved_by) == (FulfilmentPlan.State.APPROVED, alice)
+    by_hand = lifting.actions.get()
+    assert (by_hand.state, by_hand.strategy) == (FulfilmentAction.State.WAITING, "lift_restriction")
+    assert case in selectors.restrictions_in_force()  # until the ledger is unmarked by hand
+    page = client.get(plan_url(case)).content.decode()
+    assert reverse("admin:casework_case_plan_confirm", args=[case.pk, by_hand.pk]) in page
+    case_command(
+        case.reference,
+        "confirm_manual_action",
+        "--staff",
+        "bob",
+        "--field",
+        f"action={by_hand.position}",
+        "--note",
+        "Flag removed",
+    )
+    assert case not in selectors.restrictions_in_force()
+    assert list(
+        AuditEvent.objects.filter(case=case, action__startswith="restriction.").values_list(
+            "action", flat=True
+        )
+    ) == ["restriction.lifting_decided", "restriction.lifting_started", "restriction.lifted"]
+    # Her letter of what was done still tells of the restriction, not of its lifting.
+    assert all("lifted" not in sentence for sentence in selectors.plan_outcome(case)[0])

@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django_fsm import TransitionNotAllowed
 
 from casework import services
 from casework.actors import Actor
 from casework.engine import fulfilment
-from casework.models import Case, State
+from casework.models import AuditEvent, Case, State
 from dsar.demo.loader import ARTA
 from dsar.models import SourceSystem
 from tests.casework.helpers import carried_out
@@ -273,6 +274,95 @@ def test_a_restriction_marks_her_records_restricted_wherever_a_system_can(
     listed = client.get(reverse("admin:casework_case_changelist") + "?restricted=yes")
     assert case.reference in listed.content.decode()
     assert unrestricted.reference not in listed.content.decode()
+
+
+def pdf_words(pdf: bytes) -> str:
+    import io
+
+    import pypdf
+
+    return " ".join(
+        " ".join(page.extract_text().split()) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+    )
+
+
+def restriction_flags(folder, ids) -> dict[str, set]:
+    """Her records' restriction flags, per table that has one."""
+    return {
+        table: {json.loads(r)["restricted"] for r in rows if is_hers(table, r, ids)}
+        for table, rows in snapshot(folder).items()
+        if not table.endswith(".csv") and rows and "restricted" in json.loads(rows[0])
+    }
+
+
+def test_a_restriction_is_lifted_only_after_she_is_told_and_then_wherever_it_was_set(
+    demo, make_case, alice, bob, mailoutbox, django_capture_on_commit_callbacks
+):
+    from casework import selectors
+    from casework.engine.gathering import delete_gathered_records
+    from casework.models import ConnectorRun, Notice
+    from casework.notifications import notify_subject
+
+    ids = her_ids(demo)
+    case = gathered(make_case, django_capture_on_commit_callbacks, "restriction")
+    case = approved_and_carried_out(case, alice, bob)
+    waiting = case.plans.get(state="approved").actions.get(state="waiting")
+    services.action_confirm(action=waiting, actor=Actor.staff(bob), note="Row starred")
+    assert fulfilment.execute(waiting.plan_id) == "nothing to run"
+    fulfilment.verify(waiting.plan_id)  # queued on commit, which tests do not run
+    with pytest.raises(TransitionNotAllowed):  # the case is not answered yet
+        services.case_lift_restriction(case=case, actor=Actor.staff(alice), reason="Settled")
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    case = services.case_fulfil(case=case, actor=Actor.staff(alice))
+    # Months later our copies of her records are gone; the restriction still knows its own.
+    delete_gathered_records(ConnectorRun.objects.filter(case=case))
+
+    with django_capture_on_commit_callbacks() as queued:
+        plan = services.case_lift_restriction(
+            case=case, actor=Actor.staff(alice), reason="The accuracy you contested is verified."
+        )
+    assert len(queued) == 2  # the notice, and the drafting
+    assert fulfilment.draft(plan.pk) == "drafted"
+    plan.refresh_from_db()
+    assert plan.state == "draft"  # drafted, but she has not been told: nothing changes yet
+    assert {a.system.slug for a in plan.actions.all()} == {
+        "crm",
+        "repairs",
+        "supportdesk",
+        "events",
+    }
+    assert restriction_flags(demo, ids)["crm.accounts"] == {1}
+    assert fulfilment.execute(plan.pk) == "not approved"
+
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks() as queued:
+        notify_subject(Case.objects.get(pk=case.pk), Notice.LIFTING)
+    (message,) = mailoutbox
+    assert message.to == [ARTA.email]
+    assert "The accuracy you contested is verified." in message.body
+    ((name, pdf, _kind),) = message.attachments
+    assert name == f"{case.reference}-lifting.pdf"
+    assert "The accuracy you contested is verified." in pdf_words(pdf)
+    plan.refresh_from_db()
+    assert plan.state == "approved" and plan.approved_by == alice
+    assert len(queued) == 1  # its execution
+    while fulfilment.execute(plan.pk) not in ("nothing to run", "failed"):
+        pass
+    flags = restriction_flags(demo, ids)
+    assert flags["crm.accounts"] == {0} and flags["repairs.customers"] == {0}
+    assert flags["supportdesk.customers"] == {0}
+    # The attendee list is lifted by hand, as it was marked; until then it is in force.
+    assert case in selectors.restrictions_in_force()
+    lifted_by_hand = plan.actions.get(state="waiting")
+    assert lifted_by_hand.system.slug == "events"
+    services.case_confirm_manual_action(
+        case=case, actor=Actor.staff(bob), action=str(lifted_by_hand.position), note="Unstarred"
+    )
+    assert fulfilment.execute(plan.pk) == "nothing to run"
+    assert case not in selectors.restrictions_in_force()
+    assert AuditEvent.objects.filter(case=case, action="restriction.lifted").count() == 1
+    with pytest.raises(ValidationError, match="No restriction"):
+        services.case_lift_restriction(case=case, actor=Actor.staff(alice), reason="Again")
 
 
 def test_a_marketing_objection_is_honoured_and_survives_a_later_erasure(

@@ -90,6 +90,9 @@ def prepared_for(notice: str, case: Case, alice) -> Case:
             original_due_at=case.due_at,
             due_at=deadlines.end_of_day(new_due),
         )
+    if notice == Notice.LIFTING:
+        # The lifting's reason is told from its plan (restriction lifting: test_fulfilment).
+        case.plans.create(number=2, intent="lift_restriction", reason="The claim is settled")
     return Case.objects.get(pk=case.pk)
 
 

@@ -147,6 +147,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "clear_lookalike": {"note": "Called the phone on the customer record"},
         "approve": {"acknowledge": True},
         "revoke_release": {"reason": "The bundle holds another Arta's orders"},
+        "lift_restriction": {"reason": "The accuracy she contested is verified"},
         "add_identifier": {
             "kind": "customer_number",
             "value": "C-100042",
@@ -220,6 +221,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "record_response",
         "fulfil",
         "revoke_release",
+        "lift_restriction",
         "extend",
         "reject",
         "withdraw",
