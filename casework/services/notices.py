@@ -11,20 +11,27 @@ from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, Notice, PostalLetter
 from casework.permissions import require_perm
+from casework.services.case import _lock, case_complete_when_told
 
 NOTICE_SENT = "case.notice_sent"
 LETTER_POSTED = "case.letter_posted"
 
 
 def record_notice(*, case: Case, notice: str, channel: str) -> None:
-    """The subject was told `notice` by `channel` ("email", or "post": a letter queued)."""
+    """The subject was told `notice` by `channel` ("email", or "post": a letter queued). An
+    e-mail saying their data is ready answers an access or portability case: it completes."""
+    told = notice == Notice.READY and channel == "email"
     with transaction.atomic():
+        if told:
+            case = _lock(case)  # the case before the trail, in the order every change takes
         record_event(
             case,
             NOTICE_SENT,
             actor=Actor.system(),
             details={"notice": notice, "sent_by": channel},
         )
+        if told:
+            case_complete_when_told(case=case, already_locked=True)
 
 
 def queue_letter(*, case: Case, notice: str) -> PostalLetter:
@@ -38,10 +45,13 @@ def queue_letter(*, case: Case, notice: str) -> PostalLetter:
 
 
 def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
-    """Staff printed the letter and posted it."""
+    """Staff printed the letter and posted it. The letter saying the data is ready answers an
+    access or portability case: posted, it completes the case (queued, it told no one)."""
     require_perm(actor, "casework.change_postalletter")
     with transaction.atomic():
         locked = PostalLetter.objects.select_for_update().select_related("case").get(pk=letter.pk)
+        if locked.notice == Notice.READY:
+            locked.case = _lock(locked.case)  # the case before the trail, as every change
         if locked.state == PostalLetter.State.POSTED:
             raise ValidationError("This letter was marked posted already.")
         locked.state = PostalLetter.State.POSTED
@@ -54,4 +64,6 @@ def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
             actor=actor,
             details={"letter": locked.pk, "notice": locked.notice},
         )
+        if locked.notice == Notice.READY:
+            case_complete_when_told(case=locked.case, already_locked=True)
     return locked
