@@ -13,7 +13,7 @@ from casework.mail import send_email
 from casework.models import Case, ConnectorRun, Notice
 from casework.permissions import assignable_staff
 from casework.portal import emails
-from casework.services import fulfilment, notices
+from casework.services import notices
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,6 @@ def notify_subject(case: Case, notice: str) -> str:
         notices.queue_letter(case=case, notice=notice)
         channel = "post"
     logger.info("case %s: %s notice by %s", case.reference, notice, channel)
-    if notice == Notice.LIFTING and channel == "email":
-        fulfilment.lift_if_told(case)  # told: the restriction may now be lifted
     return channel
 
 

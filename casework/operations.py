@@ -492,7 +492,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "fulfil",
         _("Mark fulfilled"),
-        _("Closes the case as completed. The response must have been sent to the subject."),
+        _(
+            "Closes the case as completed once the changes are made. The response must have "
+            "been sent to the subject. An access or portability case completes by itself once "
+            "the subject is told the data is ready."
+        ),
         services.case_fulfil,
         _transition("fulfilled"),
         permission="casework.fulfil_case",

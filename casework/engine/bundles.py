@@ -26,13 +26,15 @@ from django.utils import timezone, translation
 from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Bundle
+from casework.models import Bundle, State
 from casework.selectors.bundles import (
     associated_id,
     bundle_facts,
+    cases_ready_to_complete,
     with_unregistered_categories,
 )
 from casework.services.bundles import case_mark_bundle_ready
+from casework.services.case import case_complete_when_told
 from casework.spool import EXPORT_PREFIX, Spool, scratch, scratch_folders
 from dsar.crypto import EncryptingWriter
 from exporters.bundle import write_bundle
@@ -170,7 +172,21 @@ def sweep(now: dt.datetime | None = None) -> int:
         queue.enqueue("build_bundle", bundle_id)
     cases = Bundle.objects.filter(pk__in=[pk for pk, _a in taken_back]).values_list("case_id")
     remove_orphan_files(case_ids={case_id for (case_id,) in cases})
+    complete_told_cases()
     return len(stale)
+
+
+def complete_told_cases() -> int:
+    """The safety net of completion: an access or portability case whose subject was told
+    its data is ready, but which did not complete where that was recorded (a worker killed
+    in between, say), completes now, as of the telling. Returns how many completed."""
+    completed = 0
+    for case in cases_ready_to_complete().only("pk"):
+        if case_complete_when_told(case=case).state == State.COMPLETED:
+            completed += 1
+    if completed:
+        logger.info("%d case(s) completed once their subject was told", completed)
+    return completed
 
 
 def purge_expired(now: dt.datetime | None = None) -> int:

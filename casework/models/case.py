@@ -126,6 +126,16 @@ def _changes_made_if_needed(case: Case) -> bool:
     return True
 
 
+def _answered_by_a_bundle(case: Case) -> bool:
+    # Access and portability are answered by their bundle: they complete by themselves once
+    # the subject is told it is ready (`casework.services.case_complete_when_told`).
+    return case.request_type in BUNDLE_TYPES
+
+
+def _completed_by_hand(case: Case) -> bool:
+    return case.request_type not in BUNDLE_TYPES
+
+
 def _reviewed_if_needed(case: Case) -> bool:
     # The bundle is built from the reviewed view only: release needs the review done.
     if case.request_type in BUNDLE_TYPES:
@@ -177,6 +187,12 @@ _bundle_ready_if_needed.explanation = _("the bundle has not been built")
 _plan_prepared_if_needed.explanation = _("no plan of changes has been prepared")
 _changes_made_if_needed.explanation = _("the approved changes have not all been made and verified")
 _reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
+_answered_by_a_bundle.explanation = _(
+    "only an access or portability case is answered by its bundle"
+)
+_completed_by_hand.explanation = _(
+    "an access or portability case completes by itself once the subject is told the data is ready"
+)
 _unverified_too_long.explanation = _("the request is not yet old enough to expire")
 
 
@@ -468,30 +484,54 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
-        source=State.FULFILLING,
+        # Completed too: an access case completes when the subject is told, while its bundle
+        # can still be downloaded (and revoked).
+        source=[State.FULFILLING, State.COMPLETED],
         target=State.IN_REVIEW,
         permission="casework.revoke_release",
+        conditions=[_answered_by_a_bundle],
         custom={"event": "case.release_withdrawn"},
     )
     def release_withdrawn(self) -> None:
         # The DPO revoked the release: the review opens again, to be corrected and approved
-        # anew (a new bundle, a new release check); nothing of the revoked one stands.
+        # anew (a new bundle, a new release check, a new notice); nothing of the revoked one
+        # stands, and a completed case is open again.
         self.review_completed_at = None
         self.review_completed_by = None
         self.approved_by = None
         self.approved_at = None
         self.bundle_ready_at = None
+        self.response_sent_at = None
+        self.closed_at = None
 
     @transition(
         field=state,
         source=State.FULFILLING,
         target=State.COMPLETED,
         permission="casework.fulfil_case",
-        conditions=[_response_ready, _bundle_ready_if_needed, _changes_made_if_needed],
+        conditions=[
+            _completed_by_hand,
+            _response_ready,
+            _bundle_ready_if_needed,
+            _changes_made_if_needed,
+        ],
         custom={"event": "case.fulfilled"},
     )
     def fulfilled(self) -> None:
         self.closed_at = timezone.now()
+
+    @transition(
+        field=state,
+        source=State.FULFILLING,
+        target=State.COMPLETED,
+        permission="casework.fulfil_case",
+        conditions=[_answered_by_a_bundle, _response_ready, _bundle_ready_if_needed],
+        custom={"event": "case.completed"},
+    )
+    def completed_when_told(self, *, at) -> None:
+        # The system's, once the bundle is ready and the subject was told: the deadline is met
+        # when the subject is told, not when someone notices.
+        self.closed_at = at
 
     @transition(
         field=state,

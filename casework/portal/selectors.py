@@ -161,6 +161,21 @@ def download_state(case: Case, now: dt.datetime | None = None) -> Download | str
     return bundle_download(_newest_ready(case), now)
 
 
+def download_ended_on(case: Case) -> dt.datetime | None:
+    """When the download window of the case's newest released bundle ended (or ends): the
+    bundle may since have been deleted after its retention. None when no bundle was ready
+    or the newest was revoked."""
+    bundle = (
+        case.bundles.filter(state__in=[Bundle.State.READY, Bundle.State.DELETED])
+        .exclude(finished_at=None)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    if bundle is None or bundle.revoked_at is not None:
+        return None
+    return download_window_end(bundle)
+
+
 def current_download(case: Case, now: dt.datetime | None = None) -> Download | None:
     """The newest ready bundle, while its window is open and downloads remain."""
     found = download_state(case, now)

@@ -20,7 +20,7 @@ from casework import deadlines, letters, queue
 from casework import selectors as case_selectors
 from casework import services as case_services
 from casework.actors import Actor
-from casework.models import CHANGING_TYPES, Case, Language, PortalToken, State
+from casework.models import BUNDLE_TYPES, CHANGING_TYPES, Case, Language, PortalToken, State
 from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
 from casework.selectors import may_email
@@ -287,8 +287,14 @@ def _status_case(token: str) -> Case:
     return services.check_token(token, PortalToken.Purpose.STATUS).case
 
 
+def _answered_by_bundle(case: Case) -> bool:
+    """A completed access or portability request: answered by the data ready to download."""
+    return case.state == State.COMPLETED and case.request_type in BUNDLE_TYPES
+
+
 def _status_page(request, token: str, case: Case, *, answer_form=None, status=200, **extra):
     download = selectors.download_state(case) if case.verified_at else None
+    answered = _answered_by_bundle(case) and download != "revoked"
     return _page(
         request,
         "portal/status.html",
@@ -306,6 +312,11 @@ def _status_page(request, token: str, case: Case, *, answer_form=None, status=20
             "download": download if isinstance(download, selectors.Download) else None,
             # Revoked by the DPO: said plainly, never "your data is ready".
             "download_withdrawn": download == "revoked",
+            # A completed access request past its window (or its retention): said, not hidden.
+            "download_ended": selectors.download_ended_on(case)
+            if answered and download in ("window", "unavailable")
+            else None,
+            "downloads_used": answered and download == "limit",
             "waits_for_staff": selectors.waits_for_staff(case),
             "answer_form": answer_form
             if answer_form is not None

@@ -4,7 +4,9 @@ one topic and imports no services."""
 from casework.selectors.bundles import (
     associated_id,
     bundle_facts,
+    cases_ready_to_complete,
     open_bundle,
+    ready_told_at,
     request_records,
     supervisory_authority,
 )
@@ -81,6 +83,7 @@ __all__ = [
     "associated_id",
     "bundle_facts",
     "cases_due_within",
+    "cases_ready_to_complete",
     "cases_to_expire",
     "confirmable",
     "current_values",
@@ -104,6 +107,7 @@ __all__ = [
     "plan_progress",
     "possible_duplicate_of",
     "question_told",
+    "ready_told_at",
     "reason_told",
     "release_check",
     "release_check_for_page",

@@ -3,17 +3,29 @@ case), and the stored bundle as a decrypted stream."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from casework import deadlines
-from casework.models import AuditEvent, Bundle, Case, CaseNote, ConnectorRun, Notice
+from casework.models import (
+    BUNDLE_TYPES,
+    AuditEvent,
+    Bundle,
+    Case,
+    CaseNote,
+    ConnectorRun,
+    Notice,
+    PostalLetter,
+    State,
+)
 from dsar.connectors.registry import exported_columns, source_labels
 from dsar.crypto import DecryptingReader
 from dsar.models import ControllerInfo, DataCategory, DataField, LegalBasis, SourceSystem
@@ -24,6 +36,48 @@ GENERATOR_VERSION = "dsar-casework 0.1"
 # from the case itself rather than from a source system.
 REQUEST_CATEGORY = "your_request"
 REQUEST_SYSTEM = "requests"
+
+
+def ready_told_at(case: Case) -> dt.datetime | None:
+    """When the subject was told that the data of the case's release is ready, or None while
+    they were not: the READY e-mail sent, or the READY letter posted by staff (a letter only
+    queued has told no one). Only a notice of this approval counts: one of a release since
+    revoked told of another bundle."""
+    if case.approved_at is None:
+        return None
+    emailed = (
+        AuditEvent.objects.filter(
+            case=case,
+            action="case.notice_sent",
+            details__notice=Notice.READY,
+            details__sent_by="email",
+            created_at__gte=case.approved_at,
+        )
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    posted = (
+        PostalLetter.objects.filter(
+            case=case,
+            notice=Notice.READY,
+            state=PostalLetter.State.POSTED,
+            created_at__gte=case.approved_at,
+        )
+        .order_by("posted_at")
+        .values_list("posted_at", flat=True)
+        .first()
+    )
+    return min((at for at in (emailed, posted) if at is not None), default=None)
+
+
+def cases_ready_to_complete() -> QuerySet[Case]:
+    """Access and portability cases whose bundle is ready, still being fulfilled: each
+    completes once its subject is told (`ready_told_at`); the bundles' sweeper looks here for
+    one whose completion did not happen where the telling was recorded."""
+    return Case.objects.filter(
+        request_type__in=BUNDLE_TYPES, state=State.FULFILLING, bundle_ready_at__isnull=False
+    )
 
 
 def associated_id(bundle_id: int) -> str:

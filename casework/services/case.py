@@ -28,6 +28,7 @@ from casework.models import (
     Case,
     CaseNote,
     Notice,
+    State,
     VerificationMethod,
 )
 from casework.permissions import (
@@ -41,6 +42,7 @@ from casework.permissions import (
     check_transition,
     transition_meta,
 )
+from casework.selectors.bundles import ready_told_at
 from casework.selectors.release import release_check, release_fingerprint
 from casework.services.bundles import request_bundle
 from casework.services.fulfilment import plan_approved
@@ -352,12 +354,48 @@ def case_confirm_receipt(*, case: Case, actor: Actor, how: str) -> Case:
 
 
 def case_fulfil(*, case: Case, actor: Actor) -> Case:
+    """Staff close a change (erasure, rectification, restriction, objection) once it is made
+    and the response sent. Access and portability complete by themselves
+    (`case_complete_when_told`)."""
     case = _run(case, "fulfilled", actor)
     queue.enqueue_on_commit("notify_subject", case.pk, Notice.COMPLETED)
     if case.request_type == "erasure":
         # Erased from the source systems, and from our own copies (gathered records, bundles).
         queue.enqueue_on_commit("purge_after_erasure", case.pk)
     return case
+
+
+def case_complete_when_told(*, case: Case, already_locked: bool = False) -> Case:
+    """An access or portability case is answered by its bundle: once the bundle is ready and
+    the subject was told so (the READY e-mail sent, or its letter posted: `ready_told_at`),
+    the system completes it, closed at the moment the subject was told. That notice was the
+    response, and said it all: no second notice follows. Called where the telling is
+    recorded, and by the bundles' sweeper; a case not (or no longer) waiting for it is left
+    as it is, so a second call changes nothing. `already_locked`: `case` is the instance the
+    caller locked in its still-open transaction."""
+    if already_locked and not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("already_locked needs the transaction that holds the lock")
+    with transaction.atomic():
+        locked = case if already_locked else _lock(case)
+        if (
+            locked.request_type not in BUNDLE_TYPES
+            or locked.state != State.FULFILLING
+            or locked.bundle_ready_at is None
+        ):
+            return locked
+        told_at = ready_told_at(locked)
+        if told_at is None:
+            return locked
+        if locked.response_sent_at is None:
+            locked.response_sent_at = told_at  # saved with the transition
+        return _run(
+            locked,
+            "completed_when_told",
+            Actor.system(),
+            kwargs={"at": told_at},
+            details={"told_at": told_at.isoformat()},
+            already_locked=True,
+        )
 
 
 def case_reject(*, case: Case, actor: Actor, reason: str, unfounded: bool = False) -> Case:

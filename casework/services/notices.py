@@ -11,6 +11,7 @@ from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, Notice, PostalLetter
 from casework.permissions import require_perm
+from casework.services.case import _lock, case_complete_when_told
 from casework.services.fulfilment import lift_if_told
 
 NOTICE_SENT = "case.notice_sent"
@@ -18,14 +19,23 @@ LETTER_POSTED = "case.letter_posted"
 
 
 def record_notice(*, case: Case, notice: str, channel: str) -> None:
-    """The subject was told `notice` by `channel` ("email", or "post": a letter queued)."""
+    """The subject was told `notice` by `channel` ("email", or "post": a letter queued). An
+    e-mail saying their data is ready answers an access or portability case: it completes; one
+    saying a restriction is lifted lets the lifting start."""
+    told = notice == Notice.READY and channel == "email"
     with transaction.atomic():
+        if told:
+            case = _lock(case)  # the case before the trail, in the order every change takes
         record_event(
             case,
             NOTICE_SENT,
             actor=Actor.system(),
             details={"notice": notice, "sent_by": channel},
         )
+        if told:
+            case_complete_when_told(case=case, already_locked=True)
+    if notice == Notice.LIFTING and channel == "email":
+        lift_if_told(case)  # told: the restriction may now be lifted
 
 
 def queue_letter(*, case: Case, notice: str) -> PostalLetter:
@@ -39,10 +49,14 @@ def queue_letter(*, case: Case, notice: str) -> PostalLetter:
 
 
 def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
-    """Staff printed the letter and posted it."""
+    """Staff printed the letter and posted it. The letter saying the data is ready answers an
+    access or portability case: posted, it completes the case (queued, it told no one); the
+    letter saying a restriction is lifted lets the lifting start."""
     require_perm(actor, "casework.change_postalletter")
     with transaction.atomic():
         locked = PostalLetter.objects.select_for_update().select_related("case").get(pk=letter.pk)
+        if locked.notice == Notice.READY:
+            locked.case = _lock(locked.case)  # the case before the trail, as every change
         if locked.state == PostalLetter.State.POSTED:
             raise ValidationError("This letter was marked posted already.")
         locked.state = PostalLetter.State.POSTED
@@ -55,6 +69,8 @@ def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
             actor=actor,
             details={"letter": locked.pk, "notice": locked.notice},
         )
+        if locked.notice == Notice.READY:
+            case_complete_when_told(case=locked.case, already_locked=True)
     if locked.notice == Notice.LIFTING:
         lift_if_told(locked.case)  # told: the restriction may now be lifted
     return locked

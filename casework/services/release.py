@@ -83,9 +83,10 @@ def release_revoke(*, case: Case, actor: Actor, reason: str) -> BreachRecord:
                 "reason_sha256": hashlib.sha256(reason.encode()).hexdigest(),
             },
         )
-        if locked.state == State.FULFILLING:
-            # Back to review: correct what was wrong, approve anew, a new bundle is built. No
-            # release stands meanwhile, so the case cannot be closed as if one did.
+        if locked.state in (State.FULFILLING, State.COMPLETED):
+            # Back to review: correct what was wrong, approve anew, a new bundle is built and
+            # the subject told again. No release stands meanwhile, so the case cannot stay (or
+            # be) closed as if one did: a completed case opens again, its closing undone.
             _run(locked, "release_withdrawn", actor, already_locked=True)
         else:
             Case.objects.filter(pk=locked.pk).update(bundle_ready_at=None)

@@ -35,6 +35,7 @@ STATE_WORDS = {
     "needs_identifier": "Your identity is confirmed. We are searching our systems for your data.",
     "in_review": "We have found your data and are reviewing it before we answer.",
     "fulfilling": "We are preparing our answer or making the changes you asked for.",
+    "completed": "Your request is complete.",
 }
 # The one-time code on a line of its own in the e-mail.
 CODE = re.compile(r"^\s*(\d{6})\s*$", re.M)
@@ -75,6 +76,7 @@ def texts(language: str) -> dict[str, str]:
             "state": {state: translation.gettext(text) for state, text in STATE_WORDS.items()},
             "data_ready": translation.gettext("Your data is ready"),
             "download_my_data": translation.gettext("Download my data"),
+            "withdraw": translation.gettext("Withdraw my request"),
             "download_title": translation.gettext("Download your data"),
             "send_code": translation.gettext("Send me a code"),
             "code_sent": translation.ngettext(
@@ -192,9 +194,13 @@ def test_subject_requests_access_confirms_follows_and_downloads_it(live_server, 
     bundle = review_and_approve(case)
     case.refresh_from_db()
 
+    # The e-mail saying the data is ready answered the request: the case completed by itself.
+    wait_for(lambda: Case.objects.filter(pk=case.pk, state=State.COMPLETED).first(), 10)
+
     # Back on the status page, the subject finds the download and asks for a code.
     page.reload()
-    expect(page.locator("p.state")).to_have_text(words["state"][State.FULFILLING])
+    expect(page.locator("p.state")).to_have_text(words["state"][State.COMPLETED])
+    expect(page.get_by_role("link", name=words["withdraw"])).to_have_count(0)
     offer = page.get_by_role("region", name=words["data_ready"])
     expect(offer).to_be_visible()
     screenshot(page, f"{step}-07-data-ready")

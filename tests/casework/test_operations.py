@@ -14,10 +14,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from casework import deadlines, operations, roles, services
+from casework import deadlines, notifications, operations, roles, services
 from casework.actors import Actor
 from casework.engine import fulfilment
-from casework.models import AuditEvent, Bundle, Case, ConnectorRun, State
+from casework.models import AuditEvent, Bundle, Case, ConnectorRun, Notice, State
 from dsar.models import SourceSystem
 from tests.casework.helpers import bring_to, plan_submitted, rectifiable_system, reviewed
 from tests.conftest import make_staff
@@ -44,7 +44,9 @@ SITUATIONS = [
     ("fulfilling", "erasure"),
     ("fulfilling", "access"),
     ("responded", "access"),
+    ("responded", "erasure"),
     ("released", "access"),
+    ("completed", "access"),
     ("revoked", "access"),
     ("rejected", "access"),
     ("withdrawn", "access"),
@@ -106,6 +108,18 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
     if label == "responded":
         case = bring_to(State.FULFILLING, case, alice, approver=bob)
         return services.case_record_response(case=case, actor=team)
+    if label == "completed":
+        # The bundle built, and the subject told by e-mail: the case completed by itself.
+        case = bring_to(State.FULFILLING, case, alice, approver=bob)
+        bundle = Bundle.objects.get(case=case)
+        Bundle.objects.filter(pk=bundle.pk).update(
+            state=Bundle.State.READY, file="bundles/test.zip.enc", finished_at=timezone.now()
+        )
+        services.case_mark_bundle_ready(case_id=case.pk, at=timezone.now())
+        notifications.notify_subject(Case.objects.get(pk=case.pk), Notice.READY)
+        case = Case.objects.get(pk=case.pk)
+        assert case.state == State.COMPLETED
+        return case
     if label in ("released", "revoked"):
         # The bundle built and stored (its file is not read by any operation here).
         case = bring_to(State.FULFILLING, case, alice, approver=bob)
@@ -320,11 +334,18 @@ def test_the_command_extends_merges_and_fulfils(make_case, alice, bob, dora):
     assert "(merged)" in run(
         duplicate.reference, "merge", "--staff", "alice", "--into", case.reference
     )
+    responded = situation("responded", "erasure", make_case, alice, bob)
+    assert "(completed)" in run(responded.reference, "fulfil", "--staff", "alice")
+
+
+def test_the_command_does_not_fulfil_an_access_case_by_hand(make_case, alice, bob):
     responded = situation("responded", "access", make_case, alice, bob)
     from tests.casework.helpers import mark_bundle_ready
 
     mark_bundle_ready(responded)
-    assert "(completed)" in run(responded.reference, "fulfil", "--staff", "alice")
+    with pytest.raises(CommandError, match="completes by itself once the subject is told"):
+        run(responded.reference, "fulfil", "--staff", "alice")
+    assert Case.objects.get(pk=responded.pk).state == State.FULFILLING
 
 
 def test_a_refusal_prints_the_services_reason_and_exits_1(make_case, alice):

@@ -12,6 +12,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from casework import services
 from casework.actors import Actor
 from casework.models import AuditEvent, Case, CaseNote, State
+from casework.services import notices
 from tests.casework.helpers import (
     bring_to,
     carried_out,
@@ -110,12 +111,13 @@ EVENTS = {
 def test_transition_matrix(name, role, personas, make_case, alice, bob):
     source, allowed = MATRIX[name]
     received_at = timezone.now() - dt.timedelta(days=15) if name == "expire" else None
-    case = bring_to(source, make_case(received_at=received_at), alice, approver=bob)
+    # Staff mark a change fulfilled (an access case completes when the subject is told).
+    changes = {"request_type": "erasure"} if name == "fulfilled" else {}
+    case = bring_to(source, make_case(received_at=received_at, **changes), alice, approver=bob)
     if name == "approve":
         case = reviewed(case, alice)
     if name == "fulfilled":
         case = services.case_record_response(case=case, actor=personas["privacy_team"])
-        case = mark_bundle_ready(case)
     other = make_case(email="other@demo.example") if name == "merge" else None
     events_before = AuditEvent.objects.filter(case=case).count()
 
@@ -345,15 +347,21 @@ def test_the_expiry_sweep_closes_only_old_unverified_cases(make_case, alice):
     assert states[old_verified.pk] == State.VERIFIED
 
 
-def test_access_cannot_complete_without_response_and_bundle(make_case, alice):
+@pytest.mark.parametrize("request_type", ["access", "portability"])
+def test_staff_cannot_mark_an_access_or_portability_case_fulfilled(request_type, make_case, alice):
+    case = bring_to(State.FULFILLING, make_case(request_type=request_type), alice)
+    case = mark_bundle_ready(services.case_record_response(case=case, actor=Actor.staff(alice)))
+    with pytest.raises(TransitionNotAllowed, match="completes by itself once the subject is told"):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    assert Case.objects.get(pk=case.pk).state == State.FULFILLING
+
+
+def test_access_cannot_complete_without_its_bundle_even_when_told(make_case, alice):
     case = bring_to(State.FULFILLING, make_case(request_type="access"), alice)
-    with pytest.raises(TransitionNotAllowed, match="response"):
-        services.case_fulfil(case=case, actor=Actor.staff(alice))
-    case = services.case_record_response(case=case, actor=Actor.staff(alice))
-    with pytest.raises(TransitionNotAllowed, match="bundle"):
-        services.case_fulfil(case=case, actor=Actor.staff(alice))
-    case = mark_bundle_ready(case)
-    assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
+    notices.record_notice(case=case, notice="ready", channel="email")
+    case = services.case_complete_when_told(case=case)
+    assert case.state == State.FULFILLING and case.closed_at is None
+    assert not AuditEvent.objects.filter(case=case, action="case.completed").exists()
 
 
 def test_a_marketing_objection_is_carried_out_after_one_persons_review(make_case, alice):

@@ -37,6 +37,29 @@ def test_verification_hands_gathering_to_the_worker(real_worker, make_case):
     assert event.actor_kind == "system"
 
 
+def test_the_worker_completes_an_access_case_once_the_subject_is_told(
+    real_worker, make_case, alice
+):
+    case = make_case()
+    services.case_verify(case=case, actor=Actor.subject())
+    wait_for(lambda: Case.objects.get(pk=case.pk).state == State.NEEDS_IDENTIFIER)
+    team = Actor.staff(alice)
+    case = services.case_proceed_without_source(case=case, actor=team, reason="No system yet")
+    case = services.complete_review(case=case, actor=team)
+    services.case_approve(case=case, actor=team)
+
+    # The worker builds the bundle, e-mails the subject, and the case completes by itself.
+    wait_for(lambda: Case.objects.get(pk=case.pk).state == State.COMPLETED, timeout=60)
+    case = Case.objects.get(pk=case.pk)
+    told = AuditEvent.objects.get(case=case, action="case.notice_sent", details__notice="ready")
+    assert told.details["sent_by"] == "email"
+    assert case.closed_at == told.created_at
+    assert AuditEvent.objects.get(case=case, action="case.completed").actor_kind == "system"
+    assert not AuditEvent.objects.filter(
+        case=case, action="case.notice_sent", details__notice="completed"
+    ).exists()
+
+
 def test_the_worker_flags_a_duplicate_request(real_worker, make_case):
     first = make_case()
     second = make_case()
