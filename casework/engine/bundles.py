@@ -26,11 +26,12 @@ from django.utils import timezone, translation
 from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Bundle, State
+from casework.models import Bundle, Notice, State
 from casework.selectors.bundles import (
     associated_id,
     bundle_facts,
     cases_ready_to_complete,
+    ready_notice_lost,
     with_unregistered_categories,
 )
 from casework.services.bundles import case_mark_bundle_ready
@@ -172,8 +173,20 @@ def sweep(now: dt.datetime | None = None) -> int:
         queue.enqueue("build_bundle", bundle_id)
     cases = Bundle.objects.filter(pk__in=[pk for pk, _a in taken_back]).values_list("case_id")
     remove_orphan_files(case_ids={case_id for (case_id,) in cases})
+    tell_again_where_lost(now)
     complete_told_cases()
     return len(stale)
+
+
+def tell_again_where_lost(now: dt.datetime | None = None) -> int:
+    """Queue the notice that the data is ready again where it was lost: the case completes
+    only once the subject is told, so a lost message must not leave it waiting for ever."""
+    lost = list(ready_notice_lost(now).values_list("pk", flat=True))
+    for case_id in lost:
+        queue.enqueue("notify_subject", case_id, Notice.READY)
+    if lost:
+        logger.warning("%d notice(s) that the data is ready queued again (lost)", len(lost))
+    return len(lost)
 
 
 def complete_told_cases() -> int:

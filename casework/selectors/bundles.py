@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -78,6 +78,22 @@ def cases_ready_to_complete() -> QuerySet[Case]:
     return Case.objects.filter(
         request_type__in=BUNDLE_TYPES, state=State.FULFILLING, bundle_ready_at__isnull=False
     )
+
+
+def ready_notice_lost(now: dt.datetime | None = None) -> QuerySet[Case]:
+    """Cases whose bundle has been ready for longer than the sweep grace with no notice of it
+    sent by any channel since their approval: the message that would have told the subject
+    was lost (a flushed broker, say). A letter queued for post counts as sent: staff have
+    it."""
+    now = now or timezone.now()
+    sent = AuditEvent.objects.filter(
+        case=OuterRef("pk"),
+        action="case.notice_sent",
+        details__notice=Notice.READY,
+        created_at__gte=OuterRef("approved_at"),
+    )
+    grace = dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS)
+    return cases_ready_to_complete().filter(bundle_ready_at__lt=now - grace).exclude(Exists(sent))
 
 
 def associated_id(bundle_id: int) -> str:

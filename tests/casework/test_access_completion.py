@@ -134,6 +134,28 @@ def test_the_sweeper_completes_a_case_whose_subject_was_told_but_not_completed(
     assert case.state == State.COMPLETED and case.closed_at == told.created_at
 
 
+def test_a_lost_notice_that_the_data_is_ready_is_sent_again_and_the_case_completes(
+    make_case, alice, bob, mailoutbox, settings
+):
+    import datetime as dt
+
+    case = fulfilling(make_case(), alice, approver=bob)
+    # The bundle is ready; the message that would have told her was lost (a flushed broker).
+    Case.objects.filter(pk=case.pk).update(bundle_ready_at=timezone.now())
+    bundles.sweep()
+    assert mailoutbox == []  # within the grace the message may still be on its way
+    ready_at = timezone.now() - dt.timedelta(seconds=settings.DSAR_SWEEP_GRACE_SECONDS + 1)
+    Case.objects.filter(pk=case.pk).update(bundle_ready_at=ready_at)
+
+    bundles.sweep()
+
+    (message,) = mailoutbox
+    assert message.to == [case.email]
+    assert Case.objects.get(pk=case.pk).state == State.COMPLETED
+    bundles.sweep()
+    assert len(mailoutbox) == 1  # told once
+
+
 def test_the_fulfil_operation_is_not_offered_for_access_but_still_for_changes(
     make_case, alice, bob
 ):
