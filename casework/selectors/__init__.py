@@ -21,7 +21,11 @@ from casework.selectors.case import (
 )
 from casework.selectors.fulfilment import (
     asked_corrections,
+    corrections_decided,
+    corrections_refused,
     current_values,
+    fields_changed,
+    find_asked,
     held_fields,
     latest_plan,
     plan_executed,
@@ -79,7 +83,11 @@ __all__ = [
     "cases_due_within",
     "cases_to_expire",
     "confirmable",
+    "corrections_decided",
+    "corrections_refused",
     "current_values",
+    "fields_changed",
+    "find_asked",
     "held_fields",
     "held_keys",
     "held_links",
