@@ -40,10 +40,11 @@ def letter_kind(case: Case, notice: str) -> str | None:
 def letter_facts(case: Case, kind: str) -> LetterFacts:
     controller = ControllerInfo.load()
     language = case.language
-    done, kept = [], []
+    done, kept, refused = [], [], []
     if kind in DONE_KINDS:
         with translation.override(language):
             done, kept = selectors.plan_outcome(case)
+            refused = selectors.corrections_refused(case)
     return LetterFacts(
         kind=kind,
         reference=case.reference,
@@ -60,6 +61,7 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         reason=selectors.reason_told(case, kind),
         done=done,
         kept=kept,
+        refused=refused,
         message=selectors.question_told(case) if kind == "question" else "",
         due_on=deadlines.local_date(
             case.due_at if kind == "acknowledgement" else case.original_due_at or case.due_at

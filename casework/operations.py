@@ -374,15 +374,18 @@ OPERATIONS: tuple[Operation, ...] = (
                 _("Corrections"),
                 kind="text",
                 help_text=_(
-                    "One per line, as field: new value (the register's field key, e.g. "
-                    "job_title: Head of printing). Filled in from what the subject asked for, "
-                    "where their words name a field; check each against the records."
+                    "Your decision on each correction asked for, one per line: “field: "
+                    "accept” makes it as the subject asked; “field: new value” makes it with "
+                    "another value (e.g. job_title: Head of printing); “field: refuse: "
+                    "reason” refuses it, and the subject is told the reason. A field is the "
+                    "register's field key, or the subject's own words where they named no "
+                    "field (refuse those, or correct the field they mean). Filled in from "
+                    "what the subject asked for; check each against the records."
                 ),
                 applies=lambda case: case.request_type == "rectification",
                 initial=lambda case: "\n".join(
-                    f"{asked.key}: {asked.correct}"
+                    f"{asked.key}: accept" if asked.key else f"{asked.field}: refuse:"
                     for asked in selectors.asked_corrections(case)
-                    if asked.key
                 ),
             ),
         ),

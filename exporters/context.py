@@ -376,6 +376,8 @@ class LetterFacts:
     complaint_text: str = ""
     done: list[str] = field(default_factory=list)
     kept: list[tuple[str, str]] = field(default_factory=list)
+    # A rectification: (what the subject asked to correct, why it was not) per refusal.
+    refused: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""
     message: str = ""  # a question's text, as staff wrote it for the subject
     due_on: dt.date | None = None

@@ -586,6 +586,11 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                 name="{}_{}_plan_decide".format(*info),
             ),
             path(
+                "<path:object_id>/plan/<str:number>/corrections/",
+                view(self.plan_corrections_view),
+                name="{}_{}_plan_corrections".format(*info),
+            ),
+            path(
                 "<path:object_id>/plan-action/<int:action_id>/confirm/",
                 view(self.plan_confirm_view),
                 name="{}_{}_plan_confirm".format(*info),

@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from casework import operations, selectors, services
 from casework.actors import Actor
 from casework.models import CHANGING_TYPES, Case, FulfilmentAction, FulfilmentPlan
+from casework.selectors.fulfilment import AskedCorrection
 from dsar.connectors.changes import Change
 from dsar.models import DataCategory, SourceSystem
 
@@ -81,9 +82,17 @@ class FulfilmentAdminViews:
         asked = selectors.asked_corrections(case) if case.request_type == "rectification" else []
         keys = set(plan.corrections) if plan else set()
         keys |= {item.key for item in asked if item.key}
+        current = selectors.current_values(case, keys) if asked or keys else {}
+        may_decide_corrections = bool(asked) and operations.BY_NAME["draft_plan"].offered(
+            case, actor
+        )
         context = {
-            "asked": asked,
-            "current": selectors.current_values(case, keys) if asked or keys else {},
+            "asked": _asked_rows(asked, plan, current),
+            "may_decide_corrections": may_decide_corrections,
+            "held_fields": selectors.held_fields() if may_decide_corrections else {},
+            "corrections_url": self._case_url("plan_corrections", case, "latest"),
+            "decided": selectors.corrections_decided(plan, asked) if plan else [],
+            "current": current,
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Plan of changes"),
@@ -136,6 +145,37 @@ class FulfilmentAdminViews:
             messages.success(request, _("Decided. An erasure is drafted into a new plan."))
         return HttpResponseRedirect(self._case_url("plan", case, "latest"))
 
+    def plan_corrections_view(
+        self, request: HttpRequest, object_id: str, number: str = "latest"
+    ) -> HttpResponse:
+        """POST: staff's decision on each correction asked for (accept, edit, refuse with a
+        reason); a plan is drafted with them (what `draft_plan` does on the command line)."""
+        case = self._case_or_404(request, object_id)
+        if request.method != "POST":
+            return HttpResponseRedirect(self._case_url("plan", case, "latest"))
+        decisions = [
+            services.CorrectionDecision(
+                item.name,
+                request.POST.get(f"decision-{number}", ""),
+                value=request.POST.get(f"value-{number}", ""),
+                field=request.POST.get(f"field-{number}", "") if not item.key else "",
+                reason=request.POST.get(f"reason-{number}", ""),
+            )
+            for number, item in enumerate(selectors.asked_corrections(case))
+        ]
+        try:
+            plan = services.plan_decide_corrections(
+                case=case, actor=Actor.staff(request.user), decisions=decisions
+            )
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, operations.refusal_text(exc))
+        else:
+            messages.success(
+                request,
+                _("Plan %(n)d is being drafted with your decisions.") % {"n": plan.number},
+            )
+        return HttpResponseRedirect(self._case_url("plan", case, "latest"))
+
     def plan_confirm_view(
         self, request: HttpRequest, object_id: str, action_id: str
     ) -> HttpResponse:
@@ -153,6 +193,36 @@ class FulfilmentAdminViews:
         else:
             messages.success(request, _("The change is confirmed."))
         return HttpResponseRedirect(self._case_url("plan", case, "latest"))
+
+
+def _asked_rows(
+    asked: list[AskedCorrection],
+    plan: FulfilmentPlan | None,
+    current: dict[str, list[tuple[str, str]]],
+) -> list[dict[str, Any]]:
+    """Each correction asked for, what each system holds of its field now, and the decision
+    the form starts with: the latest plan's, else accept (refuse, for words that name no
+    field: it cannot be made as asked)."""
+    corrections = plan.corrections if plan else {}
+    refused = plan.refused_corrections if plan else {}
+    rows = []
+    for item in asked:
+        decision, value, field, reason = ("accept" if item.key else "refuse"), "", "", ""
+        if item.name in refused:
+            decision, reason = "refuse", refused[item.name]
+        elif item.key in corrections and corrections[item.key] != item.correct:
+            decision, value = "edit", corrections[item.key]
+        rows.append(
+            {
+                "item": item,
+                "current": current.get(item.key, []) if item.key else [],
+                "decision": decision,
+                "value": value,
+                "field": field,
+                "reason": reason,
+            }
+        )
+    return rows
 
 
 def _describe(action: FulfilmentAction) -> str:

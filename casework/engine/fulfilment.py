@@ -39,7 +39,7 @@ from casework.models import (
     FulfilmentPlan,
     State,
 )
-from casework.selectors.fulfilment import earlier_decisions, plan_may_run
+from casework.selectors.fulfilment import earlier_decisions, fields_changed, plan_may_run
 from casework.selectors.identity import verified_channel
 from casework.selectors.review import records_left_in
 from casework.services.fulfilment import (
@@ -424,6 +424,8 @@ def apply_action(action_id: int) -> str:
                 "system": action.system.slug,
                 "target": action.target,
                 "strategy": action.strategy,
+                # A correction: which fields changed in this system (never their values).
+                **({"fields": fields_changed(action)} if action.strategy == "rectify" else {}),
                 **{k: v for k, v in counts.items() if v},
             },
         )

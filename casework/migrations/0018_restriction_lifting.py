@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('casework', '0016_plan_verification'),
+        ('casework', '0017_plan_refused_corrections'),
     ]
 
     operations = [

@@ -46,6 +46,9 @@ class FulfilmentPlan(WorkItem):
     salt = models.CharField(max_length=64, editable=False)
     # Rectification: register field key -> the approved new value.
     corrections = models.JSONField(default=dict, blank=True)
+    # Rectification: the corrections asked for and refused -> the reason the subject is told
+    # (keyed by the register field, or by the subject's words where they named none).
+    refused_corrections = models.JSONField(default=dict, blank=True)
     # What the actions and kept records were when submitted: an approval holds for exactly
     # this, and a plan changed since loses it.
     fingerprint = models.CharField(max_length=64, blank=True)

@@ -280,7 +280,7 @@ def _outcome(case: Case) -> dict | None:
     if not _changes_told(case):
         return None
     done, kept = case_selectors.plan_outcome(case)
-    return {"done": done, "kept": kept}
+    return {"done": done, "kept": kept, "refused": case_selectors.corrections_refused(case)}
 
 
 def _status_case(token: str) -> Case:

@@ -23,7 +23,11 @@ from casework.selectors.case import (
 )
 from casework.selectors.fulfilment import (
     asked_corrections,
+    corrections_decided,
+    corrections_refused,
     current_values,
+    fields_changed,
+    find_asked,
     held_fields,
     latest_plan,
     lifting_told,
@@ -86,7 +90,11 @@ __all__ = [
     "cases_ready_to_complete",
     "cases_to_expire",
     "confirmable",
+    "corrections_decided",
+    "corrections_refused",
     "current_values",
+    "fields_changed",
+    "find_asked",
     "held_fields",
     "held_keys",
     "held_links",

@@ -35,7 +35,8 @@ def latest_plan(case: Case, *states: str) -> FulfilmentPlan | None:
 
 
 def plan_fingerprint(plan: FulfilmentPlan) -> str:
-    """What the plan would do, as stored now: its actions and the records it keeps."""
+    """What the plan would do, as stored now: its actions, the records it keeps, and the
+    corrections it makes and refuses."""
     actions = list(
         plan.actions.order_by("position").values_list("position", "system_id", "manual", "change")
     )
@@ -45,7 +46,14 @@ def plan_fingerprint(plan: FulfilmentPlan) -> str:
         )
     )
     text = json.dumps(
-        {"intent": plan.intent, "corrections": plan.corrections, "actions": actions, "kept": kept},
+        {
+            "intent": plan.intent,
+            "corrections": plan.corrections,
+            # A refusal is told to the subject: changing one changes what was approved.
+            "refused_corrections": plan.refused_corrections,
+            "actions": actions,
+            "kept": kept,
+        },
         sort_keys=True,
         default=str,
     )
@@ -208,6 +216,11 @@ class AskedCorrection:
     correct: str
     key: str  # the register's field key, "" when the words match none
 
+    @property
+    def name(self) -> str:
+        """What staff decide it by: the register field key, else the subject's words."""
+        return self.key or self.field
+
 
 def held_fields() -> dict[str, str]:
     """Register field keys that some active system exports -> the field's English name: the
@@ -246,6 +259,90 @@ def asked_corrections(case: Case) -> list[AskedCorrection]:
 
 def _words(text: str) -> str:
     return " ".join(text.casefold().replace("_", " ").split())
+
+
+def find_asked(asked: list[AskedCorrection], name: str) -> AskedCorrection | None:
+    """The asked correction `name` stands for: its register field key, or the subject's words
+    (whatever their case and spacing)."""
+    for item in asked:
+        if item.key and item.key == name.strip():
+            return item
+    wanted = _words(name)
+    for item in asked:
+        if not item.key and _words(item.field) == wanted:
+            return item
+    return None
+
+
+@dataclass(frozen=True)
+class CorrectionDecided:
+    """A correction as decided on the plan, for staff: `decision` is accepted (the value the
+    subject asked), edited (another value), refused (`reason`, told to the subject) or added
+    (a field the subject's words meant, staff corrected it)."""
+
+    name: str
+    decision: str
+    value: str = ""
+    asked: str = ""
+    reason: str = ""
+
+
+def corrections_decided(
+    plan: FulfilmentPlan, asked: list[AskedCorrection]
+) -> list[CorrectionDecided]:
+    """The plan's corrections and refusals beside what the subject asked, in the order asked
+    (fields staff added for words that named none come last)."""
+    rows = []
+    for field, value in plan.corrections.items():
+        item = find_asked(asked, field)
+        if item is None:
+            rows.append(CorrectionDecided(field, "added", value=str(value)))
+        else:
+            decision = "accepted" if str(value) == item.correct else "edited"
+            rows.append(CorrectionDecided(field, decision, value=str(value), asked=item.correct))
+    for name, reason in plan.refused_corrections.items():
+        item = find_asked(asked, name)
+        rows.append(
+            CorrectionDecided(name, "refused", asked=item.correct if item else "", reason=reason)
+        )
+    order = {item.name: number for number, item in enumerate(asked)}
+    return sorted(rows, key=lambda row: order.get(row.name, len(order)))
+
+
+def corrections_refused(case: Case) -> list[tuple[str, str]]:
+    """For the subject, in the active language: (what they asked to correct, why it was not
+    corrected) for every correction refused by the case's carried-out plan."""
+    plan = (
+        case.plans.filter(state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False)
+        .order_by("-number")
+        .first()
+    )
+    if plan is None or not plan.refused_corrections:
+        return []
+    language = translation.get_language() or case.language
+    names = {
+        f.key: f.text("name", language)
+        for f in DataField.objects.filter(key__in=plan.refused_corrections)
+    }
+    # A refusal of words that named no field is told in the subject's own words.
+    return [(names.get(name, name), reason) for name, reason in plan.refused_corrections.items()]
+
+
+def fields_changed(action: FulfilmentAction) -> list[str]:
+    """The register field keys a rectifying action sets (for the audit trail: keys, never
+    values); a column its system's mapping does not name is given by its own name."""
+    if action.strategy != "rectify":
+        return []
+    columns = [str(column) for column, _value in action.change.get("columns", [])]
+    if action.manual:
+        return sorted(columns)  # a manual change names the register's fields
+    mapped = {(c.source, c.column): c.field for c in exported_columns(action.system)}
+    return sorted(
+        {
+            mapped.get((action.target, column)) or mapped.get(("*", column)) or column
+            for column in columns
+        }
+    )
 
 
 def current_values(case: Case, keys) -> dict[str, list[tuple[str, str]]]:

@@ -27,12 +27,14 @@ from casework.services.case import (
     case_withdraw,
 )
 from casework.services.fulfilment import (
+    CorrectionDecision,
     action_confirm,
     case_confirm_manual_action,
     case_decide_records,
     case_draft_plan,
     case_lift_restriction,
     case_submit_plan,
+    plan_decide_corrections,
     plan_decide_keeps,
     plan_request,
     plan_retry,
@@ -64,6 +66,7 @@ from casework.services.submissions import (
 
 __all__ = [
     "NOTE_MAX_LENGTH",
+    "CorrectionDecision",
     "Intake",
     "action_confirm",
     "advance",
@@ -105,6 +108,7 @@ __all__ = [
     "exclude_record",
     "export_to_medium",
     "letter_mark_posted",
+    "plan_decide_corrections",
     "plan_decide_keeps",
     "plan_request",
     "plan_retry",

@@ -29,6 +29,9 @@ from casework.permissions import (
     require_perm,
 )
 from casework.selectors.fulfilment import (
+    AskedCorrection,
+    asked_corrections,
+    find_asked,
     held_fields,
     latest_plan,
     lifting_told,
@@ -69,17 +72,26 @@ def _lock(case: Case) -> Case:
 
 
 def plan_request(
-    *, case: Case, actor: Actor, corrections: dict[str, str] | None = None
+    *,
+    case: Case,
+    actor: Actor,
+    corrections: dict[str, str] | None = None,
+    refused: dict[str, str] | None = None,
 ) -> FulfilmentPlan:
     """Ask a worker to draft the case's plan of changes from the records review left in. An
     earlier plan not yet approved is superseded: the new one is drafted from what is there
-    now."""
+    now. A rectification's plan carries staff's decision on every correction asked for: the
+    `corrections` to make (field key -> new value) and those `refused` (-> the reason the
+    subject is told); see `check_corrections`."""
+    corrections, refused = dict(corrections or {}), dict(refused or {})
     with transaction.atomic():
         locked = _lock(case)
         check_draft_plan(locked, actor)
         intent = INTENT_FOR[locked.request_type]
         if intent == Intent.RECTIFY:
-            check_corrections(corrections or {})
+            check_corrections(corrections, refused, asked=asked_corrections(locked))
+        else:
+            corrections, refused = {}, {}
         superseded = FulfilmentPlan.objects.filter(case=locked, state__in=OPEN_PLAN_STATES).update(
             state=FulfilmentPlan.State.SUPERSEDED, updated_at=timezone.now()
         )
@@ -91,7 +103,8 @@ def plan_request(
             number=number,
             intent=intent,
             salt=secrets.token_hex(32),
-            corrections=dict(corrections or {}),
+            corrections=corrections,
+            refused_corrections=refused,
         )
         if locked.plan_prepared_by_id is not None:
             # The earlier plan's submission no longer stands.
@@ -106,8 +119,9 @@ def plan_request(
                 "plan": number,
                 "intent": str(intent),
                 "superseded": superseded,
-                # Which fields, never their new values.
+                # Which fields, never their new values (nor the subject's words).
                 "fields": sorted(plan.corrections),
+                **(_decisions_told(locked, plan) if intent == Intent.RECTIFY else {}),
             },
         )
         queue.enqueue_on_commit("draft_plan", plan.pk)
@@ -164,8 +178,90 @@ def plan_failed(plan: FulfilmentPlan, message: str, exc: BaseException | None = 
             )
 
 
-def check_corrections(corrections: dict[str, str]) -> None:
-    """A rectification names at least one correction, each of a field some system holds."""
+def check_corrections(
+    corrections: dict[str, str],
+    refused: dict[str, str] | None = None,
+    *,
+    asked: Sequence[AskedCorrection] = (),
+) -> None:
+    """A rectification decides every correction the subject asked for on the form (`asked`):
+    made (`corrections`, of fields some system holds) or refused (`refused`, with the reason
+    the subject is told). Staff correct no field the subject did not ask about, but for one
+    their words named no register field: it is refused, or made under the field it means
+    (one such field per such correction). Refusing everything changes nothing: that is a
+    rejection. A request that listed no corrections (by letter, say) names them here."""
+    refused = refused or {}
+    if any(not str(reason).strip() for reason in refused.values()):
+        unexplained = sorted(name for name, reason in refused.items() if not str(reason).strip())
+        raise ValidationError(
+            {
+                "corrections": _("Say why %(fields)s is refused: the subject is told the reason.")
+                % {"fields": ", ".join(unexplained)}
+            }
+        )
+    both = sorted(set(corrections) & set(refused))
+    if both:
+        raise ValidationError(
+            {
+                "corrections": _("%(fields)s is both corrected and refused: decide once.")
+                % {"fields": ", ".join(both)}
+            }
+        )
+    if asked:
+        named = {item.key for item in asked if item.key}
+        unnamed = [item.field for item in asked if not item.key]
+        undecided = [
+            item.name for item in asked if item.key and item.key not in {*corrections, *refused}
+        ]
+        if undecided:
+            raise ValidationError(
+                {
+                    "corrections": _(
+                        "Decide every correction asked for: %(fields)s is not decided "
+                        "(accept it, correct it to another value, or refuse it with a reason)."
+                    )
+                    % {"fields": ", ".join(dict.fromkeys(undecided))}
+                }
+            )
+        not_asked = sorted(set(refused) - named - set(unnamed))
+        if not_asked:
+            raise ValidationError(
+                {
+                    "corrections": _("The subject did not ask to correct %(fields)s.")
+                    % {"fields": ", ".join(not_asked)}
+                }
+            )
+        added = sorted(set(corrections) - named)
+        open_unnamed = [words for words in unnamed if words not in refused]
+        if len(added) > len(open_unnamed):
+            raise ValidationError(
+                {
+                    "corrections": _(
+                        "The subject did not ask to correct %(fields)s: correct only what "
+                        "they asked for."
+                    )
+                    % {"fields": ", ".join(added)}
+                }
+            )
+        if len(added) < len(open_unnamed):
+            raise ValidationError(
+                {
+                    "corrections": _(
+                        "“%(words)s” names no field of the register: refuse it with a reason, "
+                        "or correct the field it means."
+                    )
+                    % {"words": "”, “".join(open_unnamed)}
+                }
+            )
+    if refused and not corrections:
+        raise ValidationError(
+            {
+                "corrections": _(
+                    "Every correction is refused, so nothing would change. Reject the request "
+                    "instead (the reject operation): the subject is told the reason."
+                )
+            }
+        )
     if not corrections:
         raise ValidationError({"corrections": _("Name the corrections to make.")})
     held = held_fields()
@@ -185,9 +281,27 @@ def check_corrections(corrections: dict[str, str]) -> None:
         )
 
 
+def _decisions_told(case: Case, plan: FulfilmentPlan) -> dict[str, object]:
+    """The decisions for the audit trail: field keys, never values; a refusal of words that
+    named no field is counted, not quoted."""
+    asked = {item.key: item.correct for item in asked_corrections(case) if item.key}
+    return {
+        "edited": sorted(
+            key for key, value in plan.corrections.items() if key in asked and value != asked[key]
+        ),
+        "refused": sorted(name for name in plan.refused_corrections if name in asked),
+        "refused_unnamed": sum(1 for name in plan.refused_corrections if name not in asked),
+    }
+
+
 def case_draft_plan(*, case: Case, actor: Actor, corrections: str = "") -> FulfilmentPlan:
-    """The `draft_plan` operation: corrections as lines of `field: new value`."""
-    return plan_request(case=case, actor=actor, corrections=parse_corrections(corrections))
+    """The `draft_plan` operation: a rectification's decisions as lines (see
+    `parse_correction_decisions`)."""
+    if case.request_type != "rectification":
+        return plan_request(case=case, actor=actor)
+    return plan_decide_corrections(
+        case=case, actor=actor, decisions=parse_correction_decisions(corrections)
+    )
 
 
 def parse_corrections(text: str) -> dict[str, str]:
@@ -203,6 +317,77 @@ def parse_corrections(text: str) -> dict[str, str]:
             )
         corrections[name.strip()] = value.strip()
     return corrections
+
+
+@dataclass(frozen=True)
+class CorrectionDecision:
+    """Staff's decision on one correction asked for, named by its register field key (or by
+    the subject's words, where they named none): accept (the value asked), edit (`value`; of
+    `field` when that is another field than the name, as for words that named none) or
+    refuse (`reason`, told to the subject)."""
+
+    name: str
+    decision: str  # accept | edit | refuse
+    value: str = ""
+    field: str = ""
+    reason: str = ""
+
+
+DECISIONS = ("accept", "edit", "refuse")
+
+
+def parse_correction_decisions(text: str) -> list[CorrectionDecision]:
+    """One decision per line: `field: accept` (the value the subject asked for), `field: new
+    value` (that value), `field: refuse: reason` (the reason is told to the subject). `field`
+    is the register's field key, or the subject's words where they named no field."""
+    decisions = []
+    for name, value in parse_corrections(text).items():
+        verdict, colon, reason = value.partition(":")
+        if value.strip().casefold() == "accept":
+            decisions.append(CorrectionDecision(name, "accept"))
+        elif verdict.strip().casefold() == "refuse" and (colon or not reason):
+            decisions.append(CorrectionDecision(name, "refuse", reason=reason.strip()))
+        else:
+            decisions.append(CorrectionDecision(name, "edit", value=value))
+    return decisions
+
+
+def plan_decide_corrections(
+    *, case: Case, actor: Actor, decisions: Sequence[CorrectionDecision]
+) -> FulfilmentPlan:
+    """A rectification's plan from staff's decisions on the corrections asked for (the plan
+    page's form and the command line alike): the corrections made and those refused, checked
+    by `plan_request` (`check_corrections`)."""
+    asked = asked_corrections(case)
+    corrections: dict[str, str] = {}
+    refused: dict[str, str] = {}
+    for decision in decisions:
+        if decision.decision not in DECISIONS:
+            raise ValidationError({"corrections": _("Accept, correct or refuse each correction.")})
+        item = find_asked(asked, decision.name)
+        name = item.name if item is not None else decision.name.strip()
+        if decision.decision == "refuse":
+            refused[name] = decision.reason.strip()
+        elif decision.decision == "accept":
+            if item is None or not item.key:
+                raise ValidationError(
+                    {
+                        "corrections": _(
+                            "“%(name)s” is not a correction asked for that names a field: "
+                            "write the field and its new value instead."
+                        )
+                        % {"name": decision.name}
+                    }
+                )
+            corrections[item.key] = item.correct
+        else:
+            value = decision.value.strip()
+            if not value:
+                raise ValidationError(
+                    {"corrections": _("Give the new value of %(name)s.") % {"name": name}}
+                )
+            corrections[(decision.field or name).strip()] = value
+    return plan_request(case=case, actor=actor, corrections=corrections, refused=refused)
 
 
 def case_submit_plan(*, case: Case, actor: Actor) -> FulfilmentPlan:
@@ -339,7 +524,12 @@ def plan_decide_keeps(
             details={"plan": plan.number, "decision": decision, "records": count},
         )
     if decision == PlanKeep.Decision.ERASE:
-        return plan_request(case=case, actor=actor, corrections=plan.corrections)
+        return plan_request(
+            case=case,
+            actor=actor,
+            corrections=plan.corrections,
+            refused=plan.refused_corrections,
+        )
     return plan
 
 

@@ -533,3 +533,122 @@ def test_a_restriction_told_by_post_is_lifted_once_the_letter_is_posted(
     ) == ["restriction.lifting_decided", "restriction.lifting_started", "restriction.lifted"]
     # Her letter of what was done still tells of the restriction, not of its lifting.
     assert all("lifted" not in sentence for sentence in selectors.plan_outcome(case)[0])
+
+
+# --- rectification: staff decide each correction asked for ----------------------------------
+
+REFUSAL = "The number you gave is a private line, not one of your business."
+
+
+@pytest.fixture
+def asked_rectification(db, make_case, alice):
+    """Arta asked on the form to correct her job title and business phone; review complete.
+    (The system holding both fields is never opened: no records are gathered.)"""
+    from tests.casework.helpers import in_review, rectifiable_system, reviewed
+
+    call_command("load_data_map", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    rectifiable_system()
+    asked = [
+        {"field": "Job title", "current": "Office manager", "correct": "head of printing"},
+        {"field": "Business phone", "current": "", "correct": "069 000 1111"},
+    ]
+    case = make_case(email=ARTA, request_type="rectification", details={"corrections": asked})
+    return reviewed(in_review(case, alice), alice)
+
+
+def test_an_undecided_correction_is_refused_with_a_clear_error(asked_rectification, alice):
+    def draft(lines: str):
+        return services.case_draft_plan(
+            case=asked_rectification, actor=Actor.staff(alice), corrections=lines
+        )
+
+    with pytest.raises(ValidationError, match="business_phone is not decided"):
+        draft("job_title: accept")
+    with pytest.raises(ValidationError, match="Say why business_phone is refused"):
+        draft("job_title: accept\nbusiness_phone: refuse")
+    with pytest.raises(ValidationError, match="Reject the request instead"):
+        draft(f"job_title: refuse: Not ours to change.\nbusiness_phone: refuse: {REFUSAL}")
+    with pytest.raises(ValidationError, match="did not ask to correct business_email"):
+        draft("job_title: accept\nbusiness_phone: accept\nbusiness_email: a@demo.example")
+    assert not asked_rectification.plans.exists()
+    plan = draft(f"job_title: accept\nbusiness_phone: refuse: {REFUSAL}")
+    assert plan.corrections == {"job_title": "head of printing"}  # accepted: the value asked
+    assert plan.refused_corrections == {"business_phone": REFUSAL}
+
+
+def test_the_approval_is_lost_when_refusals_change_after_submission(
+    asked_rectification, alice, bob
+):
+    from tests.casework.helpers import plan_submitted
+
+    plan = plan_submitted(
+        asked_rectification,
+        alice,
+        corrections=f"job_title: Head of Printing\nbusiness_phone: refuse: {REFUSAL}",
+    )
+    FulfilmentPlan.objects.filter(pk=plan.pk).update(
+        refused_corrections={"business_phone": "Another reason than the one submitted."}
+    )
+    with pytest.raises(ValidationError, match="changed after it was submitted"):
+        services.case_approve(case=asked_rectification, actor=Actor.staff(bob))
+    assert Case.objects.get(pk=asked_rectification.pk).state == State.IN_REVIEW
+
+
+def test_the_command_line_and_the_plan_page_decide_corrections_alike(
+    asked_rectification, alice, client, django_capture_on_commit_callbacks
+):
+    from io import StringIO
+
+    from django.core.management import CommandError
+
+    case = asked_rectification
+    out = StringIO()
+    call_command("case", case.reference, stdout=out)
+    assert "    business_phone: 069 000 1111" in out.getvalue()
+    out = StringIO()
+    with django_capture_on_commit_callbacks(execute=False):
+        call_command(
+            "case",
+            case.reference,
+            "draft_plan",
+            "--staff",
+            "alice",
+            "--field",
+            f"corrections=job_title: accept\nbusiness_phone: refuse: {REFUSAL}",
+            stdout=out,
+        )
+    assert "Plan 1 is being drafted." in out.getvalue()
+    plan = case.plans.get(number=1)
+    assert plan.corrections == {"job_title": "head of printing"}
+    assert plan.refused_corrections == {"business_phone": REFUSAL}
+
+    client.force_login(alice)
+    page = client.get(reverse("admin:casework_case_plan", args=[case.pk, "latest"]))
+    form = page.content.decode().split('id="corrections-form"')[1]
+    assert 'name="decision-1" value="refuse" checked' in form and REFUSAL in form
+    with django_capture_on_commit_callbacks(execute=False):
+        client.post(
+            reverse("admin:casework_case_plan_corrections", args=[case.pk, "latest"]),
+            {
+                "decision-0": "refuse",
+                "reason-0": "Your title is already Head of printing.",
+                "decision-1": "edit",
+                "value-1": "+355690001111",
+            },
+        )
+    plan = case.plans.get(number=2)
+    assert plan.corrections == {"business_phone": "+355690001111"}
+    assert plan.refused_corrections == {"job_title": "Your title is already Head of printing."}
+    assert case.plans.get(number=1).state == FulfilmentPlan.State.SUPERSEDED
+    # The command line refuses an undecided correction, saying which.
+    with pytest.raises(CommandError, match="job_title is not decided"):
+        call_command(
+            "case",
+            case.reference,
+            "draft_plan",
+            "--staff",
+            "alice",
+            "--field",
+            "corrections=business_phone: accept",
+            stdout=StringIO(),
+        )

@@ -524,15 +524,28 @@ def test_a_rectification_is_drafted_from_what_the_subject_asked_shown_beside_wha
     case = services.complete_review(case=case, actor=Actor.staff(alice))
     draft = operations.get("draft_plan")
     form = operations.OperationForm(operation=draft, case=case)
-    assert form.fields["corrections"].initial == "job_title: Head of printing"
+    assert form.fields["corrections"].initial == "job_title: accept\nMy favourite colour: refuse:"
     # A field no system holds is refused, naming the fields that can be corrected.
     with pytest.raises(ValidationError, match="No system holds a field favourite_colour"):
         services.case_draft_plan(
-            case=case, actor=Actor.staff(alice), corrections="favourite_colour: blue"
+            case=case,
+            actor=Actor.staff(alice),
+            corrections="job_title: accept\nfavourite_colour: blue",
+        )
+    # Words that name no field are refused (with a reason) or made under the field meant.
+    with pytest.raises(ValidationError, match="“My favourite colour” names no field"):
+        services.case_draft_plan(
+            case=case, actor=Actor.staff(alice), corrections="job_title: Head of printing"
         )
     plan = services.case_draft_plan(
-        case=case, actor=Actor.staff(alice), corrections="job_title: Head of printing"
+        case=case,
+        actor=Actor.staff(alice),
+        corrections="job_title: Head of printing\n"
+        "my favourite colour: refuse: We hold no record of a favourite colour.",
     )
+    assert plan.refused_corrections == {
+        "My favourite colour": "We hold no record of a favourite colour."
+    }
     assert fulfilment.draft(plan.pk) == "drafted", plan.error
     client.force_login(alice)
     page = client.get(reverse("admin:casework_case_plan", args=[case.pk, "latest"]))
@@ -541,3 +554,89 @@ def test_a_rectification_is_drafted_from_what_the_subject_asked_shown_beside_wha
     assert "no field matched" in text
     assert "What the systems hold now" in text and ARTA.position in text
     assert "set position in 1 record of accounts" in text
+
+
+def test_a_refused_correction_is_told_with_its_reason_and_an_edited_value_is_what_the_system_gets(
+    demo, make_case, alice, bob, client, django_capture_on_commit_callbacks, mailoutbox
+):
+    import io
+
+    import pypdf
+    from django.urls import reverse
+
+    from casework.models import AuditEvent, PortalToken
+    from casework.portal import services as portal_services
+
+    ids = her_ids(demo)
+    before = snapshot(demo)
+    reason = "The number you gave is a private line, not one of your business."
+    asked = [
+        {"field": "Job title", "current": ARTA.position, "correct": "head of printing"},
+        {"field": "business phone", "current": ARTA.phone, "correct": "+355 69 000 1111"},
+    ]
+    case = gathered(
+        make_case,
+        django_capture_on_commit_callbacks,
+        "rectification",
+        details={"corrections": asked},
+    )
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    plan = services.case_draft_plan(
+        case=case,
+        actor=Actor.staff(alice),
+        corrections=f"job_title: Head of Printing\nbusiness_phone: refuse: {reason}",
+    )
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    plan.refresh_from_db()
+    assert plan.corrections == {"job_title": "Head of Printing"}
+    assert plan.refused_corrections == {"business_phone": reason}
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    # The approver sees each decision: the value edited, the refusal and its reason.
+    client.force_login(bob)
+    page = client.get(reverse("admin:casework_case_plan", args=[case.pk, "latest"]))
+    decided = page.content.decode().split('id="corrections-decided"')[1]
+    assert "corrected to another value (asked: head of printing)" in decided
+    assert "Head of Printing" in decided and reason in decided
+    case = services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    case = carried_out(case)
+
+    after = snapshot(demo)
+    changed = {
+        table
+        for table in before
+        if [r for r in before[table] if is_hers(table, r, ids)]
+        != [r for r in after[table] if is_hers(table, r, ids)]
+    }
+    assert changed == {"crm.accounts"}  # the phone, refused, is nowhere changed
+    (old,) = [json.loads(r) for r in before["crm.accounts"] if is_hers("crm.accounts", r, ids)]
+    (new,) = [json.loads(r) for r in after["crm.accounts"] if is_hers("crm.accounts", r, ids)]
+    assert {k for k in old if old[k] != new[k]} == {"position"}
+    assert new["position"] == "Head of Printing"  # the edited value, not the one asked
+
+    # The trail names fields (per system, once changed), never a value.
+    requested = AuditEvent.objects.get(case=case, action="plan.requested")
+    assert requested.details["edited"] == ["job_title"]
+    assert requested.details["refused"] == ["business_phone"]
+    done = AuditEvent.objects.get(case=case, action="plan.action_done", details__system="crm")
+    assert done.details["fields"] == ["job_title"]
+    trail = json.dumps([e.details for e in AuditEvent.objects.filter(case=case)])
+    for value in ("Head of Printing", "head of printing", "+355 69 000 1111", reason):
+        assert value not in trail
+
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    (message,) = mailoutbox
+    ((_name, pdf, _kind),) = message.attachments
+    text = " ".join(
+        " ".join(page.extract_text().split()) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages
+    )
+    assert "CRM and customer portal: corrected (Position in the business)." in text
+    assert "We have not made the following corrections, for the reasons given:" in text
+    assert "Business phone number" in text and reason in text
+
+    token = portal_services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
+    status = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
+    refused = status.split('class="outcome-refused"')[1]
+    assert "Business phone number" in refused and reason in refused

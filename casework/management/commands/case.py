@@ -153,6 +153,12 @@ class Command(BaseCommand):
                 write("  release check (not the verified channel)")
                 for item in items:
                     write(f"    {item.kind}: {item.value}  ({'; '.join(item.places)})")
+        asked = selectors.asked_corrections(case) if case.request_type == "rectification" else []
+        if asked:
+            # What draft_plan's corrections decide, each by its name (field key, else words).
+            write("  corrections asked (decide each: draft_plan --field corrections=...)")
+            for item in asked:
+                write(f"    {item.name}: {item.correct}")
         bundle = Bundle.objects.filter(case=case).first()
         if bundle is not None:
             write(f"  bundle     {bundle.get_state_display()}, {bundle.records} records")
