@@ -69,6 +69,7 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         new_due_on=deadlines.local_date(case.due_at) if kind == "extension" else None,
         time_zone=settings.DSAR_TIME_ZONE,
         authority=selectors.supervisory_authority(language),
+        objection_decided=selectors.objection_outcome(case),
     )
 
 

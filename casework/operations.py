@@ -22,7 +22,14 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from casework import permissions, selectors, services
 from casework.actors import Actor
-from casework.models import BUNDLE_TYPES, CHANGING_TYPES, AskPurpose, Case, VerificationMethod
+from casework.models import (
+    BUNDLE_TYPES,
+    CHANGING_TYPES,
+    AskPurpose,
+    Case,
+    ObjectionDecision,
+    VerificationMethod,
+)
 from dsar.identifiers import IDENTIFIER_LABELS
 
 # What a refusal raises: the service's checks, a stale copy of the case, or bad input.
@@ -355,6 +362,29 @@ OPERATIONS: tuple[Operation, ...] = (
         permissions.check_reopen_review,
         permission="casework.review_records",
         done=lambda _case: str(_("The review is open again.")),
+    ),
+    Operation(
+        "decide_objection",
+        _("Decide the objection"),
+        _(
+            "The DPO decides an objection to processing based on legitimate interests (Art. "
+            "21(1) GDPR): stop the processing (a plan of changes then carries it out), or "
+            "compelling legitimate grounds override the subject's interests (the request is "
+            "refused). The subject is told the decision, the reason and how to complain."
+        ),
+        services.case_decide_objection,
+        permissions.check_decide_objection,
+        permission="casework.decide_objection",
+        fields=(
+            Field(
+                "outcome",
+                _("Decision"),
+                kind="choice",
+                required=True,
+                choices=tuple(ObjectionDecision.Outcome.choices),
+            ),
+            _reason(_("The subject is told this reason with the decision.")),
+        ),
     ),
     Operation(
         "draft_plan",

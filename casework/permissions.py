@@ -179,12 +179,15 @@ def check_draft_plan(case: Case, actor: Actor) -> None:
     if case.state != State.IN_REVIEW:
         raise TransitionNotAllowed(_("A plan can be drafted only while the case is in review."))
     if case.request_type == "objection" and not is_marketing_objection(case):
-        raise ValidationError(
-            _(
-                "An objection to processing based on legitimate interests is decided by the "
-                "DPO (stop, or compelling legitimate grounds), not by a plan drafted here."
+        decided = getattr(case, "objection_decision", None)
+        if decided is None or decided.outcome != "stop":
+            raise ValidationError(
+                _(
+                    "An objection to processing based on legitimate interests is decided by "
+                    "the DPO first (decide_objection): a plan is drafted once they decide to "
+                    "stop the processing."
+                )
             )
-        )
     if case.review_completed_at is None:
         raise ValidationError(
             _("A plan is drafted once the review of the gathered data is complete.")
@@ -248,6 +251,20 @@ def check_retry_actions(case: Case, actor: Actor) -> None:
         raise TransitionNotAllowed(_("Actions are retried while the case is being fulfilled."))
     if not plan_needs_retry(plan):
         raise ValidationError(_("Nothing failed: there is nothing to retry."))
+
+
+def check_decide_objection(case: Case, actor: Actor) -> None:
+    """An objection to processing based on legitimate interests, in review, not yet decided:
+    the DPO decides it (Art. 21(1))."""
+    require_perm(actor, "casework.decide_objection")
+    if case.request_type != "objection" or is_marketing_objection(case):
+        raise ValidationError(
+            _("Only an objection to processing based on legitimate interests is decided so.")
+        )
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(_("An objection is decided while the case is in review."))
+    if getattr(case, "objection_decision", None) is not None:
+        raise ValidationError(_("This objection has been decided already."))
 
 
 def check_lift_restriction(case: Case, actor: Actor) -> FulfilmentPlan:

@@ -44,7 +44,7 @@ RUN_PERMS = [
     "casework.view_fulfilmentaction",
     "casework.view_plankeep",
 ]
-DPO_ONLY = ["reject_case", "extend_deadline", "revoke_release"]
+DPO_ONLY = ["reject_case", "extend_deadline", "revoke_release", "decide_objection"]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
 # The table of regimes by country (the portal reads it): the DPO and the administrator keep it.

@@ -385,6 +385,9 @@ class LetterFacts:
     generator_version: str = ""
     time_zone: str = ""
     authority: Authority | None = None
+    # An objection to processing on legitimate interests: what the DPO decided ("stop" or
+    # "compelling"), told with `reason`.
+    objection_decided: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in LETTER_KINDS:

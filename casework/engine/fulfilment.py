@@ -158,18 +158,28 @@ def _marketing_categories() -> set[str]:
     )
 
 
-def _marketing_only(
-    changes: list[Change], categories: dict[str, set[str]], marketing: set[str]
+def _legitimate_interest_categories() -> set[str]:
+    """Categories the register processes on legitimate interests, other than for direct
+    marketing (profiling, analytics, ...): what an objection under Art. 21(1) concerns."""
+    return set(
+        DataCategory.objects.filter(
+            purposes__legal_bases__code="legitimate_interests", purposes__direct_marketing=False
+        ).values_list("slug", flat=True)
+    )
+
+
+def _concerning(
+    changes: list[Change], categories: dict[str, set[str]], concerned: set[str]
 ) -> list[Change]:
-    """Of what a system would do by hand to stop marketing, only what concerns records the
-    register uses for marketing: a person is not asked to stop marketing with repair records
-    that no marketing reads. What the system does itself (suppression lists, flags) stays."""
+    """Of what a system would do by hand, only what concerns records of the `concerned`
+    categories: a person is not asked to stop marketing with repair records that no marketing
+    reads. What the system does itself (suppression lists, flags) stays."""
     kept = []
     for change in changes:
         if not change.manual:
             kept.append(change)
             continue
-        keys = [key for key in change.keys if categories.get(key, set()) & marketing]
+        keys = [key for key in change.keys if categories.get(key, set()) & concerned]
         if keys:
             kept.append(change.only(keys))
     return kept
@@ -222,7 +232,10 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
     trusted = frozenset(verified_channel(case) | found_by)
     rules = _rules() if intent == Intent.ERASE else {}
     decided = earlier_decisions(plan)
-    marketing = _marketing_categories() if intent == Intent.STOP_MARKETING else set()
+    concerned = {
+        Intent.STOP_MARKETING: _marketing_categories,
+        Intent.OBJECT: _legitimate_interest_categories,
+    }.get(intent, set)()
     today = timezone.localdate()
     drafted = DraftedPlan()
     if intent == Intent.RESTRICT:
@@ -241,8 +254,8 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                     known=trusted,
                 )
                 changes = connector.plan_changes(request)
-                if intent == Intent.STOP_MARKETING:
-                    changes = _marketing_only(changes, entry.categories, marketing)
+                if intent in (Intent.STOP_MARKETING, Intent.OBJECT):
+                    changes = _concerning(changes, entry.categories, concerned)
                 drafted.actions += [(entry.system.pk, c) for c in changes]
                 continue
             facts = connector.describe_records(refs)

@@ -35,7 +35,12 @@ from casework.models.case import (
     is_marketing_objection,
     needs_four_eyes,
 )
-from casework.models.fulfilment import FulfilmentAction, FulfilmentPlan, PlanKeep
+from casework.models.fulfilment import (
+    FulfilmentAction,
+    FulfilmentPlan,
+    ObjectionDecision,
+    PlanKeep,
+)
 from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
@@ -71,6 +76,7 @@ __all__ = [
     "Language",
     "LinkCode",
     "Notice",
+    "ObjectionDecision",
     "PlanKeep",
     "PortalSubmission",
     "PortalToken",

@@ -339,6 +339,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("assign_case", "Can assign cases"),
             ("revoke_release", "Can revoke a release approved by mistake (DPO)"),
             ("lift_restriction", "Can lift a restriction (the subject is told first)"),
+            ("decide_objection", "Can decide an objection to legitimate interests (DPO)"),
         ]
 
     def __str__(self) -> str:

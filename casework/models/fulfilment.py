@@ -37,6 +37,7 @@ class FulfilmentPlan(WorkItem):
         RESTRICT = Intent.RESTRICT.value, _("Restrict")
         LIFT_RESTRICTION = Intent.LIFT_RESTRICTION.value, _("Lift the restriction")
         STOP_MARKETING = Intent.STOP_MARKETING.value, _("Stop marketing")
+        OBJECT = Intent.OBJECT.value, _("Stop the processing objected to")
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="plans")
     number = models.PositiveIntegerField(_("plan"), help_text=_("1 for the case's first plan"))
@@ -159,3 +160,26 @@ class PlanKeep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_key} kept under {self.rule_code} v{self.rule_version}"
+
+
+class ObjectionDecision(models.Model):
+    """The DPO's decision on an objection to processing based on legitimate interests
+    (Art. 21(1)): the processing stops (a plan carries it out), or compelling legitimate
+    grounds override the subject's interests (the request is refused). Either way the subject
+    is told the decision with its reasons and their right to complain."""
+
+    class Outcome(models.TextChoices):
+        STOP = "stop", _("Stop the processing")
+        COMPELLING = "compelling", _("Compelling legitimate grounds: the processing goes on")
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="objection_decision")
+    outcome = models.CharField(max_length=12, choices=Outcome.choices)
+    # Told to the subject with the decision.
+    reason = models.TextField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} ({self.case_id})"

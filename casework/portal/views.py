@@ -20,7 +20,16 @@ from casework import deadlines, letters, queue
 from casework import selectors as case_selectors
 from casework import services as case_services
 from casework.actors import Actor
-from casework.models import BUNDLE_TYPES, CHANGING_TYPES, Case, Language, PortalToken, State
+from casework.models import (
+    BUNDLE_TYPES,
+    CHANGING_TYPES,
+    Case,
+    Language,
+    PortalToken,
+    RequestType,
+    RestrictionGround,
+    State,
+)
 from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
 from casework.selectors import may_email
@@ -146,7 +155,9 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def request_form(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return _page(request, "portal/request_form.html", {"form": RequestForm()})
+        return _page(
+            request, "portal/request_form.html", {"form": RequestForm(initial=_asked(request))}
+        )
     if _body_too_large(request):
         if not ratelimit.allow_ip(request):
             return _too_many(request)
@@ -166,6 +177,18 @@ def request_form(request: HttpRequest) -> HttpResponse:
     # The same answer whoever the e-mail belongs to: one row stored and the opener woken; the
     # case is opened, and the e-mail sent, by the worker.
     return _to_sent_page(mailbox_lost=submission["mailbox_lost"])
+
+
+def _asked(request: HttpRequest) -> dict[str, str]:
+    """The kind of request (and a restriction's ground) a link may choose for the subject, as
+    the status page's offer of a restriction while an objection is decided does; anything
+    else in the address is ignored."""
+    initial = {}
+    if request.GET.get("type") in RequestType.values:
+        initial["request_type"] = request.GET["type"]
+    if request.GET.get("ground") in RestrictionGround.values:
+        initial["restriction_ground"] = request.GET["ground"]
+    return initial
 
 
 def _to_sent_page(*, mailbox_lost: bool) -> HttpResponse:
@@ -237,6 +260,8 @@ def verify(request: HttpRequest, token: str) -> HttpResponse:
             "case": case,
             "due_on": selectors.due_on(case),
             "waits_for_staff": selectors.waits_for_staff(case),
+            "restriction_offered": case_selectors.restriction_offered(case),
+            "restriction_ground": RestrictionGround.OBJECTION_PENDING,
         },
     )
 
@@ -318,6 +343,8 @@ def _status_page(request, token: str, case: Case, *, answer_form=None, status=20
             else None,
             "downloads_used": answered and download == "limit",
             "waits_for_staff": selectors.waits_for_staff(case),
+            "restriction_offered": case_selectors.restriction_offered(case),
+            "restriction_ground": RestrictionGround.OBJECTION_PENDING,
             "answer_form": answer_form
             if answer_form is not None
             else (AnswerForm() if case.state == State.AWAITING_SUBJECT else None),

@@ -10,7 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from casework import deadlines
-from casework.models import OPEN_STATES, AuditEvent, Case, CaseNote, State
+from casework.models import OPEN_STATES, AuditEvent, Case, CaseNote, ObjectionDecision, State
 
 
 def open_cases() -> QuerySet[Case]:
@@ -65,10 +65,33 @@ def reason_told(case: Case, decision: str) -> str:
         return case.rejection_reason
     if decision == "extension":
         return case.extension_reason
+    if decision == "objection":
+        decided = ObjectionDecision.objects.filter(case=case, outcome="stop").first()
+        return decided.reason if decided else ""
     if decision == "lifting":
         plan = case.plans.filter(intent="lift_restriction").order_by("-number").first()
         return plan.reason if plan else ""
     return ""
+
+
+def objection_outcome(case: Case) -> str:
+    """What the DPO decided on the case's objection to processing on legitimate interests
+    ("stop", "compelling"), or "" when nothing was decided (or it is no such objection)."""
+    decided = ObjectionDecision.objects.filter(case=case).values_list("outcome", flat=True)
+    return decided.first() or ""
+
+
+def restriction_offered(case: Case) -> bool:
+    """Whether the subject is offered a restriction while we decide their objection to
+    processing on legitimate interests (Art. 18(1)(d)): the case is open, not yet decided."""
+    from casework.models import is_marketing_objection
+
+    return (
+        case.is_open
+        and case.request_type == "objection"
+        and not is_marketing_objection(case)
+        and not objection_outcome(case)
+    )
 
 
 def may_email(case: Case) -> bool:

@@ -28,6 +28,7 @@ from casework.models import (
     Case,
     CaseNote,
     Notice,
+    ObjectionDecision,
     State,
     VerificationMethod,
 )
@@ -36,6 +37,7 @@ from casework.permissions import (
     check_approver_is_not_the_planner,
     check_assign,
     check_assignee,
+    check_decide_objection,
     check_extend,
     check_plan_approvable,
     check_record_response,
@@ -396,6 +398,31 @@ def case_complete_when_told(*, case: Case, already_locked: bool = False) -> Case
             details={"told_at": told_at.isoformat()},
             already_locked=True,
         )
+
+
+def case_decide_objection(*, case: Case, actor: Actor, outcome: str, reason: str) -> Case:
+    """The DPO decides an objection to processing based on legitimate interests (Art. 21(1)):
+    the processing stops (a plan of changes carries it out, drafted, submitted and approved
+    like any other), or compelling legitimate grounds override the subject's interests (the
+    request is refused, the subject told the decision, its reasons and their right to
+    complain). The reason is told to the subject either way."""
+    reason = _require_text(reason)
+    if outcome not in ObjectionDecision.Outcome.values:
+        raise ValidationError({"outcome": _("Choose: stop the processing, or compelling grounds.")})
+    with transaction.atomic():
+        locked = _lock(case)
+        check_decide_objection(locked, actor)
+        ObjectionDecision.objects.create(
+            case=locked,
+            outcome=outcome,
+            reason=reason,
+            decided_by=actor.user,
+            decided_at=timezone.now(),
+        )
+        record_event(locked, "objection.decided", actor=actor, details={"outcome": outcome})
+        if outcome == ObjectionDecision.Outcome.COMPELLING:
+            return case_reject(case=locked, actor=actor, reason=reason)
+    return Case.objects.get(pk=locked.pk)
 
 
 def case_reject(*, case: Case, actor: Actor, reason: str, unfounded: bool = False) -> Case:

@@ -20,7 +20,14 @@ from django.utils.translation import gettext as _
 from casework import queue, work
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Case, FulfilmentAction, FulfilmentPlan, Notice, PlanKeep
+from casework.models import (
+    Case,
+    FulfilmentAction,
+    FulfilmentPlan,
+    Notice,
+    PlanKeep,
+    is_marketing_objection,
+)
 from casework.permissions import (
     check_draft_plan,
     check_lift_restriction,
@@ -49,6 +56,16 @@ INTENT_FOR = {
     "restriction": Intent.RESTRICT,
     "objection": Intent.STOP_MARKETING,
 }
+
+
+def intent_for(case: Case) -> Intent:
+    """What the request asks of the systems; an objection to processing on legitimate
+    interests that the DPO decided to stop stops that processing, not marketing."""
+    if case.request_type == "objection" and not is_marketing_objection(case):
+        return Intent.OBJECT
+    return INTENT_FOR[case.request_type]
+
+
 OPEN_PLAN_STATES = (
     FulfilmentPlan.State.PENDING,
     FulfilmentPlan.State.DRAFTING,
@@ -87,7 +104,7 @@ def plan_request(
     with transaction.atomic():
         locked = _lock(case)
         check_draft_plan(locked, actor)
-        intent = INTENT_FOR[locked.request_type]
+        intent = intent_for(locked)
         if intent == Intent.RECTIFY:
             check_corrections(corrections, refused, asked=asked_corrections(locked))
         else:

@@ -376,6 +376,7 @@ MANUAL_STRATEGY = {
     Intent.RESTRICT: Strategy.RESTRICT,
     Intent.LIFT_RESTRICTION: Strategy.LIFT_RESTRICTION,
     Intent.STOP_MARKETING: Strategy.STOP_MARKETING,
+    Intent.OBJECT: Strategy.STOP_PROCESSING,
 }
 MANUAL_INSTRUCTIONS = {
     Intent.ERASE: "Erase these records, or every personal value in them.",
@@ -383,6 +384,10 @@ MANUAL_INSTRUCTIONS = {
     Intent.RESTRICT: "Mark these records restricted: keep them, use them for nothing else.",
     Intent.LIFT_RESTRICTION: "Lift the restriction of these records.",
     Intent.STOP_MARKETING: "Stop all marketing to this person and list them as opted out.",
+    Intent.OBJECT: (
+        "Stop using these records for the processing the person objected to (based on our "
+        "legitimate interests, such as profiling or analytics); keep them for other purposes."
+    ),
 }
 
 

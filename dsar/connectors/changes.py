@@ -40,6 +40,7 @@ class Intent(enum.StrEnum):
     RESTRICT = "restrict"  # Art. 18: mark the subject's records restricted
     LIFT_RESTRICTION = "lift_restriction"  # Art. 18(3)
     STOP_MARKETING = "stop_marketing"  # Art. 21(2)-(3): suppression list, marketing flags off
+    OBJECT = "object"  # Art. 21(1): stop processing based on legitimate interests (DPO decided)
 
 
 class Strategy(enum.StrEnum):
@@ -52,6 +53,7 @@ class Strategy(enum.StrEnum):
     LIFT_RESTRICTION = "lift_restriction"  # ... and cleared
     SUPPRESS = "suppress"  # the subject's contact details go on the suppression list
     STOP_MARKETING = "stop_marketing"  # the record's marketing flag is cleared / it is ended
+    STOP_PROCESSING = "stop_processing"  # the record is no longer used for the objected processing
 
 
 class Mask(enum.StrEnum):
@@ -72,6 +74,7 @@ STRATEGIES_FOR = {
     Intent.RESTRICT: {Strategy.RESTRICT},
     Intent.LIFT_RESTRICTION: {Strategy.LIFT_RESTRICTION},
     Intent.STOP_MARKETING: {Strategy.SUPPRESS, Strategy.STOP_MARKETING},
+    Intent.OBJECT: {Strategy.STOP_PROCESSING},
 }
 
 
@@ -193,6 +196,7 @@ class Change:
             Strategy.LIFT_RESTRICTION: f"lift the restriction of {what}",
             Strategy.SUPPRESS: f"add the subject's {columns} to the suppression list {self.target}",
             Strategy.STOP_MARKETING: f"stop marketing in {what}",
+            Strategy.STOP_PROCESSING: f"stop the processing objected to in {what}",
         }[self.strategy]
         return f"{text} (by hand)" if self.manual else text
 

@@ -402,18 +402,98 @@ def test_a_marketing_objection_is_honoured_and_survives_a_later_erasure(
     assert [r for r in after["supportdesk.suppressions"] if ARTA.email in r]
 
 
-def test_an_objection_to_legitimate_interests_is_not_planned_here(
-    demo, make_case, alice, django_capture_on_commit_callbacks
-):
+def li_objection(make_case, capture, alice) -> Case:
+    """Her objection to profiling (legitimate interests), gathered and reviewed."""
     case = gathered(
         make_case,
-        django_capture_on_commit_callbacks,
+        capture,
         "objection",
-        details={"direct_marketing": False, "processing": "Profiling"},
+        details={"direct_marketing": False, "processing": "Profiling for offers"},
     )
-    case = services.complete_review(case=case, actor=Actor.staff(alice))
-    with pytest.raises(ValidationError, match="decided by the DPO"):
+    return services.complete_review(case=case, actor=Actor.staff(alice))
+
+
+def test_an_objection_to_legitimate_interests_is_stopped_once_the_dpo_decides_so(
+    demo, make_case, alice, bob, dora, client, mailoutbox, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    from casework import operations
+    from casework.models import PortalToken
+    from casework.portal import services as portal_services
+
+    case = li_objection(make_case, django_capture_on_commit_callbacks, alice)
+    token = portal_services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
+    page = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
+    # While the DPO decides, she is offered a restriction of the use of her data.
+    assert "Ask for a restriction meanwhile" in page
+    form = client.get(reverse("portal:request") + "?type=restriction&ground=d").content.decode()
+    assert 'value="restriction" id="id_request_type_3" required checked' in form
+    assert 'value="d" id="id_restriction_ground_3" checked' in form
+    with pytest.raises(ValidationError, match="decided by the DPO first"):
         services.case_draft_plan(case=case, actor=Actor.staff(alice))
+    decide = operations.get("decide_objection")
+    assert not decide.offered(case, Actor.staff(alice))  # the DPO's decision
+    case = services.case_decide_objection(
+        case=case,
+        actor=Actor.staff(dora),
+        outcome="stop",
+        reason="Your interests outweigh what profiling gives us.",
+    )
+    assert not decide.offered(case, Actor.staff(dora))  # decided once
+    page = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
+    assert "Ask for a restriction meanwhile" not in page
+
+    plan = services.case_draft_plan(case=case, actor=Actor.staff(alice))
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    plan.refresh_from_db()
+    assert plan.intent == "object"
+    # Only the systems holding what the register processes on legitimate interests, by hand.
+    actions = list(plan.actions.all())
+    assert actions and all(a.manual and a.strategy == "stop_processing" for a in actions)
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    case = services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    case = carried_out(case)
+    for action in plan.actions.filter(state="waiting"):
+        services.action_confirm(action=action, actor=Actor.staff(bob), note="Left out of profiling")
+    assert fulfilment.execute(plan.pk) == "nothing to run"
+    fulfilment.verify(plan.pk)
+    case = services.case_record_response(
+        case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice)
+    )
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    (message,) = mailoutbox
+    ((_name, pdf, _kind),) = message.attachments
+    words = pdf_words(pdf)
+    assert "decided that we stop this processing" in words
+    assert "Your interests outweigh what profiling gives us." in words
+    assert AuditEvent.objects.get(case=case, action="objection.decided").details == {
+        "outcome": "stop"
+    }
+
+
+def test_compelling_grounds_refuse_the_objection_and_she_is_told_why_and_how_to_complain(
+    demo, make_case, alice, dora, mailoutbox, django_capture_on_commit_callbacks
+):
+    case = li_objection(make_case, django_capture_on_commit_callbacks, alice)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        case = services.case_decide_objection(
+            case=case,
+            actor=Actor.staff(dora),
+            outcome="compelling",
+            reason="The checks protect customers against fraud.",
+        )
+    assert case.state == State.REJECTED
+    (message,) = mailoutbox
+    ((_name, pdf, _kind),) = message.attachments
+    words = pdf_words(pdf)
+    assert "compelling legitimate grounds" in words
+    assert "The checks protect customers against fraud." in words
+    assert "Complaints and remedies" in words
+    assert not case.plans.exists()
 
 
 def test_a_rectification_changes_exactly_the_approved_fields(

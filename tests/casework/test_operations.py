@@ -162,6 +162,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "approve": {"acknowledge": True},
         "revoke_release": {"reason": "The bundle holds another Arta's orders"},
         "lift_restriction": {"reason": "The accuracy she contested is verified"},
+        "decide_objection": {"outcome": "stop", "reason": "Her interests outweigh ours"},
         "add_identifier": {
             "kind": "customer_number",
             "value": "C-100042",
@@ -226,6 +227,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "retry_sources",
         "complete_review",
         "reopen_review",
+        "decide_objection",
         "draft_plan",
         "decide_records",
         "submit_plan",
