@@ -173,6 +173,16 @@ def _append(
     return event
 
 
+def take_case(case_id: int) -> None:
+    """Lock the case row (SELECT ... FOR UPDATE) at the start of a transaction that will
+    change its work rows and record an event. Every such transaction takes the case first,
+    then its work rows (plans, actions, runs, bundles), then the trail: the trail's anchor is
+    one row for all cases, and an event's reference to its case is checked at commit (a key
+    share of the case row), so one that took the anchor first could wait at its commit for a
+    transaction that holds the case and waits for the anchor."""
+    Case.objects.select_for_update().filter(pk=case_id).values_list("pk", flat=True).first()
+
+
 def record_event(
     case: Case,
     action: str,

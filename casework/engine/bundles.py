@@ -25,7 +25,7 @@ from django.utils import timezone, translation
 
 from casework import queue, work
 from casework.actors import Actor
-from casework.audit import record_event
+from casework.audit import record_event, take_case
 from casework.models import Bundle, Notice, State
 from casework.selectors.bundles import (
     associated_id,
@@ -87,6 +87,7 @@ def build(bundle_id: int) -> str:
 def _finish(bundle: Bundle, name: str, size: int, manifest, counts: dict[str, int]) -> bool:
     now = timezone.now()
     with transaction.atomic():
+        take_case(bundle.case_id)
         stored = work.complete(
             bundle,
             state=Bundle.State.READY,
@@ -113,6 +114,7 @@ def _finish(bundle: Bundle, name: str, size: int, manifest, counts: dict[str, in
 
 def _fail(bundle: Bundle, message: str, exc: Exception | None = None) -> None:
     with transaction.atomic():
+        take_case(bundle.case_id)
         if not work.fail(bundle, exc=exc, error=message[:500]):
             return  # taken back meanwhile: the new attempt decides
         record_event(
@@ -221,6 +223,7 @@ def delete_bundle(bundle: Bundle, **details) -> None:
     if bundle.file and default_storage.exists(bundle.file):
         default_storage.delete(bundle.file)
     with transaction.atomic():
+        take_case(bundle.case_id)
         Bundle.objects.filter(pk=bundle.pk).update(state=Bundle.State.DELETED, file="")
         record_event(
             bundle.case,

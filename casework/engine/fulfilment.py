@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from casework import queue, work
 from casework.actors import Actor
-from casework.audit import record_event
+from casework.audit import record_event, take_case
 from casework.engine.bundles import delete_bundle
 from casework.engine.gathering import delete_gathered_records
 from casework.models import (
@@ -424,6 +424,7 @@ def apply_action(action_id: int) -> str:
     if outcome:
         return outcome
     with transaction.atomic():
+        take_case(action.plan.case_id)
         if not work.complete(action, state=FulfilmentAction.State.DONE, results=results, error=""):
             return "taken back"
         counts = {str(o): sum(1 for v in results.values() if v == str(o)) for o in Outcome}
@@ -450,6 +451,7 @@ def _action_failed(
     action: FulfilmentAction, message: str, exc: BaseException | None = None
 ) -> None:
     with transaction.atomic():
+        take_case(action.plan.case_id)
         if work.fail(action, exc=exc, error=message[:500]):
             record_event(
                 action.plan.case,
@@ -470,6 +472,7 @@ def finish_if_done(plan: FulfilmentPlan) -> bool:
     if plan.actions.exclude(state=FulfilmentAction.State.DONE).exists():
         return False
     with transaction.atomic():
+        take_case(plan.case_id)
         now = timezone.now()
         if not FulfilmentPlan.objects.filter(pk=plan.pk, executed_at=None).update(
             executed_at=now, updated_at=now
@@ -565,6 +568,7 @@ def verify(plan_id: int) -> str:
 
 def _store_verification(plan: FulfilmentPlan, report: dict, *, clean: bool) -> None:
     with transaction.atomic():
+        take_case(plan.case_id)
         now = timezone.now()
         if not FulfilmentPlan.objects.filter(pk=plan.pk, verified_at=None).update(
             verified_at=now, verification=report, verification_clean=clean, updated_at=now

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from casework import notifications, queue, results, work
 from casework.actors import Actor
-from casework.audit import record_event
+from casework.audit import record_event, take_case
 from casework.models import Case, ConnectorRun, State
 from casework.services.gathering import _as_dicts, advance
 from dsar.connectors import (
@@ -166,6 +166,7 @@ def _retry_or_fail(run: ConnectorRun, exc: TransientConnectorError) -> str:
 
 def _fail(run: ConnectorRun, kind: str, message: str, exc: Exception | None = None) -> None:
     with transaction.atomic():
+        take_case(run.case_id)
         if not work.fail(run, exc=exc, error_kind=kind, error=message[:500]):
             return  # taken back meanwhile: the new attempt decides
         record_event(
@@ -180,6 +181,7 @@ def _fail(run: ConnectorRun, kind: str, message: str, exc: Exception | None = No
 
 def _wait_for_person(run: ConnectorRun) -> str:
     with transaction.atomic():
+        take_case(run.case_id)
         if not work.complete(
             run, state=ConnectorRun.State.WAITING, finished_at=None, error="", error_kind=""
         ):

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from casework import queue, work
 from casework.actors import Actor
-from casework.audit import record_event
+from casework.audit import record_event, take_case
 from casework.models import (
     Case,
     FulfilmentAction,
@@ -148,6 +148,7 @@ def plan_request(
 def plan_drafted(plan: FulfilmentPlan, drafted: DraftedPlan) -> bool:
     """Store what the worker drafted, if its attempt still holds the plan. False otherwise."""
     with transaction.atomic():
+        take_case(plan.case_id)
         if not work.complete(
             plan,
             state=FulfilmentPlan.State.DRAFT,
@@ -186,6 +187,7 @@ def plan_drafted(plan: FulfilmentPlan, drafted: DraftedPlan) -> bool:
 
 def plan_failed(plan: FulfilmentPlan, message: str, exc: BaseException | None = None) -> None:
     with transaction.atomic():
+        take_case(plan.case_id)
         if work.fail(plan, exc=exc, error=message[:500]):
             record_event(
                 plan.case,

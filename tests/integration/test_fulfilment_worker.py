@@ -300,3 +300,70 @@ def test_an_executed_plan_run_again_by_the_worker_changes_nothing(demo, make_cas
     assert snapshot(demo.folder) == once
     outcomes = {o for a in plan.actions.all() for o in a.results.values()}
     assert outcomes <= {"already_done", "missing"}
+
+
+def her_flags() -> tuple:
+    """Her restriction flags in the CRM and in repairs (PostgreSQL)."""
+    flags = []
+    for slug, table in (("crm", "accounts"), ("repairs", "customers")):
+        engine = sa.create_engine(sql_url(slug))
+        with engine.connect() as conn:
+            flags.append(
+                conn.execute(
+                    sa.text(f"SELECT restricted FROM {table} WHERE customer_no = :no"),
+                    {"no": ARTA.customer_no},
+                ).scalar()
+            )
+        engine.dispose()
+    return tuple(bool(flag) for flag in flags)
+
+
+def confirm_by_hand(plan: FulfilmentPlan, bob) -> None:
+    waiting = wait_for(
+        lambda: list(plan.actions.filter(state=FulfilmentAction.State.WAITING)), 30, interval=0.05
+    )
+    for action in waiting:
+        services.action_confirm(action=action, actor=Actor.staff(bob), note="Done by hand")
+
+
+def test_her_restriction_is_set_by_the_worker_and_lifted_only_after_she_is_told(
+    demo, make_case, alice, bob, mailoutbox
+):
+    from casework import selectors
+
+    case = make_case(email=ARTA.email, name=ARTA.full_name, request_type="restriction")
+    services.case_verify(case=case, actor=Actor.subject())
+    wait_for(lambda: Case.objects.get(pk=case.pk).state == State.IN_REVIEW, 60, interval=0.05)
+    case = services.complete_review(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    services.case_draft_plan(case=case, actor=Actor.staff(alice))
+    plan = plan_in(case, "draft")
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    approve(plan, bob)
+    confirm_by_hand(plan, bob)  # the attendee list is marked by hand
+    plan = wait_for(
+        lambda: FulfilmentPlan.objects.filter(pk=plan.pk, verified_at__isnull=False).first(),
+        30,
+        interval=0.05,
+    )
+    assert her_flags() == (True, True)
+    case = services.case_record_response(
+        case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice)
+    )
+    case = services.case_fulfil(case=case, actor=Actor.staff(alice))
+    assert list(selectors.restrictions_in_force()) == [case]
+
+    lifting = services.case_lift_restriction(
+        case=case, actor=Actor.staff(alice), reason="The accuracy you contested is verified."
+    )
+    # The worker tells her (the e-mail), drafts the lifting, and only then lifts.
+    lifting = plan_in(case, "approved")
+    assert lifting.intent == "lift_restriction"
+    told = AuditEvent.objects.get(
+        case=case, action="case.notice_sent", details__notice="lifting", details__sent_by="email"
+    )
+    started = AuditEvent.objects.get(case=case, action="restriction.lifting_started")
+    assert told.seq < started.seq
+    confirm_by_hand(lifting, bob)
+    executed(lifting)
+    assert her_flags() == (False, False)
+    assert case not in selectors.restrictions_in_force()
