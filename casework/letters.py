@@ -10,6 +10,8 @@ from django.utils import timezone, translation
 
 from casework import deadlines, selectors
 from casework.models import CHANGING_TYPES, Case
+from casework.selectors.processors import backups_told, processors_told
+from casework.selectors.recipients import recipients_told
 from dsar.models import ControllerInfo
 from exporters.context import DONE_KINDS, LetterFacts
 from exporters.letters import render_letter
@@ -41,10 +43,13 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
     controller = ControllerInfo.load()
     language = case.language
     done, kept, refused = [], [], []
+    processors, backups, recipients = [], [], []
     if kind in DONE_KINDS:
         with translation.override(language):
             done, kept = selectors.plan_outcome(case)
             refused = selectors.corrections_refused(case)
+            processors, backups = processors_told(case), backups_told(case)
+            recipients = recipients_told(case)
     return LetterFacts(
         kind=kind,
         reference=case.reference,
@@ -62,6 +67,9 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         done=done,
         kept=kept,
         refused=refused,
+        processors=processors,
+        backups=backups,
+        recipients=recipients,
         message=selectors.question_told(case) if kind == "question" else "",
         due_on=deadlines.local_date(
             case.due_at if kind == "acknowledgement" else case.original_due_at or case.due_at

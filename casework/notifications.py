@@ -112,3 +112,33 @@ def notify_manual_search(run_id: int) -> bool:
         cases=[run.case],
     )
     return True
+
+
+def notify_processor(instruction_id: int) -> bool:
+    """E-mail a processor its instruction: the case reference, the system, the due date and
+    a link to the page where it sees what to do and confirms; never personal data."""
+    from casework.portal.services import absolute_url
+    from casework.services import processors
+
+    issued = processors.instruction_issue_link(instruction_id)
+    if issued is None:
+        return False
+    instruction, token = issued
+    if not instruction.email:
+        logger.warning("instruction %s: processor has no e-mail", instruction.pk)
+        return False
+    send_email(
+        to=[instruction.email],
+        template="casework/email/processor_instruction",
+        context={
+            "instruction": instruction,
+            "reference": instruction.case.reference,
+            "system": instruction.system.name,
+            "due_on": deadlines.local_date(instruction.due_at),
+            "url": absolute_url("processor", settings.LANGUAGE_CODE, token=token),
+        },
+        language=settings.LANGUAGE_CODE,
+        cases=[instruction.case],
+    )
+    processors.instruction_sent(instruction=instruction)
+    return True

@@ -30,6 +30,8 @@ from casework.models import (
     ObjectionDecision,
     VerificationMethod,
 )
+from casework.models.processors import RecipientNotice
+from casework.services.processors import case_record_recipient_notice
 from dsar.identifiers import IDENTIFIER_LABELS
 
 # What a refusal raises: the service's checks, a stale copy of the case, or bad input.
@@ -492,6 +494,47 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         done=lambda _action: str(_("The change is confirmed.")),
         button=False,  # on the plan page, beside the action
+    ),
+    Operation(
+        "record_recipient_notice",
+        _("Record a recipient told"),
+        _(
+            "A recipient the subject's data was disclosed to was told of the rectification, "
+            "erasure or restriction (Art. 19 GDPR), or could not be: telling it proved "
+            "impossible, or would involve disproportionate effort. The subject's letter says "
+            "so, with the reason. The case completes when no recipient waits."
+        ),
+        case_record_recipient_notice,
+        permissions.check_record_recipient_notice,
+        permission="casework.record_response",
+        fields=(
+            Field(
+                "recipient",
+                _("Recipient (its code)"),
+                kind="line",
+                required=True,
+                help_text=_("As listed on the case page, e.g. marketing_lead_survey_providers."),
+            ),
+            Field(
+                "outcome",
+                _("Outcome"),
+                kind="choice",
+                required=True,
+                choices=tuple(
+                    (value, label)
+                    for value, label in RecipientNotice.Outcome.choices
+                    if value != RecipientNotice.Outcome.PENDING
+                ),
+            ),
+            Field(
+                "reason",
+                _("Reason"),
+                help_text=_(
+                    "Why it was impossible, or disproportionate. The subject is told this."
+                ),
+            ),
+        ),
+        done=lambda notice: str(_("Recorded for %(recipient)s.") % {"recipient": notice.recipient}),
     ),
     Operation(
         "retry_actions",

@@ -243,6 +243,17 @@ def check_confirm_manual_action(case: Case, actor: Actor) -> None:
         raise ValidationError(_("No manual change waits for a confirmation."))
 
 
+def check_record_recipient_notice(case: Case, actor: Actor) -> None:
+    """A recipient the subject's data was disclosed to waits to be told of the change."""
+    require_perm(actor, "casework.record_response")
+    if case.state != State.FULFILLING:
+        raise TransitionNotAllowed(_("Recipients are told while the case is being fulfilled."))
+    if not case.recipient_notices.filter(
+        outcome="pending", plan__state=FulfilmentPlan.State.APPROVED
+    ).exists():
+        raise ValidationError(_("No recipient waits to be told of this case."))
+
+
 def check_retry_actions(case: Case, actor: Actor) -> None:
     """The approved plan has failed actions, or a scan that could not reach a system."""
     require_perm(actor, "casework.prepare_plan")

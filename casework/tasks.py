@@ -67,6 +67,12 @@ def notify_subject(case_id: int, notice: str) -> str:
     return notifications.notify_subject(Case.objects.get(pk=case_id), notice)
 
 
+@shared_task(acks_late=True, **RETRY)
+def notify_processor(instruction_id: int) -> bool:
+    """After a plan's approval: the processor of a system it changes gets its instruction."""
+    return notifications.notify_processor(instruction_id)
+
+
 @shared_task(acks_late=True)
 def export_audit_anchor() -> bool:
     """Beat: copy the audit anchor outside the database (casework.anchors)."""

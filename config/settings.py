@@ -400,6 +400,12 @@ if max(DSAR_RETRY_BACKOFF_CAP, DSAR_RETRY_AFTER_MAX) > DSAR_MAX_COUNTDOWN:
 DSAR_UNVERIFIED_EXPIRY_DAYS = env.int("DSAR_UNVERIFIED_EXPIRY_DAYS", default=14)
 DSAR_VOLUNTARY_TARGET_DAYS = env.int("DSAR_VOLUNTARY_TARGET_DAYS", default=45)
 DSAR_DUE_SOON_DAYS = env.int("DSAR_DUE_SOON_DAYS", default=7)
+# A processor instructed to make a case's changes (casework.services.processors) confirms
+# within this many days of the approval; its link works this many days from when it is sent.
+DSAR_PROCESSOR_DUE_DAYS = env.int("DSAR_PROCESSOR_DUE_DAYS", default=7)
+DSAR_PROCESSOR_LINK_DAYS = env.int("DSAR_PROCESSOR_LINK_DAYS", default=30)
+if DSAR_PROCESSOR_DUE_DAYS < 1 or DSAR_PROCESSOR_LINK_DAYS < 1:
+    raise ImproperlyConfigured("DSAR_PROCESSOR_DUE_DAYS and DSAR_PROCESSOR_LINK_DAYS must be >= 1")
 DSAR_DEFAULT_REGIME = env.str("DSAR_DEFAULT_REGIME", default="gdpr")
 # Request types whose approval needs a second person, on top of erasure and rectification
 # (always): "access,portability" makes a release need someone other than the reviewer.

@@ -208,8 +208,12 @@ class SourceSystemForm(forms.ModelForm):
             "connector",
             "active",
             "owner_email",
+            "processor",
+            "processor_email",
+            "backup_days",
             "config",
             "categories",
+            "disclosed_to",
         ]
 
     def clean(self):
@@ -232,18 +236,21 @@ class SourceSystemForm(forms.ModelForm):
 @admin.register(SourceSystem)
 class SourceSystemAdmin(admin.ModelAdmin):
     form = SourceSystemForm
-    list_display = ("name", "slug", "connector", "active", "owner_email")
+    list_display = ("name", "slug", "connector", "active", "owner_email", "processor")
     list_filter = ("connector", "active")
-    search_fields = ("name", "slug", "description", "owner_email")
+    search_fields = ("name", "slug", "description", "owner_email", "processor")
     prepopulated_fields = {"slug": ("name",)}
-    filter_horizontal = ("categories",)
+    filter_horizontal = ("categories", "disclosed_to")
     fields = (
         ("name", "slug"),
         "description",
         ("connector", "active"),
         "owner_email",
+        ("processor", "processor_email"),
+        "backup_days",
         "config",
         "categories",
+        "disclosed_to",
     )
 
 

@@ -387,6 +387,32 @@ class SourceSystem(models.Model):
         blank=True, help_text=_("Who searches and changes a manual system by hand.")
     )
     categories = models.ManyToManyField(DataCategory, related_name="systems", blank=True)
+    # Who runs it: blank for the controller itself, else the processor (Art. 28) that is
+    # instructed to make a case's changes too, and confirms them.
+    processor = models.CharField(
+        _("run by"),
+        max_length=200,
+        blank=True,
+        help_text=_("The processor that runs it (a hosting or service partner); blank: we do."),
+    )
+    processor_email = models.EmailField(
+        _("processor's e-mail"),
+        blank=True,
+        help_text=_("Where instructions to the processor go (a link, never personal data)."),
+    )
+    backup_days = models.PositiveIntegerField(
+        _("backups kept (days)"),
+        null=True,
+        blank=True,
+        help_text=_("How long its backups keep data; blank or 0: it has no backups."),
+    )
+    disclosed_to = models.ManyToManyField(
+        Recipient,
+        related_name="systems",
+        blank=True,
+        verbose_name=_("disclosed to"),
+        help_text=_("The recipients its data is disclosed to (§4 of the statement)."),
+    )
 
     class Meta:
         ordering = ["name"]

@@ -78,7 +78,11 @@ SECTIONS: tuple[Section, ...] = (
         children="fields",
     ),
     Section(
-        "source_systems", "source system", SourceSystem, "slug", many={"categories": "categories"}
+        "source_systems",
+        "source system",
+        SourceSystem,
+        "slug",
+        many={"categories": "categories", "disclosed_to": "recipients"},
     ),
 )
 SECTION_BY_NAME = {s.name: s for s in SECTIONS}

@@ -312,6 +312,9 @@ class BundleFacts:
     controller_address: str = ""
     authority: Authority | None = None
     laws: list[str] = field(default_factory=list)
+    # The recipients the systems that hold the subject's data disclose it to (Art. 15(1)(c):
+    # the recipients "to whom the personal data have been or will be disclosed").
+    disclosed_to: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.request_type not in REQUEST_TYPES:
@@ -378,6 +381,12 @@ class LetterFacts:
     kept: list[tuple[str, str]] = field(default_factory=list)
     # A rectification: (what the subject asked to correct, why it was not) per refusal.
     refused: list[tuple[str, str]] = field(default_factory=list)
+    # The processors instructed to make the change in systems they run for the controller
+    # (one sentence each), when copies leave the backups (one sentence per system), and the
+    # recipients the data was disclosed to with what they were told: (recipient, what).
+    processors: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)
+    recipients: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""
     message: str = ""  # a question's text, as staff wrote it for the subject
     due_on: dt.date | None = None

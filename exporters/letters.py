@@ -41,7 +41,6 @@ def letter_html(facts: LetterFacts) -> str:
             "page_css": page_css(facts.controller_name, facts.reference, title),
             "generated_at": timezone.localtime(facts.generated_at),
             "done_kind": facts.kind in DONE_KINDS,
-            "tells_recipients": facts.kind in ("rectification", "erasure", "restriction"),
         }
         return render_to_string("exporters/letter.html", context)
 

@@ -596,6 +596,16 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                 name="{}_{}_plan_confirm".format(*info),
             ),
             path(
+                "<path:object_id>/processor/<int:instruction_id>/confirm/",
+                view(self.processor_confirm_view),
+                name="{}_{}_processor_confirm".format(*info),
+            ),
+            path(
+                "<path:object_id>/processor/<int:instruction_id>/resend/",
+                view(self.processor_resend_view),
+                name="{}_{}_processor_resend".format(*info),
+            ),
+            path(
                 "<path:object_id>/review/",
                 view(self.review_view),
                 name="{}_{}_review".format(*info),

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from casework import operations, selectors, services
 from casework.actors import Actor
+from casework.admin.processors import ProcessorAdminViews
 from casework.models import CHANGING_TYPES, Case, FulfilmentAction, FulfilmentPlan
 from casework.selectors.fulfilment import AskedCorrection
 from dsar.connectors.changes import Change
@@ -24,7 +25,7 @@ from dsar.models import DataCategory, SourceSystem
 PLAN_OPERATIONS = ("draft_plan", "submit_plan", "approve")
 
 
-class FulfilmentAdminViews:
+class FulfilmentAdminViews(ProcessorAdminViews):
     """Mixed into CaseAdmin (which provides _case_or_404, _case_url, _change_url and
     operation_url)."""
 
@@ -38,7 +39,8 @@ class FulfilmentAdminViews:
                 "url": self._case_url("plan", case, "latest"),
                 "state": plan.get_state_display() if plan else _("No plan drafted yet"),
                 "number": plan.number if plan else None,
-            }
+            },
+            **self.others_told_context(request, case),
         }
 
     def plan_view(self, request: HttpRequest, object_id: str, number: str) -> HttpResponse:
@@ -113,6 +115,7 @@ class FulfilmentAdminViews:
             ),
             "decide_url": self._case_url("plan_decide", case, "latest"),
             "progress": selectors.plan_progress(plan) if plan else {},
+            "instructions": self._instruction_rows(request, case),
             "plan_actions": [
                 {"label": op.label, "url": self.operation_url(case, op.name)}
                 for op in (operations.BY_NAME[name] for name in PLAN_OPERATIONS)

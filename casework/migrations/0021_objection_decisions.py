@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('casework', '0018_restriction_lifting'),
+        ('casework', '0019_processors_and_recipients'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

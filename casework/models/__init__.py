@@ -44,6 +44,7 @@ from casework.models.fulfilment import (
 from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
 from casework.models.health import WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
+from casework.models.processors import ProcessorInstruction, RecipientNotice
 from casework.models.review import RecordDecision
 from casework.models.staff import RoleGrant
 from casework.models.work import WorkItem
@@ -81,7 +82,9 @@ __all__ = [
     "PortalSubmission",
     "PortalToken",
     "PostalLetter",
+    "ProcessorInstruction",
     "PublicHoliday",
+    "RecipientNotice",
     "RecordDecision",
     "RecordLink",
     "ReferenceCounter",

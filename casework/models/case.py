@@ -126,6 +126,20 @@ def _changes_made_if_needed(case: Case) -> bool:
     return True
 
 
+def _processors_confirmed(case: Case) -> bool:
+    # A processor instructed to make the change in a system it runs confirms it first.
+    return (
+        not case.processor_instructions.filter(plan__state="approved")
+        .exclude(state="confirmed")
+        .exists()
+    )
+
+
+def _recipients_told(case: Case) -> bool:
+    # Art. 19: every recipient is told of the change, or the reason it is not is recorded.
+    return not case.recipient_notices.filter(plan__state="approved", outcome="pending").exists()
+
+
 def _answered_by_a_bundle(case: Case) -> bool:
     # Access and portability are answered by their bundle: they complete by themselves once
     # the subject is told it is ready (`casework.services.case_complete_when_told`).
@@ -186,6 +200,12 @@ _response_ready.explanation = _("the response to the subject has not been sent")
 _bundle_ready_if_needed.explanation = _("the bundle has not been built")
 _plan_prepared_if_needed.explanation = _("no plan of changes has been prepared")
 _changes_made_if_needed.explanation = _("the approved changes have not all been made and verified")
+_processors_confirmed.explanation = _(
+    "a processor has not yet confirmed the change it was instructed to make"
+)
+_recipients_told.explanation = _(
+    "a recipient has not yet been told of the change, nor the reason it is not recorded"
+)
 _reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
 _answered_by_a_bundle.explanation = _(
     "only an access or portability case is answered by its bundle"
@@ -515,6 +535,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
             _response_ready,
             _bundle_ready_if_needed,
             _changes_made_if_needed,
+            _processors_confirmed,
+            _recipients_told,
         ],
         custom={"event": "case.fulfilled"},
     )

@@ -5,7 +5,7 @@ one is sent with Referrer-Policy: no-referrer and Cache-Control: no-store
 
 from django.urls import path
 
-from casework.portal import views
+from casework.portal import processors, views
 
 app_name = "portal"
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("status/<str:token>/withdraw/", views.withdraw, name="withdraw"),
     path("status/<str:token>/download/", views.download_code, name="download_code"),
     path("download/", views.download, name="download"),
+    path("processor/<str:token>/", processors.processor, name="processor"),
 ]

@@ -33,6 +33,8 @@ from casework.models import (
 from casework.portal import ratelimit, selectors, services
 from casework.portal.forms import AnswerForm, CodeForm, RequestForm, ResendForm, StatusLinkForm
 from casework.selectors import may_email
+from casework.selectors.processors import backups_told, processors_told
+from casework.selectors.recipients import recipients_told
 from casework.services import submissions
 
 STREAM_CHUNK = 64 * 1024
@@ -305,7 +307,14 @@ def _outcome(case: Case) -> dict | None:
     if not _changes_told(case):
         return None
     done, kept = case_selectors.plan_outcome(case)
-    return {"done": done, "kept": kept, "refused": case_selectors.corrections_refused(case)}
+    return {
+        "done": done,
+        "kept": kept,
+        "refused": case_selectors.corrections_refused(case),
+        "processors": processors_told(case),
+        "backups": backups_told(case),
+        "recipients": recipients_told(case),
+    }
 
 
 def _status_case(token: str) -> Case:

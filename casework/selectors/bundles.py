@@ -26,6 +26,7 @@ from casework.models import (
     PostalLetter,
     State,
 )
+from casework.selectors.recipients import recipients_disclosed_to
 from dsar.connectors.registry import exported_columns, source_labels
 from dsar.crypto import DecryptingReader
 from dsar.models import ControllerInfo, DataCategory, DataField, LegalBasis, SourceSystem
@@ -246,6 +247,7 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
         controller_address=controller.postal_address if controller else "",
         authority=supervisory_authority(language),
         laws=list(settings.DSAR_LAWS[language]),
+        disclosed_to=[_recipient(r, language) for r in recipients_disclosed_to(case)],
     )
 
 

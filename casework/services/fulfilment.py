@@ -47,6 +47,7 @@ from casework.selectors.fulfilment import (
     plan_may_run,
     plan_verification_failed,
 )
+from casework.services.processors import instruct_and_notify
 from dsar.connectors.changes import Change, Intent
 
 # What each request type asks of the systems.
@@ -451,9 +452,11 @@ def plan_submit(*, plan: FulfilmentPlan, actor: Actor) -> FulfilmentPlan:
 def plan_approved(*, case: Case, actor: Actor, plan: FulfilmentPlan) -> FulfilmentPlan:
     """Inside the approval's transaction (the case locked), `plan` checked by
     `check_plan_approvable` in it: the plan is approved and its actions are queued; manual
-    ones wait for a person from now on."""
+    ones wait for a person from now on. Processors are instructed and recipients are to be
+    told (`casework.services.processors`)."""
     _approve(plan, approver=actor.user)
     record_event(case, "plan.approved", actor=actor, details={"plan": plan.number})
+    instruct_and_notify(case=case, plan=plan, actor=actor)
     return plan
 
 

@@ -65,7 +65,7 @@ from django.db import connections
 from dsar.connectors.mapping import read_mapping_file
 from dsar.connectors.sql import parse_mapping
 from dsar.demo import supportdesk
-from dsar.models import DataCategory, SourceSystem
+from dsar.models import DataCategory, Recipient, SourceSystem
 
 # Raised when the schema changes: a demo loaded by an earlier version is built again.
 DEMO_VERSION = "2"  # 2: restriction flags, repair status, the suppression list's address
@@ -1493,17 +1493,26 @@ class SystemSpec:
     connector: str
     mapping: str  # file in dsar/data/demo
     description: str
+    processor: str = ""  # who runs it, when not the controller (Art. 28)
+    processor_email: str = ""
+    backup_days: int | None = None  # how long its backups keep data
+    disclosed_to: tuple[str, ...] = ()  # recipient codes of the register (§4)
 
 
 SYSTEMS = (
     SystemSpec("crm", "CRM and customer portal", "sql", "crm.yaml",
                "Demo CRM: portal accounts, enquiries, event registrations, orders, product "
-               "registrations, surveys, marketing, cookies and web events."),
+               "registrations, surveys, marketing, cookies and web events.",
+               backup_days=35,
+               disclosed_to=("group_companies", "marketing_lead_survey_providers")),
     SystemSpec("repairs", "Repairs and warranty system", "sql", "repairs.yaml",
-               "Demo repairs and warranties; knows customers by customer number only."),
+               "Demo repairs and warranties; knows customers by customer number only.",
+               backup_days=30, disclosed_to=("vendors_subcontractors",)),
     SystemSpec("supportdesk", "Support desk", "http", "supportdesk.yaml",
                "Demo HTTP support desk (manage.py run_supportdesk): tickets and calls; knows "
-               "customers by phone, some by e-mail."),
+               "customers by phone, some by e-mail. Hosted and run by a service partner.",
+               processor="Adriatik Hosting Sh.p.k.",
+               processor_email="privacy@adriatik-hosting.example", backup_days=30),
     SystemSpec("events", "Event attendee lists", "files", "events.yaml",
                "CSV attendee lists from event organisers; mostly name and company only."),
     SystemSpec("prospects", "Purchased prospect lists", "files", "prospects.yaml",
@@ -1798,10 +1807,18 @@ def _update_systems(
             "connector": spec.connector,
             "config": config,
             "active": True,
+            "processor": spec.processor,
+            "processor_email": spec.processor_email,
+            "backup_days": spec.backup_days,
         }
+        recipients = {r.code: r for r in Recipient.objects.filter(code__in=spec.disclosed_to)}
+        missing = sorted(set(spec.disclosed_to) - set(recipients))
+        if missing:
+            raise ValueError(f"{spec.slug}: the register has no recipients {', '.join(missing)}")
         system, status = _upsert_system(spec.slug, values)
         # set() adds and removes only the differences: an unchanged list writes nothing.
         system.categories.set([by_slug[slug] for slug in sorted(slugs)])
+        system.disclosed_to.set([recipients[code] for code in spec.disclosed_to])
         report.systems[spec.slug] = status
 
 

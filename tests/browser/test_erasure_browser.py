@@ -160,8 +160,34 @@ def test_arta_asks_for_erasure_staff_carry_it_out_and_she_reads_what_was_done(
         len(a.results) for a in plan.actions.filter(system__slug="crm", strategy="delete")
     )
 
-    # 4. Alice records the response and closes the case.
+    # 3b. The hosting partner that runs the support desk is e-mailed a link (the reference,
+    # never her data); it sees what to change there and confirms, once.
+    instruction_mail = wait_for(
+        lambda: [m for m in mail.outbox if m.to == ["privacy@adriatik-hosting.example"]],
+        timeout=10,
+    )[0]
+    assert ARTA.email not in instruction_mail.body and case.reference in instruction_mail.body
+    page.context.clear_cookies()
+    page.goto(live_server.url + link_in_mail(instruction_mail, r"/processor/[^/]+/$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Instruction to a processor")
+    page.get_by_label("Your name").fill("Besa Hoxha")
+    page.get_by_label("What was done, and where").fill("Deleted, and from the standby replica")
+    page.get_by_role("button", name="Confirm that it is done").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you")
+
+    # 4. Alice records each recipient told, the response, and closes the case.
     sign_in(page, live_server, "alice")
+    waiting = case.recipient_notices.filter(outcome="pending")
+    codes = sorted(waiting.values_list("recipient__code", flat=True))
+    assert codes == ["group_companies", "marketing_lead_survey_providers", "vendors_subcontractors"]
+    for code in codes:
+        page.goto(change_url)
+        label = "Record a recipient told"
+        page.locator(".object-tools").get_by_role("link", name=label, exact=True).click()
+        page.get_by_label("Recipient (its code)").fill(code)
+        page.get_by_label("Outcome").select_option("sent")
+        page.get_by_role("button", name=f"Confirm: {label}").click()
+        expect(page.locator(".messagelist")).to_contain_text("Recorded for")
     page.goto(change_url)
     run_operation(page, "Record response sent")
     seen = len(mail.outbox)
@@ -203,6 +229,9 @@ def test_arta_asks_for_erasure_staff_carry_it_out_and_she_reads_what_was_done(
     assert "Event attendee lists: 1 record erased." in letter
     assert letter.count("Purchase information") == 1
     assert "invoicing, tax and warranty purposes. Until about" in letter
+    assert "Support desk is run for us by Adriatik Hosting Sh.p.k.: we instructed them" in letter
+    assert "Support desk: the copies in its backups are overwritten by" in letter
+    assert "Canon group companies We told them of the change on" in letter
 
     # 6. The systems: hers gone or masked, everyone else's exactly as they were.
     after = snapshot(systems)

@@ -7,7 +7,15 @@ from django.utils import timezone
 from casework import services
 from casework.actors import Actor
 from casework.engine import fulfilment
-from casework.models import CHANGING_TYPES, Case, FulfilmentPlan, State
+from casework.models import (
+    CHANGING_TYPES,
+    Case,
+    FulfilmentPlan,
+    ProcessorInstruction,
+    RecipientNotice,
+    State,
+)
+from casework.services import processors
 from dsar.models import SourceSystem
 
 
@@ -66,14 +74,30 @@ def plan_submitted(case: Case, by, corrections: str = "") -> FulfilmentPlan:
     return services.case_submit_plan(case=case, actor=Actor.staff(by))
 
 
-def carried_out(case: Case) -> Case:
-    """Run the approved plan's actions to the end, in-process, as the worker would."""
+def carried_out(case: Case, *, others_told: bool = True) -> Case:
+    """Run the approved plan's actions to the end, in-process, as the worker would; and
+    (`others_told`) the processors instructed confirm, and every recipient is told."""
     plan = case.plans.get(state=FulfilmentPlan.State.APPROVED)
     while fulfilment.execute(plan.pk) not in ("nothing to run", "failed"):
         pass
     fulfilment.verify(plan.pk)  # queued on commit by the last action, which tests do not run
+    if others_told:
+        tell_others(case, plan.approved_by)
     case.refresh_from_db()
     return case
+
+
+def tell_others(case: Case, by) -> None:
+    """Every processor instructed for the case confirms (as staff record it), and every
+    recipient to tell is told."""
+    for instruction in ProcessorInstruction.objects.filter(case=case).exclude(state="confirmed"):
+        processors.instruction_confirm(
+            instruction=instruction, actor=Actor.staff(by), note="Confirmed on the phone"
+        )
+    for notice in RecipientNotice.objects.filter(case=case, outcome="pending"):
+        processors.case_record_recipient_notice(
+            case=case, actor=Actor.staff(by), recipient=notice.recipient.code, outcome="sent"
+        )
 
 
 def fulfilling(case: Case, by, approver=None) -> Case:

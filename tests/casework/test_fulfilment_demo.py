@@ -120,7 +120,7 @@ def others(tables: dict[str, list], ids) -> dict[str, list]:
     return {t: [r for r in rows if not is_hers(t, r, ids)] for t, rows in tables.items()}
 
 
-def erased_by_plan(case, alice, bob, *, decision: str = "erase") -> Case:
+def erased_by_plan(case, alice, bob, *, decision: str = "erase", others_told: bool = True) -> Case:
     """Review complete, plan drafted; the records left to a person decided; submitted by
     Alice, approved by Bob and carried out."""
     case = services.complete_review(case=case, actor=Actor.staff(alice))
@@ -137,7 +137,7 @@ def erased_by_plan(case, alice, bob, *, decision: str = "erase") -> Case:
         plan.refresh_from_db()
     services.plan_submit(plan=plan, actor=Actor.staff(alice))
     case = services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
-    return carried_out(case)
+    return carried_out(case, others_told=others_told)
 
 
 def test_arta_is_erased_everywhere_except_what_the_rules_keep_and_nobody_else_is_touched(
@@ -720,3 +720,67 @@ def test_a_refused_correction_is_told_with_its_reason_and_an_edited_value_is_wha
     status = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
     refused = status.split('class="outcome-refused"')[1]
     assert "Business phone number" in refused and reason in refused
+
+
+def test_the_erasure_letter_names_the_processors_the_backup_dates_and_each_recipient_told(
+    demo, make_case, alice, bob, client, django_capture_on_commit_callbacks, mailoutbox
+):
+    import datetime as dt
+
+    from django.urls import reverse
+    from django.utils.formats import date_format
+
+    from casework import deadlines
+    from casework.models import PortalToken, ProcessorInstruction
+    from casework.portal import services as portal_services
+    from casework.services import processors
+
+    case = gathered(make_case, django_capture_on_commit_callbacks, "erasure")
+    case = erased_by_plan(case, alice, bob, others_told=False)
+    # The support desk is run for us by a hosting partner: it is instructed, and confirms.
+    (instruction,) = ProcessorInstruction.objects.filter(case=case)
+    assert (instruction.system.slug, instruction.processor) == (
+        "supportdesk",
+        "Adriatik Hosting Sh.p.k.",
+    )
+    instruction = processors.instruction_confirm(
+        instruction=instruction, actor=Actor.staff(bob), note="Their DPO confirmed by e-mail"
+    )
+    # Her data was found in the CRM (disclosed to group companies and marketing providers)
+    # and the repairs system (disclosed to service partners).
+    for code, outcome, reason in (
+        ("group_companies", "sent", ""),
+        ("marketing_lead_survey_providers", "disproportionate", "The 2023 campaign list is gone."),
+        ("vendors_subcontractors", "impossible", "The partner has closed."),
+    ):
+        processors.case_record_recipient_notice(
+            case=case, actor=Actor.staff(alice), recipient=code, outcome=outcome, reason=reason
+        )
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_fulfil(case=case, actor=Actor.staff(alice))
+    (message,) = mailoutbox
+    ((_name, pdf, _kind),) = message.attachments
+    text = pdf_words(pdf)
+    assert "We have told each recipient" not in text
+    confirmed = date_format(deadlines.local_date(instruction.confirmed_at), "j F Y")
+    assert (
+        "Support desk is run for us by Adriatik Hosting Sh.p.k.: we instructed them to make the "
+        f"same change, and they confirmed it on {confirmed}." in text
+    )
+    executed = deadlines.local_date(case.plans.get(state="approved").executed_at)
+    for system, days in (("CRM and customer portal", 35), ("Repairs and warranty system", 30)):
+        date = date_format(executed + dt.timedelta(days=days), "j F Y")
+        assert f"{system}: the copies in its backups are overwritten by {date}." in text
+    assert "Canon group companies We told them of the change on" in text
+    assert (
+        "We have not told them, as it would involve disproportionate effort: The 2023 campaign "
+        "list is gone." in text
+    )
+    assert "Vendors and subcontractors We could not tell them: The partner has closed." in text
+    # The status page says the same.
+    token = portal_services.issue_token(case=case, purpose=PortalToken.Purpose.STATUS)
+    page = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
+    assert "Adriatik Hosting Sh.p.k." in page
+    assert "The partner has closed." in page

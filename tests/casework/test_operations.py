@@ -151,6 +151,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "draft_plan": {"corrections": "job_title: Head of printing"},
         "decide_records": {"decision": "keep", "records": "all"},
         "confirm_manual_action": {"action": "1", "note": "Shredded the paper list"},
+        "record_recipient_notice": {"recipient": "group_companies", "outcome": "sent"},
         "extend": {
             "date": deadlines.local_date(case.due_at) + dt.timedelta(days=5),
             "reason": "Many systems",
@@ -233,6 +234,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "submit_plan",
         "approve",
         "confirm_manual_action",
+        "record_recipient_notice",
         "retry_actions",
         "record_response",
         "fulfil",

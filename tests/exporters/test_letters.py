@@ -66,6 +66,9 @@ def test_erasure_letter_says_what_was_done_and_what_was_kept_and_why(language):
             ("Purchases (2.8)", "Invoices must be kept for 10 years (tax law)."),
             ("Marketing suppression", "So that we never send you marketing again."),
         ],
+        processors=["Support desk is run for us by Adriatik Hosting Sh.p.k."],
+        backups=["Support desk: the copies in its backups are overwritten by 4 January 2027."],
+        recipients=[("Canon group companies", "We told them of the change on 5 December 2026.")],
     )
     text = text_of(facts)
     title = {"en": "Your request for erasure: what we have done", "sq": "Kërkesa juaj për fshirje"}
@@ -77,6 +80,10 @@ def test_erasure_letter_says_what_was_done_and_what_was_kept_and_why(language):
     assert kept[language] in text
     recipients = {"en": "(Art. 19 GDPR)", "sq": "(neni 19 i GDPR-së)"}
     assert recipients[language] in text
+    assert "Adriatik Hosting Sh.p.k." in text and "4 January 2027" in text
+    assert "Canon group companies" in text
+    # Without recipients to tell, the letter claims no notification (Art. 19).
+    assert recipients[language] not in text_of(letter("erasure", language, done=["Erased."]))
     for phrase in COMPLAINT[language]:
         assert phrase in text
 

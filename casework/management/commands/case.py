@@ -15,6 +15,8 @@ from casework import audit, deadlines, operations, selectors
 from casework.actors import Actor
 from casework.models import Bundle, Case, CaseIdentifier, ConnectorRun
 from casework.permissions import staff_user
+from casework.selectors.processors import case_instructions
+from casework.selectors.recipients import recipient_notices
 
 # The fields that have options of their own; the others are given as --field NAME=VALUE.
 OWN_OPTIONS = ("reason", "note", "date", "into")
@@ -159,6 +161,7 @@ class Command(BaseCommand):
             write("  corrections asked (decide each: draft_plan --field corrections=...)")
             for item in asked:
                 write(f"    {item.name}: {item.correct}")
+        self.show_others_told(case)
         bundle = Bundle.objects.filter(case=case).first()
         if bundle is not None:
             write(f"  bundle     {bundle.get_state_display()}, {bundle.records} records")
@@ -166,6 +169,25 @@ class Command(BaseCommand):
         offered = [op.name for op in operations.offered(case, who)]
         whom = actor.label if actor is not None else "a member with every permission"
         write(f"  offered    {', '.join(offered) or '-'}  (to {whom})")
+
+    def show_others_told(self, case: Case) -> None:
+        """The processors instructed and the recipients to tell (record_recipient_notice
+        --field recipient=CODE --field outcome=sent|impossible|disproportionate)."""
+        write = self.stdout.write
+        instructions = case_instructions(case)
+        if instructions:
+            write("  processors")
+            for i in instructions:
+                write(
+                    f"    {i.system.slug} ({i.processor}): {i.get_state_display()}, "
+                    f"due {deadlines.local_date(i.due_at)}"
+                )
+        notices = recipient_notices(case)
+        if notices:
+            write("  recipients (Art. 19)")
+            for n in notices:
+                reason = f": {n.reason}" if n.reason else ""
+                write(f"    {n.recipient.code}: {n.get_outcome_display()}{reason}")
 
 
 def _anyone_allowed() -> Actor:
