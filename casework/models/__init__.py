@@ -33,6 +33,7 @@ from casework.models.case import (
     VerificationMethod,
     four_eyes_types,
     is_marketing_objection,
+    latest_request_plan,
     needs_four_eyes,
 )
 from casework.models.fulfilment import FulfilmentAction, FulfilmentPlan, PlanKeep
@@ -88,5 +89,6 @@ __all__ = [
     "WorkerHeartbeat",
     "four_eyes_types",
     "is_marketing_objection",
+    "latest_request_plan",
     "needs_four_eyes",
 ]

@@ -115,15 +115,33 @@ def _plan_prepared_if_needed(case: Case) -> bool:
     return True
 
 
+def latest_request_plan(case: Case):
+    """The newest approved plan carrying out the request itself (a later lifting of a
+    restriction is not the request's plan), or None."""
+    return (
+        case.plans.filter(state="approved")
+        .exclude(intent="lift_restriction")
+        .order_by("-number")
+        .first()
+    )
+
+
 def _changes_made_if_needed(case: Case) -> bool:
     # Erasure and rectification complete only once the approved plan has been carried out:
     # the case never says "completed" for changes that were not made.
     if case.request_type in CHANGING_TYPES:
-        # Carried out, and (an erasure) the verification scan found only what the plan keeps.
-        return case.plans.filter(
-            state="approved", executed_at__isnull=False, verification_clean=True
-        ).exists()
+        # The newest plan carried out, and (an erasure) its verification scan found only what
+        # it keeps: an older plan, clean or flagged, no longer speaks for the case.
+        plan = latest_request_plan(case)
+        return plan is not None and plan.executed_at is not None and plan.verification_clean is True
     return True
+
+
+def _verification_flagged(case: Case) -> bool:
+    # The newest plan was carried out and its verification scan found records it does not
+    # keep (a system it could not search is retried instead: `retry_actions`).
+    plan = latest_request_plan(case)
+    return plan is not None and plan.executed_at is not None and plan.flagged
 
 
 def _answered_by_a_bundle(case: Case) -> bool:
@@ -187,6 +205,9 @@ _bundle_ready_if_needed.explanation = _("the bundle has not been built")
 _plan_prepared_if_needed.explanation = _("no plan of changes has been prepared")
 _changes_made_if_needed.explanation = _("the approved changes have not all been made and verified")
 _reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
+_verification_flagged.explanation = _(
+    "the verification scan after the changes found nothing the plan does not keep"
+)
 _answered_by_a_bundle.explanation = _(
     "only an access or portability case is answered by its bundle"
 )
@@ -285,6 +306,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
 
+    # Which gathering the case's searches and review are about: 1, then one more each time
+    # staff search again after a verification scan flagged records (`gather_again`).
+    gathering = models.PositiveSmallIntegerField(default=1)
     sources_skipped_reason = models.TextField(blank=True)
     review_completed_at = models.DateTimeField(null=True, blank=True)
     review_completed_by = models.ForeignKey(
@@ -503,6 +527,29 @@ class Case(ConcurrentTransitionMixin, models.Model):
         self.bundle_ready_at = None
         self.response_sent_at = None
         self.closed_at = None
+
+    @transition(
+        field=state,
+        source=State.FULFILLING,
+        target=State.GATHERING,
+        permission="casework.prepare_plan",
+        conditions=[_verification_flagged],
+        custom={"event": "case.gathering_again"},
+    )
+    def gather_again(self) -> None:
+        # The systems still hold records the carried-out plan does not keep: every system is
+        # searched again, and the four-eyes path runs again on what they hold now (a new
+        # review, a new plan prepared by one person and approved by another). The earlier
+        # plan stays as it is: approved, carried out, flagged.
+        self.gathering += 1
+        self.gathering_blocked_at = None
+        self.sources_skipped_reason = ""
+        self.review_completed_at = None
+        self.review_completed_by = None
+        self.plan_prepared_by = None
+        self.plan_prepared_at = None
+        self.approved_by = None
+        self.approved_at = None
 
     @transition(
         field=state,
