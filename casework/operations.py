@@ -550,6 +550,21 @@ OPERATIONS: tuple[Operation, ...] = (
         done=lambda _plan: str(_("The failed changes are queued again.")),
     ),
     Operation(
+        "search_again",
+        _("Search again"),
+        _(
+            "The verification scan after the changes found records of the subject that the "
+            "plan does not keep. Every system is searched again; the case goes back to "
+            "review, and a new plan for what the systems hold now is drafted, submitted and "
+            "approved by a second person. The carried-out plan stays as it is."
+        ),
+        services.case_search_again,
+        permissions.check_search_again,
+        permission="casework.prepare_plan",
+        fields=(NOTE,),
+        transition="gather_again",
+    ),
+    Operation(
         "record_response",
         _("Record response sent"),
         _("Records that the response to the subject was sent; a case cannot complete without it."),

@@ -25,6 +25,7 @@ from casework.models import (
     FulfilmentPlan,
     State,
     is_marketing_objection,
+    latest_request_plan,
     needs_four_eyes,
 )
 from casework.selectors.fulfilment import (
@@ -36,6 +37,7 @@ from casework.selectors.fulfilment import (
     restriction_in_force,
     undecided_keeps,
 )
+from casework.selectors.gathering import current_runs
 from casework.selectors.identity import undecided_links
 from casework.selectors.release import released_bundles
 from casework.selectors.review import review_can_reopen, review_is_open
@@ -278,6 +280,13 @@ def check_decide_objection(case: Case, actor: Actor) -> None:
         raise ValidationError(_("This objection has been decided already."))
 
 
+def check_search_again(case: Case, actor: Actor) -> FulfilmentPlan:
+    """The request's newest plan was carried out and its verification scan flagged records it
+    does not keep (`gather_again`). Returns that plan."""
+    check_transition(case, "gather_again", actor)
+    return latest_request_plan(case)
+
+
 def check_lift_restriction(case: Case, actor: Actor) -> FulfilmentPlan:
     """A completed restriction whose restriction is in force and not being lifted already.
     Returns the plan whose restriction is lifted."""
@@ -318,7 +327,7 @@ def check_retry_sources(case: Case, actor: Actor) -> None:
     require_perm(actor, "casework.retry_run")
     if case.state != State.GATHERING:
         raise TransitionNotAllowed(_("Sources can be retried only while the case is gathering."))
-    if not ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.FAILED).exists():
+    if not current_runs(case).filter(state=ConnectorRun.State.FAILED).exists():
         raise TransitionNotAllowed(_("No source has failed."))
 
 

@@ -17,7 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from casework import operations, selectors, services
 from casework.actors import Actor
 from casework.admin.processors import ProcessorAdminViews
-from casework.models import CHANGING_TYPES, Case, FulfilmentAction, FulfilmentPlan
+from casework.models import (
+    CHANGING_TYPES,
+    Case,
+    FulfilmentAction,
+    FulfilmentPlan,
+    latest_request_plan,
+)
 from casework.selectors.fulfilment import AskedCorrection
 from dsar.connectors.changes import Change
 from dsar.models import DataCategory, SourceSystem
@@ -121,8 +127,25 @@ class FulfilmentAdminViews(ProcessorAdminViews):
                 for op in (operations.BY_NAME[name] for name in PLAN_OPERATIONS)
                 if op.offered(case, actor)
             ],
+            **self._verification_ways(case, plan, actor),
         }
         return TemplateResponse(request, "admin/casework/case/plan.html", context)
+
+    def _verification_ways(
+        self, case: Case, plan: FulfilmentPlan | None, actor: Actor
+    ) -> dict[str, str | None]:
+        """The ways forward when the verification scan of the request's plan in force was not
+        clean: search again (records it does not keep are still there), or retry (a system
+        could not be searched), each offered only when it can be run now."""
+        ways: dict[str, str | None] = {"search_again_url": None, "retry_url": None}
+        if plan is None or plan.verification_clean is not False:
+            return ways
+        if plan != latest_request_plan(case):
+            return ways
+        for key, name in (("search_again_url", "search_again"), ("retry_url", "retry_actions")):
+            if operations.BY_NAME[name].offered(case, actor):
+                ways[key] = self.operation_url(case, name)
+        return ways
 
     def plan_decide_view(
         self, request: HttpRequest, object_id: str, number: str = "latest"

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.http import (
     HttpRequest,
@@ -51,19 +51,22 @@ ATTENTION_COLOUR = "#ba2121"
 def source_counts(prefix: str = "") -> dict[str, Any]:
     """Aggregates over a case's runs, for `annotate` on cases (prefix "runs__") or `aggregate` on
     one case's runs (no prefix). A source is a system, whatever the number of rounds it was
-    searched in: it has answered when none of its runs is still open or failed."""
+    searched in: it has answered when none of its runs is still open or failed. Only the
+    runs of the case's current gathering count (with no prefix, pass only those)."""
     system, state = f"{prefix}system", f"{prefix}state"
+    current = Q(**{f"{prefix}gathering": F("gathering")}) if prefix else Q()
     return {
-        "sources_total": Count(system, distinct=True),
+        "sources_total": Count(system, distinct=True, filter=current),
         "sources_open": Count(
             system,
             distinct=True,
-            filter=Q(**{f"{state}__in": [*ConnectorRun.ACTIVE, ConnectorRun.State.FAILED]}),
+            filter=current
+            & Q(**{f"{state}__in": [*ConnectorRun.ACTIVE, ConnectorRun.State.FAILED]}),
         ),
         "sources_failed": Count(
-            system, distinct=True, filter=Q(**{state: ConnectorRun.State.FAILED})
+            system, distinct=True, filter=current & Q(**{state: ConnectorRun.State.FAILED})
         ),
-        "sources_records": Coalesce(Sum(f"{prefix}records_count"), 0),
+        "sources_records": Coalesce(Sum(f"{prefix}records_count", filter=current), 0),
     }
 
 
@@ -111,7 +114,7 @@ class GatheringAdminViews:
         gathering needs a person. Three queries whatever the number of runs: the runs, one
         aggregate for the summary, the identifiers."""
         user = request.user
-        runs = list(ConnectorRun.objects.filter(case=case).select_related("system"))
+        runs = list(selectors.current_runs(case).select_related("system"))
         names = {r.system.slug: r.system.name for r in runs}
         context: dict[str, Any] = {"sources": None, "identifiers": None, "gathering_blocked": None}
         if case.gathering_blocked_at is not None:
@@ -123,7 +126,7 @@ class GatheringAdminViews:
                 "proceed_url": urls.get("proceed_without_source"),
             }
         if runs and user.has_perm("casework.view_connectorrun"):
-            summary = ConnectorRun.objects.filter(case=case).aggregate(**source_counts())
+            summary = selectors.current_runs(case).aggregate(**source_counts())
             may_complete = user.has_perm("casework.complete_manual_run")
             context["sources"] = {
                 "answered": summary["sources_total"] - summary["sources_open"],

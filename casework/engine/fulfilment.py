@@ -39,7 +39,12 @@ from casework.models import (
     FulfilmentPlan,
     State,
 )
-from casework.selectors.fulfilment import earlier_decisions, fields_changed, plan_may_run
+from casework.selectors.fulfilment import (
+    earlier_decisions,
+    fields_changed,
+    left_in_place_before,
+    plan_may_run,
+)
 from casework.selectors.identity import verified_channel
 from casework.selectors.review import records_left_in
 from casework.services.fulfilment import (
@@ -236,6 +241,8 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
         Intent.STOP_MARKETING: _marketing_categories,
         Intent.OBJECT: _legitimate_interest_categories,
     }.get(intent, set)()
+    # Searched again after an erasure: what an earlier plan masked or had changed by hand.
+    done_before = left_in_place_before(plan) if intent == Intent.ERASE else set()
     today = timezone.localdate()
     drafted = DraftedPlan()
     if intent == Intent.RESTRICT:
@@ -264,6 +271,8 @@ def draft_changes(plan: FulfilmentPlan) -> DraftedPlan:
                 known = facts.get(ref.key, RecordFacts())
                 if not known.exists:
                     continue  # gone since it was gathered: nothing to erase
+                if (entry.system.pk, ref.key) in done_before:
+                    continue  # masked, or changed by hand, by an earlier plan: not twice
                 categories = sorted(entry.categories[ref.key])
                 decisions = [decide(rules.get(c), known, today) for c in categories]
                 keeping = _keeping(decisions)
@@ -494,8 +503,11 @@ def finish_if_done(plan: FulfilmentPlan) -> bool:
 
 def expected_after(plan: FulfilmentPlan) -> dict[int, set[str]]:
     """Per system, the record keys an erasure leaves on purpose: kept by a rule (or a
-    person's decision), masked rather than deleted, or changed by hand (a person confirmed)."""
+    person's decision), masked rather than deleted, or changed by hand (a person confirmed),
+    by this plan or, for a case searched again, by an earlier one."""
     expected: dict[int, set[str]] = defaultdict(set)
+    for system_id, key in left_in_place_before(plan):
+        expected[system_id].add(key)
     for system_id, key in plan.kept.exclude(decision="erase").values_list(
         "system_id", "record_key"
     ):

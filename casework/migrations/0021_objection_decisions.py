@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('casework', '0019_processors_and_recipients'),
+        ('casework', '0020_search_again'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -33,6 +33,7 @@ from casework.models.case import (
     VerificationMethod,
     four_eyes_types,
     is_marketing_objection,
+    latest_request_plan,
     needs_four_eyes,
 )
 from casework.models.fulfilment import (
@@ -97,5 +98,6 @@ __all__ = [
     "WorkerHeartbeat",
     "four_eyes_types",
     "is_marketing_objection",
+    "latest_request_plan",
     "needs_four_eyes",
 ]

@@ -115,14 +115,25 @@ def _plan_prepared_if_needed(case: Case) -> bool:
     return True
 
 
+def latest_request_plan(case: Case):
+    """The newest approved plan carrying out the request itself (a later lifting of a
+    restriction is not the request's plan), or None."""
+    return (
+        case.plans.filter(state="approved")
+        .exclude(intent="lift_restriction")
+        .order_by("-number")
+        .first()
+    )
+
+
 def _changes_made_if_needed(case: Case) -> bool:
     # Erasure and rectification complete only once the approved plan has been carried out:
     # the case never says "completed" for changes that were not made.
     if case.request_type in CHANGING_TYPES:
-        # Carried out, and (an erasure) the verification scan found only what the plan keeps.
-        return case.plans.filter(
-            state="approved", executed_at__isnull=False, verification_clean=True
-        ).exists()
+        # The newest plan carried out, and (an erasure) its verification scan found only what
+        # it keeps: an older plan, clean or flagged, no longer speaks for the case.
+        plan = latest_request_plan(case)
+        return plan is not None and plan.executed_at is not None and plan.verification_clean is True
     return True
 
 
@@ -138,6 +149,13 @@ def _processors_confirmed(case: Case) -> bool:
 def _recipients_told(case: Case) -> bool:
     # Art. 19: every recipient is told of the change, or the reason it is not is recorded.
     return not case.recipient_notices.filter(plan__state="approved", outcome="pending").exists()
+
+
+def _verification_flagged(case: Case) -> bool:
+    # The newest plan was carried out and its verification scan found records it does not
+    # keep (a system it could not search is retried instead: `retry_actions`).
+    plan = latest_request_plan(case)
+    return plan is not None and plan.executed_at is not None and plan.flagged
 
 
 def _answered_by_a_bundle(case: Case) -> bool:
@@ -207,6 +225,9 @@ _recipients_told.explanation = _(
     "a recipient has not yet been told of the change, nor the reason it is not recorded"
 )
 _reviewed_if_needed.explanation = _("the review of the gathered data is not complete")
+_verification_flagged.explanation = _(
+    "the verification scan after the changes found nothing the plan does not keep"
+)
 _answered_by_a_bundle.explanation = _(
     "only an access or portability case is answered by its bundle"
 )
@@ -305,6 +326,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     )
     approved_at = models.DateTimeField(null=True, blank=True)
 
+    # Which gathering the case's searches and review are about: 1, then one more each time
+    # staff search again after a verification scan flagged records (`gather_again`).
+    gathering = models.PositiveSmallIntegerField(default=1)
     sources_skipped_reason = models.TextField(blank=True)
     review_completed_at = models.DateTimeField(null=True, blank=True)
     review_completed_by = models.ForeignKey(
@@ -524,6 +548,29 @@ class Case(ConcurrentTransitionMixin, models.Model):
         self.bundle_ready_at = None
         self.response_sent_at = None
         self.closed_at = None
+
+    @transition(
+        field=state,
+        source=State.FULFILLING,
+        target=State.GATHERING,
+        permission="casework.prepare_plan",
+        conditions=[_verification_flagged],
+        custom={"event": "case.gathering_again"},
+    )
+    def gather_again(self) -> None:
+        # The systems still hold records the carried-out plan does not keep: every system is
+        # searched again, and the four-eyes path runs again on what they hold now (a new
+        # review, a new plan prepared by one person and approved by another). The earlier
+        # plan stays as it is: approved, carried out, flagged.
+        self.gathering += 1
+        self.gathering_blocked_at = None
+        self.sources_skipped_reason = ""
+        self.review_completed_at = None
+        self.review_completed_by = None
+        self.plan_prepared_by = None
+        self.plan_prepared_at = None
+        self.approved_by = None
+        self.approved_at = None
 
     @transition(
         field=state,

@@ -85,6 +85,14 @@ class FulfilmentPlan(WorkItem):
     def __str__(self) -> str:
         return f"Plan {self.number} of case {self.case_id}"
 
+    @property
+    def flagged(self) -> bool:
+        """The verification scan found records the plan does not keep (not merely a system
+        it could not search)."""
+        return self.verification_clean is False and any(
+            entry.get("unexpected_count") for entry in (self.verification or {}).values()
+        )
+
 
 class FulfilmentAction(WorkItem):
     """One change to one system: claimed before it is carried out, marked done after, so a

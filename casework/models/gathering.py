@@ -58,6 +58,9 @@ class ConnectorRun(WorkItem):
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="runs")
     system = models.ForeignKey("dsar.SourceSystem", on_delete=models.PROTECT, related_name="+")
+    # The case's gathering it belongs to (Case.gathering): a case searched again after its
+    # erasure was flagged has a second set of runs, and reads only its current one.
+    gathering = models.PositiveSmallIntegerField(default=1)
     round = models.PositiveSmallIntegerField(default=1)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     identifiers = models.JSONField(default=list)  # searched in this run: [{"kind", "value"}]
@@ -77,9 +80,11 @@ class ConnectorRun(WorkItem):
     result_file = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["case_id", "round", "system_id"]
+        ordering = ["case_id", "gathering", "round", "system_id"]
         constraints = [
-            models.UniqueConstraint(fields=["case", "system", "round"], name="connector_run_unique")
+            models.UniqueConstraint(
+                fields=["case", "gathering", "system", "round"], name="connector_run_unique"
+            )
         ]
         indexes = [models.Index(fields=["state", "updated_at"])]
         permissions = [

@@ -26,6 +26,7 @@ from casework.models import (
     PostalLetter,
     State,
 )
+from casework.selectors.gathering import current_runs
 from casework.selectors.recipients import recipients_disclosed_to
 from dsar.connectors.registry import exported_columns, source_labels
 from dsar.crypto import DecryptingReader
@@ -210,9 +211,7 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
     ).select_related("retention_rule")
     # Never "we found nothing" where we did not look: the systems that failed, and those
     # never searched for this case (nothing it held reached them), are named as not searched.
-    runs = list(
-        ConnectorRun.objects.filter(case=case).values_list("system_id", "system__name", "state")
-    )
+    runs = list(current_runs(case).values_list("system_id", "system__name", "state"))
     searched_ok = {system for system, _name, state in runs if state != ConnectorRun.State.FAILED}
     failed = sorted(
         {name for _system, name, state in runs if state == ConnectorRun.State.FAILED}

@@ -96,6 +96,27 @@ def earlier_decisions(plan: FulfilmentPlan) -> dict[tuple[int, str], str]:
     return decided
 
 
+def left_in_place_before(plan: FulfilmentPlan) -> set[tuple[int, str]]:
+    """(system id, record key) of the records the case's earlier carried-out plans changed
+    and meant to leave in place: masked rather than deleted, or changed by hand (a person
+    confirmed it). A plan drafted after searching again does not change them twice, and its
+    verification scan expects them. (A record an earlier plan deleted and that is still
+    there is not one of them: it is planned again.)"""
+    changed: set[tuple[int, str]] = set()
+    actions = FulfilmentAction.objects.filter(
+        plan__case_id=plan.case_id,
+        plan__number__lt=plan.number,
+        plan__intent=plan.intent,
+        plan__state=FulfilmentPlan.State.APPROVED,
+        plan__executed_at__isnull=False,
+    ).exclude(manual=False, strategy="delete")
+    for system_id, results in actions.values_list("system_id", "results"):
+        changed.update(
+            (system_id, key) for key, outcome in (results or {}).items() if outcome in TOOK_EFFECT
+        )
+    return changed
+
+
 def plan_verification_failed(plan: FulfilmentPlan) -> bool:
     """The verification scan could not search some system (it said so, per system)."""
     return any("error" in entry for entry in (plan.verification or {}).values())
@@ -112,39 +133,48 @@ def plan_outcome(case: Case) -> tuple[list[str], list[tuple[str, str]]]:
     """What the case's carried-out plan did, for the subject's letter, in the active language:
     one sentence per system and kind of change that took effect (never one that did not), and
     (category, why it is kept) for every kind of data kept. Empty when no plan was carried
-    out."""
-    plan = (
+    out. A case searched again after its erasure was flagged tells what all its plans did,
+    each record once, and what they keep (as the newest plan that saw a record decided)."""
+    plans = list(
         case.plans.filter(state=FulfilmentPlan.State.APPROVED, executed_at__isnull=False)
         .exclude(intent=FulfilmentPlan.Intent.LIFT_RESTRICTION)  # told apart, before it is done
-        .order_by("-number")
-        .first()
+        .order_by("number")
     )
-    if plan is None:
+    if not plans:
         return [], []
+    plan = plans[-1]
     language = translation.get_language() or case.language
     systems = {s.pk: s.name for s in SourceSystem.objects.all()}
     fields = {
         f.key: f.text("name", language) for f in DataField.objects.filter(key__in=plan.corrections)
     }
-    # One sentence per system and kind of change: the records of its tables added up.
-    counted: dict[tuple[int, str, bool], int] = {}
-    for action in plan.actions.order_by("position"):
-        records = sum(1 for outcome in action.results.values() if outcome in TOOK_EFFECT)
-        if action.state != FulfilmentAction.State.DONE or not records:
-            continue
-        key = (action.system_id, action.strategy, action.manual)
-        counted[key] = counted.get(key, 0) + records
+    # One sentence per system and kind of change: the records of its tables added up, each
+    # record once (a plan drafted again may find one already so).
+    counted: dict[tuple[int, str, bool], set[tuple[str, str]]] = {}
+    kept_rows: dict[tuple[int, str], PlanKeep | None] = {}
+    for each in plans:
+        for action in each.actions.order_by("position"):
+            keys = {key for key, outcome in action.results.items() if outcome in TOOK_EFFECT}
+            for key in action.change.get("keys", []):
+                kept_rows[(action.system_id, key)] = None  # changed since it was kept
+            if action.state != FulfilmentAction.State.DONE or not keys:
+                continue
+            group = counted.setdefault((action.system_id, action.strategy, action.manual), set())
+            group.update((action.target, key) for key in keys)
+        for keep in each.kept.exclude(decision=PlanKeep.Decision.ERASE):
+            kept_rows[(keep.system_id, keep.record_key)] = keep
     done = [
-        _done_sentence(strategy, manual, records, systems[system_id], fields, plan)
+        _done_sentence(strategy, manual, len(records), systems[system_id], fields, plan)
         for (system_id, strategy, manual), records in counted.items()
     ]
+    keeps = sorted((k for k in kept_rows.values() if k is not None), key=lambda k: k.category)
     categories = {
         c.slug: c.text("name", language)
-        for c in DataCategory.objects.filter(slug__in=plan.kept.values("category"))
+        for c in DataCategory.objects.filter(slug__in={k.category for k in keeps})
     }
     # One row per kind of data and reason, kept until the latest date among its records.
     until: dict[tuple[str, str], object] = {}
-    for keep in plan.kept.exclude(decision=PlanKeep.Decision.ERASE).order_by("category"):
+    for keep in keeps:
         row = (
             categories.get(keep.category, keep.category),
             keep.reason_sq if language == "sq" else keep.reason_en,

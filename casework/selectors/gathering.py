@@ -5,13 +5,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from casework.models import Case, CaseIdentifier
+from django.db.models import QuerySet
+
+from casework.models import Case, CaseIdentifier, ConnectorRun
 from dsar.connectors import ConfigurationError
 from dsar.connectors.mapping import merged_config
 from dsar.identifiers import Identifier
 from dsar.models import SourceSystem
 
 MANUAL_UPLOAD_EXTENSIONS = (".csv", ".jsonl", ".ndjson")
+
+
+def current_runs(case: Case) -> QuerySet[ConnectorRun]:
+    """The case's searches of its current gathering: a case searched again (`gather_again`)
+    keeps its earlier runs as history, and reads, reviews and plans only the new ones."""
+    return ConnectorRun.objects.filter(case=case, gathering=case.gathering)
+
+
+def followed_identifiers(case: Case) -> list[Identifier]:
+    """Every identifier the case's searches have followed (given, learnt or added by staff;
+    not the ambiguous ones): what a gathering after the first searches by from its start."""
+    return [
+        Identifier(kind, value)
+        for kind, value in CaseIdentifier.objects.filter(
+            case=case, status=CaseIdentifier.Status.FOLLOWED
+        )
+        .order_by("round", "kind", "pk")
+        .values_list("kind", "value")
+    ]
 
 
 def request_identifiers(case: Case) -> list[Identifier]:

@@ -110,22 +110,33 @@ def _ambiguous(case: Case) -> set[Identifier]:
 def subject_links(case: Case) -> list[SubjectLink]:
     """Every subject the case's searches matched, each judged trusted or held (see the module
     docstring), in the order the systems were searched. Runs stored before matches were kept
-    (and manual exports, chosen by a person) have none here: their records are not held."""
+    (and manual exports, chosen by a person) have none here: their records are not held.
+
+    Only the current gathering's subjects are returned; a case searched again judges them
+    with what its earlier gatherings established too: a subject record found to be the
+    requester's then is still theirs (an erasure may since have masked the e-mail address
+    that reached it), and what it held still leads to them."""
     links: dict[tuple[int, str], SubjectLink] = {}
+    current: set[tuple[int, str]] = set()
     runs = (
-        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
+        ConnectorRun.objects.filter(
+            case=case, gathering__lte=case.gathering, state=ConnectorRun.State.SUCCEEDED
+        )
         .select_related("system")
-        .order_by("round", "system_id")
+        .order_by("gathering", "round", "system_id")
     )
     for run in runs:
+        now = run.gathering == case.gathering
         if run.system.connector == "manual" and run.result_file:
             # The person searched with every identifier on the case, typed ones included.
             key = (run.system_id, MANUAL_SUBJECT_KEY)
             link = links.setdefault(
                 key, SubjectLink(run.system_id, run.system.name, key[1], manual=True)
             )
-            for category, n in (run.counts or {}).items():
-                link.counts[category] = link.counts.get(category, 0) + int(n)
+            if now:
+                current.add(key)
+                for category, n in (run.counts or {}).items():
+                    link.counts[category] = link.counts.get(category, 0) + int(n)
             continue
         for match in run.matches:
             key = (run.system_id, str(match["subject_key"]))
@@ -135,15 +146,17 @@ def subject_links(case: Case) -> list[SubjectLink]:
                 if (identifier := Identifier.from_dict(i)) not in link.found_by:
                     link.found_by.append(identifier)
             link.identifiers.update(Identifier.from_dict(i) for i in match["identifiers"])
-            for category, n in (match.get("counts") or {}).items():
-                link.counts[category] = link.counts.get(category, 0) + int(n)
+            if now:  # what it holds now
+                current.add(key)
+                for category, n in (match.get("counts") or {}).items():
+                    link.counts[category] = link.counts.get(category, 0) + int(n)
     if not links:
         return []
     for decision in RecordLink.objects.filter(case=case):
         if (link := links.get((decision.system_id, decision.subject_key))) is not None:
             link.decision = decision
     _judge(case, list(links.values()))
-    return list(links.values())
+    return [link for key, link in links.items() if key in current]
 
 
 def _judge(case: Case, links: list[SubjectLink]) -> None:

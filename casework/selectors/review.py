@@ -12,6 +12,7 @@ from django.db.models import Count, Q, QuerySet
 
 from casework import results
 from casework.models import Case, ConnectorRun, RecordDecision, State
+from casework.selectors.gathering import current_runs
 from casework.selectors.identity import held_keys
 from exporters.context import REDACTED  # one text for a withheld value, everywhere
 
@@ -30,9 +31,10 @@ def review_can_reopen(case: Case) -> bool:
 
 def stored_runs(case: Case) -> QuerySet[ConnectorRun]:
     """The case's searches that stored records (succeeded, with a file), in the order they
-    were made: the runs review reads and counts."""
+    were made: the runs review reads and counts (of its current gathering only)."""
     return (
-        ConnectorRun.objects.filter(case=case, state=ConnectorRun.State.SUCCEEDED)
+        current_runs(case)
+        .filter(state=ConnectorRun.State.SUCCEEDED)
         .exclude(result_file="")
         .select_related("system")
         .order_by("round", "system_id")
@@ -48,14 +50,17 @@ def review_category_counts(case: Case) -> Counter:
     return totals
 
 
+def current_decisions(case: Case) -> QuerySet[RecordDecision]:
+    """The review's decisions on the records of the case's current gathering (those taken on
+    an earlier gathering's records stay as history)."""
+    return RecordDecision.objects.filter(case=case, run__gathering=case.gathering)
+
+
 def review_decision_counts(case: Case) -> dict[str, Counter]:
     """Decisions by category and action: {"events": Counter({"exclude": 1, "redact": 2})}."""
     result: dict[str, Counter] = {}
     decisions = (
-        RecordDecision.objects.filter(case=case)
-        .values("category", "action")
-        .annotate(n=Count("pk"))
-        .order_by()
+        current_decisions(case).values("category", "action").annotate(n=Count("pk")).order_by()
     )
     for row in decisions:
         result.setdefault(row["category"], Counter())[row["action"]] = row["n"]
@@ -73,7 +78,7 @@ class ReviewSummary:
 
 def review_summary(case: Case) -> ReviewSummary:
     """The review of a case in numbers, for every page that shows them."""
-    decided = RecordDecision.objects.filter(case=case).aggregate(
+    decided = current_decisions(case).aggregate(
         excluded=Count("pk", filter=Q(action=RecordDecision.Action.EXCLUDE)),
         redacted=Count("pk", filter=Q(action=RecordDecision.Action.REDACT)),
     )
@@ -107,9 +112,9 @@ def records_left_in(case: Case) -> Iterator[KeptRecord]:
     excluded: set[tuple[int, str, str]] = set()
     # (system, category, key) -> {field: the reviewer's ground}
     redactions: dict[tuple[int, str, str], dict[str, str]] = {}
-    for system_id, category, key, action, field, reason in RecordDecision.objects.filter(
-        case=case
-    ).values_list("run__system_id", "category", "record_key", "action", "field", "reason"):
+    for system_id, category, key, action, field, reason in current_decisions(case).values_list(
+        "run__system_id", "category", "record_key", "action", "field", "reason"
+    ):
         if action == RecordDecision.Action.EXCLUDE:
             excluded.add((system_id, category, key))
         else:
@@ -160,7 +165,7 @@ def review_rows(
     taken on it."""
     held_back = held_keys(case)
     decisions: dict[tuple[int, str, str], list[RecordDecision]] = {}
-    for d in RecordDecision.objects.filter(case=case):
+    for d in current_decisions(case):
         decisions.setdefault((d.run_id, d.category, d.record_key), []).append(d)
     rows: list[dict] = []
     index = 0

@@ -44,6 +44,7 @@ from casework.services.fulfilment import (
 from casework.services.gathering import (
     advance,
     case_add_identifier,
+    case_search_again,
     complete_manual_run,
     confirm_identifier,
     retry_failed,
@@ -98,6 +99,7 @@ __all__ = [
     "case_proceed_without_source",
     "case_record_response",
     "case_reject",
+    "case_search_again",
     "case_start_gathering",
     "case_submit_plan",
     "case_verify",

@@ -27,14 +27,17 @@ from casework import queue, results
 from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, CaseIdentifier, CaseNote, ConnectorRun, State
-from casework.permissions import check_retry_sources, require_perm
+from casework.permissions import check_retry_sources, check_search_again, require_perm
 from casework.selectors.gathering import (
     MANUAL_UPLOAD_EXTENSIONS,
+    current_runs,
+    followed_identifiers,
     manual_settings,
     request_identifiers,
     why_not_confirmable,
 )
 from casework.services.case import (
+    _optional_note,
     _require_text,
     _run,
     case_mark_gathered,
@@ -85,14 +88,13 @@ def _plan_round(
 ) -> list[int]:
     systems = _systems_for(identifiers, round_no)
     done_keys: dict[int, set[str]] = {}
-    for system_id, keys in ConnectorRun.objects.filter(case=case).values_list(
-        "system_id", "subject_keys"
-    ):
+    for system_id, keys in current_runs(case).values_list("system_id", "subject_keys"):
         done_keys.setdefault(system_id, set()).update(keys)
     runs = ConnectorRun.objects.bulk_create(
         [
             ConnectorRun(
                 case=case,
+                gathering=case.gathering,
                 system=system,
                 round=round_no,
                 identifiers=_as_dicts(identifiers),
@@ -106,6 +108,7 @@ def _plan_round(
         "gathering.round_started",
         actor=actor,
         details={
+            **({"gathering": case.gathering} if case.gathering > 1 else {}),
             "round": round_no,
             "systems": [s.slug for s in systems],
             "identifier_kinds": sorted({i.kind for i in identifiers}),
@@ -143,6 +146,39 @@ def start_gathering(case_id: int) -> None:
             case_needs_identifier(case=case, actor=actor, already_locked=True)
             return
         _plan_round(case, 1, identifiers, actor)
+
+
+def case_search_again(*, case: Case, actor: Actor, note: str = "") -> Case:
+    """The `search_again` operation: the verification scan after an erasure found records the
+    plan does not keep. The case goes back into gathering (`gather_again`: its review, its
+    plan's submission and its approval no longer stand) and every system is searched again,
+    from the start, by every identifier the case's searches have followed, so that the new
+    review and the new plan (drafted by one person, approved by another) are about what the
+    systems hold now. The flagged plan stays as it was (approved, carried out, flagged), and
+    the earlier gathering's runs and review decisions as history. `note`: internal."""
+    with transaction.atomic():
+        locked = Case.objects.select_for_update().get(pk=case.pk)
+        plan = check_search_again(locked, actor)
+        flagged = sum(
+            entry.get("unexpected_count", 0) for entry in (plan.verification or {}).values()
+        )
+        case = _run(
+            locked,
+            "gather_again",
+            actor,
+            note=_optional_note(CaseNote.Kind.INTERNAL, note),
+            details={"plan": plan.number, "flagged": flagged, "gathering": locked.gathering + 1},
+            already_locked=True,
+        )
+        # The searches are the system's, as after verification (`start_gathering`).
+        system = Actor.system()
+        identifiers = followed_identifiers(case) or request_identifiers(case)
+        if not identifiers or not _systems_for(identifiers, 1):
+            record_event(case, "gathering.nothing_to_search", actor=system, details={})
+            case_needs_identifier(case=case, actor=system, already_locked=True)
+            return case
+        _plan_round(case, 1, identifiers, system)
+    return case
 
 
 def case_add_identifier(*, case: Case, actor: Actor, kind: str, value: str, note: str) -> Case:
@@ -195,7 +231,7 @@ def advance(case_id: int) -> str:
         case = Case.objects.select_for_update().get(pk=case_id)
         if case.state != State.GATHERING:
             return "not gathering"
-        runs = list(ConnectorRun.objects.filter(case=case).select_related("system"))
+        runs = list(current_runs(case).select_related("system"))
         if any(r.state in ConnectorRun.ACTIVE for r in runs):
             return "waiting for runs"
         known = {(i.kind, i.value) for i in CaseIdentifier.objects.filter(case=case)}
@@ -268,9 +304,7 @@ def retry_failed(*, case: Case, actor: Actor) -> int:
         locked = Case.objects.select_for_update().get(pk=case.pk)
         check_retry_sources(locked, actor)
         failed = list(
-            ConnectorRun.objects.filter(
-                case=locked, state=ConnectorRun.State.FAILED
-            ).select_related("system")
+            current_runs(locked).filter(state=ConnectorRun.State.FAILED).select_related("system")
         )
         ConnectorRun.objects.filter(pk__in=[r.pk for r in failed]).update(
             state=ConnectorRun.State.PENDING,

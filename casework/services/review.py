@@ -69,6 +69,8 @@ def _decide(
     _check_record_exists(run, category, record_key, field)
     with transaction.atomic():
         locked = _open_review(case, actor)
+        if run.gathering != locked.gathering:
+            raise ValidationError("That search is from an earlier gathering of the case.")
         try:
             with transaction.atomic():
                 decision = RecordDecision.objects.create(

@@ -75,9 +75,9 @@ def plan_submitted(case: Case, by, corrections: str = "") -> FulfilmentPlan:
 
 
 def carried_out(case: Case, *, others_told: bool = True) -> Case:
-    """Run the approved plan's actions to the end, in-process, as the worker would; and
-    (`others_told`) the processors instructed confirm, and every recipient is told."""
-    plan = case.plans.get(state=FulfilmentPlan.State.APPROVED)
+    """Run the newest approved plan's actions to the end, in-process, as the worker would;
+    and (`others_told`) the processors instructed confirm, and every recipient is told."""
+    plan = case.plans.filter(state=FulfilmentPlan.State.APPROVED).order_by("-number").first()
     while fulfilment.execute(plan.pk) not in ("nothing to run", "failed"):
         pass
     fulfilment.verify(plan.pk)  # queued on commit by the last action, which tests do not run

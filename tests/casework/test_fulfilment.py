@@ -12,7 +12,7 @@ import io
 import json
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
@@ -287,6 +287,166 @@ def test_the_verification_scan_flags_what_the_plan_does_not_keep_and_the_case_wa
 
 def plan_url(case, number="latest") -> str:
     return reverse("admin:casework_case_plan", args=[case.pk, number])
+
+
+# --- searching again after the verification scan flagged records -----------------------------
+
+
+@pytest.fixture
+def flagged(reviewed_erasure, alice, bob, ledger) -> Case:
+    """Her erasure carried out (the paper row confirmed by hand), while a sign-up of hers
+    arrived after the plan was drafted: the verification scan flags it."""
+    case = approved(reviewed_erasure, alice, bob)
+    data = ledger_data(ledger)
+    data["rows"]["event:99"] = {"category": "events", "email": ARTA}
+    ledger.write_text(json.dumps(data))
+    carried_out(case)
+    plan = case.plans.get()
+    services.action_confirm(
+        action=plan.actions.get(manual=True), actor=Actor.staff(alice), note="Shredded"
+    )
+    fulfilment.execute(plan.pk)
+    assert fulfilment.verify(plan.pk) == "flagged"
+    return Case.objects.get(pk=case.pk)
+
+
+def search_again(case, by, capture, note: str = "") -> Case:
+    """The `search_again` operation, its searches run in-process as a worker would."""
+    with capture(execute=True):
+        services.case_search_again(case=case, actor=Actor.staff(by), note=note)
+    return Case.objects.get(pk=case.pk)
+
+
+def test_a_flagged_erasure_is_searched_again_planned_again_and_completes(
+    flagged, alice, bob, ledger, django_capture_on_commit_callbacks
+):
+    from casework import selectors
+    from casework.selectors.review import records_left_in
+
+    assert operations.get("search_again").offered(flagged, Actor.staff(alice))
+    assert not operations.get("retry_actions").offered(flagged, Actor.staff(alice))
+    case = search_again(
+        flagged, alice, django_capture_on_commit_callbacks, note="A sign-up arrived late."
+    )
+    # Back through gathering to a new review; the four-eyes path runs again.
+    assert (case.state, case.gathering) == (State.IN_REVIEW, 2)
+    assert (case.review_completed_at, case.plan_prepared_by, case.approved_by) == (
+        None,
+        None,
+        None,
+    )
+    event = AuditEvent.objects.get(case=case, action="case.gathering_again")
+    assert (event.from_state, event.to_state) == (State.FULFILLING, State.GATHERING)
+    assert event.details["plan"] == 1 and event.details["flagged"] == 1
+    assert "sign-up" not in str(event.details)  # the note is kept apart, as a CaseNote
+    # The first plan stays as history: approved, carried out, flagged.
+    first = case.plans.get(number=1)
+    assert (first.state, first.verification_clean) == (FulfilmentPlan.State.APPROVED, False)
+    assert first.executed_at is not None
+    # The new review is about what the ledger holds now, every subject searched afresh.
+    left = {kept.key for kept in records_left_in(case)}
+    assert left == {"order:7", "repair:3", "event:6", "event:99"}
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    second = drafted(case, alice)
+    assert second.number == 2
+    # It erases exactly the flagged record; the rules keep what they kept; the paper row,
+    # changed by hand under plan 1, is not given to a person twice.
+    assert {k.record_key: k.rule_code for k in second.kept.all()} == {
+        "order:7": "purchase_records",
+        "repair:3": "active_relationship",
+    }
+    assert [(a.strategy, a.change["keys"], a.manual) for a in second.actions.all()] == [
+        ("delete", ["event:99"], False)
+    ]
+    services.plan_submit(plan=second, actor=Actor.staff(alice))
+    with pytest.raises(ValidationError, match="submitted the plan cannot approve"):
+        services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    case = carried_out(
+        services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    )
+    second.refresh_from_db()
+    assert second.verification_clean is True
+    data = ledger_data(ledger)
+    assert sorted(data["rows"]) == ["event:6", "event:8", "order:7", "repair:3"]
+    # Nothing erased twice: each effect once, across both plans.
+    assert data["applied"] == [ARTA, "account:1", "order:2", "event:5", "prospect:9", "event:99"]
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED
+    # Her letter tells what both plans did, each record once.
+    done, kept = selectors.plan_outcome(case)
+    assert "Ledger: 5 records erased." in done
+    assert len(kept) == 2
+
+
+def test_search_again_is_not_offered_when_the_scan_was_clean_or_could_not_search_a_system(
+    reviewed_erasure, alice, bob, ledger, django_capture_on_commit_callbacks
+):
+    case = carried_out(approved(reviewed_erasure, alice, bob))
+    plan = case.plans.get()
+    services.action_confirm(
+        action=plan.actions.get(manual=True), actor=Actor.staff(alice), note="Shredded"
+    )
+    fulfilment.execute(plan.pk)
+    assert fulfilment.verify(plan.pk) == "clean"
+    search = operations.get("search_again")
+    case = Case.objects.get(pk=case.pk)
+    assert not search.offered(case, Actor.staff(alice))
+    assert "found nothing the plan does not keep" in search.refusal(case, Actor.staff(alice))
+    # A scan that could not reach a system is retried, not searched again.
+    FulfilmentPlan.objects.filter(pk=plan.pk).update(
+        verification={"ledger": {"error": "ConnectorError"}}, verification_clean=False
+    )
+    case = Case.objects.get(pk=case.pk)
+    assert not search.offered(case, Actor.staff(alice))
+    assert operations.get("retry_actions").offered(case, Actor.staff(alice))
+    with pytest.raises(TransitionNotAllowed):
+        services.case_search_again(case=case, actor=Actor.staff(alice))
+    assert Case.objects.get(pk=case.pk).state == State.FULFILLING
+
+
+def test_only_who_prepares_plans_may_search_again(flagged, alice, audrey):
+    search = operations.get("search_again")
+    assert search.offered(flagged, Actor.staff(alice))
+    assert not search.offered(flagged, Actor.staff(audrey))  # the auditor changes nothing
+    with pytest.raises(PermissionDenied):
+        services.case_search_again(case=flagged, actor=Actor.staff(audrey))
+    assert Case.objects.get(pk=flagged.pk).state == State.FULFILLING
+
+
+def test_the_case_completes_by_its_newest_plan_only(
+    flagged, alice, bob, ledger, django_capture_on_commit_callbacks
+):
+    case = search_again(flagged, alice, django_capture_on_commit_callbacks)
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    second = drafted(case, alice)
+    services.plan_submit(plan=second, actor=Actor.staff(alice))
+    case = carried_out(
+        services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    )
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    # Had the second scan flagged a record, a clean first plan would not complete the case.
+    FulfilmentPlan.objects.filter(case=case, number=1).update(verification_clean=True)
+    FulfilmentPlan.objects.filter(pk=second.pk).update(
+        verification={"ledger": {"unexpected": ["event:100"], "unexpected_count": 1}},
+        verification_clean=False,
+    )
+    with pytest.raises(TransitionNotAllowed, match="made and verified"):
+        services.case_fulfil(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    # A clean newest plan completes it, whatever the first plan's scan found.
+    FulfilmentPlan.objects.filter(case=case, number=1).update(verification_clean=False)
+    FulfilmentPlan.objects.filter(pk=second.pk).update(verification={}, verification_clean=True)
+    case = services.case_fulfil(case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice))
+    assert case.state == State.COMPLETED
+
+
+def test_the_plan_page_says_to_search_again_and_the_case_page_offers_it(flagged, alice, client):
+    client.force_login(alice)
+    url = reverse("admin:casework_case_operation", args=[flagged.pk, "search_again"])
+    page = client.get(plan_url(flagged)).content.decode()
+    section = page.split('id="verification"')[1].split("</div>")[0]
+    assert "Search again" in section and f'href="{url}"' in section
+    case_page = client.get(reverse("admin:casework_case_change", args=[flagged.pk]))
+    assert url in case_page.content.decode()
 
 
 def test_the_dry_run_page_shows_per_system_what_changes_and_what_is_kept_and_why(

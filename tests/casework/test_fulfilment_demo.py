@@ -784,3 +784,79 @@ def test_the_erasure_letter_names_the_processors_the_backup_dates_and_each_recip
     page = client.get(reverse("portal:status", kwargs={"token": token})).content.decode()
     assert "Adriatik Hosting Sh.p.k." in page
     assert "The partner has closed." in page
+
+
+def add_web_visit(folder, account: int) -> None:
+    """A visit of hers to the portal, recorded in the CRM (a copy of one of her web events)."""
+    crm = sa.create_engine(f"sqlite:///{folder / 'crm.sqlite3'}")
+    with crm.begin() as conn:
+        columns = [row[1] for row in conn.exec_driver_sql("PRAGMA table_info(web_events)")]
+        rest = ", ".join(f'"{c}"' for c in columns if c != "id")
+        conn.exec_driver_sql(
+            f'INSERT INTO web_events ("id", {rest}) SELECT (SELECT max(id) + 1 FROM web_events), '
+            f"{rest} FROM web_events WHERE account_id = ? LIMIT 1",
+            (account,),
+        )
+    crm.dispose()
+
+
+def test_a_record_that_appears_during_an_erasure_is_searched_again_and_erased_by_a_new_plan(
+    demo, make_case, alice, bob, dora, django_capture_on_commit_callbacks
+):
+    ids = her_ids(demo)
+    before = snapshot(demo)
+    case = gathered(make_case, django_capture_on_commit_callbacks, "erasure")
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    plan = services.case_draft_plan(case=case, actor=Actor.staff(alice))
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    plan.refresh_from_db()
+    review = list(plan.kept.filter(verdict="review").values_list("pk", flat=True))
+    plan = services.plan_decide_keeps(
+        plan=plan, actor=Actor.staff(alice), keep_ids=review, decision="erase"
+    )
+    assert fulfilment.draft(plan.pk) == "drafted", plan.error
+    plan.refresh_from_db()
+    services.plan_submit(plan=plan, actor=Actor.staff(alice))
+    # She visits the portal again after the plan was drafted: the plan does not know it.
+    (account,) = ids["account"]
+    add_web_visit(demo, account)
+    case = carried_out(
+        services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(bob))
+    )
+    plan.refresh_from_db()
+    assert plan.verification_clean is False and plan.verification["crm"]["unexpected_count"] == 1
+    assert plan.flagged
+    after_first = snapshot(demo)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_search_again(case=case, actor=Actor.staff(alice))
+    case = Case.objects.get(pk=case.pk)
+    # Searched again; what the first gathering found to be hers is still hers (her masked
+    # account answers only to her customer number now): nothing waits for a decision.
+    assert (case.state, case.gathering) == (State.IN_REVIEW, 2)
+    case = services.complete_review(case=case, actor=Actor.staff(alice))
+    second = services.case_draft_plan(case=case, actor=Actor.staff(alice))
+    assert fulfilment.draft(second.pk) == "drafted", second.error
+    second.refresh_from_db()
+    assert second.number == 3  # plan 2 was the draft superseded by the decision to erase
+    # Only the new visit is erased; what the rules keep stays kept; what plan 1 masked is
+    # not masked again.
+    assert [(a.target, a.strategy, a.records) for a in second.actions.all()] == [
+        ("web_events", "delete", 1)
+    ]
+    assert set(second.kept.values_list("rule_code", flat=True)) == {"purchase_records"}
+    assert second.kept.count() == plan.kept.exclude(decision="erase").count()
+    services.plan_submit(plan=second, actor=Actor.staff(alice))
+    case = carried_out(
+        services.case_approve(case=Case.objects.get(pk=case.pk), actor=Actor.staff(dora))
+    )
+    second.refresh_from_db()
+    assert second.verification_clean is True
+    after = snapshot(demo)
+    # Exactly her new visit went; nobody else's rows were touched.
+    changed = {t for t in after if after[t] != after_first[t]}
+    assert changed == {"crm.web_events"}
+    assert len(after_first["crm.web_events"]) - len(after["crm.web_events"]) == 1
+    assert others(after, ids) == others(before, ids)
+    case = services.case_record_response(case=case, actor=Actor.staff(alice))
+    assert services.case_fulfil(case=case, actor=Actor.staff(alice)).state == State.COMPLETED

@@ -45,6 +45,7 @@ SITUATIONS = [
     ("fulfilling", "access"),
     ("responded", "access"),
     ("responded", "erasure"),
+    ("flagged", "erasure"),
     ("released", "access"),
     ("completed", "access"),
     ("revoked", "access"),
@@ -108,6 +109,19 @@ def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
     if label == "responded":
         case = bring_to(State.FULFILLING, case, alice, approver=bob)
         return services.case_record_response(case=case, actor=team)
+    if label == "flagged":
+        # Carried out, and the verification scan found a record the plan does not keep.
+        case = bring_to(State.FULFILLING, case, alice, approver=bob)
+        now = timezone.now()
+        case.plans.filter(state="approved").update(
+            executed_at=now,
+            verified_at=now,
+            verification={
+                "crm": {"found": 1, "kept": 0, "unexpected": ["x"], "unexpected_count": 1}
+            },
+            verification_clean=False,
+        )
+        return Case.objects.get(pk=case.pk)
     if label == "completed":
         # The bundle built, and the subject told by e-mail: the case completed by itself.
         case = bring_to(State.FULFILLING, case, alice, approver=bob)
@@ -164,6 +178,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "revoke_release": {"reason": "The bundle holds another Arta's orders"},
         "lift_restriction": {"reason": "The accuracy she contested is verified"},
         "decide_objection": {"outcome": "stop", "reason": "Her interests outweigh ours"},
+        "search_again": {"note": "A sign-up of hers arrived after the plan was drafted"},
         "add_identifier": {
             "kind": "customer_number",
             "value": "C-100042",
@@ -236,6 +251,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "confirm_manual_action",
         "record_recipient_notice",
         "retry_actions",
+        "search_again",
         "record_response",
         "fulfil",
         "revoke_release",

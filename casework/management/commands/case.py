@@ -132,7 +132,7 @@ class Command(BaseCommand):
             for i in identifiers:
                 confirmed = ", confirmed" if i.confirmed_at else ""
                 write(f"    {i.kind}: {i.value}  ({i.source}, {i.get_status_display()}{confirmed})")
-        runs = ConnectorRun.objects.filter(case=case).select_related("system")
+        runs = selectors.current_runs(case).select_related("system")
         if runs:
             write("  sources")
             for run in runs:
