@@ -15,9 +15,10 @@ from casework.portal import ratelimit
 from casework.portal.views import _page, _too_many
 from casework.selectors.processors import instructed_changes
 from casework.services import processors
+from casework.tokens import TokenError
 
 
-def _error(request: HttpRequest, error: processors.LinkError) -> HttpResponse:
+def _error(request: HttpRequest, error: TokenError) -> HttpResponse:
     return _page(
         request, "portal/processor.html", {"link_error": error.reason}, status=error.status
     )
@@ -28,7 +29,7 @@ def _error(request: HttpRequest, error: processors.LinkError) -> HttpResponse:
 def processor(request: HttpRequest, token: str) -> HttpResponse:
     try:
         instruction = processors.instruction_for_link(token)
-    except processors.LinkError as exc:
+    except TokenError as exc:
         return _error(request, exc)
     context = {
         "instruction": instruction,
@@ -44,7 +45,7 @@ def processor(request: HttpRequest, token: str) -> HttpResponse:
     name, note = request.POST.get("name", ""), request.POST.get("note", "")
     try:
         processors.instruction_confirm_by_link(raw=token, name=name, note=note)
-    except processors.LinkError as exc:
+    except TokenError as exc:
         return _error(request, exc)
     except ValidationError as exc:
         context["errors"] = exc.message_dict

@@ -26,32 +26,19 @@ from casework.models import Bundle, Case, DownloadCode, Notice, PortalToken, Sta
 from casework.portal import selectors
 from casework.selectors.bundles import open_bundle
 from casework.services.case import case_verify
+from casework.tokens import (
+    TokenError,
+    TokenExpired,
+    TokenUnknown,
+    TokenUsed,
+    hash_token,
+    new_token,
+)
 
 logger = logging.getLogger(__name__)
 
 
 # --- tokens --------------------------------------------------------------------------------------
-
-
-class TokenError(Exception):
-    """A link that opens nothing; `status` is the HTTP status of the page that says so."""
-
-    status = 404
-    reason = "unknown"
-
-
-class TokenUnknown(TokenError):
-    pass
-
-
-class TokenExpired(TokenError):
-    status = 410
-    reason = "expired"
-
-
-class TokenUsed(TokenError):
-    status = 410
-    reason = "used"
 
 
 def token_lifetime(purpose: str) -> dt.timedelta:
@@ -62,14 +49,10 @@ def token_lifetime(purpose: str) -> dt.timedelta:
     return dt.timedelta(minutes=settings.DSAR_DOWNLOAD_TOKEN_MINUTES)
 
 
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def issue_token(*, case: Case, purpose: str, bundle: Bundle | None = None) -> str:
     """A new token (256 bits from `secrets`); only its SHA-256 is stored. Returns the token,
     which exists from here on only in the e-mail or page it is put in."""
-    raw = secrets.token_urlsafe(32)
+    raw = new_token()
     PortalToken.objects.create(
         case=case,
         purpose=purpose,

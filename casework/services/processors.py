@@ -12,8 +12,6 @@ as its hash, single-use, expiring.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,6 +25,7 @@ from casework.audit import record_event
 from casework.models import Case, FulfilmentPlan, ProcessorInstruction, RecipientNotice
 from casework.permissions import check_record_recipient_notice, require_perm
 from casework.selectors.recipients import recipients_disclosed_to
+from casework.tokens import TokenExpired, TokenUnknown, TokenUsed, hash_token, new_token
 from dsar.models import SourceSystem
 
 # The changes the recipients are told of (Art. 19: rectification, erasure, restriction).
@@ -36,31 +35,6 @@ TOLD_TO_RECIPIENTS = (
     FulfilmentPlan.Intent.RESTRICT,
 )
 NAME_MAX_LENGTH = 200
-
-
-class LinkError(Exception):
-    """A processor's link that opens nothing: unknown, expired or used."""
-
-    status = 404
-    reason = "unknown"
-
-
-class LinkUnknown(LinkError):
-    pass
-
-
-class LinkExpired(LinkError):
-    status = 410
-    reason = "expired"
-
-
-class LinkUsed(LinkError):
-    status = 410
-    reason = "used"
-
-
-def hash_link_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def instruct_and_notify(*, case: Case, plan: FulfilmentPlan, actor: Actor) -> None:
@@ -111,8 +85,8 @@ def instruction_issue_link(instruction_id: int) -> tuple[ProcessorInstruction, s
         )
         if instruction.state == ProcessorInstruction.State.CONFIRMED:
             return None
-        raw = secrets.token_urlsafe(32)
-        instruction.token_hash = hash_link_token(raw)
+        raw = new_token()
+        instruction.token_hash = hash_token(raw)
         instruction.token_expires_at = timezone.now() + dt.timedelta(
             days=settings.DSAR_PROCESSOR_LINK_DAYS
         )
@@ -202,12 +176,12 @@ def _locked(**lookup) -> ProcessorInstruction | None:
 
 
 def instruction_for_link(raw: str) -> ProcessorInstruction:
-    """The instruction a link opens (a GET: nothing spent). Raises LinkError."""
+    """The instruction a link opens (a GET: nothing spent). Raises TokenError."""
     if not raw or len(raw) > 100:
-        raise LinkUnknown
+        raise TokenUnknown
     instruction = (
         ProcessorInstruction.objects.select_related("case", "plan", "system")
-        .filter(token_hash=hash_link_token(raw))
+        .filter(token_hash=hash_token(raw))
         .first()
     )
     return _usable(instruction)
@@ -215,22 +189,22 @@ def instruction_for_link(raw: str) -> ProcessorInstruction:
 
 def _usable(instruction: ProcessorInstruction | None) -> ProcessorInstruction:
     if instruction is None:
-        raise LinkUnknown
+        raise TokenUnknown
     if instruction.state == ProcessorInstruction.State.CONFIRMED:
-        raise LinkUsed
+        raise TokenUsed
     if instruction.token_expires_at is None or instruction.token_expires_at <= timezone.now():
-        raise LinkExpired
+        raise TokenExpired
     return instruction
 
 
 def instruction_confirm_by_link(*, raw: str, name: str, note: str) -> ProcessorInstruction:
     """The processor confirms through the link's page: what was done, and who. The link is
-    spent: a second use is refused (LinkUsed)."""
+    spent: a second use is refused (TokenUsed)."""
     name, note = _clean_confirmation(name, note)
     if not raw or len(raw) > 100:
-        raise LinkUnknown
+        raise TokenUnknown
     with transaction.atomic():
-        instruction = _usable(_locked(token_hash=hash_link_token(raw)))
+        instruction = _usable(_locked(token_hash=hash_token(raw)))
         return _confirm(instruction, name=name, note=note, user=None, actor=Actor.system())
 
 
