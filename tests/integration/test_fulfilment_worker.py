@@ -330,6 +330,7 @@ def test_her_restriction_is_set_by_the_worker_and_lifted_only_after_she_is_told(
     demo, make_case, alice, bob, mailoutbox
 ):
     from casework import selectors
+    from tests.casework.helpers import tell_others
 
     case = make_case(email=ARTA.email, name=ARTA.full_name, request_type="restriction")
     services.case_verify(case=case, actor=Actor.subject())
@@ -346,6 +347,7 @@ def test_her_restriction_is_set_by_the_worker_and_lifted_only_after_she_is_told(
         interval=0.05,
     )
     assert her_flags() == (True, True)
+    tell_others(case, bob)  # the desk's hosting partner confirms; her recipients are told
     case = services.case_record_response(
         case=Case.objects.get(pk=case.pk), actor=Actor.staff(alice)
     )
