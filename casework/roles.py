@@ -11,6 +11,8 @@ DPO = "dpo"
 AUDITOR = "auditor"
 ADMINISTRATOR = "administrator"
 SYSTEM = "system"
+# Machine clients (other company systems) that file requests through the API and follow them.
+INTAKE = "intake"
 
 SYSTEM_USERNAME = "system"
 
@@ -44,7 +46,14 @@ RUN_PERMS = [
     "casework.view_fulfilmentaction",
     "casework.view_plankeep",
 ]
-DPO_ONLY = ["reject_case", "extend_deadline", "revoke_release", "decide_objection"]
+DPO_ONLY = [
+    "reject_case",
+    "extend_deadline",
+    "revoke_release",
+    "decide_objection",
+    "view_confidential",
+    "manage_confidential",
+]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
 # The table of regimes by country (the portal reads it): the DPO and the administrator keep it.
@@ -120,6 +129,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *REGIME_TABLE_PERMS,
         *ROLE_GRANT_PERMS,
     ],
+    # Files requests and follows the ones it filed (casework.selectors.access), nothing else.
+    INTAKE: ["casework.file_case"],
     # build_bundle: the command line without --staff acts as the system (the OS user is audited).
     SYSTEM: [
         *(f"casework.{c}" for c in SYSTEM_ONLY),

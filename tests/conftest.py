@@ -81,8 +81,7 @@ def make_staff(username: str, *groups: str, **extra) -> User:
         username=username,
         password="correct horse battery staple",
         email=f"{username}@staff.demo.example",
-        is_staff=True,
-        **extra,
+        **{"is_staff": True, **extra},
     )
     for name in groups:
         user.groups.add(Group.objects.get(name=name))
@@ -117,6 +116,12 @@ def audrey(db):
 def adam(db):
     """An administrator: manages users and the register, works no cases."""
     return make_staff("adam", roles.ADMINISTRATOR)
+
+
+@pytest.fixture
+def ingrid(db):
+    """An intake client: another company system that files requests through the API."""
+    return make_staff("ingrid", roles.INTAKE, is_staff=False)
 
 
 @pytest.fixture

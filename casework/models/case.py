@@ -294,6 +294,12 @@ class Case(ConcurrentTransitionMixin, models.Model):
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # A confidential case (a complaint about a staff member, say; not a restriction request):
+    # only the DPO, its assignee and the staff named here see it. It still counts in totals.
+    confidential = models.BooleanField(default=False)
+    confidential_staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="+"
+    )
 
     verified_at = models.DateTimeField(null=True, blank=True)
     verification_method = models.CharField(
@@ -384,6 +390,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("revoke_release", "Can revoke a release approved by mistake (DPO)"),
             ("lift_restriction", "Can lift a restriction (the subject is told first)"),
             ("decide_objection", "Can decide an objection to legitimate interests (DPO)"),
+            ("file_case", "Can file requests and follow the ones it filed (intake clients)"),
+            ("view_confidential", "Can see every confidential case (DPO)"),
+            ("manage_confidential", "Can make a case confidential and name who sees it (DPO)"),
         ]
 
     def __str__(self) -> str:
