@@ -31,6 +31,7 @@ from casework.models import (
     VerificationMethod,
 )
 from casework.models.processors import RecipientNotice
+from casework.selectors.access import may_see_case
 from casework.services.processors import case_record_recipient_notice
 from dsar.identifiers import IDENTIFIER_LABELS
 
@@ -45,7 +46,7 @@ class Field:
 
     name: str
     label: str
-    kind: str = "text"  # text, line, date, case, choice, flag, staff, hidden
+    kind: str = "text"  # text, line, date, case, choice, flag, staff, reader, hidden
     required: bool = False
     argument: str = ""
     help_text: str = ""
@@ -107,7 +108,10 @@ class Operation:
         return arguments
 
     def run(self, *, case: Case, actor: Actor, values: dict[str, Any]) -> Any:
-        """Run the service as `actor`; raises one of REFUSALS when it refuses."""
+        """Run the service as `actor`; raises one of REFUSALS when it refuses. Staff act only
+        on cases they may see (a door that shows a case has checked it; this is the backstop)."""
+        if actor.kind == Actor.STAFF and not may_see_case(actor.user, case):
+            raise PermissionDenied(_("You are not allowed to do this."))
         return self.service(case=case, actor=actor, **self.arguments(values))
 
     def field_for_argument(self, argument: str) -> str | None:
@@ -707,6 +711,46 @@ OPERATIONS: tuple[Operation, ...] = (
         button=False,
     ),
     Operation(
+        "make_confidential",
+        _("Make confidential"),
+        _(
+            "Only the DPO, the case's assignee and the staff you name will see the case (a "
+            "complaint about a member of staff, say). It still counts in the dashboard's totals."
+        ),
+        services.case_make_confidential,
+        permissions.check_make_confidential,
+        permission="casework.manage_confidential",
+        fields=(_reason(_("Why the case is confidential. Staff only; the subject is not told.")),),
+    ),
+    Operation(
+        "name_confidential_staff",
+        _("Show to a member of staff"),
+        _("Names a member of staff who may see this confidential case."),
+        services.case_name_confidential_staff,
+        permissions.check_name_confidential_staff,
+        permission="casework.manage_confidential",
+        fields=(Field("staff", _("Member of staff"), kind="reader", required=True),),
+    ),
+    Operation(
+        "remove_confidential_staff",
+        _("Stop showing to a member of staff"),
+        _("The member of staff no longer sees this confidential case (unless it is assigned to them)."),
+        services.case_name_confidential_staff,
+        permissions.check_name_confidential_staff,
+        permission="casework.manage_confidential",
+        fields=(Field("staff", _("Member of staff"), kind="reader", required=True),),
+        fixed={"named": False},
+    ),
+    Operation(
+        "end_confidential",
+        _("End confidentiality"),
+        _("Every member of staff who reads cases will see the case again."),
+        services.case_end_confidential,
+        permissions.check_end_confidential,
+        permission="casework.manage_confidential",
+        fields=(_reason(),),
+    ),
+    Operation(
         "add_note",
         _("Add internal note"),
         _("Adds an internal note to the case. The subject does not see it."),
@@ -766,6 +810,10 @@ def _form_field(f: Field) -> forms.Field:
     if f.kind == "staff":
         return forms.ModelChoiceField(
             queryset=permissions.assignable_staff(), to_field_name="username", **common
+        )
+    if f.kind == "reader":
+        return forms.ModelChoiceField(
+            queryset=permissions.confidential_readers(), to_field_name="username", **common
         )
     return forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),

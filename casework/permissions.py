@@ -319,6 +319,36 @@ def check_add_note(case: Case, actor: Actor) -> None:
     require_perm(actor, "casework.add_casenote")
 
 
+def check_make_confidential(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.manage_confidential")
+    if case.confidential:
+        raise TransitionNotAllowed(_("The case is confidential already."))
+
+
+def check_end_confidential(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.manage_confidential")
+    if not case.confidential:
+        raise TransitionNotAllowed(_("The case is not confidential."))
+
+
+def check_name_confidential_staff(case: Case, actor: Actor) -> None:
+    check_end_confidential(case, actor)
+
+
+def confidential_readers() -> QuerySet:
+    """Active staff who read cases: those a confidential case can be shown to."""
+    return (
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            is_staff=True,
+            groups__name__in=(roles.PRIVACY_TEAM, roles.DPO, roles.AUDITOR),
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
 def check_assign(case: Case, actor: Actor) -> None:
     require_perm(actor, "casework.assign_case")
 

@@ -10,6 +10,7 @@ from casework.audit import action_names, current_action
 from casework.models import (
     AuditEvent,
 )
+from casework.selectors.access import of_visible_cases
 
 # Columns the trail shows here and in the case page's inline alike.
 
@@ -87,6 +88,9 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     class Media:
         css = {"all": ["casework/admin.css"]}
+
+    def get_queryset(self, request):
+        return of_visible_cases(request.user, super().get_queryset(request))
 
     def has_add_permission(self, request):
         return False

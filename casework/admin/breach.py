@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from casework import roles, services
 from casework.actors import Actor
 from casework.models import BreachRecord
+from casework.selectors.access import of_visible_cases
 from casework.services.release import check_breach_assessment
 
 ASSESSMENT_FIELDS = ("risk", "notify_authority", "assessment_note")
@@ -94,6 +95,9 @@ class BreachRecordAdmin(admin.ModelAdmin):
             },
         ),
     )
+
+    def get_queryset(self, request):
+        return of_visible_cases(request.user, super().get_queryset(request))
 
     def has_add_permission(self, request) -> bool:
         return False  # written by the service that finds the possible breach

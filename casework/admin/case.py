@@ -49,6 +49,7 @@ from casework.models import (
     CaseNote,
     State,
 )
+from casework.selectors.access import visible_cases
 from dsar.identifiers import InvalidEmail, email_key
 
 # What the confirmation page of an operation shows it acts on, where a number helps.
@@ -304,6 +305,7 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                     "restriction_ground",
                     "details_list",
                     "assignee",
+                    "confidentiality",
                     "entered_by",
                     "possible_duplicate_of",
                     "merged_into",
@@ -379,7 +381,10 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
 
     @admin.display(description=_("subject"), ordering="name")
     def subject(self, case: Case) -> str:
-        return case.name or case.email or "—"
+        name = case.name or case.email or "—"
+        if case.confidential:
+            return format_html('{} <span class="case-confidential">{}</span>', name, _("confidential"))
+        return name
 
     @admin.display(description=_("request"), ordering="request_type")
     def request_column(self, case: Case) -> str:
@@ -452,6 +457,20 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
 
     def get_changelist(self, request, **kwargs):
         return CaseChangeList
+
+    def get_queryset(self, request):
+        # Confidential cases only for the DPO, their assignee and named staff: in the list,
+        # the search, every page of a case and every view under it (_case_or_404).
+        return visible_cases(request.user, super().get_queryset(request))
+
+    @admin.display(description=_("confidential"))
+    def confidentiality(self, case: Case) -> str:
+        if not case.confidential:
+            return _("No")
+        named = ", ".join(u.get_username() for u in case.confidential_staff.order_by("username"))
+        return _("Yes: seen by the DPO, the assignee and %(named)s") % {
+            "named": named or _("no one else")
+        }
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -630,6 +649,8 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
         return reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_change", args=[case.pk])
 
     def _case_or_404(self, request: HttpRequest, object_id: str) -> Case:
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
         case = self.get_object(request, unquote(object_id))
         if case is None:
             raise Http404("No such case.")

@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from casework import letters
 from casework.actors import Actor
 from casework.models import PostalLetter
+from casework.selectors.access import of_visible_cases
 from casework.services import notices
 
 
@@ -27,6 +28,9 @@ class PostalLetterAdmin(admin.ModelAdmin):
     fields = ["case", "notice", "state", "created_at", "posted_at", "posted_by", "pdf_link"]
     readonly_fields = fields
     actions = ["mark_posted"]
+
+    def get_queryset(self, request):
+        return of_visible_cases(request.user, super().get_queryset(request))
 
     def has_add_permission(self, request) -> bool:
         return False  # letters come from notices only
@@ -49,7 +53,9 @@ class PostalLetterAdmin(admin.ModelAdmin):
     def pdf_view(self, request: HttpRequest, letter_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        letter = get_object_or_404(PostalLetter.objects.select_related("case"), pk=letter_id)
+        letter = get_object_or_404(
+            self.get_queryset(request).select_related("case"), pk=letter_id
+        )
         pdf = letters.letter_pdf(letter.case, letter.notice)
         if pdf is None:
             raise Http404("This notice has no letter.")

@@ -27,6 +27,11 @@ from casework.services.case import (
     case_verify,
     case_withdraw,
 )
+from casework.services.confidential import (
+    case_end_confidential,
+    case_make_confidential,
+    case_name_confidential_staff,
+)
 from casework.services.fulfilment import (
     CorrectionDecision,
     action_confirm,
@@ -87,14 +92,17 @@ __all__ = [
     "case_decide_objection",
     "case_decide_records",
     "case_draft_plan",
+    "case_end_confidential",
     "case_expire",
     "case_extend",
     "case_flag_duplicate",
     "case_fulfil",
     "case_lift_restriction",
+    "case_make_confidential",
     "case_mark_bundle_ready",
     "case_mark_gathered",
     "case_merge",
+    "case_name_confidential_staff",
     "case_needs_identifier",
     "case_proceed_without_source",
     "case_record_response",

@@ -63,3 +63,80 @@ def test_rows_of_a_confidential_case_are_hidden_with_it(cases, alice, dora):
     events = AuditEvent.objects.filter(case__in=[plain, secret])
     assert {e.case_id for e in of_visible_cases(alice, events)} == {plain.pk}
     assert {e.case_id for e in of_visible_cases(dora, events)} == {plain.pk, secret.pk}
+
+
+# --- the DPO's operations ------------------------------------------------------------------------
+
+
+def run(name: str, case, user, **values):
+    from casework import operations
+
+    op = operations.get(name)
+    return op.run(case=case, actor=Actor.staff(user), values=values)
+
+
+def test_only_the_dpo_makes_a_case_confidential_and_names_who_sees_it(make_case, alice, bob, dora):
+    from django.core.exceptions import PermissionDenied
+
+    case = make_case()
+    with pytest.raises(PermissionDenied):
+        run("make_confidential", case, alice, reason="About a colleague")
+    run("make_confidential", case, dora, reason="A complaint about a member of staff")
+    assert not may_see_case(alice, case)
+    run("name_confidential_staff", case, dora, staff=alice)
+    assert may_see_case(alice, case) and not may_see_case(bob, case)
+    run("remove_confidential_staff", case, dora, staff=alice)
+    assert not may_see_case(alice, case)
+    run("end_confidential", case, dora, reason="The complaint is closed")
+    assert may_see_case(alice, case) and may_see_case(bob, case)
+    actions = list(
+        AuditEvent.objects.filter(case=case, action__startswith="case.confidential").values_list(
+            "action", flat=True
+        )
+    ) + list(
+        AuditEvent.objects.filter(case=case, action="case.made_confidential").values_list(
+            "action", flat=True
+        )
+    )
+    assert sorted(actions) == [
+        "case.confidential_ended",
+        "case.confidential_staff_named",
+        "case.confidential_staff_removed",
+        "case.made_confidential",
+    ]
+
+
+def test_staff_cannot_run_an_operation_on_a_case_they_may_not_see(cases, alice):
+    from django.core.exceptions import PermissionDenied
+
+    _plain, secret = cases
+    with pytest.raises(PermissionDenied):
+        run("add_note", secret, alice, note="Looking around")
+
+
+def test_the_admin_hides_a_confidential_case_from_staff_not_named(client, cases, alice, dora):
+    from django.urls import reverse
+
+    plain, secret = cases
+    client.force_login(alice)
+    listing = client.get(reverse("admin:casework_case_changelist")).content.decode()
+    assert plain.reference in listing and secret.reference not in listing
+    found = client.get(reverse("admin:casework_case_changelist"), {"q": secret.reference})
+    assert found.context["cl"].result_count == 0
+    page = client.get(reverse("admin:casework_case_change", args=[secret.pk]))
+    assert page.status_code == 302  # the admin's "does not exist" redirect
+    review = client.get(reverse("admin:casework_case_review", args=[secret.pk]))
+    assert review.status_code == 404
+    events = client.get(reverse("admin:casework_auditevent_changelist")).content.decode()
+    assert secret.reference not in events and plain.reference in events
+    client.force_login(dora)
+    assert client.get(reverse("admin:casework_case_change", args=[secret.pk])).status_code == 200
+
+
+def test_the_case_command_does_not_reveal_a_confidential_case(cases, alice, dora):
+    from django.core.management import CommandError, call_command
+
+    _plain, secret = cases
+    with pytest.raises(CommandError, match="No case has the reference"):
+        call_command("case", secret.reference, "--staff", "alice")
+    call_command("case", secret.reference, "--staff", "dora")

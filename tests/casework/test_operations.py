@@ -173,6 +173,10 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "reject": {"reason": "Manifestly unfounded", "unfounded": False},
         "assign": {"assignee": alice},
         "add_note": {"note": "Called twice"},
+        "make_confidential": {"reason": "A complaint about a member of staff"},
+        "end_confidential": {"reason": "The complaint is closed"},
+        "name_confidential_staff": {"staff": alice},
+        "remove_confidential_staff": {"staff": alice},
         "clear_lookalike": {"note": "Called the phone on the customer record"},
         "approve": {"acknowledge": True},
         "revoke_release": {"reason": "The bundle holds another Arta's orders"},
@@ -261,6 +265,10 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "withdraw",
         "merge",
         "assign",
+        "make_confidential",
+        "name_confidential_staff",
+        "remove_confidential_staff",
+        "end_confidential",
         "add_note",
     ]
 

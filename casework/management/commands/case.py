@@ -15,6 +15,7 @@ from casework import audit, deadlines, operations, selectors
 from casework.actors import Actor
 from casework.models import Bundle, Case, CaseIdentifier, ConnectorRun
 from casework.permissions import staff_user
+from casework.selectors.access import may_see_case
 from casework.selectors.processors import case_instructions
 from casework.selectors.recipients import recipient_notices
 
@@ -59,6 +60,8 @@ class Command(BaseCommand):
                 actor = Actor.staff(staff_user(options["staff"]))
             except ValidationError as exc:
                 raise CommandError(" ".join(exc.messages)) from None
+            if not may_see_case(actor.user, case):  # a confidential case is not revealed
+                raise CommandError(f"No case has the reference {options['reference']!r}.")
         if not options["operation"]:
             self.show(case, actor)
             return
