@@ -143,6 +143,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 # team by model, so that new register models need no change here.
 REGISTER_EDITORS = (ADMINISTRATOR, DPO)
 REGISTER_VIEWERS = (PRIVACY_TEAM, AUDITOR)
+# Retention rules decide how long data is kept: the DPO's to change; the others read them.
+RETENTION_EDITORS = (DPO,)
+RETENTION_CHANGES = {f"dsar.{a}_retentionrule" for a in ("add", "change", "delete")}
 
 
 def sync_roles(apps=None, using: str = "default") -> None:
@@ -170,6 +173,8 @@ def sync_roles(apps=None, using: str = "default") -> None:
         codes = list(wanted)
         if name in REGISTER_EDITORS:
             codes += register_edit
+            if name not in RETENTION_EDITORS:
+                codes = [c for c in codes if c not in RETENTION_CHANGES]
         elif name in REGISTER_VIEWERS:
             codes += register_view
         group, _ = Group.objects.using(using).get_or_create(name=name)

@@ -383,7 +383,9 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
     def subject(self, case: Case) -> str:
         name = case.name or case.email or "—"
         if case.confidential:
-            return format_html('{} <span class="case-confidential">{}</span>', name, _("confidential"))
+            return format_html(
+                '{} <span class="case-confidential">{}</span>', name, _("confidential")
+            )
         return name
 
     @admin.display(description=_("request"), ordering="request_type")

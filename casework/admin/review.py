@@ -339,8 +339,10 @@ class ReviewAdminViews:
             current = next((c for c in categories if c["slug"] == slug), None)
             if current is None:
                 raise Http404("No records of that category in this case.")
-        context: dict[str, Any] = {}
-        if current is not None:
+        # The auditor sees how many records there are, never what they hold.
+        counts_only = not user.has_perm("casework.review_records")
+        context: dict[str, Any] = {"counts_only": counts_only, "category": current}
+        if current is not None and not counts_only:
             pages = max(1, math.ceil(current["records"] / REVIEW_PAGE_SIZE))
             try:
                 page = min(max(int(request.GET.get("page", 1)), 1), pages)
