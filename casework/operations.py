@@ -734,7 +734,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "remove_confidential_staff",
         _("Stop showing to a member of staff"),
-        _("The member of staff no longer sees this confidential case (unless it is assigned to them)."),
+        _(
+            "The member of staff no longer sees this confidential case (unless it is assigned to them)."
+        ),
         services.case_name_confidential_staff,
         permissions.check_name_confidential_staff,
         permission="casework.manage_confidential",

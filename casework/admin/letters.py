@@ -53,9 +53,7 @@ class PostalLetterAdmin(admin.ModelAdmin):
     def pdf_view(self, request: HttpRequest, letter_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        letter = get_object_or_404(
-            self.get_queryset(request).select_related("case"), pk=letter_id
-        )
+        letter = get_object_or_404(self.get_queryset(request).select_related("case"), pk=letter_id)
         pdf = letters.letter_pdf(letter.case, letter.notice)
         if pdf is None:
             raise Http404("This notice has no letter.")
