@@ -393,6 +393,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("file_case", "Can file requests and follow the ones it filed (intake clients)"),
             ("view_confidential", "Can see every confidential case (DPO)"),
             ("manage_confidential", "Can make a case confidential and name who sees it (DPO)"),
+            ("view_dashboard", "Can see the dashboard's figures (DPO, privacy team, auditor)"),
         ]
 
     def __str__(self) -> str:
