@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from casework.models import (
     Case,
@@ -241,23 +241,34 @@ def undecided_links(case: Case) -> list[SubjectLink]:
 
 
 def undecided_link_counts(cases: QuerySet[Case]) -> dict[int, int]:
-    """For each of `cases`, how many held records wait for staff to confirm them or leave
-    them out (`undecided_links`), read for all of them at once: four queries, however many
-    cases (the dashboard counts them over every case whose review is open)."""
-    by_pk = {case.pk: case for case in cases}
-    if not by_pk:
-        return {}
+    """For each of `cases` with held records that wait for staff to confirm them or leave
+    them out (`undecided_links`), how many; read for all of them at once: four queries,
+    however many cases (the dashboard counts them over every case whose review is open)."""
+    # Only runs that matched a subject, or a person's export, make links.
+    makes_links = ~Q(matches=[]) | Q(system__connector="manual", result_file__gt="")
     runs: dict[int, list[ConnectorRun]] = defaultdict(list)
     for run in (
         ConnectorRun.objects.filter(
-            case_id__in=list(by_pk),
+            case__in=cases.values("pk"),
             gathering__lte=F("case__gathering"),
             state=ConnectorRun.State.SUCCEEDED,
         )
+        .filter(makes_links)
         .select_related("system")
         .order_by("case_id", "gathering", "round", "system_id")
     ):
         runs[run.case_id].append(run)
+    if not runs:
+        return {}
+    # What the judgment reads (and `state`, which the state machine reads as a case loads).
+    judged = Case.objects.filter(pk__in=list(runs)).only(
+        "state",
+        "email",
+        "verification_method",
+        "lookalike_flagged_at",
+        "lookalike_cleared_at",
+        "gathering",
+    )
     decisions: dict[int, list[RecordLink]] = defaultdict(list)
     for decision in RecordLink.objects.filter(case_id__in=list(runs)):
         decisions[decision.case_id].append(decision)
@@ -266,9 +277,12 @@ def undecided_link_counts(cases: QuerySet[Case]) -> dict[int, int]:
         "case_id", "kind", "value", "source", "status"
     ):
         rows[case_id].append(tuple(row))
-    return {
-        pk: sum(
-            1 for link in _subject_links(case, runs[pk], decisions[pk], rows[pk]) if link.undecided
+    counts = {
+        case.pk: sum(
+            1
+            for link in _subject_links(case, runs[case.pk], decisions[case.pk], rows[case.pk])
+            if link.undecided
         )
-        for pk, case in by_pk.items()
+        for case in judged
     }
+    return {pk: n for pk, n in counts.items() if n}
