@@ -79,10 +79,13 @@ BREACH_ASSESS = "casework.assess_breach"
 ROLE_GRANT_PERMS = ["casework.view_rolegrant", "casework.change_rolegrant"]
 
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
+# The dashboard (casework.dashboard): the DPO, the privacy team and the auditor.
+DASHBOARD = "casework.view_dashboard"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     PRIVACY_TEAM: [
         *_CASE_READ,
+        DASHBOARD,
         "casework.add_case",
         "casework.change_case",
         "casework.add_casenote",
@@ -93,6 +96,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     DPO: [
         *_CASE_READ,
+        DASHBOARD,
         "casework.add_case",
         "casework.change_case",
         "casework.add_casenote",
@@ -108,6 +112,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     AUDITOR: [
         *_CASE_READ,
+        DASHBOARD,
         "casework.view_breachrecord",
         "casework.view_auditchain",
         "casework.view_connectorrun",  # identifiers' values stay hidden from auditors

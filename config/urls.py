@@ -9,6 +9,8 @@ from casework.views import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # The DPO's dashboard: inside the admin site (its sign-in and second factor).
+    path("dashboard/", include("casework.dashboard.urls")),
 ]
 # The public portal: /en/request/, /sq/request/; /request/ redirects by Accept-Language.
 urlpatterns += i18n_patterns(path("", include(portal_urls)))

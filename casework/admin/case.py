@@ -36,6 +36,7 @@ from casework import deadlines, operations, permissions, roles, selectors, servi
 from casework.actors import Actor
 from casework.admin import audit as audit_admin
 from casework.admin.details import details_html
+from casework.admin.figures import DeadlineFilter, FailedSourceFilter, WaitingFilter
 from casework.admin.forms import (
     CaseIntakeForm,
 )
@@ -255,6 +256,10 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
         OverdueFilter,
         DueSoonFilter,
         RestrictionFilter,
+        # Behind the dashboard's figures (casework.dashboard).
+        DeadlineFilter,
+        WaitingFilter,
+        FailedSourceFilter,
     )
     search_fields = ("reference",)
     search_help_text = _("A case reference, or the subject's exact e-mail address.")

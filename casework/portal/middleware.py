@@ -11,8 +11,9 @@
 - Cache-Control: no-store, so that no shared or browser cache keeps a page with a token, a
   case's details or a download.
 
-The admin's pages get a Content-Security-Policy too (its own: inline style allowed, scripts
-only from our files). HSTS and secure cookies follow DSAR_SECURE in settings, for every page.
+The admin's pages (and the dashboard's, inside the admin) get a Content-Security-Policy too
+(its own: inline style allowed, scripts only from our files). HSTS and secure cookies follow
+DSAR_SECURE in settings, for every page.
 """
 
 from __future__ import annotations
@@ -54,6 +55,6 @@ class PortalSecurityHeadersMiddleware:
             carries_token = "token" in match.kwargs
             response.headers["Referrer-Policy"] = "no-referrer" if carries_token else "same-origin"
             add_never_cache_headers(response)
-        elif match is not None and "admin" in match.namespaces:
+        elif match is not None and {"admin", "dashboard"} & set(match.namespaces):
             response.headers["Content-Security-Policy"] = ADMIN_CONTENT_SECURITY_POLICY
         return response

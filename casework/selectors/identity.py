@@ -11,7 +11,11 @@ decide. The judgment is made here, once, from what the runs stored; nothing else
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from django.db.models import F, Q, QuerySet
 
 from casework.models import (
     Case,
@@ -84,6 +88,20 @@ def verified_channel(case: Case) -> set[Identifier]:
     number). Identity checked by staff another way (a call-back) proves the person, not which
     records are theirs: those are confirmed one by one. None of the e-mail while the request's
     address is flagged as a look-alike and staff have not cleared it."""
+    return _verified_channel(case, _identifier_rows(case))
+
+
+# A case's identifiers as the judgment reads them: (kind, value, source, status).
+IdentifierRow = tuple[str, str, str, str]
+
+
+def _identifier_rows(case: Case) -> list[IdentifierRow]:
+    return list(
+        CaseIdentifier.objects.filter(case=case).values_list("kind", "value", "source", "status")
+    )
+
+
+def _verified_channel(case: Case, rows: list[IdentifierRow]) -> set[Identifier]:
     channel: set[Identifier] = set()
     if (
         case.email
@@ -91,20 +109,14 @@ def verified_channel(case: Case) -> set[Identifier]:
         and not case.lookalike_held
     ):
         channel.add(Identifier("email", case.email))
-    for kind, value in CaseIdentifier.objects.filter(case=case, source="staff").values_list(
-        "kind", "value"
-    ):
-        channel.add(Identifier(kind, value))
+    channel |= {
+        Identifier(kind, value) for kind, value, source, _status in rows if source == "staff"
+    }
     return channel
 
 
-def _ambiguous(case: Case) -> set[Identifier]:
-    return {
-        Identifier(kind, value)
-        for kind, value in CaseIdentifier.objects.filter(
-            case=case, status=CaseIdentifier.Status.AMBIGUOUS
-        ).values_list("kind", "value")
-    }
+def _with_status(rows: list[IdentifierRow], status: str) -> set[Identifier]:
+    return {Identifier(kind, value) for kind, value, _source, s in rows if s == status}
 
 
 def subject_links(case: Case) -> list[SubjectLink]:
@@ -116,8 +128,6 @@ def subject_links(case: Case) -> list[SubjectLink]:
     with what its earlier gatherings established too: a subject record found to be the
     requester's then is still theirs (an erasure may since have masked the e-mail address
     that reached it), and what it held still leads to them."""
-    links: dict[tuple[int, str], SubjectLink] = {}
-    current: set[tuple[int, str]] = set()
     runs = (
         ConnectorRun.objects.filter(
             case=case, gathering__lte=case.gathering, state=ConnectorRun.State.SUCCEEDED
@@ -125,6 +135,20 @@ def subject_links(case: Case) -> list[SubjectLink]:
         .select_related("system")
         .order_by("gathering", "round", "system_id")
     )
+    return _subject_links(case, runs, RecordLink.objects.filter(case=case), None)
+
+
+def _subject_links(
+    case: Case,
+    runs: Iterable[ConnectorRun],
+    decisions: Iterable[RecordLink],
+    rows: list[IdentifierRow] | None,
+) -> list[SubjectLink]:
+    """`subject_links` from what was read for it: the case's succeeded runs (in the order
+    they were made), its decisions and (None: read here, only if there are links) its
+    identifiers."""
+    links: dict[tuple[int, str], SubjectLink] = {}
+    current: set[tuple[int, str]] = set()
     for run in runs:
         now = run.gathering == case.gathering
         if run.system.connector == "manual" and run.result_file:
@@ -152,18 +176,18 @@ def subject_links(case: Case) -> list[SubjectLink]:
                     link.counts[category] = link.counts.get(category, 0) + int(n)
     if not links:
         return []
-    for decision in RecordLink.objects.filter(case=case):
+    for decision in decisions:
         if (link := links.get((decision.system_id, decision.subject_key))) is not None:
             link.decision = decision
-    _judge(case, list(links.values()))
+    _judge(case, list(links.values()), _identifier_rows(case) if rows is None else rows)
     return [link for key, link in links.items() if key in current]
 
 
-def _judge(case: Case, links: list[SubjectLink]) -> None:
+def _judge(case: Case, links: list[SubjectLink], rows: list[IdentifierRow]) -> None:
     """Trust spreads from the verified channel through the records it reaches, round by round
     of the identity graph, until nothing changes; what it never reaches is held."""
-    trusted_ids = verified_channel(case)
-    ambiguous = _ambiguous(case)
+    trusted_ids = _verified_channel(case, rows)
+    ambiguous = _with_status(rows, CaseIdentifier.Status.AMBIGUOUS)
     pending = [link for link in links if not link.manual]
     changed = True
     while changed:
@@ -181,12 +205,7 @@ def _judge(case: Case, links: list[SubjectLink]) -> None:
                 pending.remove(link)
                 trusted_ids |= {i for i in link.identifiers if i not in ambiguous and i.usable}
                 changed = True
-    shown = {
-        Identifier(kind, value)
-        for kind, value in CaseIdentifier.objects.filter(
-            case=case, status=CaseIdentifier.Status.FOLLOWED
-        ).values_list("kind", "value")
-    }
+    shown = _with_status(rows, CaseIdentifier.Status.FOLLOWED)
     for link in links:
         if link.manual:
             decision = link.decision
@@ -219,3 +238,51 @@ def held_keys(case: Case) -> set[tuple[int, str]]:
 def undecided_links(case: Case) -> list[SubjectLink]:
     """Held records staff have not yet confirmed or left out: the review cannot complete."""
     return [link for link in subject_links(case) if link.undecided]
+
+
+def undecided_link_counts(cases: QuerySet[Case]) -> dict[int, int]:
+    """For each of `cases` with held records that wait for staff to confirm them or leave
+    them out (`undecided_links`), how many; read for all of them at once: four queries,
+    however many cases (the dashboard counts them over every case whose review is open)."""
+    # Only runs that matched a subject, or a person's export, make links.
+    makes_links = ~Q(matches=[]) | Q(system__connector="manual", result_file__gt="")
+    runs: dict[int, list[ConnectorRun]] = defaultdict(list)
+    for run in (
+        ConnectorRun.objects.filter(
+            case__in=cases.values("pk"),
+            gathering__lte=F("case__gathering"),
+            state=ConnectorRun.State.SUCCEEDED,
+        )
+        .filter(makes_links)
+        .select_related("system")
+        .order_by("case_id", "gathering", "round", "system_id")
+    ):
+        runs[run.case_id].append(run)
+    if not runs:
+        return {}
+    # What the judgment reads (and `state`, which the state machine reads as a case loads).
+    judged = Case.objects.filter(pk__in=list(runs)).only(
+        "state",
+        "email",
+        "verification_method",
+        "lookalike_flagged_at",
+        "lookalike_cleared_at",
+        "gathering",
+    )
+    decisions: dict[int, list[RecordLink]] = defaultdict(list)
+    for decision in RecordLink.objects.filter(case_id__in=list(runs)):
+        decisions[decision.case_id].append(decision)
+    rows: dict[int, list[IdentifierRow]] = defaultdict(list)
+    for case_id, *row in CaseIdentifier.objects.filter(case_id__in=list(runs)).values_list(
+        "case_id", "kind", "value", "source", "status"
+    ):
+        rows[case_id].append(tuple(row))
+    counts = {
+        case.pk: sum(
+            1
+            for link in _subject_links(case, runs[case.pk], decisions[case.pk], rows[case.pk])
+            if link.undecided
+        )
+        for case in judged
+    }
+    return {pk: n for pk, n in counts.items() if n}
