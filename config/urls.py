@@ -9,6 +9,8 @@ from casework.views import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    # The staff REST API (/api/v1/), its OpenAPI schema and docs page.
+    path("api/", include("casework.api.urls")),
 ]
 # The public portal: /en/request/, /sq/request/; /request/ redirects by Accept-Language.
 urlpatterns += i18n_patterns(path("", include(portal_urls)))
