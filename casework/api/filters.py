@@ -42,7 +42,9 @@ class CaseFilter(django_filters.FilterSet):
         label=_("Assignee's username; “none” for unassigned cases"),
         max_length=150,
     )
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("Overdue"))
+    overdue = django_filters.ChoiceFilter(
+        choices=(("true", "true"), ("false", "false")), method="filter_overdue", label=_("Overdue")
+    )
     received_after = django_filters.DateFilter(
         method="filter_received_after", label=_("Received on or after (YYYY-MM-DD)")
     )
@@ -62,7 +64,9 @@ class CaseFilter(django_filters.FilterSet):
 
     def filter_overdue(self, queryset, name, value):
         overdue = selectors.overdue_cases().values("pk")
-        return queryset.filter(pk__in=overdue) if value else queryset.exclude(pk__in=overdue)
+        if value == "true":
+            return queryset.filter(pk__in=overdue)
+        return queryset.exclude(pk__in=overdue)
 
     def filter_received_after(self, queryset, name, value):
         # From the day's first instant in the controller's time zone (as due dates are kept).
