@@ -24,7 +24,10 @@ from casework.models import (
 )
 from casework.services.intake import Intake
 
-Username = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+def username() -> serializers.SlugRelatedField:
+    """A staff member by username (null: nobody)."""
+    return serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
 
 class FiledCaseSerializer(serializers.ModelSerializer):
@@ -37,7 +40,7 @@ class FiledCaseSerializer(serializers.ModelSerializer):
 
 
 class CaseSerializer(serializers.ModelSerializer):
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    assignee = username()
 
     class Meta:
         model = Case
@@ -79,6 +82,10 @@ class ReviewCountsSerializer(serializers.Serializer):
 
 
 class CaseDetailSerializer(CaseSerializer):
+    # Codes, or "" when none applies (the model's blank choice).
+    restriction_ground = serializers.CharField(read_only=True)
+    verification_method = serializers.CharField(read_only=True)
+    awaiting_purpose = serializers.CharField(read_only=True)
     sources = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
 
@@ -184,7 +191,7 @@ class OperationResultSerializer(serializers.Serializer):
 
 class RecordDecisionSerializer(serializers.ModelSerializer):
     system = serializers.CharField(source="run.system.slug")
-    decided_by = Username
+    decided_by = username()
 
     class Meta:
         model = RecordDecision
@@ -207,7 +214,7 @@ class FulfilmentActionSerializer(serializers.ModelSerializer):
     """An action's structure and progress; not the values it writes."""
 
     system = serializers.CharField(source="system.slug")
-    confirmed_by = Username
+    confirmed_by = username()
 
     class Meta:
         model = FulfilmentAction
@@ -228,8 +235,8 @@ class FulfilmentActionSerializer(serializers.ModelSerializer):
 
 
 class FulfilmentPlanSerializer(serializers.ModelSerializer):
-    submitted_by = Username
-    approved_by = Username
+    submitted_by = username()
+    approved_by = username()
     actions = FulfilmentActionSerializer(many=True, read_only=True)
 
     class Meta:
