@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["gathering", "fulfilment", "bundles", "access", "portal", "devserver"]
+BENCHMARKS = ["gathering", "fulfilment", "bundles", "access", "portal", "devserver", "api_fuzz"]
 
 
 def main(argv: list[str]) -> int:

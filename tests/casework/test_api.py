@@ -336,3 +336,26 @@ def test_inactive_staff_lose_access_with_their_key(make_case):
     gone.is_active = False
     gone.save()
     assert_error(client.get(CASES), 401)
+
+
+def _list_queries(client, query) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(CASES, query).status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("query", [{}, {"overdue": "true", "request_type": "access"}])
+def test_the_number_of_queries_of_the_list_does_not_grow_with_the_cases(
+    alice, bob, make_case, query
+):
+    client = client_for(alice)
+    make_case()
+    client.get(CASES)  # the key's first use is noted once (last_used_at)
+    few = _list_queries(client, query)
+    for i in range(8):
+        case = make_case(email=f"more{i}@demo.example")
+        Case.objects.filter(pk=case.pk).update(assignee=bob, due_at=timezone.now())
+    assert _list_queries(client, query) == few
