@@ -5,7 +5,16 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["gathering", "fulfilment", "bundles", "access", "portal", "devserver", "dashboard"]
+BENCHMARKS = [
+    "gathering",
+    "fulfilment",
+    "bundles",
+    "access",
+    "portal",
+    "devserver",
+    "dashboard",
+    "api_fuzz",
+]
 
 
 def main(argv: list[str]) -> int:

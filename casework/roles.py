@@ -133,6 +133,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.delete_publicholiday",
         *REGIME_TABLE_PERMS,
         *ROLE_GRANT_PERMS,
+        # Keys of the staff API: listed and revoked (issued by `manage.py issue_api_token`).
+        "casework.view_apitoken",
+        "casework.change_apitoken",
     ],
     # Files requests and follows the ones it filed (casework.selectors.access), nothing else.
     INTAKE: ["casework.file_case"],

@@ -54,7 +54,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "rest_framework",  # for the staff REST API (its issue); no endpoint uses it yet
+    "rest_framework",  # the staff REST API (casework/api/)
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from our own static files
     "dsar",
     "exporters",
     "casework",
@@ -485,9 +488,61 @@ DSAR_CONNECTORS = {
     "manual": "dsar.connectors.manual.ManualConnector",
 }
 
+# --- The staff REST API (casework/api/) ----------------------------------------------------
+# Bearer keys live this many days (issued by POST /api/v1/auth/token/ or `issue_api_token`).
+DSAR_API_TOKEN_DAYS = env.int("DSAR_API_TOKEN_DAYS", default=30)
+if DSAR_API_TOKEN_DAYS < 1:
+    raise ImproperlyConfigured("DSAR_API_TOKEN_DAYS must be at least 1")
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a request without credentials is answered 401 with WWW-Authenticate: Bearer.
+        "casework.api.authentication.BearerTokenAuthentication",
+        "casework.api.authentication.StaffSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["casework.api.filters.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "casework.api.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+        "rest_framework.throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env.str("DSAR_API_RATE_ANON", default="60/minute"),
+        "user": env.str("DSAR_API_RATE_USER", default="1200/minute"),
+        "api_token": env.str("DSAR_API_RATE_TOKEN", default="10/minute"),
+    },
+    "EXCEPTION_HANDLER": "casework.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "casework.api.schema.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DSAR casework API",
+    "DESCRIPTION": (
+        "The staff REST API: cases, their operations, review decisions, plans, the audit "
+        "trail and the source systems. Errors answer {code, message, fields}."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStateEnum": "casework.models.case.State",
+        "RegimeEnum": "casework.deadlines.REGIME_CHOICES",
+        "PlanStateEnum": "casework.models.fulfilment.FulfilmentPlan.State",
+        "PlanActionStateEnum": "casework.models.fulfilment.FulfilmentAction.State",
+    },
 }
 
 # --- Logging: no personal data; our own code logs identifiers (case ids, references) only ----

@@ -11,6 +11,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The DPO's dashboard: inside the admin site (its sign-in and second factor).
     path("dashboard/", include("casework.dashboard.urls")),
+    # The staff REST API (/api/v1/), its OpenAPI schema and docs page.
+    path("api/", include("casework.api.urls")),
 ]
 # The public portal: /en/request/, /sq/request/; /request/ redirects by Accept-Language.
 urlpatterns += i18n_patterns(path("", include(portal_urls)))

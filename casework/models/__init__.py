@@ -2,6 +2,7 @@
 public portal and the workers' health. Import them from here (`from casework.models import
 Case`); each module holds one topic."""
 
+from casework.models.api import ApiToken
 from casework.models.audit import (
     AppendOnlyModel,
     AppendOnlyQuerySet,
@@ -57,6 +58,7 @@ __all__ = [
     "CHANGING_TYPES",
     "OPEN_STATES",
     "RESPONSE_STATES",
+    "ApiToken",
     "AppendOnlyModel",
     "AppendOnlyQuerySet",
     "AskPurpose",
