@@ -317,3 +317,33 @@ class TokenSerializer(serializers.Serializer):
     prefix = serializers.CharField()
     name = serializers.CharField()
     expires_at = serializers.DateTimeField()
+
+
+class FigureValueField(serializers.Field):
+    """A count (an integer), a share or a duration (a number), or null where nothing was
+    measured: kept as it is, not cast to a float."""
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"type": "number", "nullable": True})
+class FigureValue(FigureValueField):
+    pass
+
+
+class DashboardFigureSerializer(serializers.Serializer):
+    figure = serializers.CharField(help_text="e.g. open, overdue, sla_share_in_time, received")
+    month = serializers.CharField(allow_blank=True, help_text="YYYY-MM, or empty")
+    regime = serializers.CharField(allow_blank=True)
+    request_type = serializers.CharField(allow_blank=True)
+    state = serializers.CharField(allow_blank=True)
+    channel = serializers.CharField(allow_blank=True)
+    detail = serializers.CharField(allow_blank=True)
+    value = FigureValue()
+
+
+class DashboardFiguresSerializer(serializers.Serializer):
+    start = serializers.DateField()
+    end = serializers.DateField()
+    figures = DashboardFigureSerializer(many=True)

@@ -30,6 +30,7 @@ urlpatterns = [
     path(
         "v1/source-systems/<slug:slug>/", views.SourceSystemDetail.as_view(), name="source-system"
     ),
+    path("v1/dashboard/figures/", views.DashboardFigures.as_view(), name="dashboard-figures"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Anything else under /api/ answers 404 in the API's error format.

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import Http404, QueryDict
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp import match_token, user_has_device
 from drf_spectacular.types import OpenApiTypes
@@ -24,6 +25,9 @@ from casework.api import serializers as s
 from casework.api.filters import CaseFilter
 from casework.api.permissions import READ_CASES, CaseListPermission, any_of
 from casework.api.schema import ErrorSerializer
+from casework.dashboard.figures import every_figure
+from casework.dashboard.forms import FiltersForm
+from casework.deadlines import REGIME_CHOICES
 from casework.models import (
     ApiToken,
     AuditEvent,
@@ -31,6 +35,7 @@ from casework.models import (
     FulfilmentAction,
     FulfilmentPlan,
     RecordDecision,
+    RequestType,
 )
 from casework.selectors.access import of_visible_cases, visible_cases
 from casework.selectors.sources import system_health
@@ -39,6 +44,7 @@ from casework.services.filing import case_file
 from casework.signin import TOO_MANY_FAILURES, count_failure, signin_allowed
 from dsar.models import SourceSystem
 
+VIEW_DASHBOARD = "casework.view_dashboard"
 REFERENCE = OpenApiParameter(
     "reference", str, OpenApiParameter.PATH, description="DSAR-YYYY-NNNNNN"
 )
@@ -442,3 +448,53 @@ def _check_second_factor(request, user, code: str) -> None:
     if match_token(user, code) is None:
         count_failure(user.get_username(), request._request)
         raise exceptions.AuthenticationFailed(_("Wrong code."), code="otp_invalid")
+
+
+# --- the dashboard's figures ------------------------------------------------------------------------
+
+DASHBOARD_FILTERS = [
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (default: a year ago)"),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day (default: today)"),
+    OpenApiParameter("regime", str, enum=[code for code, _label in REGIME_CHOICES]),
+    OpenApiParameter("request_type", str, enum=list(RequestType.values)),
+    OpenApiParameter("assignee", str, description="A username"),
+]
+
+
+class DashboardFigures(APIView):
+    permission_classes = [any_of(VIEW_DASHBOARD)]
+
+    @extend_schema(
+        operation_id="dashboard_figures",
+        summary="Every figure of the dashboard",
+        parameters=DASHBOARD_FILTERS,
+        responses={200: s.DashboardFiguresSerializer, 400: ErrorSerializer},
+        description="The rows of the dashboard's CSV: one number a row, with the month, "
+        "regime, type, state, channel or detail it is for. Counts include confidential cases; "
+        "no row names a case.",
+    )
+    def get(self, request):
+        unknown = sorted(set(request.query_params) - set(FiltersForm.FIELDS))
+        if unknown:
+            raise exceptions.ValidationError(
+                {name: [_("Unknown parameter.")] for name in unknown}, code="unknown_parameter"
+            )
+        now = timezone.now()
+        query = request.query_params.copy()
+        if query.get("assignee"):  # a username, as in the case list's filter
+            user = (
+                FiltersForm(now=now).fields["assignee"].queryset.filter(username=query["assignee"])
+            )
+            query["assignee"] = str(user.first().pk) if user.exists() else "-1"
+        form = FiltersForm.from_query(query, now=now)
+        if form.is_bound and not form.is_valid():
+            raise exceptions.ValidationError(
+                {name: [str(e) for e in errors] for name, errors in form.errors.items()}
+            )
+        filters = form.filters()
+        figures = [
+            {**row, "detail": "" if row["detail"] in ("", None) else str(row["detail"])}
+            for row in every_figure(filters, now)
+        ]
+        body = {"start": filters.start, "end": filters.end, "figures": figures}
+        return Response(s.DashboardFiguresSerializer(body).data)

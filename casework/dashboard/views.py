@@ -26,6 +26,7 @@ from django.utils.translation import ngettext
 from casework import roles
 from casework.dashboard import links
 from casework.dashboard.charts import bar_chart
+from casework.dashboard.figures import COLUMNS, every_figure
 from casework.dashboard.forms import FIRST_YEAR, LAST_YEAR, FiltersForm
 from casework.deadlines import REGIME_CHOICES
 from casework.models import OPEN_STATES, Channel, RequestType, State
@@ -395,78 +396,12 @@ def index(request: HttpRequest) -> HttpResponse:
 
 # --- CSV ---------------------------------------------------------------------------------------
 
-CSV_HEADER = ["figure", "month", "regime", "request_type", "state", "channel", "detail", "value"]
 
-
-def _row(figure: str, value: Any, **columns: Any) -> list[Any]:
-    cells = {"figure": figure, "value": value, **columns}
-    out = []
-    for name in CSV_HEADER:
-        cell = cells.get(name, "")
-        if isinstance(cell, dt.date):
-            cell = cell.strftime("%Y-%m")
-        elif isinstance(cell, float):
-            cell = round(cell, 3)
-        elif isinstance(cell, str):
-            cell = neutralise(cell)
-        out.append("" if cell is None else cell)
-    return out
-
-
-def figure_rows(filters: dashboard.Filters, now: dt.datetime) -> list[list[Any]]:
-    """Every figure of the dashboard, one number a row (codes, not labels)."""
-    rows = []
-    work = dashboard.workload(filters, now)
-    for (state, request_type), n in sorted(work.cells.items()):
-        rows.append(_row("open", n, state=state, request_type=request_type))
-    for request_type, n in sorted(work.overdue_by_type.items()):
-        rows.append(_row("overdue", n, request_type=request_type))
-    for request_type, n in sorted(work.due_soon_by_type.items()):
-        rows.append(_row("due_soon", n, request_type=request_type, detail=work.due_soon_days))
-    sla = dashboard.sla_compliance(filters, now)
-    for month in sla.months:
-        rows.append(_row("sla_answered", month.answered, month=month.month))
-        rows.append(_row("sla_answered_in_time", month.in_time, month=month.month))
-        rows.append(_row("sla_share_in_time", month.share, month=month.month))
-    for regime, months in sla.by_regime.items():
-        for month in months:
-            rows.append(_row("sla_answered", month.answered, month=month.month, regime=regime))
-            rows.append(
-                _row("sla_answered_in_time", month.in_time, month=month.month, regime=regime)
-            )
-    spread = dashboard.time_to_close(filters, now)
-    for request_type, figures in [("", spread.overall), *spread.by_type.items()]:
-        rows.append(_row("days_to_close_median", figures.median_days, request_type=request_type))
-        rows.append(_row("days_to_close_p90", figures.p90_days, request_type=request_type))
-    received = dashboard.volumes(filters, now)
-    for request_type, counts in received.by_type.items():
-        for month in received.months:
-            n = counts.get(month, 0)
-            rows.append(_row("received", n, month=month, request_type=request_type))
-    for channel, counts in received.by_channel.items():
-        for month in received.months:
-            rows.append(_row("received", counts.get(month, 0), month=month, channel=channel))
-    extended = dashboard.extensions(filters, now)
-    for request_type, n in sorted(extended.by_type.items()):
-        rows.append(_row("extended", n, request_type=request_type))
-    for ground, n in extended.grounds:
-        rows.append(_row("extension_ground", n, detail=ground))
-    refused = dashboard.refusals(filters, now)
-    for request_type, n in sorted(refused.by_type.items()):
-        rows.append(_row("refused", n, request_type=request_type))
-    rows.append(_row("refused_as_unfounded", refused.unfounded))
-    for ground, n in refused.grounds:
-        rows.append(_row("refusal_ground", n, detail=ground))
-    for system in dashboard.connector_health(filters, now):
-        rows.append(_row("searches_7_days", system.searches, detail=system.name))
-        rows.append(_row("searches_failed_7_days", system.failed, detail=system.name))
-        rows.append(_row("search_mean_ms_7_days", system.mean_ms, detail=system.name))
-    waiting = dashboard.waiting(filters, now)
-    rows.append(_row("plans_waiting_for_approval", waiting.plans))
-    rows.append(_row("releases_waiting_for_approval", waiting.releases))
-    rows.append(_row("records_waiting_for_staff", waiting.records))
-    rows.append(_row("cases_with_records_waiting", waiting.record_cases))
-    return rows
+def csv_cell(value: Any) -> Any:
+    """A spreadsheet cannot take a cell for a formula (exporters.formats.neutralise)."""
+    if value is None:
+        return ""
+    return neutralise(value) if isinstance(value, str) else value
 
 
 def _csv(rows: list[list[Any]], filename: str) -> HttpResponse:
@@ -487,7 +422,8 @@ def figures_csv(request: HttpRequest) -> HttpResponse:
         return TemplateResponse(request, "dashboard/index.html", context, status=400)
     filters = form.filters()
     name = f"dsar-figures-{filters.start:%Y%m%d}-{filters.end:%Y%m%d}.csv"
-    return _csv([CSV_HEADER, *figure_rows(filters, now)], name)
+    rows = [[csv_cell(f[name]) for name in COLUMNS] for f in every_figure(filters, now)]
+    return _csv([list(COLUMNS), *rows], name)
 
 
 # --- the yearly report ---------------------------------------------------------------------------

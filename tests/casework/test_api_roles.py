@@ -24,6 +24,7 @@ READS = {
     "/api/v1/audit-events/": (200, 200, 200, 403, 403),
     "/api/v1/source-systems/": (200, 200, 200, 200, 403),
     "/api/v1/source-systems/crm/": (200, 200, 200, 200, 403),
+    "/api/v1/dashboard/figures/": (200, 200, 200, 403, 403),
 }
 # A confidential case the privacy team and the auditor are not named on.
 CONFIDENTIAL = {
