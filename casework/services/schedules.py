@@ -31,7 +31,11 @@ def schedule_change(
     require_perm(actor, CHANGE_SCHEDULE)
     check_interval(every=every, period=period)
     with transaction.atomic():
-        locked = PeriodicTask.objects.select_for_update().select_related("interval").get(pk=task.pk)
+        locked = (
+            PeriodicTask.objects.select_for_update(of=("self",))
+            .select_related("interval")
+            .get(pk=task.pk)
+        )
         before = _described(locked)
         # Intervals are shared between schedules: point this one at the wanted interval, never
         # change a shared row under another schedule's feet.

@@ -93,9 +93,14 @@ def test_no_schedule_is_left_in_settings_to_overwrite_the_database(settings):
     assert settings.CELERY_BEAT_SCHEDULER == "casework.beat:HeartbeatScheduler"
 
 
-def test_beat_reads_the_database_and_a_restart_keeps_a_changed_interval():
+def test_beat_reads_the_database_and_a_restart_keeps_a_changed_interval(monkeypatch):
+    import django_celery_beat.schedulers
+
     from casework.beat import HeartbeatScheduler
     from config.celery import app
+
+    # Beat closes its stale connections; here the connection is the test's transaction.
+    monkeypatch.setattr(django_celery_beat.schedulers, "close_old_connections", lambda: None)
 
     hourly, _ = IntervalSchedule.objects.get_or_create(every=2, period="hours")
     PeriodicTask.objects.filter(name=REMINDERS).update(interval=hourly)
