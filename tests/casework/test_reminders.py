@@ -312,6 +312,19 @@ def test_a_subject_told_by_the_confirmation_link_is_not_told_again(
     assert [m for m in mailoutbox if m.to == [ARTA]] == []
 
 
+def test_the_acknowledgement_of_a_case_verified_by_staff_confirms_receipt(
+    ccpa_case, alice, mailoutbox, django_capture_on_commit_callbacks
+):
+    case = ccpa_case()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.case_verify(case=case, actor=Actor.staff(alice), note="Call-back on record")
+    case.refresh_from_db()
+    assert case.receipt_confirmed_at is not None
+    mailoutbox.clear()
+    run(case.received_at + dt.timedelta(hours=2), django_capture_on_commit_callbacks)
+    assert [m for m in mailoutbox if m.to == [ARTA]] == []
+
+
 def test_a_gdpr_case_gets_no_receipt_confirmation(
     make_case, mailoutbox, django_capture_on_commit_callbacks
 ):

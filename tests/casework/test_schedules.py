@@ -127,6 +127,11 @@ def change_url(name: str) -> str:
 
 def test_the_administrator_changes_an_interval_and_pauses_a_schedule(client, adam):
     client.force_login(adam)
+    page = client.get(change_url(REMINDERS))
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    assert set(form.fields) == {"every", "period", "enabled"}
+    assert (form.initial["every"], form.initial["period"]) == (6, "hours")
     response = client.post(change_url(REMINDERS), {"every": "3", "period": "hours"})
     assert response.status_code == 302, response.content.decode()[:2000]
     row = PeriodicTask.objects.select_related("interval").get(name=REMINDERS)
