@@ -20,6 +20,7 @@ from exporters.letters import render_letter
 # decision, and the letter itself where the subject may not be e-mailed.
 LETTER_FOR_NOTICE = {
     "acknowledged": "acknowledgement",
+    "received": "acknowledgement",  # "we have received your request, we answer by ..."
     "question": "question",
     "rejected": "refusal",
     "extended": "extension",

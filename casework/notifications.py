@@ -6,12 +6,10 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.utils import timezone
 
 from casework import deadlines, letters, selectors
 from casework.mail import send_email
 from casework.models import Case, ConnectorRun, Notice
-from casework.permissions import assignable_staff
 from casework.portal import emails
 from casework.services import notices
 
@@ -45,6 +43,7 @@ def _email_decision(case: Case, notice: str) -> None:
 
 EMAILS = {
     Notice.ACKNOWLEDGED: emails.send_acknowledgement,
+    Notice.RECEIVED: emails.send_receipt_confirmation,
     Notice.QUESTION: emails.send_question,
     Notice.REJECTED: lambda case: _email_decision(case, Notice.REJECTED),
     Notice.EXTENDED: lambda case: _email_decision(case, Notice.EXTENDED),
@@ -58,8 +57,13 @@ def notify_subject(case: Case, notice: str) -> str:
     """Tell the subject of `notice` (casework.models.Notice), the one way every notice goes:
     by e-mail where the subject may be e-mailed (`selectors.may_email`), else by post, as a
     letter for staff to print and post, which the status page lists too. The subject is
-    acknowledged once. Returns the channel ("email" or "post"; "" when nothing was due)."""
+    acknowledged once, and told we received the request only while no message said so.
+    Returns the channel ("email" or "post"; "" when nothing was due)."""
     if notice == Notice.ACKNOWLEDGED and selectors.notice_given(case, notice):
+        return ""
+    if notice == Notice.RECEIVED and (
+        case.receipt_confirmed_at is not None or selectors.notice_given(case, notice)
+    ):
         return ""
     if selectors.may_email(case):
         EMAILS[notice](case)
@@ -70,30 +74,6 @@ def notify_subject(case: Case, notice: str) -> str:
         channel = "post"
     logger.info("case %s: %s notice by %s", case.reference, notice, channel)
     return channel
-
-
-def send_deadline_reminders(*, days: int) -> int:
-    """One digest per staff member: their cases (or unassigned ones) due soon or overdue."""
-    now = timezone.now()
-    due = list(selectors.cases_due_within(days=days, now=now).select_related("assignee"))
-    overdue = list(selectors.overdue_cases(now=now).select_related("assignee"))
-    if not due and not overdue:
-        return 0
-    team = list(assignable_staff().exclude(email=""))
-    sent = 0
-    for member in team:
-        mine = [c for c in due if c.assignee_id in (None, member.pk)]
-        late = [c for c in overdue if c.assignee_id in (None, member.pk)]
-        if not mine and not late:
-            continue
-        send_email(
-            to=[member.email],
-            template="casework/email/deadline_reminder",
-            context={"due": mine, "overdue": late, "days": days, "site_url": settings.SITE_URL},
-            language=settings.LANGUAGE_CODE,
-        )
-        sent += 1
-    return sent
 
 
 def notify_manual_search(run_id: int) -> bool:

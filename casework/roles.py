@@ -78,6 +78,15 @@ BREACH_ASSESS = "casework.assess_breach"
 # Roles that work cases are given by two people: an administrator or a DPO confirms.
 ROLE_GRANT_PERMS = ["casework.view_rolegrant", "casework.change_rolegrant"]
 
+# Beat's schedules (casework/admin/schedules.py): the administrator changes their interval and
+# whether they run; the intervals are rows the change points at.
+SCHEDULE_PERMS = [
+    "django_celery_beat.view_periodictask",
+    "django_celery_beat.change_periodictask",
+    "django_celery_beat.view_intervalschedule",
+    "django_celery_beat.add_intervalschedule",
+]
+
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
 # The dashboard (casework.dashboard): the DPO, the privacy team and the auditor.
 DASHBOARD = "casework.view_dashboard"
@@ -136,6 +145,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Keys of the staff API: listed and revoked (issued by `manage.py issue_api_token`).
         "casework.view_apitoken",
         "casework.change_apitoken",
+        *SCHEDULE_PERMS,
     ],
     # Files requests and follows the ones it filed (casework.selectors.access), nothing else.
     INTAKE: ["casework.file_case"],

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save, pre_save
 from django.dispatch import receiver
 
-from casework import roles
+from casework import roles, schedules
 from casework.actors import Actor
 from casework.portal.selectors import forget_controller_identity
 
@@ -20,6 +20,12 @@ def restore_roles(sender, app_config=None, using="default", apps=global_apps, **
     # Runs after migrate and after a test flush, which empties the groups the migration made.
     if app_config is not None and app_config.label == "casework":
         roles.sync_roles(apps, using=using)
+        # Beat's schedules too (created by a migration; a flush empties their table).
+        try:
+            apps.get_model("django_celery_beat", "PeriodicTask")
+        except LookupError:
+            return  # not migrated that far
+        schedules.install_schedules(apps, using=using)
 
 
 @receiver(user_logged_in)

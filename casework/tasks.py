@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django_fsm import TransitionNotAllowed
 
 from casework import anchors, notifications, selectors, services
@@ -55,10 +54,17 @@ def expire_unverified_cases() -> int:
     return expired
 
 
-@shared_task(acks_late=True)
-def send_deadline_reminders() -> int:
-    """Beat: remind assignees (or the whole privacy team) of cases due soon or overdue."""
-    return notifications.send_deadline_reminders(days=settings.DSAR_DUE_SOON_DAYS)
+@shared_task(acks_late=True, **RETRY)
+def send_reminders() -> dict:
+    """Beat (`send-reminders`): deadline reminders, escalations, extensions to announce, CCPA
+    receipt confirmations and the digest of unassigned cases (casework.services.reminders)."""
+    return services.send_reminders()
+
+
+@shared_task(acks_late=True, **RETRY)
+def send_deadline_reminders() -> dict:
+    """The reminder job's former name: a message queued before an upgrade still runs it."""
+    return services.send_reminders()
 
 
 @shared_task(acks_late=True, **RETRY)

@@ -32,6 +32,13 @@ def celery_worker(queue: str, name: str, concurrency: int) -> list[str]:
     return [PY, "-m", "celery", "-A", "config", "worker", *options]
 
 
+def celery_beat() -> list[str]:
+    """The command of Celery beat: its schedules come from the database (django-celery-beat,
+    casework/schedules.py) through the scheduler that also writes its heartbeat; no file."""
+    scheduler = "casework.beat:HeartbeatScheduler"
+    return [PY, "-m", "celery", "-A", "config", "beat", "-l", "info", "-S", scheduler]
+
+
 def prepare(var_dir: Path, *, demo: bool, desk_port: str) -> str:
     """What every start does before the processes run: migrate, the cache table, the register,
     the demo staff and the demo systems. A restart with nothing changed changes nothing (no
@@ -135,18 +142,7 @@ def main() -> int:
         # Sweeps have a queue and a worker of their own: they never wait behind the backlog
         # they are there to clear.
         "sweeper": celery_worker(os.environ.get("DSAR_SWEEP_QUEUE", "dsar-sweeps"), "sweeper", 1),
-        "beat": [
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "-l",
-            "info",
-            "--schedule",
-            str(var_dir / "celerybeat-schedule"),
-        ],
+        "beat": celery_beat(),
     }
     if demo:
         commands["supportdesk"] = [

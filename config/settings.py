@@ -4,7 +4,6 @@ Every value has a development default so that `make run` needs no servers; DSAR_
 (set by docker-compose) demands real keys from the environment and turns on hardening.
 """
 
-from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -58,6 +57,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our own static files
+    # Beat's schedules live in the database (casework/schedules.py); before casework, whose
+    # admin replaces its admin and whose roles need its permissions.
+    "django_celery_beat",
     "dsar",
     "exporters",
     "casework",
@@ -305,6 +307,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+# No results are kept, so nothing to clean: beat adds no `celery.backend_cleanup` schedule.
+CELERY_RESULT_EXPIRES = None
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
@@ -312,14 +316,21 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("DSAR_CELERY_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 # Loaded by every worker; casework.apps loads them in web processes too (casework.queue).
 CELERY_IMPORTS = ["casework.tasks"]
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-_SWEEP_INTERVAL = env.int("DSAR_SWEEP_INTERVAL", default=30)
+# Beat reads its schedules from the database (django-celery-beat): a data migration creates
+# them (casework/schedules.py), the administrator changes their intervals in the admin, and no
+# schedule in settings overwrites them at a restart. The scheduler also writes beat's heartbeat.
+CELERY_BEAT_SCHEDULER = "casework.beat:HeartbeatScheduler"
+# Beat writes a heartbeat row this often; /healthz calls beat down after 3 missed beats.
+DSAR_BEAT_HEARTBEAT_SECONDS = env.int("DSAR_BEAT_HEARTBEAT_SECONDS", default=10)
+# The sweeps' interval (and expiry) at migration time: it seeds their schedules' rows.
+DSAR_SWEEP_INTERVAL = env.int("DSAR_SWEEP_INTERVAL", default=30)
+if DSAR_SWEEP_INTERVAL < 1 or DSAR_BEAT_HEARTBEAT_SECONDS < 1:
+    raise ImproperlyConfigured("DSAR_SWEEP_INTERVAL and DSAR_BEAT_HEARTBEAT_SECONDS must be >= 1")
 # A sweep is worth running only while it is current: while no worker runs, beat must not pile
 # up sweeps that would each re-queue the same work once a worker is back.
 # Sweeps go to a queue of their own, consumed by a worker process of its own (`make run`,
 # docker-compose): a sweep must not wait behind the backlog it is there to clear.
 DSAR_SWEEP_QUEUE = env.str("DSAR_SWEEP_QUEUE", default="dsar-sweeps")
-_SWEEP_OPTIONS = {"expires": _SWEEP_INTERVAL, "queue": DSAR_SWEEP_QUEUE}
 CELERY_TASK_ROUTES = {
     "casework.tasks.sweep_*": {"queue": DSAR_SWEEP_QUEUE},
     "casework.tasks.export_audit_anchor": {"queue": DSAR_SWEEP_QUEUE},
@@ -330,53 +341,6 @@ DSAR_AUDIT_ANCHOR_SINK = env.str("DSAR_AUDIT_ANCHOR_SINK", default="casework.anc
 DSAR_AUDIT_ANCHOR_FILE = env.str(
     "DSAR_AUDIT_ANCHOR_FILE", default=str(VAR_DIR / "audit" / "anchors.jsonl")
 )
-CELERY_BEAT_SCHEDULE = {
-    "expire-unverified-cases": {
-        "task": "casework.tasks.expire_unverified_cases",
-        "schedule": timedelta(hours=1),
-    },
-    "sweep-gathering": {
-        "task": "casework.tasks.sweep_gathering",
-        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
-        "options": _SWEEP_OPTIONS,
-    },
-    "sweep-submissions": {
-        "task": "casework.tasks.sweep_submissions",
-        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
-        "options": _SWEEP_OPTIONS,
-    },
-    "sweep-fulfilment": {
-        "task": "casework.tasks.sweep_fulfilment",
-        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
-        "options": _SWEEP_OPTIONS,
-    },
-    "export-audit-anchor": {
-        "task": "casework.tasks.export_audit_anchor",
-        "schedule": timedelta(seconds=DSAR_AUDIT_ANCHOR_SECONDS),
-        "options": {"expires": DSAR_AUDIT_ANCHOR_SECONDS, "queue": DSAR_SWEEP_QUEUE},
-    },
-    "sweep-bundles": {
-        "task": "casework.tasks.sweep_bundles",
-        "schedule": timedelta(seconds=_SWEEP_INTERVAL),
-        "options": _SWEEP_OPTIONS,
-    },
-    "purge-expired-bundles": {
-        "task": "casework.tasks.purge_expired_bundles",
-        "schedule": timedelta(hours=6),
-    },
-    "purge-gathered-records": {
-        "task": "casework.tasks.purge_gathered_records",
-        "schedule": timedelta(hours=24),
-    },
-    "purge-failed-submissions": {
-        "task": "casework.tasks.purge_failed_submissions",
-        "schedule": timedelta(hours=24),
-    },
-    "send-deadline-reminders": {
-        "task": "casework.tasks.send_deadline_reminders",
-        "schedule": timedelta(hours=6),
-    },
-}
 # A worker writes a heartbeat row this often; /healthz calls a worker down after 3 missed beats.
 DSAR_WORKER_HEARTBEAT_SECONDS = env.int("DSAR_WORKER_HEARTBEAT_SECONDS", default=10)
 

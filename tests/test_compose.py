@@ -102,10 +102,19 @@ def test_the_sweeper_consumes_the_sweep_queue_and_the_worker_the_rest(services, 
     assert "inspect ping" in " ".join(services["sweeper"]["healthcheck"]["test"])
 
 
-def test_beat_runs_celery_beat_with_its_schedule_on_the_volume(services):
+def test_beat_runs_celery_beat_with_its_schedules_in_the_database(services, settings):
     command = command_text(services["beat"])
     assert re.search(r"\bcelery -A config beat\b", command)
-    assert "/var/lib/dsar/celerybeat-schedule" in command
+    assert "celerybeat-schedule" not in command and "--schedule" not in command
+    # The scheduler comes from settings (the same image and environment as every service).
+    assert settings.CELERY_BEAT_SCHEDULER == "casework.beat:HeartbeatScheduler"
+
+
+def test_beat_healthcheck_reads_the_heartbeat_its_scheduler_writes(services):
+    test = services["beat"]["healthcheck"]["test"]
+    text = " ".join(test) if isinstance(test, list) else test
+    assert "manage.py check_beat" in text
+    assert "celerybeat-schedule" not in text
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

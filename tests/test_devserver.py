@@ -33,6 +33,12 @@ def start(var_dir: Path) -> subprocess.CompletedProcess:
     )
 
 
+def scheduled(var_dir: Path) -> dict[str, str]:
+    with closing(sqlite3.connect(var_dir / "dsar.sqlite3")) as conn:
+        query = "SELECT name, task FROM django_celery_beat_periodictask WHERE enabled"
+        return dict(conn.execute(query))
+
+
 def audit_actions(var_dir: Path) -> list[str]:
     with closing(sqlite3.connect(var_dir / "dsar.sqlite3")) as conn:
         return [row[0] for row in conn.execute("SELECT action FROM casework_auditevent")]
@@ -44,9 +50,14 @@ def test_a_restart_with_nothing_changed_writes_no_audit_event_and_no_noise(tmp_p
     written = audit_actions(tmp_path)
     assert written.count("register.sourcesystem.created") == 5
 
+    schedules = scheduled(tmp_path)
+    assert schedules["send-reminders"] == "casework.tasks.send_reminders"
+    assert schedules["sweep-gathering"] == "casework.tasks.sweep_gathering"
+
     again = start(tmp_path)
     assert again.returncode == 0, again.stderr
     assert audit_actions(tmp_path) == written
+    assert scheduled(tmp_path) == schedules
     assert "already exists" not in again.stdout + again.stderr
 
 
@@ -65,3 +76,11 @@ def test_make_run_names_no_outbox_when_mail_goes_elsewhere():
 
     text = banner("http://127.0.0.1:8000", password="pw", mail_dir="", demo=False)
     assert "outbox" not in text.lower()
+
+
+def test_make_run_starts_beat_on_the_database_schedules_without_a_file():
+    from config.devserver import celery_beat
+
+    command = celery_beat()
+    assert command[command.index("-S") + 1] == settings.CELERY_BEAT_SCHEDULER
+    assert not any("celerybeat-schedule" in part or part == "--schedule" for part in command)

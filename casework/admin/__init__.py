@@ -2,4 +2,14 @@
 review parts and its operations), the audit trail, possible breaches, the public portal's tables
 and the calendar. Importing this package registers them all."""
 
-from casework.admin import api, audit, breach, case, holidays, letters, portal, staff  # noqa: F401
+from casework.admin import (  # noqa: F401
+    api,
+    audit,
+    breach,
+    case,
+    holidays,
+    letters,
+    portal,
+    schedules,
+    staff,
+)

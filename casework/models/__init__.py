@@ -44,9 +44,10 @@ from casework.models.fulfilment import (
     PlanKeep,
 )
 from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
-from casework.models.health import WorkerHeartbeat
+from casework.models.health import BeatHeartbeat, WorkerHeartbeat
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.processors import ProcessorInstruction, RecipientNotice
+from casework.models.reminders import Reminder
 from casework.models.review import RecordDecision
 from casework.models.staff import RoleGrant
 from casework.models.work import WorkItem
@@ -66,6 +67,7 @@ __all__ = [
     "AuditChain",
     "AuditCheckpoint",
     "AuditEvent",
+    "BeatHeartbeat",
     "BreachRecord",
     "Bundle",
     "Case",
@@ -91,6 +93,7 @@ __all__ = [
     "RecordDecision",
     "RecordLink",
     "ReferenceCounter",
+    "Reminder",
     "RequestType",
     "RestrictionGround",
     "RoleGrant",

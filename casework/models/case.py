@@ -697,6 +697,9 @@ class Notice(models.TextChoices):
 
     # Worded for the subject: the status page lists the letters by these names.
     ACKNOWLEDGED = "acknowledged", _("Acknowledgement of your request")
+    # CCPA/CPRA: receipt confirmed within 10 business days, to a subject who had no other
+    # message saying so (casework.services.reminders).
+    RECEIVED = "received", _("Confirmation that we received your request")
     QUESTION = "question", _("A question about your request")
     REJECTED = "rejected", _("Our decision not to act on your request")
     EXTENDED = "extended", _("An extension of the time to answer")

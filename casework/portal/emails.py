@@ -75,6 +75,22 @@ def send_acknowledgement(case: Case) -> bool:
     return True
 
 
+def send_receipt_confirmation(case: Case) -> bool:
+    """CCPA/CPRA: we received the request (the reference, when, and when we will answer).
+    For a subject no other message told yet; no link: nothing to do with it."""
+    if not may_email(case):
+        return False
+    send_email(
+        to=[case.email],
+        template="casework/email/received",
+        context=_base_context(case),
+        language=case.language,
+        cases=[case],
+    )
+    logger.info("case %s: receipt confirmation sent", case.reference)
+    return True
+
+
 def send_status_links(email: str, language: str) -> int:
     """One e-mail with a fresh status link for each of the address's recent requests; nothing
     when there are none (the page that asked answers the same either way)."""

@@ -63,7 +63,9 @@ from casework.services.identity import (
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
 from casework.services.release import breach_assess, release_revoke
+from casework.services.reminders import send_reminders
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
+from casework.services.schedules import schedule_change
 from casework.services.submissions import (
     delete_submissions,
     receive_submission,
@@ -133,7 +135,9 @@ __all__ = [
     "request_bundle",
     "retry_failed",
     "retry_submission",
+    "schedule_change",
     "send_link_code",
+    "send_reminders",
     "start_gathering",
     "submit_request",
     "wake_opener",

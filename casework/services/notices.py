@@ -11,10 +11,13 @@ from casework.actors import Actor
 from casework.audit import record_event
 from casework.models import Case, Notice, PostalLetter
 from casework.permissions import require_perm
-from casework.services.case import _lock, case_complete_when_told
+from casework.services.case import _lock, case_complete_when_told, case_confirm_receipt
 from casework.services.fulfilment import lift_if_told
 
 NOTICE_SENT = "case.notice_sent"
+# Notices that tell the subject we received the request (CCPA/CPRA asks for it within 10
+# business days): sent by e-mail, or a letter once posted, they confirm receipt.
+RECEIPT_NOTICES = (Notice.ACKNOWLEDGED, Notice.RECEIVED)
 LETTER_POSTED = "case.letter_posted"
 
 
@@ -34,6 +37,8 @@ def record_notice(*, case: Case, notice: str, channel: str) -> None:
         )
         if told:
             case_complete_when_told(case=case, already_locked=True)
+    if notice in RECEIPT_NOTICES and channel == "email":
+        case_confirm_receipt(case=case, actor=Actor.system(), how=f"{notice} e-mail")
     if notice == Notice.LIFTING and channel == "email":
         lift_if_told(case)  # told: the restriction may now be lifted
 
@@ -71,6 +76,8 @@ def letter_mark_posted(*, letter: PostalLetter, actor: Actor) -> PostalLetter:
         )
         if locked.notice == Notice.READY:
             case_complete_when_told(case=locked.case, already_locked=True)
+    if locked.notice in RECEIPT_NOTICES:
+        case_confirm_receipt(case=locked.case, actor=actor, how=f"{locked.notice} letter posted")
     if locked.notice == Notice.LIFTING:
         lift_if_told(locked.case)  # told: the restriction may now be lifted
     return locked

@@ -74,8 +74,11 @@ def test_an_intact_trail_agrees_with_its_exported_anchors(sink, make_case):
     assert out.getvalue().startswith("OK:")
 
 
-def test_the_beat_exports_the_anchor_on_the_sweepers_queue(settings):
-    entry = settings.CELERY_BEAT_SCHEDULE["export-audit-anchor"]
-    assert entry["task"] == "casework.tasks.export_audit_anchor"
-    assert entry["schedule"].total_seconds() == settings.DSAR_AUDIT_ANCHOR_SECONDS == 300
-    assert entry["options"]["queue"] == settings.DSAR_SWEEP_QUEUE
+def test_the_beat_exports_the_anchor_on_the_sweepers_queue(settings, db):
+    from django_celery_beat.models import PeriodicTask
+
+    entry = PeriodicTask.objects.select_related("interval").get(name="export-audit-anchor")
+    assert entry.task == "casework.tasks.export_audit_anchor"
+    assert entry.interval.every == settings.DSAR_AUDIT_ANCHOR_SECONDS == 300
+    assert entry.interval.period == "seconds"
+    assert entry.queue == settings.DSAR_SWEEP_QUEUE

@@ -27,6 +27,10 @@ ADMIN_PAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "casework.CountryRegime": {"view": (DPO, ADM), "add": (DPO, ADM)},
     "casework.PublicHoliday": {"view": (ADM,), "add": (ADM,)},
     "casework.RoleGrant": {"view": (DPO, ADM), "add": ()},
+    # API keys: issued by `manage.py issue_api_token` or the token endpoint, never here.
+    "casework.ApiToken": {"view": (ADM,), "add": ()},
+    # Beat's schedules: interval and enabled only; none added here.
+    "django_celery_beat.PeriodicTask": {"view": (ADM,), "add": ()},
     # One row, the controller: added once (the test database has none yet).
     "dsar.ControllerInfo": {"view": (PT, DPO, AUD, ADM), "add": (DPO, ADM)},
     "dsar.RetentionRule": {"view": (PT, DPO, AUD, ADM), "add": (DPO,)},

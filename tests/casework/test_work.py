@@ -326,6 +326,9 @@ def test_sweeps_go_to_a_queue_of_their_own():
         assert route["queue"].name == settings.DSAR_SWEEP_QUEUE
     route = app.amqp.router.route({}, "casework.tasks.run_connector")
     assert route["queue"].name == settings.CELERY_TASK_DEFAULT_QUEUE
-    for entry in settings.CELERY_BEAT_SCHEDULE.values():
-        if entry["task"].startswith("casework.tasks.sweep_"):
-            assert entry["options"]["queue"] == settings.DSAR_SWEEP_QUEUE
+    from django_celery_beat.models import PeriodicTask
+
+    sweeps = PeriodicTask.objects.filter(task__startswith="casework.tasks.sweep_")
+    assert sweeps.count() == 4
+    for entry in sweeps:
+        assert entry.queue == settings.DSAR_SWEEP_QUEUE
