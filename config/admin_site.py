@@ -29,6 +29,7 @@ class DsarAdminSite(admin.AdminSite):
     def each_context(self, request):
         context = super().each_context(request)
         context["outbox_enabled"] = outbox.outbox_enabled()
+        context["dashboard_allowed"] = request.user.has_perm("casework.view_dashboard")
         return context
 
     def has_permission(self, request):

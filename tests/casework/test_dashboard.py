@@ -382,6 +382,13 @@ def test_administrators_and_intake_clients_are_refused(persona, url, request, cl
     assert client.get(url).status_code == 403
 
 
+def test_the_admin_home_links_to_the_dashboard_for_those_who_may_open_it(client, dora, adam):
+    client.force_login(dora)
+    assert reverse("dashboard:index") in client.get(reverse("admin:index")).content.decode()
+    client.force_login(adam)
+    assert reverse("dashboard:index") not in client.get(reverse("admin:index")).content.decode()
+
+
 def test_a_visitor_is_sent_to_the_staff_sign_in(client):
     page = client.get(reverse("dashboard:index"))
     assert page.status_code == 302
