@@ -121,6 +121,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     AUDITOR: [
         *_CASE_READ,
+        "casework.view_postalletter",  # what the subject was told, on paper
         DASHBOARD,
         "casework.view_breachrecord",
         "casework.view_auditchain",

@@ -197,12 +197,21 @@ def test_staff_open_the_letter_and_mark_it_posted(lost, alice, client):
     assert AuditEvent.objects.filter(case=lost, action="case.letter_posted").exists()
 
 
-def test_an_auditor_cannot_mark_a_letter_posted(lost, audrey):
+def test_an_auditor_reads_the_letters_but_cannot_mark_one_posted(lost, audrey, client):
     letter = services.queue_letter(case=lost, notice=Notice.ACKNOWLEDGED)
     from django.core.exceptions import PermissionDenied
 
     with pytest.raises(PermissionDenied):
         services.letter_mark_posted(letter=letter, actor=Actor.staff(audrey))
+    client.force_login(audrey)
+    response = client.get(reverse("admin:casework_postalletter_pdf", args=[letter.pk]))
+    assert lost.reference in pdf_text(response.content)
+    client.post(
+        reverse("admin:casework_postalletter_changelist"),
+        {"action": "mark_posted", "_selected_action": [letter.pk]},
+    )
+    letter.refresh_from_db()
+    assert letter.state == PostalLetter.State.TO_POST
 
 
 def test_mailbox_lost_moves_from_the_details_to_its_field(make_case):

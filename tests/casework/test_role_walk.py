@@ -22,7 +22,7 @@ ADMIN_PAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "casework.Case": {"view": (PT, DPO, AUD), "add": (PT, DPO)},
     "casework.AuditEvent": {"view": (PT, DPO, AUD), "add": ()},
     "casework.BreachRecord": {"view": (DPO, AUD), "add": ()},
-    "casework.PostalLetter": {"view": (PT, DPO), "add": ()},
+    "casework.PostalLetter": {"view": (PT, DPO, AUD), "add": ()},
     "casework.PortalSubmission": {"view": (PT, DPO), "add": ()},
     "casework.CountryRegime": {"view": (DPO, ADM), "add": (DPO, ADM)},
     "casework.PublicHoliday": {"view": (ADM,), "add": (ADM,)},
