@@ -53,6 +53,7 @@ DPO_ONLY = [
     "decide_objection",
     "view_confidential",
     "manage_confidential",
+    "hold_case",
 ]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
@@ -143,6 +144,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 # team by model, so that new register models need no change here.
 REGISTER_EDITORS = (ADMINISTRATOR, DPO)
 REGISTER_VIEWERS = (PRIVACY_TEAM, AUDITOR)
+# Register models only the DPO changes (the administrator reads them): the retention rules,
+# among them how long our own case files are kept (dsar.models.CASE_FILES_RULE).
+DPO_ONLY_REGISTER = ("retentionrule",)
 
 
 def sync_roles(apps=None, using: str = "default") -> None:
@@ -169,7 +173,13 @@ def sync_roles(apps=None, using: str = "default") -> None:
     for name, wanted in ROLE_PERMISSIONS.items():
         codes = list(wanted)
         if name in REGISTER_EDITORS:
-            codes += register_edit
+            codes += [
+                k
+                for k in register_edit
+                if name == DPO
+                or k.startswith("dsar.view_")
+                or k.split("_", 1)[1] not in DPO_ONLY_REGISTER
+            ]
         elif name in REGISTER_VIEWERS:
             codes += register_view
         group, _ = Group.objects.using(using).get_or_create(name=name)

@@ -56,6 +56,13 @@ def expire_unverified_cases() -> int:
 
 
 @shared_task(acks_late=True)
+def purge_closed_cases() -> int:
+    """Beat (daily): reduce closed cases kept their accountability period to anonymous
+    statistics; cases on legal hold are left alone."""
+    return services.purge_expired_cases()
+
+
+@shared_task(acks_late=True)
 def send_deadline_reminders() -> int:
     """Beat: remind assignees (or the whole privacy team) of cases due soon or overdue."""
     return notifications.send_deadline_reminders(days=settings.DSAR_DUE_SOON_DAYS)

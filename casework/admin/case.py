@@ -365,6 +365,8 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                     "rejection_reason",
                     "rejected_as_unfounded",
                     "closed_at",
+                    "legal_hold",
+                    "purged_at",
                     "created_at",
                     "updated_at",
                 )
@@ -406,6 +408,16 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
     @admin.display(description=_("details"))
     def details_list(self, case: Case) -> str:
         return details_html(case.details)
+
+    @admin.display(description=_("legal hold"))
+    def legal_hold(self, case: Case) -> str:
+        if case.legal_hold_at is None:
+            return "—"
+        return _("Since %(at)s, by %(by)s: %(reason)s") % {
+            "at": date_format(timezone.localtime(case.legal_hold_at), "j M Y"),
+            "by": case.legal_hold_by or "—",
+            "reason": case.legal_hold_reason,
+        }
 
     @admin.display(description=_("days left"), ordering="due_at")
     def days_left_badge(self, case: Case) -> str:

@@ -58,6 +58,12 @@ from casework.services.identity import (
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
 from casework.services.release import breach_assess, release_revoke
+from casework.services.retention import (
+    case_lift_legal_hold,
+    case_set_legal_hold,
+    purge_closed_case,
+    purge_expired_cases,
+)
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
 from casework.services.submissions import (
     delete_submissions,
@@ -91,6 +97,7 @@ __all__ = [
     "case_extend",
     "case_flag_duplicate",
     "case_fulfil",
+    "case_lift_legal_hold",
     "case_lift_restriction",
     "case_mark_bundle_ready",
     "case_mark_gathered",
@@ -100,6 +107,7 @@ __all__ = [
     "case_record_response",
     "case_reject",
     "case_search_again",
+    "case_set_legal_hold",
     "case_start_gathering",
     "case_submit_plan",
     "case_verify",
@@ -117,6 +125,8 @@ __all__ = [
     "plan_request",
     "plan_retry",
     "plan_submit",
+    "purge_closed_case",
+    "purge_expired_cases",
     "queue_letter",
     "receive_submission",
     "redact_value",
