@@ -27,6 +27,7 @@ from casework.services.case import (
     case_verify,
     case_withdraw,
 )
+from casework.services.dossier import build_dossier, check_export_dossier, export_dossier
 from casework.services.fulfilment import (
     CorrectionDecision,
     action_confirm,
@@ -79,6 +80,7 @@ __all__ = [
     "action_confirm",
     "advance",
     "breach_assess",
+    "build_dossier",
     "case_add_identifier",
     "case_add_note",
     "case_answered",
@@ -112,12 +114,14 @@ __all__ = [
     "case_submit_plan",
     "case_verify",
     "case_withdraw",
+    "check_export_dossier",
     "complete_manual_run",
     "complete_review",
     "confirm_identifier",
     "decide_record_link",
     "delete_submissions",
     "exclude_record",
+    "export_dossier",
     "export_to_medium",
     "letter_mark_posted",
     "plan_decide_corrections",
