@@ -49,13 +49,14 @@ class DossierLetter:
 @dataclass(frozen=True)
 class DossierEntry:
     """A line of the deadline's history or of the decisions: when, what, by whom, the outcome
-    (a new due date, "manifestly unfounded", ...) and the reason recorded."""
+    ("manifestly unfounded", ...), the reason recorded and the due date it set."""
 
     at: dt.datetime | None
     what: str
     by: str = ""
     outcome: str = ""
     reason: str = ""
+    due: dt.date | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ the dossier shows of the subject what the letters showed them (their name and ad
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from typing import Any
@@ -157,7 +158,7 @@ def _dossier_facts(case: Case, now) -> DossierFacts:
         DossierEntry(
             case.received_at,
             _("Request received; deadline"),
-            outcome=str(deadlines.local_date(case.original_due_at or case.due_at)),
+            due=deadlines.local_date(case.original_due_at or case.due_at),
         )
     ]
     letters: list[DossierLetter] = []
@@ -202,8 +203,8 @@ def _dossier_facts(case: Case, now) -> DossierFacts:
                     event.created_at,
                     _("Deadline extended"),
                     _by(event),
-                    str(event.details.get("to", "")),
-                    reason_of(event) or case.extension_reason,
+                    reason=reason_of(event) or case.extension_reason,
+                    due=_date(event.details.get("to")),
                 )
             )
         if action == "case.notice_sent":
@@ -246,7 +247,7 @@ def _dossier_facts(case: Case, now) -> DossierFacts:
             DossierEntry(
                 case.closed_at,
                 _("Closed: %(state)s") % {"state": case.get_state_display()},
-                outcome=str(deadlines.local_date(case.due_at)),
+                due=deadlines.local_date(case.due_at),
             )
         )
 
@@ -304,6 +305,13 @@ def _dossier_facts(case: Case, now) -> DossierFacts:
         ],
         trail_intact=chain_intact(case),
     )
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def _hold(case: Case) -> str:
