@@ -215,6 +215,7 @@ def test_dpo_sees_reject_and_extend_too(client, dora, make_case):
         "merge",
         "add_note",
         "extend",
+        "set_legal_hold",
     }
 
 

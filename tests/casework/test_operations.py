@@ -171,6 +171,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
             "reason": "Many systems",
         },
         "reject": {"reason": "Manifestly unfounded", "unfounded": False},
+        "set_legal_hold": {"reason": "Inquiry of the authority, ref. IDP-17"},
         "assign": {"assignee": alice},
         "add_note": {"note": "Called twice"},
         "clear_lookalike": {"note": "Called the phone on the customer record"},
@@ -261,6 +262,8 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "withdraw",
         "merge",
         "assign",
+        "set_legal_hold",
+        "lift_legal_hold",
         "add_note",
     ]
 
