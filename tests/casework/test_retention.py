@@ -283,6 +283,15 @@ def test_a_case_on_legal_hold_is_not_purged_until_the_hold_is_lifted(
     assert actions[-1] == "case.purged"
 
 
+def test_our_copies_after_an_erasure_spare_a_held_case(gathered, dora):
+    """purge_after_erasure deletes the records of the subject's earlier cases through the same
+    function as the daily purge: a held case keeps them."""
+    services.case_set_legal_hold(case=gathered, actor=Actor.staff(dora), reason="Litigation")
+    runs = ConnectorRun.objects.filter(case=gathered)
+    assert gathering_engine.delete_gathered_records(runs, after_erasure="DSAR-X") == 0
+    assert runs.exclude(result_file="").exists()
+
+
 def test_a_bundle_of_a_held_case_outlives_its_expiry(
     gathered, dora, alice, bob, django_capture_on_commit_callbacks
 ):

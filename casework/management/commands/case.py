@@ -147,6 +147,8 @@ class Command(BaseCommand):
         write(f"  received   {deadlines.local_date(case.received_at)}")
         write(f"  due        {due}{extended}")
         write(f"  assignee   {case.assignee.get_username() if case.assignee else '-'}")
+        if case.legal_hold_at:
+            write(f"  legal hold since {deadlines.local_date(case.legal_hold_at)}")
         identifiers = CaseIdentifier.objects.filter(case=case)
         if identifiers:
             write("  identifiers")
