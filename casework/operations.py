@@ -753,6 +753,34 @@ OPERATIONS: tuple[Operation, ...] = (
         fields=(_reason(),),
     ),
     Operation(
+        "set_legal_hold",
+        _("Set a legal hold"),
+        _(
+            "For litigation or a regulator's inquiry: while the case is on legal hold, nothing "
+            "of it is purged (gathered records, bundles, our copies after an erasure, the "
+            "case file after its accountability period) until you lift the hold."
+        ),
+        services.case_set_legal_hold,
+        permissions.check_set_legal_hold,
+        permission="casework.hold_case",
+        fields=(_reason(_("Why the case is held, e.g. the inquiry's or the claim's reference.")),),
+        done=lambda _case: str(_("The case is on legal hold.")),
+    ),
+    Operation(
+        "lift_legal_hold",
+        _("Lift the legal hold"),
+        _(
+            "The case is purged again when its time comes: its gathered records and bundles "
+            "at once if their time has passed, the case file after its accountability period."
+        ),
+        services.case_lift_legal_hold,
+        permissions.check_lift_legal_hold,
+        permission="casework.hold_case",
+        fields=(NOTE,),
+        danger=True,
+        done=lambda _case: str(_("The legal hold is lifted.")),
+    ),
+    Operation(
         "add_note",
         _("Add internal note"),
         _("Adds an internal note to the case. The subject does not see it."),

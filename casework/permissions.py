@@ -426,3 +426,19 @@ def check_revoke_release(case: Case, actor: Actor) -> None:
 
 def check_assess_breach(actor: Actor) -> None:
     require_perm(actor, roles.BREACH_ASSESS)
+
+
+def check_set_legal_hold(case: Case, actor: Actor) -> None:
+    """The DPO puts a case on legal hold (litigation, a regulator's inquiry): no purge of any
+    kind touches it until lifted. A case already purged has nothing left to hold."""
+    require_perm(actor, "casework.hold_case")
+    if case.purged_at is not None:
+        raise TransitionNotAllowed(_("The case was reduced to anonymous statistics already."))
+    if case.legal_hold_at is not None:
+        raise ValidationError(_("The case is on legal hold already."))
+
+
+def check_lift_legal_hold(case: Case, actor: Actor) -> None:
+    require_perm(actor, "casework.hold_case")
+    if case.legal_hold_at is None:
+        raise ValidationError(_("The case is not on legal hold."))

@@ -53,6 +53,7 @@ DPO_ONLY = [
     "decide_objection",
     "view_confidential",
     "manage_confidential",
+    "hold_case",
 ]
 SYSTEM_ONLY = ["start_gathering", "mark_gathered", "expire_case"]
 
@@ -162,7 +163,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 # team by model, so that new register models need no change here.
 REGISTER_EDITORS = (ADMINISTRATOR, DPO)
 REGISTER_VIEWERS = (PRIVACY_TEAM, AUDITOR)
-# Retention rules decide how long data is kept: the DPO's to change; the others read them.
+# Retention rules decide how long data is kept, among them how long our own case files are kept
+# (dsar.models.CASE_FILES_RULE): the DPO's to change; the others read them.
 RETENTION_EDITORS = (DPO,)
 RETENTION_CHANGES = {f"dsar.{a}_retentionrule" for a in ("add", "change", "delete")}
 

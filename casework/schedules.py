@@ -81,6 +81,16 @@ def default_schedules() -> list[Schedule]:
             description="Delete gathered records whose case's retention has ended.",
         ),
         Schedule(
+            "purge-closed-cases",
+            TASKS + "purge_closed_cases",
+            24,
+            "hours",
+            description=(
+                "Reduce closed cases past their accountability period to anonymous statistics "
+                "(cases on legal hold are left alone)."
+            ),
+        ),
+        Schedule(
             "purge-failed-submissions",
             TASKS + "purge_failed_submissions",
             24,

@@ -67,6 +67,13 @@ def send_deadline_reminders() -> dict:
     return services.send_reminders()
 
 
+@shared_task(acks_late=True)
+def purge_closed_cases() -> int:
+    """Beat (daily): reduce closed cases kept their accountability period to anonymous
+    statistics; cases on legal hold are left alone."""
+    return services.purge_expired_cases()
+
+
 @shared_task(acks_late=True, **RETRY)
 def notify_subject(case_id: int, notice: str) -> str:
     """Tell the subject of a notice: by e-mail, or by a letter for staff to post."""

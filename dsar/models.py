@@ -21,6 +21,11 @@ FALLBACK_LANGUAGE = "en"
 # Six years: the statement's (§8) usual upper bound on keeping personal data.
 DEFAULT_RECENT_DAYS = 90
 DEFAULT_RETENTION_MONTHS = 72
+# Our own case files (the DSAR cases, their letters and notes): kept for accountability this
+# long after a case closes, then reduced to an anonymous statistics row. The period is the
+# register's rule CASE_FILES_RULE, which the DPO edits; this default applies while it has none.
+CASE_FILES_RULE = "case_files"
+DEFAULT_CASE_FILES_MONTHS = 36
 
 category_code_validator = RegexValidator(
     r"^\d+(\.\d+)*$", _("Use the statement's section number, for example 2.4.1.")
@@ -147,6 +152,15 @@ class RetentionRule(BilingualText, models.Model):
 
     def __str__(self) -> str:
         return self.name_en
+
+    @classmethod
+    def case_files_months(cls) -> int:
+        """How many months our own case files are kept after a case closes (the rule
+        CASE_FILES_RULE; DEFAULT_CASE_FILES_MONTHS while it is missing or has no period)."""
+        months = (
+            cls.objects.filter(code=CASE_FILES_RULE).values_list("period_months", flat=True).first()
+        )
+        return months or DEFAULT_CASE_FILES_MONTHS
 
 
 class Recipient(BilingualText, models.Model):

@@ -388,6 +388,8 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                     "rejection_reason",
                     "rejected_as_unfounded",
                     "closed_at",
+                    "legal_hold",
+                    "purged_at",
                     "created_at",
                     "updated_at",
                 )
@@ -434,6 +436,16 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
     @admin.display(description=_("details"))
     def details_list(self, case: Case) -> str:
         return details_html(case.details)
+
+    @admin.display(description=_("legal hold"))
+    def legal_hold(self, case: Case) -> str:
+        if case.legal_hold_at is None:
+            return "—"
+        return _("Since %(at)s, by %(by)s: %(reason)s") % {
+            "at": date_format(timezone.localtime(case.legal_hold_at), "j M Y"),
+            "by": case.legal_hold_by or "—",
+            "reason": case.legal_hold_reason,
+        }
 
     @admin.display(description=_("days left"), ordering="due_at")
     def days_left_badge(self, case: Case) -> str:
@@ -594,7 +606,25 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
             }
             for op in operations.offered(case, Actor.staff(request.user))
             if op.button
-        ]
+        ] + self.dossier_button(request, case)
+
+    def dossier_button(self, request: HttpRequest, case: Case) -> list[dict[str, Any]]:
+        try:
+            services.check_export_dossier(case, Actor.staff(request.user))
+        except PermissionDenied:
+            return []
+        info = self.opts.app_label, self.opts.model_name
+        url = reverse(f"{self.admin_site.name}:{info[0]}_{info[1]}_dossier", args=[case.pk])
+        return [{"name": "dossier", "label": _("Dossier (PDF)"), "url": url, "danger": False}]
+
+    def dossier_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The case's dossier, for staff who may see the case (the export is audited)."""
+        case = self._case_or_404(request, object_id)
+        pdf = services.export_dossier(case=case, actor=Actor.staff(request.user))
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{case.reference}-dossier.pdf"'
+        response["Cache-Control"] = "no-store"
+        return response
 
     # --- confirmation pages ----------------------------------------------------------------------
 
@@ -646,6 +676,11 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
                 "<path:object_id>/processor/<int:instruction_id>/resend/",
                 view(self.processor_resend_view),
                 name="{}_{}_processor_resend".format(*info),
+            ),
+            path(
+                "<path:object_id>/dossier/",
+                view(self.dossier_view),
+                name="{}_{}_dossier".format(*info),
             ),
             path(
                 "<path:object_id>/review/",

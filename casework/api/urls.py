@@ -23,6 +23,7 @@ urlpatterns = [
     path(
         "v1/cases/<str:reference>/decisions/", views.CaseDecisions.as_view(), name="case-decisions"
     ),
+    path("v1/cases/<str:reference>/dossier/", views.CaseDossier.as_view(), name="case-dossier"),
     path("v1/cases/<str:reference>/plans/", views.CasePlans.as_view(), name="case-plans"),
     path("v1/cases/<str:reference>/events/", views.CaseEvents.as_view(), name="case-events"),
     path("v1/audit-events/", views.AuditEvents.as_view(), name="audit-events"),

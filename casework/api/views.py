@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import authenticate
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Prefetch
-from django.http import Http404, QueryDict
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,6 +40,7 @@ from casework.models import (
 from casework.selectors.access import of_visible_cases, visible_cases
 from casework.selectors.sources import system_health
 from casework.services.api_tokens import api_token_issue, api_token_revoke
+from casework.services.dossier import export_dossier
 from casework.services.filing import case_file
 from casework.signin import TOO_MANY_FAILURES, count_failure, signin_allowed
 from dsar.models import SourceSystem
@@ -127,6 +128,36 @@ class CaseDetail(APIView):
         if not request.user.has_perm(READ_CASES):
             return Response(s.FiledCaseSerializer(case).data)
         return Response(s.CaseDetailSerializer(case).data)
+
+
+class CaseDossier(APIView):
+    permission_classes = [any_of(READ_CASES)]
+
+    @extend_schema(
+        operation_id="cases_dossier",
+        summary="The case's dossier (PDF)",
+        parameters=[REFERENCE],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="Timeline, audit events, letters, deadlines, decisions and plans; "
+                "no gathered values",
+            )
+        },
+        description="For a regulator's inquiry or a complaint. The export is on the case's "
+        "audit trail.",
+    )
+    def get(self, request, reference: str):
+        case = _visible_case(request, reference)
+        with audit.origin(entered_via="api"):
+            try:
+                pdf = export_dossier(case=case, actor=Actor.staff(request.user))
+            except PermissionDenied as exc:
+                raise exceptions.PermissionDenied(str(exc)) from None
+        response = HttpResponse(pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="dossier-{case.reference}.pdf"'
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 # --- operations -----------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from casework.selectors.bundles import (
     ready_notice_lost,
     with_unregistered_categories,
 )
+from casework.selectors.retention import not_on_hold
 from casework.services.bundles import case_mark_bundle_ready
 from casework.services.case import case_complete_when_told
 from casework.spool import EXPORT_PREFIX, Spool, scratch, scratch_folders
@@ -205,11 +206,12 @@ def complete_told_cases() -> int:
 
 
 def purge_expired(now: dt.datetime | None = None) -> int:
-    """Delete bundles past their retention, with their keys (they live in the file)."""
+    """Delete bundles past their retention, with their keys (they live in the file). A case on
+    legal hold keeps its bundles (past their expiry nothing downloads them)."""
     now = now or timezone.now()
-    expired = Bundle.objects.filter(state=Bundle.State.READY, expires_at__lt=now).select_related(
-        "case"
-    )
+    expired = not_on_hold(
+        Bundle.objects.filter(state=Bundle.State.READY, expires_at__lt=now), via="case"
+    ).select_related("case")
     count = 0
     for bundle in expired:
         delete_bundle(bundle)

@@ -46,6 +46,7 @@ from casework.selectors.fulfilment import (
     plan_may_run,
 )
 from casework.selectors.identity import verified_channel
+from casework.selectors.retention import not_on_hold
 from casework.selectors.review import records_left_in
 from casework.services.fulfilment import (
     DraftedPlan,
@@ -649,7 +650,9 @@ def purge_own_copies(case_id: int) -> dict[str, int]:
         ConnectorRun.objects.filter(case__in=same_subject), after_erasure=case.reference
     )
     bundles = 0
-    for bundle in Bundle.objects.filter(case__in=same_subject, state=Bundle.State.READY):
+    # A case on legal hold keeps its copies (and gathered records: delete_gathered_records).
+    ready = Bundle.objects.filter(case__in=same_subject, state=Bundle.State.READY)
+    for bundle in not_on_hold(ready, via="case"):
         delete_bundle(bundle, after_erasure=case.reference)
         bundles += 1
     return {"files": files, "bundles": bundles}

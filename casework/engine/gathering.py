@@ -27,6 +27,7 @@ from casework import notifications, queue, results, work
 from casework.actors import Actor
 from casework.audit import record_event, take_case
 from casework.models import Case, ConnectorRun, State
+from casework.selectors.retention import not_on_hold
 from casework.services.gathering import _as_dicts, advance
 from dsar.connectors import (
     ConfigurationError,
@@ -280,9 +281,14 @@ def purge_results(now: dt.datetime | None = None) -> int:
 
 def delete_gathered_records(runs, **details) -> int:
     """Delete the stored records of `runs` (a queryset); the rows keep their counts, the
-    files and keys go. Each case says how many files it lost. Returns the files deleted."""
+    files and keys go. Each case says how many files it lost. Returns the files deleted.
+    A case on legal hold keeps its records, whoever asks."""
     purged_cases: dict[int, int] = {}
-    stored = runs.exclude(result_file="").values_list("pk", "case_id", "result_file")
+    stored = (
+        not_on_hold(runs, via="case")
+        .exclude(result_file="")
+        .values_list("pk", "case_id", "result_file")
+    )
     for run_id, case_id, name in stored.iterator():
         results.delete(name)
         ConnectorRun.objects.filter(pk=run_id).update(result_file="")

@@ -357,6 +357,17 @@ class Case(ConcurrentTransitionMixin, models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # A legal hold set by the DPO (litigation, a regulator's inquiry): no purge of any kind
+    # touches the case until it is lifted (`casework.services.retention`).
+    legal_hold_at = models.DateTimeField(_("legal hold since"), null=True, blank=True)
+    legal_hold_reason = models.TextField(_("reason for the legal hold"), blank=True)
+    legal_hold_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Reduced to an anonymous statistics row once its accountability period ran out: the
+    # subject's fields are blank, its notes, letters and files gone; its audit trail stays.
+    purged_at = models.DateTimeField(_("purged"), null=True, blank=True)
+
     class Meta:
         ordering = ["due_at"]
         indexes = [
@@ -384,7 +395,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(email="") | ~Q(postal_address=""), name="case_has_contact_channel"
+                # A purged case (casework.services.retention) keeps no contact at all.
+                condition=~Q(email="") | ~Q(postal_address="") | Q(purged_at__isnull=False),
+                name="case_has_contact_channel",
             ),
         ]
         permissions = [
@@ -412,6 +425,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("view_confidential", "Can see every confidential case (DPO)"),
             ("manage_confidential", "Can make a case confidential and name who sees it (DPO)"),
             ("view_dashboard", "Can see the dashboard's figures (DPO, privacy team, auditor)"),
+            ("hold_case", "Can set and lift a legal hold on a case (DPO)"),
         ]
 
     def __str__(self) -> str:
@@ -433,6 +447,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def on_legal_hold(self) -> bool:
+        return self.legal_hold_at is not None
 
     # --- transitions: guards and field changes only; services do the rest ----------------
 

@@ -32,6 +32,7 @@ from casework.services.confidential import (
     case_make_confidential,
     case_name_confidential_staff,
 )
+from casework.services.dossier import build_dossier, check_export_dossier, export_dossier
 from casework.services.fulfilment import (
     CorrectionDecision,
     action_confirm,
@@ -64,6 +65,12 @@ from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
 from casework.services.release import breach_assess, release_revoke
 from casework.services.reminders import send_reminders
+from casework.services.retention import (
+    case_lift_legal_hold,
+    case_set_legal_hold,
+    purge_closed_case,
+    purge_expired_cases,
+)
 from casework.services.review import complete_review, exclude_record, redact_value, reopen_review
 from casework.services.schedules import schedule_change
 from casework.services.submissions import (
@@ -80,6 +87,7 @@ __all__ = [
     "action_confirm",
     "advance",
     "breach_assess",
+    "build_dossier",
     "case_add_identifier",
     "case_add_note",
     "case_answered",
@@ -99,6 +107,7 @@ __all__ = [
     "case_extend",
     "case_flag_duplicate",
     "case_fulfil",
+    "case_lift_legal_hold",
     "case_lift_restriction",
     "case_make_confidential",
     "case_mark_bundle_ready",
@@ -110,16 +119,19 @@ __all__ = [
     "case_record_response",
     "case_reject",
     "case_search_again",
+    "case_set_legal_hold",
     "case_start_gathering",
     "case_submit_plan",
     "case_verify",
     "case_withdraw",
+    "check_export_dossier",
     "complete_manual_run",
     "complete_review",
     "confirm_identifier",
     "decide_record_link",
     "delete_submissions",
     "exclude_record",
+    "export_dossier",
     "export_to_medium",
     "letter_mark_posted",
     "plan_decide_corrections",
@@ -127,6 +139,8 @@ __all__ = [
     "plan_request",
     "plan_retry",
     "plan_submit",
+    "purge_closed_case",
+    "purge_expired_cases",
     "queue_letter",
     "receive_submission",
     "redact_value",

@@ -216,6 +216,7 @@ def test_dpo_sees_reject_and_extend_too(client, dora, make_case):
         "add_note",
         "extend",
         "make_confidential",
+        "set_legal_hold",
     }
 
 

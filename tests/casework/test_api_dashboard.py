@@ -45,7 +45,9 @@ def test_a_bad_date_or_an_unknown_parameter_is_a_400_naming_it(dora):
     assert "regime" in body["fields"]
 
 
-def test_the_figures_filter_by_assignee_username_and_an_unknown_one_is_a_400(alice, dora, make_case):
+def test_the_figures_filter_by_assignee_username_and_an_unknown_one_is_a_400(
+    alice, dora, make_case
+):
     from casework import services
     from casework.actors import Actor
 

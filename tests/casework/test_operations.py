@@ -171,6 +171,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
             "reason": "Many systems",
         },
         "reject": {"reason": "Manifestly unfounded", "unfounded": False},
+        "set_legal_hold": {"reason": "Inquiry of the authority, ref. IDP-17"},
         "assign": {"assignee": alice},
         "add_note": {"note": "Called twice"},
         "make_confidential": {"reason": "A complaint about a member of staff"},
@@ -269,6 +270,8 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "name_confidential_staff",
         "remove_confidential_staff",
         "end_confidential",
+        "set_legal_hold",
+        "lift_legal_hold",
         "add_note",
     ]
 

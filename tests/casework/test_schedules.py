@@ -29,6 +29,7 @@ EXPECTED = {
     "export-audit-anchor": ("casework.tasks.export_audit_anchor", 300, "seconds"),
     "purge-expired-bundles": ("casework.tasks.purge_expired_bundles", 6, "hours"),
     "purge-gathered-records": ("casework.tasks.purge_gathered_records", 24, "hours"),
+    "purge-closed-cases": ("casework.tasks.purge_closed_cases", 24, "hours"),
     "purge-failed-submissions": ("casework.tasks.purge_failed_submissions", 24, "hours"),
     "send-reminders": ("casework.tasks.send_reminders", 6, "hours"),
 }

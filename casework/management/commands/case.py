@@ -6,12 +6,13 @@ which operating-system user."""
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from casework import audit, deadlines, operations, selectors
+from casework import audit, deadlines, operations, selectors, services
 from casework.actors import Actor
 from casework.models import Bundle, Case, CaseIdentifier, ConnectorRun
 from casework.permissions import staff_user
@@ -42,6 +43,12 @@ class Command(BaseCommand):
         parser.add_argument("--date", help="a date, YYYY-MM-DD (extend: the new due date)")
         parser.add_argument("--into", help="merge: the reference of the case to merge into")
         parser.add_argument(
+            "--dossier",
+            metavar="PATH",
+            help="write the case's dossier (PDF: timeline, audit trail, letters, deadline, "
+            "decisions, plans) to PATH; with --staff, as that member (who must see the case)",
+        )
+        parser.add_argument(
             "--field",
             action="append",
             default=[],
@@ -62,6 +69,11 @@ class Command(BaseCommand):
                 raise CommandError(" ".join(exc.messages)) from None
             if not may_see_case(actor.user, case):  # a confidential case is not revealed
                 raise CommandError(f"No case has the reference {options['reference']!r}.")
+        if options["dossier"]:
+            if options["operation"]:
+                raise CommandError("--dossier writes the dossier; run an operation on its own.")
+            self.write_dossier(case, actor or Actor.system(), options["dossier"])
+            return
         if not options["operation"]:
             self.show(case, actor)
             return
@@ -86,6 +98,15 @@ class Command(BaseCommand):
         case.refresh_from_db()
         done = op.done(result) + " " if op.done is not None else ""
         self.stdout.write(f"{done}{case.reference}: {case.get_state_display()} ({case.state})")
+
+    def write_dossier(self, case: Case, actor: Actor, path: str) -> None:
+        with audit.origin(entered_via="command_line", os_user=getpass.getuser()):
+            try:
+                pdf = services.export_dossier(case=case, actor=actor)
+            except PermissionDenied as exc:
+                raise CommandError(operations.refusal_text(exc)) from None
+        Path(path).write_bytes(pdf)
+        self.stdout.write(f"{case.reference}: dossier written to {path} ({len(pdf)} bytes)")
 
     def values(self, op: operations.Operation, options: dict) -> dict[str, str]:
         """The operation's fields from the options; an option it does not take is refused."""
@@ -129,6 +150,8 @@ class Command(BaseCommand):
         write(f"  received   {deadlines.local_date(case.received_at)}")
         write(f"  due        {due}{extended}")
         write(f"  assignee   {case.assignee.get_username() if case.assignee else '-'}")
+        if case.legal_hold_at:
+            write(f"  legal hold since {deadlines.local_date(case.legal_hold_at)}")
         identifiers = CaseIdentifier.objects.filter(case=case)
         if identifiers:
             write("  identifiers")
