@@ -32,6 +32,7 @@ from casework.services.confidential import (
     case_make_confidential,
     case_name_confidential_staff,
 )
+from casework.services.drp import purge_seen_messages as purge_drp_seen_messages
 from casework.services.fulfilment import (
     CorrectionDecision,
     action_confirm,
@@ -127,6 +128,7 @@ __all__ = [
     "plan_request",
     "plan_retry",
     "plan_submit",
+    "purge_drp_seen_messages",
     "queue_letter",
     "receive_submission",
     "redact_value",
