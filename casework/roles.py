@@ -87,6 +87,17 @@ SCHEDULE_PERMS = [
     "django_celery_beat.add_intervalschedule",
 ]
 
+# Authorised agents of the Data Rights Protocol (casework/drp/): the administrator keeps them
+# (keys, addresses, trust policy); the DPO reads them and the requests and callbacks.
+DRP_AGENT_PERMS = [
+    "casework.view_drpagent",
+    "casework.add_drpagent",
+    "casework.change_drpagent",
+    "casework.view_drprequest",
+    "casework.view_drpcallback",
+]
+DRP_READ = ["casework.view_drpagent", "casework.view_drprequest", "casework.view_drpcallback"]
+
 _CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
 # The dashboard (casework.dashboard): the DPO, the privacy team and the auditor.
 DASHBOARD = "casework.view_dashboard"
@@ -118,6 +129,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *ROLE_GRANT_PERMS,
         *BREACH_PERMS,
         BREACH_ASSESS,
+        *DRP_READ,
     ],
     AUDITOR: [
         *_CASE_READ,
@@ -147,6 +159,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.view_apitoken",
         "casework.change_apitoken",
         *SCHEDULE_PERMS,
+        *DRP_AGENT_PERMS,
     ],
     # Files requests and follows the ones it filed (casework.selectors.access), nothing else.
     INTAKE: ["casework.file_case"],

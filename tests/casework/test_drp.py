@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import datetime as dt
 
 import pytest
@@ -406,3 +407,48 @@ def test_the_schema_documents_the_drp_endpoints(client):
     detail = paths["/drp/v1/data-rights-request/{request_id}"]
     assert {"get", "delete"} <= set(detail)
     assert "DrpStatus" in response.json()["components"]["schemas"]
+
+
+# --- the directory of agents and their admin ----------------------------------------------------
+
+
+def test_load_drp_agents_adds_and_updates_agents(tmp_path):
+    from django.core.management import call_command
+
+    key = base64.b64encode(bytes(SigningKey.generate().verify_key)).decode()
+    directory = tmp_path / "agents.json"
+    entries = [
+        {
+            "id": "CR_AGENT",
+            "name": "Consumer app",
+            "verify_key": key,
+            "web_url": "https://app.example",
+            "identity_assurance_url": "https://app.example/ia",
+            "technical_contact": "tech@app.example",
+        }
+    ]
+    directory.write_text(json.dumps(entries))
+    call_command("load_drp_agents", str(directory))
+    entries[0]["name"] = "Consumer app 2"
+    directory.write_text(json.dumps(entries))
+    call_command("load_drp_agents", str(directory))
+    agent = DrpAgent.objects.get()
+    assert agent.name == "Consumer app 2"
+    assert agent.contacts == {"technical_contact": "tech@app.example"}
+    assert agent.trust_policy["email_claim_suffices_for"] == ["sale:opt-out"]
+
+
+def test_load_drp_agents_refuses_a_bad_key(tmp_path):
+    from django.core.management import CommandError, call_command
+
+    directory = tmp_path / "agents.json"
+    directory.write_text(json.dumps([{"id": "BAD", "name": "x", "verify_key": "abc"}]))
+    with pytest.raises(CommandError):
+        call_command("load_drp_agents", str(directory))
+    assert DrpAgent.objects.count() == 0
+
+
+def test_the_administrator_edits_agents_and_the_privacy_team_does_not(adam, alice):
+    assert adam.has_perm("casework.change_drpagent")
+    assert adam.has_perm("casework.add_drpagent")
+    assert not alice.has_perm("casework.change_drpagent")

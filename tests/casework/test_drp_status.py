@@ -186,7 +186,7 @@ def test_verification_by_the_person_is_called_back(
 def test_no_callback_when_nothing_the_agent_sees_changed(
     client, receiver, django_capture_on_commit_callbacks, alice
 ):
-    url, handler = receiver
+    url, _handler = receiver
     _filed_with_callback(client, url, exercise="access")
     case = DrpRequest.objects.get().case
     with django_capture_on_commit_callbacks(execute=True):
@@ -197,7 +197,7 @@ def test_no_callback_when_nothing_the_agent_sees_changed(
 def test_a_failing_receiver_is_retried_with_backoff(client, receiver, settings):
     url, handler = receiver
     handler.answer = 503
-    agent, _request_id = _filed_with_callback(client, url)
+    _agent, _request_id = _filed_with_callback(client, url)
     drp_request = DrpRequest.objects.get()
     callback = DrpCallback.objects.create(request=drp_request, payload={"status": "revoked"})
     assert engine.deliver(callback.pk) == "retry"
@@ -244,7 +244,7 @@ def test_a_public_address_is_connected_to_as_checked():
 
 def test_a_refused_address_fails_the_delivery(client, settings):
     settings.DRP_CALLBACK_ALLOW_PRIVATE = False
-    agent, _ = _filed_with_callback(client, "https://127.0.0.1/cb")
+    _agent, _ = _filed_with_callback(client, "https://127.0.0.1/cb")
     callback = DrpCallback.objects.create(
         request=DrpRequest.objects.get(), payload={"status": "revoked"}
     )
