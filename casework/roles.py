@@ -88,7 +88,23 @@ SCHEDULE_PERMS = [
     "django_celery_beat.add_intervalschedule",
 ]
 
-_CASE_READ = ["casework.view_case", "casework.view_auditevent", "casework.view_casenote"]
+# Authorised agents of the Data Rights Protocol (casework/drp/): the administrator keeps them
+# (keys, addresses, trust policy) and watches the callbacks' delivery; the requests are case
+# data (those who read cases see them); the DPO reads all three.
+DRP_AGENT_PERMS = [
+    "casework.view_drpagent",
+    "casework.add_drpagent",
+    "casework.change_drpagent",
+    "casework.view_drpcallback",
+]
+DRP_READ = ["casework.view_drpagent", "casework.view_drprequest", "casework.view_drpcallback"]
+
+_CASE_READ = [
+    "casework.view_case",
+    "casework.view_auditevent",
+    "casework.view_casenote",
+    "casework.view_drprequest",
+]
 # The dashboard (casework.dashboard): the DPO, the privacy team and the auditor.
 DASHBOARD = "casework.view_dashboard"
 
@@ -119,6 +135,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *ROLE_GRANT_PERMS,
         *BREACH_PERMS,
         BREACH_ASSESS,
+        *DRP_READ,
     ],
     AUDITOR: [
         *_CASE_READ,
@@ -148,6 +165,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.view_apitoken",
         "casework.change_apitoken",
         *SCHEDULE_PERMS,
+        *DRP_AGENT_PERMS,
     ],
     # Files requests and follows the ones it filed (casework.selectors.access), nothing else.
     INTAKE: ["casework.file_case"],

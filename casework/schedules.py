@@ -57,6 +57,14 @@ def default_schedules() -> list[Schedule]:
         a_sweep("sweep-submissions", "sweep_submissions", "Re-queue lost form submissions."),
         a_sweep("sweep-fulfilment", "sweep_fulfilment", "Re-queue lost fulfilment work."),
         a_sweep("sweep-bundles", "sweep_bundles", "Re-queue lost bundle builds."),
+        a_sweep("sweep-drp-callbacks", "sweep_drp_callbacks", "Re-queue lost DRP callbacks."),
+        Schedule(
+            "purge-drp-seen-messages",
+            TASKS + "purge_drp_seen_messages",
+            1,
+            "hours",
+            description="Forget signed DRP messages past their expiry (replay protection).",
+        ),
         Schedule(
             "export-audit-anchor",
             TASKS + "export_audit_anchor",

@@ -3,6 +3,8 @@ changes to the register (dsar), which cannot import casework itself."""
 
 from __future__ import annotations
 
+import logging
+
 from django.apps import apps as global_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
@@ -154,3 +156,35 @@ post_delete.connect(_on_second_factor_change, sender="otp_totp.TOTPDevice")
 # The portal keeps the controller's name for a minute; a change shows at once here.
 post_save.connect(forget_controller_identity, sender="dsar.ControllerInfo")
 post_delete.connect(forget_controller_identity, sender="dsar.ControllerInfo")
+
+
+# --- the Data Rights Protocol: agents are told when a request's status changes -----------------
+
+DRP_STATUS_EVENTS = ("case.deadline_extended",)
+
+
+@receiver(post_save, sender="casework.AuditEvent")
+def drp_status_may_have_changed(sender, instance, created, raw=False, **kwargs):
+    # Every transition of a case is audited here, in its transaction: once it commits, a DRP
+    # case whose status the agent was last told differs gets a callback (casework.services.drp).
+    if raw or not created or not instance.case_id:
+        return
+    if not (instance.to_state or instance.action in DRP_STATUS_EVENTS):
+        return
+    from casework.models import DrpRequest
+
+    if not DrpRequest.objects.filter(case_id=instance.case_id).exists():
+        return
+    case_id = instance.case_id
+    transaction.on_commit(lambda: _drp_status_changed(case_id))
+
+
+def _drp_status_changed(case_id: int) -> None:
+    from casework.services.drp import drp_status_changed
+
+    try:
+        drp_status_changed(case_id)
+    except Exception as exc:  # the change itself is committed; the agent can still poll
+        logging.getLogger(__name__).warning(
+            "DRP status callback for case %s not queued: %s", case_id, type(exc).__name__
+        )

@@ -11,7 +11,7 @@ from django_fsm import TransitionNotAllowed
 
 from casework import anchors, notifications, selectors, services
 from casework.actors import Actor
-from casework.engine import bundles, fulfilment, gathering, submissions
+from casework.engine import bundles, drp, fulfilment, gathering, submissions
 from casework.models import Bundle, Case, State
 from casework.portal import emails
 from dsar.identifiers import InvalidEmail, email_key
@@ -242,3 +242,24 @@ def send_download_code(bundle_id: int) -> bool:
     if bundle is None or bundle.state != Bundle.State.READY or bundle.revoked_at is not None:
         return False
     return emails.send_download_code(bundle)
+
+
+# --- the Data Rights Protocol -------------------------------------------------------------------
+
+
+@shared_task(acks_late=True)
+def deliver_drp_callback(callback_id: int) -> str:
+    """POST a status object to an agent's status_callback (a DrpCallback row, claimed)."""
+    return drp.deliver(callback_id)
+
+
+@shared_task(acks_late=True)
+def sweep_drp_callbacks() -> int:
+    """Beat: re-queue callbacks whose worker or message was lost."""
+    return len(drp.sweep())
+
+
+@shared_task(acks_late=True)
+def purge_drp_seen_messages() -> int:
+    """Beat: forget signed DRP messages past their expiry."""
+    return services.purge_drp_seen_messages()

@@ -457,6 +457,43 @@ DSAR_CONNECTORS = {
 DSAR_API_TOKEN_DAYS = env.int("DSAR_API_TOKEN_DAYS", default=30)
 if DSAR_API_TOKEN_DAYS < 1:
     raise ImproperlyConfigured("DSAR_API_TOKEN_DAYS must be at least 1")
+# --- The Data Rights Protocol 1.0 (casework/drp/) -------------------------------------------
+DRP_BASE_PATH = "/" + env.str("DRP_BASE_PATH", default="/drp").strip("/")
+DRP_BUSINESS_ID = env.str("DRP_BUSINESS_ID", default="DSAR_DEMO")
+# A signed message's window (expires-at - issued-at) may be no longer than this.
+DRP_MAX_WINDOW_MINUTES = env.int("DRP_MAX_WINDOW_MINUTES", default=15)
+# Bodies are a few hundred bytes: anything over this is refused before it is read.
+DRP_MAX_BODY_BYTES = env.int("DRP_MAX_BODY_BYTES", default=64 * 1024)
+# Requests an agent may file (or poll, or revoke) per hour.
+DRP_RATE_PER_AGENT = env.int("DRP_RATE_PER_AGENT", default=600)
+DRP_SUPPORTED_ACTIONS = env.list(
+    "DRP_SUPPORTED_ACTIONS",
+    default=[
+        "sale:opt-out",
+        "sale:opt-in",
+        "deletion",
+        "access",
+        "access:categories",
+        "access:specific",
+    ],
+)
+DRP_SUPPORTED_VERIFICATIONS = env.list("DRP_SUPPORTED_VERIFICATIONS", default=["email"])
+# Status callbacks: https to public addresses only, unless this is set (tests, a local agent).
+DRP_CALLBACK_ALLOW_PRIVATE = env.bool("DRP_CALLBACK_ALLOW_PRIVATE", default=False)
+DRP_CALLBACK_MAX_ATTEMPTS = env.int("DRP_CALLBACK_MAX_ATTEMPTS", default=8)
+DRP_CALLBACK_TIMEOUT_SECONDS = env.float("DRP_CALLBACK_TIMEOUT_SECONDS", default=10.0)
+if not 1 <= DRP_MAX_WINDOW_MINUTES <= 60 or DRP_MAX_BODY_BYTES > 1024 * 1024:
+    raise ImproperlyConfigured("DRP_MAX_WINDOW_MINUTES 1-60; DRP_MAX_BODY_BYTES at most 1 MB")
+if set(DRP_SUPPORTED_ACTIONS) - {
+    "sale:opt-out",
+    "sale:opt-in",
+    "deletion",
+    "access",
+    "access:categories",
+    "access:specific",
+}:
+    raise ImproperlyConfigured("DRP_SUPPORTED_ACTIONS: only the exercises of DRP 1.0")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First: a request without credentials is answered 401 with WWW-Authenticate: Bearer.

@@ -7,6 +7,7 @@ from casework.admin import (  # noqa: F401
     audit,
     breach,
     case,
+    drp,
     holidays,
     letters,
     portal,

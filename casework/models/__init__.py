@@ -37,6 +37,7 @@ from casework.models.case import (
     latest_request_plan,
     needs_four_eyes,
 )
+from casework.models.drp import DrpAgent, DrpCallback, DrpRequest, DrpSeenMessage
 from casework.models.fulfilment import (
     FulfilmentAction,
     FulfilmentPlan,
@@ -77,6 +78,10 @@ __all__ = [
     "ConnectorRun",
     "CountryRegime",
     "DownloadCode",
+    "DrpAgent",
+    "DrpCallback",
+    "DrpRequest",
+    "DrpSeenMessage",
     "FulfilmentAction",
     "FulfilmentPlan",
     "Language",

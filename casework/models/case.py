@@ -96,6 +96,9 @@ class AskPurpose(models.TextChoices):
 class VerificationMethod(models.TextChoices):
     EMAIL_LINK = "email_link", _("The subject confirmed the e-mail link")
     STAFF_CHECK = "staff_check", _("Staff checked identity through a channel on record")
+    # An authorised agent's verified e-mail claim (DRP), where its trust policy says it is
+    # enough (an opt-out of sale: it releases nothing).
+    AGENT_ATTESTATION = "agent_attestation", _("An authorised agent attested the e-mail")
 
 
 def _response_ready(case: Case) -> bool:

@@ -122,3 +122,9 @@ def allow_ip(request, *, purpose: str = REQUEST) -> bool:
 
 def allow_email(email: str, *, purpose: str = REQUEST) -> bool:
     return _hits([_email(email, purpose)])
+
+
+def allow_count(kind: str, value: str, limit: int) -> bool:
+    """Count one request against (`kind`, `value`) within the window; False over `limit`
+    (another door's own limit, e.g. an authorised agent's, counted the same way)."""
+    return _hits([(kind, value, limit)])

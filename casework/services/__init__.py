@@ -33,6 +33,7 @@ from casework.services.confidential import (
     case_name_confidential_staff,
 )
 from casework.services.dossier import build_dossier, check_export_dossier, export_dossier
+from casework.services.drp import purge_seen_messages as purge_drp_seen_messages
 from casework.services.fulfilment import (
     CorrectionDecision,
     action_confirm,
@@ -140,6 +141,7 @@ __all__ = [
     "plan_retry",
     "plan_submit",
     "purge_closed_case",
+    "purge_drp_seen_messages",
     "purge_expired_cases",
     "queue_letter",
     "receive_submission",

@@ -139,7 +139,10 @@ def case_verify(
     """Identity checked: by the subject's e-mail link, or by staff through a channel on record.
     `already_locked`: `case` is the instance the caller locked in its still-open transaction."""
     if actor.kind == Actor.SUBJECT:
-        method = VerificationMethod.EMAIL_LINK
+        # The subject's own act: the e-mail link, or (DRP) the attestation of the authorised
+        # agent acting for them, where the agent's trust policy says it suffices.
+        if method != VerificationMethod.AGENT_ATTESTATION:
+            method = VerificationMethod.EMAIL_LINK
     else:
         method = method or VerificationMethod.STAFF_CHECK
         note = _require_text(note, "note")

@@ -311,6 +311,8 @@ def test_the_schema_describes_every_endpoint_with_its_errors(db):
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     ids = set()
     for path, methods in schema["paths"].items():
+        if path.startswith("/drp/"):
+            continue  # the Data Rights Protocol's, in its own error format (test_drp)
         assert path.startswith("/api/v1/")
         for method, operation in methods.items():
             ids.add(operation["operationId"])

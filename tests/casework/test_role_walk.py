@@ -29,6 +29,10 @@ ADMIN_PAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "casework.RoleGrant": {"view": (DPO, ADM), "add": ()},
     # API keys: issued by `manage.py issue_api_token` or the token endpoint, never here.
     "casework.ApiToken": {"view": (ADM,), "add": ()},
+    # The Data Rights Protocol: agents kept by the administrator; requests are case data.
+    "casework.DrpAgent": {"view": (DPO, ADM), "add": (ADM,)},
+    "casework.DrpRequest": {"view": (PT, DPO, AUD), "add": ()},
+    "casework.DrpCallback": {"view": (DPO, ADM), "add": ()},
     # Beat's schedules: interval and enabled only; none added here.
     "django_celery_beat.PeriodicTask": {"view": (ADM,), "add": ()},
     # One row, the controller: added once (the test database has none yet).

@@ -18,7 +18,13 @@ from casework.schedules import REMINDERS, default_schedules, install_schedules
 
 pytestmark = pytest.mark.django_db
 
-SWEEPS = ("sweep-gathering", "sweep-submissions", "sweep-fulfilment", "sweep-bundles")
+SWEEPS = (
+    "sweep-gathering",
+    "sweep-submissions",
+    "sweep-fulfilment",
+    "sweep-bundles",
+    "sweep-drp-callbacks",
+)
 # Every schedule settings had before (CELERY_BEAT_SCHEDULE), and the reminder job.
 EXPECTED = {
     "expire-unverified-cases": ("casework.tasks.expire_unverified_cases", 1, "hours"),
@@ -32,6 +38,9 @@ EXPECTED = {
     "purge-closed-cases": ("casework.tasks.purge_closed_cases", 24, "hours"),
     "purge-failed-submissions": ("casework.tasks.purge_failed_submissions", 24, "hours"),
     "send-reminders": ("casework.tasks.send_reminders", 6, "hours"),
+    # The Data Rights Protocol's (casework/drp/): callbacks and the replay cache.
+    "sweep-drp-callbacks": ("casework.tasks.sweep_drp_callbacks", 30, "seconds"),
+    "purge-drp-seen-messages": ("casework.tasks.purge_drp_seen_messages", 1, "hours"),
 }
 
 
