@@ -732,3 +732,38 @@ def test_cases_cannot_be_deleted(client, alice, make_case):
     response = client.get(CHANGELIST)
     assert "delete_selected" not in response.content.decode()
     assert Case.objects.filter(pk=case.pk).exists()
+
+
+def test_the_case_lists_queries_do_not_grow_with_the_cases_or_their_sources(
+    client, alice, make_case
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from casework.models import ConnectorRun
+    from dsar.models import SourceSystem
+
+    systems = [
+        SourceSystem.objects.create(name=f"S{n}", slug=f"s{n}", connector="manual", config={})
+        for n in range(3)
+    ]
+
+    def add_cases(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            case = make_case(email=f"person{i}@demo.example")
+            ConnectorRun.objects.bulk_create(
+                [ConnectorRun(case=case, system=s, state="succeeded") for s in systems]
+            )
+
+    client.force_login(alice)
+    url = reverse("admin:casework_case_changelist")
+    add_cases(1, 0)
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url, {"request_type__exact": "access"}).status_code == 200
+    add_cases(25, 1)
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url, {"request_type__exact": "access"})
+    assert page.context["cl"].result_count == 26
+    assert len(many) == len(few)
+    assert "3/3" in page.content.decode()  # each case's sources, counted for the page
