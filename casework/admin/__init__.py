@@ -9,6 +9,7 @@ from casework.admin import (  # noqa: F401
     case,
     holidays,
     letters,
+    optouts,
     portal,
     schedules,
     staff,
