@@ -143,4 +143,4 @@ def test_the_ready_notice_of_a_categories_answer_is_in_albanian_too(
     mailoutbox.clear()
     assert notify_subject(Case.objects.get(pk=case.pk), Notice.READY) == "email"
     (message,) = mailoutbox
-    assert "kategoritë e të dhënave personale" in message.body
+    assert "kategorive të të dhënave personale" in message.body
