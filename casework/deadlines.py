@@ -142,6 +142,22 @@ def add_business_days(start: dt.date, days: int, holidays: Iterable[dt.date] = (
     return current
 
 
+# CCPA/CPRA regulations (§ 7026(f)): a request to opt out of sale or sharing is complied with
+# as soon as feasibly possible, and no later than 15 business days from its receipt.
+OPT_OUT_BUSINESS_DAYS = 15
+
+
+def opt_out_due_date(
+    regime: Regime, received_on: dt.date, holidays: Iterable[dt.date] = ()
+) -> dt.date:
+    """The due date of an opt-out of disclosure ("sale"): 15 business days from receipt, or
+    the regime's own deadline where that is sooner."""
+    return min(
+        add_business_days(received_on, OPT_OUT_BUSINESS_DAYS, holidays),
+        due_date(regime, received_on),
+    )
+
+
 def receipt_confirmation_due(
     regime: Regime, received_on: dt.date, holidays: Iterable[dt.date] = ()
 ) -> dt.date | None:

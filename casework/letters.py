@@ -9,7 +9,8 @@ from django.conf import settings
 from django.utils import timezone, translation
 
 from casework import deadlines, selectors
-from casework.models import CHANGING_TYPES, Case
+from casework.models import CHANGING_TYPES, Case, is_objection_lifting
+from casework.selectors.optouts import opt_out_told
 from casework.selectors.processors import backups_told, processors_told
 from casework.selectors.recipients import recipients_told
 from dsar.models import ControllerInfo
@@ -44,13 +45,14 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
     controller = ControllerInfo.load()
     language = case.language
     done, kept, refused = [], [], []
-    processors, backups, recipients = [], [], []
+    processors, backups, recipients, opt_out = [], [], [], []
     if kind in DONE_KINDS:
         with translation.override(language):
             done, kept = selectors.plan_outcome(case)
             refused = selectors.corrections_refused(case)
             processors, backups = processors_told(case), backups_told(case)
             recipients = recipients_told(case)
+            opt_out = opt_out_told(case)
     return LetterFacts(
         kind=kind,
         reference=case.reference,
@@ -79,6 +81,8 @@ def letter_facts(case: Case, kind: str) -> LetterFacts:
         time_zone=settings.DSAR_TIME_ZONE,
         authority=selectors.supervisory_authority(language),
         objection_decided=selectors.objection_outcome(case),
+        opt_out=opt_out,
+        lifting=is_objection_lifting(case),
     )
 
 

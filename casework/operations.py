@@ -634,6 +634,29 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
     ),
     Operation(
+        "lift_objection",
+        _("Lift the objection (opt-in)"),
+        _(
+            "The subject asked to lift their objection to direct marketing and to the "
+            "disclosure of their data to third parties (an opt-in). Their opt-outs recorded "
+            "under the contact details they proved they hold are marked lifted, with today's "
+            "date, and kept; the case completes and the subject is told. The suppression lists "
+            "of the source systems are not changed."
+        ),
+        services.case_lift_objection,
+        permissions.check_lift_objection,
+        permission="casework.lift_objection",
+        fields=(
+            Field(
+                "note",
+                _("Note (internal)"),
+                required=True,
+                help_text=_("Why the objection is lifted, and how the request was checked."),
+            ),
+        ),
+        done=lambda _case: str(_("The objection is lifted; the subject is being told.")),
+    ),
+    Operation(
         "extend",
         _("Extend deadline"),
         _(

@@ -25,8 +25,10 @@ from casework.models import (
     FulfilmentPlan,
     State,
     is_marketing_objection,
+    is_objection_lifting,
     latest_request_plan,
     needs_four_eyes,
+    stops_disclosure,
 )
 from casework.selectors.fulfilment import (
     latest_plan,
@@ -149,6 +151,19 @@ def check_extend(case: Case, actor: Actor) -> None:
     require_perm(actor, "casework.extend_deadline")
     if not case.is_open:
         raise TransitionNotAllowed(_("A closed case cannot be extended."))
+    if (
+        case.regime == "ccpa"
+        and case.request_type == "objection"
+        and stops_disclosure(case.details)
+    ):
+        raise ValidationError(
+            {
+                "new_due": _(
+                    "CCPA/CPRA allows no extension of an opt-out of sale or sharing: it is "
+                    "complied with within 15 business days."
+                )
+            }
+        )
     original = case.original_due_at or case.due_at
     if timezone.now() > original:
         raise ValidationError(
@@ -176,6 +191,13 @@ def check_draft_plan(case: Case, actor: Actor) -> None:
             _(
                 "Only erasure, rectification, restriction and objection cases have a plan of "
                 "changes."
+            )
+        )
+    if is_objection_lifting(case):
+        raise ValidationError(
+            _(
+                "Lifting an objection changes no source system: it is carried out by the "
+                "lift_objection operation."
             )
         )
     if case.state != State.IN_REVIEW:
@@ -270,7 +292,11 @@ def check_decide_objection(case: Case, actor: Actor) -> None:
     """An objection to processing based on legitimate interests, in review, not yet decided:
     the DPO decides it (Art. 21(1))."""
     require_perm(actor, "casework.decide_objection")
-    if case.request_type != "objection" or is_marketing_objection(case):
+    if (
+        case.request_type != "objection"
+        or is_marketing_objection(case)
+        or is_objection_lifting(case)
+    ):
         raise ValidationError(
             _("Only an objection to processing based on legitimate interests is decided so.")
         )
@@ -299,6 +325,20 @@ def check_lift_restriction(case: Case, actor: Actor) -> FulfilmentPlan:
     if lifting_under_way(case) is not None:
         raise ValidationError(_("The restriction is being lifted already."))
     return restricted
+
+
+def check_lift_objection(case: Case, actor: Actor) -> None:
+    """An opt-in case (an objection marked as a lifting), in review: one member of the
+    privacy team or the DPO lifts the subject's opt-outs and completes it."""
+    require_perm(actor, "casework.lift_objection")
+    if not is_objection_lifting(case):
+        raise ValidationError(
+            _("Only an objection case marked as a lifting (an opt-in) lifts opt-outs.")
+        )
+    if case.state != State.IN_REVIEW:
+        raise TransitionNotAllowed(
+            _("An objection is lifted while the case is in review (its identity verified).")
+        )
 
 
 def check_plan_approvable(case: Case, actor: Actor) -> FulfilmentPlan:

@@ -31,6 +31,7 @@ DAY_TO_DAY = [
     "assign_case",
     "record_response",
     "lift_restriction",
+    "lift_objection",
 ]
 RUN_PERMS = [
     "casework.review_records",
@@ -45,6 +46,7 @@ RUN_PERMS = [
     "casework.view_fulfilmentplan",
     "casework.view_fulfilmentaction",
     "casework.view_plankeep",
+    "casework.view_optout",
 ]
 DPO_ONLY = [
     "reject_case",
@@ -144,6 +146,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.view_breachrecord",
         "casework.view_auditchain",
         "casework.view_connectorrun",  # identifiers' values stay hidden from auditors
+        "casework.view_optout",  # the record of opt-outs (keyed hashes, no identifiers)
     ],
     ADMINISTRATOR: [
         "auth.view_user",

@@ -29,9 +29,11 @@ class Spool:
     category can be read (twice, for the CSV columns) without holding it in memory; then the
     request's own records (its category of its own), which review does not touch."""
 
-    def __init__(self, case: Case, folder: Path) -> None:
+    def __init__(self, case: Case, folder: Path, *, register_only: bool = False) -> None:
         self.folder = folder
         self.counts: dict[str, int] = {}
+        if register_only:
+            return  # the register's part only (BundleFacts.register_only): no record is read
         with ExitStack() as stack:
             writers: dict[str, LineBatcher] = {}
             for category, record in chain(reviewed_records(case), request_records(case)):

@@ -107,6 +107,8 @@ class Manifest:
     generated_at: dt.datetime
     generator_version: str
     failed_sources: list[str]
+    # Only the register's part was asked for: no data files (BundleFacts.register_only).
+    register_only: bool = False
     categories: list[ManifestCategory] = field(default_factory=list)
     files: list[ManifestFile] = field(default_factory=list)
     # manifest.json itself (not listed inside it), filled in once it is written
@@ -138,6 +140,15 @@ class Manifest:
             "generator": self.generator_version,
             "complete": self.complete,
             "failed_sources": list(self.failed_sources),
+            **(
+                {
+                    "register_only": True,
+                    "note": "Categories, purposes, recipients, retention and sources only, "
+                    "as asked: no data files, and no system was searched.",
+                }
+                if self.register_only
+                else {}
+            ),
             "total_records": self.total_records,
             "categories": [asdict(c) for c in self.categories],
             "files": [asdict(f) for f in self.files],
@@ -349,6 +360,7 @@ def _write_contents(
         generated_at=facts.generated_at,
         generator_version=facts.generator_version,
         failed_sources=list(facts.failed_sources),
+        register_only=facts.register_only,
     )
     writer = _ZipWriter(zf, _zip_time(facts), manifest)
     index = SourceIndex(facts)
@@ -361,7 +373,8 @@ def _write_contents(
                 code=category.code,
                 name=category.name,
                 held=category.held,
-                included=included(category, kind),
+                # A register-only bundle holds no data of any category.
+                included=included(category, kind) and not facts.register_only,
                 records=None,
             )
             manifest.categories.append(entry)

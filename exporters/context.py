@@ -315,6 +315,10 @@ class BundleFacts:
     # The recipients the systems that hold the subject's data disclose it to (Art. 15(1)(c):
     # the recipients "to whom the personal data have been or will be disclosed").
     disclosed_to: list[str] = field(default_factory=list)
+    # The subject asked only for the categories of their data and how they are used (the
+    # register's part: Art. 15(1)(a)-(h)): the report describes the register's categories,
+    # with no data pages, and the bundle holds no data files. No system was searched.
+    register_only: bool = False
 
     def __post_init__(self) -> None:
         if self.request_type not in REQUEST_TYPES:
@@ -397,6 +401,11 @@ class LetterFacts:
     # An objection to processing on legitimate interests: what the DPO decided ("stop" or
     # "compelling"), told with `reason`.
     objection_decided: str = ""
+    # An objection to direct marketing or disclosure, or its lifting: what the subject is told
+    # of their opt-out, one paragraph each (marketing stopped, disclosure stopped; or lifted).
+    opt_out: list[str] = field(default_factory=list)
+    # The objection case lifts the subject's earlier objection (an opt-in).
+    lifting: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in LETTER_KINDS:

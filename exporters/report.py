@@ -452,6 +452,9 @@ def report_tables(
     for category in facts.categories:
         if not category.held:
             continue
+        if facts.register_only:
+            held.append(CategoryData(category=category))  # described, never read
+            continue
         if read is not None and category.slug in read:
             held.append(read[category.slug])
             continue
@@ -491,11 +494,12 @@ def report_html(
         tables = report_tables(
             facts, records_by_category, exporters=exporters, limit=limit, counts=counts, read=read
         )
-        title = (
-            _("Your personal data: access report")
-            if facts.request_type == "access"
-            else _("Your personal data: portability report")
-        )
+        if facts.register_only:
+            title = _("Your personal data: the categories we process and how we use them")
+        elif facts.request_type == "access":
+            title = _("Your personal data: access report")
+        else:
+            title = _("Your personal data: portability report")
         common = common_transfers([t.category for t in tables])
         differ = {t.category.slug for t in tables if set(t.category.transfers) != set(common)}
         if differ:
@@ -510,7 +514,7 @@ def report_html(
             }
             for t in tables
         ]
-        with_data = [t for t in tables if t.total]
+        with_data = [] if facts.register_only else [t for t in tables if t.total]
         landscape = any(c.wide for c in with_data)
         for table in (t for c in with_data for t in c.tables):
             table.landscape = landscape

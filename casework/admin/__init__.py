@@ -10,6 +10,7 @@ from casework.admin import (  # noqa: F401
     drp,
     holidays,
     letters,
+    optouts,
     portal,
     schedules,
     staff,

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from casework import deadlines, operations
 from casework.actors import Actor
 from casework.models import Case, ProcessorInstruction
+from casework.selectors.optouts import case_disclosure_stopped
 from casework.selectors.processors import case_instructions
 from casework.selectors.recipients import recipient_notices, recipients_disclosed_to
 from casework.services import processors
@@ -30,11 +31,13 @@ class ProcessorAdminViews:
         language = "sq" if request.LANGUAGE_CODE.startswith("sq") else "en"
         notices = list(recipient_notices(case))
         told = {notice.recipient_id: notice for notice in notices}
+        stopped = case_disclosure_stopped(case)
         recipients = [
             {
                 "code": recipient.code,
                 "name": recipient.text("name", language),
                 "notice": told.get(recipient.pk),
+                "disclosure_stopped": stopped,
             }
             for recipient in recipients_disclosed_to(case)
         ]
@@ -45,6 +48,7 @@ class ProcessorAdminViews:
                 "code": notice.recipient.code,
                 "name": notice.recipient.text("name", language),
                 "notice": notice,
+                "disclosure_stopped": stopped,
             }
             for notice in notices
             if notice.recipient.code not in listed

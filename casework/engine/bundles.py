@@ -66,7 +66,7 @@ def build(bundle_id: int) -> str:
         with work.KeepAlive(bundle):
             facts = bundle_facts(case, bundle.kind)
             with scratch(work.attempt_prefix(BUNDLE_PREFIX, bundle)) as folder:
-                spool = Spool(case, Path(folder))
+                spool = Spool(case, Path(folder), register_only=facts.register_only)
                 with translation.override(case.language):
                     facts = with_unregistered_categories(facts, spool.counts)
                 tmp_path = Path(folder) / "bundle.enc"

@@ -33,9 +33,14 @@ from casework.models.case import (
     State,
     VerificationMethod,
     four_eyes_types,
+    is_categories_only,
     is_marketing_objection,
+    is_objection_lifting,
+    is_opt_out,
     latest_request_plan,
     needs_four_eyes,
+    needs_no_search,
+    stops_disclosure,
 )
 from casework.models.drp import DrpAgent, DrpCallback, DrpRequest, DrpSeenMessage
 from casework.models.fulfilment import (
@@ -46,6 +51,7 @@ from casework.models.fulfilment import (
 )
 from casework.models.gathering import CaseIdentifier, ConnectorRun, LinkCode, RecordLink
 from casework.models.health import BeatHeartbeat, WorkerHeartbeat
+from casework.models.optouts import OptOut
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.processors import ProcessorInstruction, RecipientNotice
 from casework.models.reminders import Reminder
@@ -88,6 +94,7 @@ __all__ = [
     "LinkCode",
     "Notice",
     "ObjectionDecision",
+    "OptOut",
     "PlanKeep",
     "PortalSubmission",
     "PortalToken",
@@ -107,7 +114,12 @@ __all__ = [
     "WorkItem",
     "WorkerHeartbeat",
     "four_eyes_types",
+    "is_categories_only",
     "is_marketing_objection",
+    "is_objection_lifting",
+    "is_opt_out",
     "latest_request_plan",
     "needs_four_eyes",
+    "needs_no_search",
+    "stops_disclosure",
 ]

@@ -113,7 +113,8 @@ def _bundle_ready_if_needed(case: Case) -> bool:
 
 def _plan_prepared_if_needed(case: Case) -> bool:
     # Erasure and rectification change source systems: a prepared plan must exist to approve.
-    if case.request_type in CHANGING_TYPES:
+    # Lifting an objection changes no source system, only our record of opt-outs.
+    if case.request_type in CHANGING_TYPES and not is_objection_lifting(case):
         return case.plan_prepared_by_id is not None
     return True
 
@@ -131,8 +132,9 @@ def latest_request_plan(case: Case):
 
 def _changes_made_if_needed(case: Case) -> bool:
     # Erasure and rectification complete only once the approved plan has been carried out:
-    # the case never says "completed" for changes that were not made.
-    if case.request_type in CHANGING_TYPES:
+    # the case never says "completed" for changes that were not made. Lifting an objection
+    # is made in our own record of opt-outs, in the transaction that completes the case.
+    if case.request_type in CHANGING_TYPES and not is_objection_lifting(case):
         # The newest plan carried out, and (an erasure) its verification scan found only what
         # it keeps: an older plan, clean or flagged, no longer speaks for the case.
         plan = latest_request_plan(case)
@@ -196,13 +198,56 @@ def four_eyes_types() -> frozenset[str]:
 
 def is_marketing_objection(case: Case) -> bool:
     """An objection to direct marketing: always honoured (Art. 21(3)), so carried out after
-    one staff member's review, with no second approver."""
-    return case.request_type == "objection" and bool((case.details or {}).get("direct_marketing"))
+    one staff member's review, with no second approver. Not its lifting (an opt-in)."""
+    details = case.details or {}
+    return (
+        case.request_type == "objection"
+        and bool(details.get("direct_marketing"))
+        and not details.get("lifting")
+    )
+
+
+def is_objection_lifting(case: Case) -> bool:
+    """An objection case that lifts the subject's earlier opt-outs (a "sale:opt-in": consent
+    to marketing and disclosure again): carried out in our own record of opt-outs by the
+    `lift_objection` operation, by one person; no source system is searched or changed."""
+    return case.request_type == "objection" and bool((case.details or {}).get("lifting"))
+
+
+def stops_disclosure(details: dict | None) -> bool:
+    """An objection's details ask to stop disclosing the subject's data to third parties (a
+    "sale:opt-out"), and it is no lifting."""
+    details = details or {}
+    return bool(details.get("disclosure")) and not details.get("lifting")
+
+
+def is_opt_out(case: Case) -> bool:
+    """An objection to direct marketing, to disclosure to third parties, or both: completed,
+    it is recorded in our own record of opt-outs (`casework.models.OptOut`)."""
+    return is_marketing_objection(case) or (
+        case.request_type == "objection" and stops_disclosure(case.details)
+    )
+
+
+def is_categories_only(case: Case) -> bool:
+    """An access request for the categories of data and how they are used (Art. 15(1)(a)-(h):
+    the register's part of the report), and no copy of the data itself."""
+    return case.request_type == "access" and (case.details or {}).get("scope") == "categories"
+
+
+def needs_no_search(case: Case) -> bool:
+    """Nothing in the source systems is needed to answer it: a categories-only access is
+    answered from the register, a lifting from our own record of opt-outs."""
+    return is_categories_only(case) or is_objection_lifting(case)
 
 
 def needs_four_eyes(case: Case) -> bool:
     """Whether this case's approval needs a second person (see four_eyes_types)."""
-    return case.request_type in four_eyes_types() and not is_marketing_objection(case)
+    return (
+        case.request_type in four_eyes_types()
+        and not is_marketing_objection(case)
+        and not is_objection_lifting(case)
+    )
 
 
 def _may_approve(case: Case, user) -> bool:
@@ -424,6 +469,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ("revoke_release", "Can revoke a release approved by mistake (DPO)"),
             ("lift_restriction", "Can lift a restriction (the subject is told first)"),
             ("decide_objection", "Can decide an objection to legitimate interests (DPO)"),
+            ("lift_objection", "Can lift an objection to marketing and disclosure (an opt-in)"),
             ("file_case", "Can file requests and follow the ones it filed (intake clients)"),
             ("view_confidential", "Can see every confidential case (DPO)"),
             ("manage_confidential", "Can make a case confidential and name who sees it (DPO)"),

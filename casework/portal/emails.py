@@ -6,14 +6,16 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.utils import translation
 
 from casework import deadlines, letters
 from casework.actors import Actor
 from casework.mail import send_email
-from casework.models import CHANGING_TYPES, Bundle, Case, PortalToken, State
+from casework.models import CHANGING_TYPES, Bundle, Case, PortalToken, State, is_categories_only
 from casework.portal import selectors, services
 from casework.portal.context_processors import limits
 from casework.selectors import may_email
+from casework.selectors.optouts import opt_out_told
 from casework.services.case import case_confirm_receipt
 
 logger = logging.getLogger(__name__)
@@ -29,6 +31,11 @@ def _base_context(case: Case) -> dict:
         "received_on": deadlines.local_date(case.received_at),
         "site_url": settings.SITE_URL,
     }
+
+
+def _opt_out_told(case: Case) -> list[str]:
+    with translation.override(case.language):
+        return opt_out_told(case)
 
 
 def send_verification_link(case: Case) -> bool:
@@ -154,6 +161,7 @@ def send_bundle_ready(case: Case) -> bool:
         context={
             **_base_context(case),
             "status_url": services.absolute_url("status", case.language, token=token),
+            "register_only": is_categories_only(case),
         },
         language=case.language,
         cases=[case],
@@ -194,6 +202,9 @@ def send_completed(case: Case) -> bool:
         context={
             **_base_context(case),
             "status_url": services.absolute_url("status", case.language, token=token),
+            # Marketing and disclosure stopped, or the opt-out lifted (in the subject's
+            # language: send_email renders in it, and so are these read).
+            "opt_out": _opt_out_told(case),
         },
         language=case.language,
         # A change to the source systems is answered with its letter: what was done, where,

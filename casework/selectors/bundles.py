@@ -25,9 +25,10 @@ from casework.models import (
     Notice,
     PostalLetter,
     State,
+    is_categories_only,
 )
 from casework.selectors.gathering import current_runs
-from casework.selectors.recipients import recipients_disclosed_to
+from casework.selectors.recipients import recipients_blocked_for, recipients_disclosed_to
 from dsar.connectors.registry import exported_columns, source_labels
 from dsar.crypto import DecryptingReader
 from dsar.models import ControllerInfo, DataCategory, DataField, LegalBasis, SourceSystem
@@ -112,9 +113,15 @@ def supervisory_authority(language: str) -> Authority:
     )
 
 
-def _recipient(recipient, language: str) -> str:
+def _recipient(recipient, language: str, *, stopped: bool = False) -> str:
     name, condition = recipient.text("name", language), recipient.text("condition", language)
-    return f"{name}: {condition}" if condition else name
+    text = f"{name}: {condition}" if condition else name
+    if stopped:
+        with translation.override(language):
+            text = gettext("%(recipient)s (disclosure stopped at your request)") % {
+                "recipient": text
+            }
+    return text
 
 
 def _special_category_conditions(category: DataCategory, language: str) -> list[str]:
@@ -211,6 +218,7 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
     ).select_related("retention_rule")
     # Never "we found nothing" where we did not look: the systems that failed, and those
     # never searched for this case (nothing it held reached them), are named as not searched.
+    register_only = is_categories_only(case)
     runs = list(current_runs(case).values_list("system_id", "system__name", "state"))
     searched_ok = {system for system, _name, state in runs if state != ConnectorRun.State.FAILED}
     failed = sorted(
@@ -221,6 +229,11 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
             .values_list("name", flat=True)
         )
     )
+    if register_only:
+        # The categories, as asked: no system was searched on purpose, and none failed. The
+        # report says that it describes the register, not what was found.
+        failed = []
+    blocked = set(recipients_blocked_for(case).values_list("pk", flat=True))
     return BundleFacts(
         reference=case.reference,
         request_type=kind,
@@ -246,7 +259,10 @@ def bundle_facts(case: Case, kind: str) -> BundleFacts:
         controller_address=controller.postal_address if controller else "",
         authority=supervisory_authority(language),
         laws=list(settings.DSAR_LAWS[language]),
-        disclosed_to=[_recipient(r, language) for r in recipients_disclosed_to(case)],
+        disclosed_to=[
+            _recipient(r, language, stopped=r.pk in blocked) for r in recipients_disclosed_to(case)
+        ],
+        register_only=register_only,
     )
 
 

@@ -13,6 +13,13 @@ from casework import deadlines
 from casework.models import OPEN_STATES, AuditEvent, Case, CaseNote, ObjectionDecision, State
 
 
+def expected_by(case: Case) -> dt.date:
+    """The day the case is due, in the controller's time zone: its `due_at` (an extension
+    moves it, a paused clock pushes it back; an opt-out of disclosure is due within 15
+    business days). What the Data Rights Protocol's status object calls `expected_by`."""
+    return deadlines.local_date(case.due_at)
+
+
 def open_cases() -> QuerySet[Case]:
     return Case.objects.filter(state__in=OPEN_STATES)
 

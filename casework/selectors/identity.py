@@ -23,6 +23,8 @@ from casework.models import (
     ConnectorRun,
     RecordLink,
     VerificationMethod,
+    is_objection_lifting,
+    is_opt_out,
 )
 from dsar.identifiers import Identifier
 
@@ -103,16 +105,25 @@ def _identifier_rows(case: Case) -> list[IdentifierRow]:
 
 def _verified_channel(case: Case, rows: list[IdentifierRow]) -> set[Identifier]:
     channel: set[Identifier] = set()
-    if (
-        case.email
-        and case.verification_method == VerificationMethod.EMAIL_LINK
-        and not case.lookalike_held
-    ):
+    if case.email and _email_proven(case) and not case.lookalike_held:
         channel.add(Identifier("email", case.email))
     channel |= {
         Identifier(kind, value) for kind, value, source, _status in rows if source == "staff"
     }
     return channel
+
+
+def _email_proven(case: Case) -> bool:
+    """The subject confirmed the e-mail's link; or, for an opt-out of sale and marketing only,
+    an authorised agent attested the address (DRP trust policy): an opt-out suppresses the
+    claimed address and releases nothing, so the agent's word is enough for it."""
+    if case.verification_method == VerificationMethod.EMAIL_LINK:
+        return True
+    return (
+        case.verification_method == VerificationMethod.AGENT_ATTESTATION
+        and is_opt_out(case)
+        and not is_objection_lifting(case)  # an opt-in lets marketing resume: never on a claim
+    )
 
 
 def _with_status(rows: list[IdentifierRow], status: str) -> set[Identifier]:
@@ -264,6 +275,8 @@ def undecided_link_counts(cases: QuerySet[Case]) -> dict[int, int]:
     judged = Case.objects.filter(pk__in=list(runs)).only(
         "state",
         "email",
+        "request_type",
+        "details",
         "verification_method",
         "lookalike_flagged_at",
         "lookalike_cleared_at",

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from casework.deadlines import local_date
 from casework.models import Case, ConnectorRun, FulfilmentPlan, RecipientNotice
 from casework.selectors.identity import held_keys
+from casework.selectors.optouts import case_disclosure_stopped
 from dsar.models import Recipient
 
 
@@ -43,6 +44,17 @@ def recipients_disclosed_to(case: Case) -> QuerySet[Recipient]:
     )
 
 
+def recipients_blocked_for(case: Case) -> QuerySet[Recipient]:
+    """Of the recipients the case's subject's data was disclosed to, those that may no longer
+    receive it: every one while the subject's opt-out of disclosure ("sale") is in force
+    (`casework.selectors.optouts`), none otherwise. The register does not tell a recipient by
+    legal obligation (the police) from a third party, so the flag is shown on every one; a
+    legal obligation is for staff to judge, case by case."""
+    if not case_disclosure_stopped(case):
+        return Recipient.objects.none()
+    return recipients_disclosed_to(case)
+
+
 def recipient_notices(case: Case) -> QuerySet[RecipientNotice]:
     """The Art. 19 notices of the case's newest approved plan that has any."""
     plan = (
@@ -70,6 +82,7 @@ def recipients_told(case: Case) -> list[tuple[str, str]]:
     their data was disclosed to and that the change was to be told to."""
     language = translation.get_language() or case.language
     rows = []
+    stopped = case_disclosure_stopped(case)
     for notice in recipient_notices(case):
         name = notice.recipient.text("name", language)
         if notice.outcome == RecipientNotice.Outcome.SENT:
@@ -84,5 +97,9 @@ def recipients_told(case: Case) -> list[tuple[str, str]]:
             ) % {"reason": notice.reason}
         else:
             told = _("We are telling them of the change.")
+        if stopped:
+            told = "{} {}".format(
+                told, _("Your data is no longer disclosed to them, as you asked.")
+            )
         rows.append((name, told))
     return rows

@@ -64,6 +64,8 @@ from casework.services.identity import (
 )
 from casework.services.intake import Intake, case_create, submit_request
 from casework.services.notices import letter_mark_posted, queue_letter
+from casework.services.opt_in import case_lift_objection
+from casework.services.optouts import optouts_record
 from casework.services.release import breach_assess, release_revoke
 from casework.services.reminders import send_reminders
 from casework.services.retention import (
@@ -109,6 +111,7 @@ __all__ = [
     "case_flag_duplicate",
     "case_fulfil",
     "case_lift_legal_hold",
+    "case_lift_objection",
     "case_lift_restriction",
     "case_make_confidential",
     "case_mark_bundle_ready",
@@ -135,6 +138,7 @@ __all__ = [
     "export_dossier",
     "export_to_medium",
     "letter_mark_posted",
+    "optouts_record",
     "plan_decide_corrections",
     "plan_decide_keeps",
     "plan_request",

@@ -53,7 +53,7 @@ def export_to_medium(
         raise ValidationError("The review of the gathered data is not complete.")
     facts = bundle_facts(case, case.request_type)
     with scratch(EXPORT_PREFIX) as folder:
-        spool = Spool(case, Path(folder))
+        spool = Spool(case, Path(folder), register_only=facts.register_only)
         if plain:
             with open(path, "wb") as out:
                 write_bundle(out, facts, spool, kind=case.request_type)

@@ -48,6 +48,7 @@ from casework.selectors.bundles import ready_told_at
 from casework.selectors.release import release_check, release_fingerprint
 from casework.services.bundles import request_bundle
 from casework.services.fulfilment import plan_approved
+from casework.services.optouts import optouts_record
 
 NOTE_MAX_LENGTH = 5000
 
@@ -362,7 +363,11 @@ def case_fulfil(*, case: Case, actor: Actor) -> Case:
     """Staff close a change (erasure, rectification, restriction, objection) once it is made
     and the response sent. Access and portability complete by themselves
     (`case_complete_when_told`)."""
-    case = _run(case, "fulfilled", actor)
+    with transaction.atomic():
+        case = _run(case, "fulfilled", actor)
+        # An objection to marketing or disclosure carried out: our own proof of the opt-out,
+        # in the transaction that completes the case.
+        optouts_record(case=case, actor=actor)
     queue.enqueue_on_commit("notify_subject", case.pk, Notice.COMPLETED)
     if case.request_type == "erasure":
         # Erased from the source systems, and from our own copies (gathered records, bundles).

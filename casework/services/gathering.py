@@ -26,7 +26,15 @@ from django.utils.translation import gettext as _
 from casework import queue, results
 from casework.actors import Actor
 from casework.audit import record_event
-from casework.models import Case, CaseIdentifier, CaseNote, ConnectorRun, State
+from casework.models import (
+    Case,
+    CaseIdentifier,
+    CaseNote,
+    ConnectorRun,
+    State,
+    is_categories_only,
+    needs_no_search,
+)
 from casework.permissions import check_retry_sources, check_search_again, require_perm
 from casework.selectors.gathering import (
     MANUAL_UPLOAD_EXTENSIONS,
@@ -124,6 +132,14 @@ def start_gathering(case_id: int) -> None:
     actor = Actor.system()
     with transaction.atomic():
         case = case_start_gathering(case=Case(pk=case_id), actor=actor)
+        if needs_no_search(case):
+            # A categories-only access is answered from the register, a lifting from our own
+            # record of opt-outs: no system is searched, and the case says so (its report
+            # and letters never say "we found nothing" for it).
+            why = "categories_only" if is_categories_only(case) else "objection_lifting"
+            record_event(case, "gathering.not_needed", actor=actor, details={"why": why})
+            case_mark_gathered(case=case, actor=actor, already_locked=True)
+            return
         identifiers = request_identifiers(case)
         CaseIdentifier.objects.bulk_create(
             [

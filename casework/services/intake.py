@@ -31,6 +31,7 @@ from casework.models import (
     RequestType,
     RestrictionGround,
     VerificationMethod,
+    stops_disclosure,
 )
 from casework.portal import selectors
 from casework.selectors.identity import looks_like_held_address
@@ -164,7 +165,13 @@ def case_create(
     received_at = intake.received_at or timezone.now()
     received_on = deadlines.local_date(received_at)
     rules = deadlines.get_regime(regime)
-    confirm_by = deadlines.receipt_confirmation_due(rules, received_on, _holidays())
+    holidays = _holidays()
+    confirm_by = deadlines.receipt_confirmation_due(rules, received_on, holidays)
+    if intake.request_type == RequestType.OBJECTION and stops_disclosure(details):
+        # An opt-out of disclosure ("sale") is due within 15 business days, whatever the regime.
+        due_on = deadlines.opt_out_due_date(rules, received_on, holidays)
+    else:
+        due_on = deadlines.due_date(rules, received_on)
 
     with transaction.atomic():
         case = Case(
@@ -180,7 +187,7 @@ def case_create(
             language=intake.language,
             regime=regime,
             received_at=received_at,
-            due_at=deadlines.end_of_day(deadlines.due_date(rules, received_on)),
+            due_at=deadlines.end_of_day(due_on),
             receipt_confirmation_due_at=deadlines.end_of_day(confirm_by) if confirm_by else None,
             details=details,
             restriction_ground=intake.restriction_ground,

@@ -51,6 +51,7 @@ SITUATIONS = [
     ("revoked", "access"),
     ("rejected", "access"),
     ("withdrawn", "access"),
+    ("in_review", "opt_in"),
 ]
 
 
@@ -60,6 +61,9 @@ class Rollback(Exception):
 
 def situation(label: str, request_type: str, make_case, alice, bob) -> Case:
     """A case in the situation `label`, made through the real services."""
+    if request_type == "opt_in":  # an objection marked as a lifting ("sale:opt-in")
+        opt_in = {"direct_marketing": True, "disclosure": True, "lifting": True}
+        return bring_to(label, make_case(request_type="objection", details=opt_in), alice)
     case = make_case(request_type=request_type)
     team = Actor.staff(alice)
     if label in ("received", "verified", "awaiting_subject", "gathering", "in_review"):
@@ -182,6 +186,7 @@ def good_values(name: str, case: Case, make_case, alice) -> dict:
         "approve": {"acknowledge": True},
         "revoke_release": {"reason": "The bundle holds another Arta's orders"},
         "lift_restriction": {"reason": "The accuracy she contested is verified"},
+        "lift_objection": {"note": "Her opt-in, confirmed by her e-mail link"},
         "decide_objection": {"outcome": "stop", "reason": "Her interests outweigh ours"},
         "search_again": {"note": "A sign-up of hers arrived after the plan was drafted"},
         "add_identifier": {
@@ -261,6 +266,7 @@ def test_every_operation_of_the_issue_is_in_the_list():
         "fulfil",
         "revoke_release",
         "lift_restriction",
+        "lift_objection",
         "extend",
         "reject",
         "withdraw",

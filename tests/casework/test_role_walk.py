@@ -23,6 +23,8 @@ ADMIN_PAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "casework.AuditEvent": {"view": (PT, DPO, AUD), "add": ()},
     "casework.BreachRecord": {"view": (DPO, AUD), "add": ()},
     "casework.PostalLetter": {"view": (PT, DPO, AUD), "add": ()},
+    # The record of opt-outs: written and lifted by the cases only.
+    "casework.OptOut": {"view": (PT, DPO, AUD), "add": ()},
     "casework.PortalSubmission": {"view": (PT, DPO), "add": ()},
     "casework.CountryRegime": {"view": (DPO, ADM), "add": (DPO, ADM)},
     "casework.PublicHoliday": {"view": (ADM,), "add": (ADM,)},

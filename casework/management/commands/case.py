@@ -17,6 +17,7 @@ from casework.actors import Actor
 from casework.models import Bundle, Case, CaseIdentifier, ConnectorRun
 from casework.permissions import staff_user
 from casework.selectors.access import may_see_case
+from casework.selectors.optouts import case_disclosure_stopped
 from casework.selectors.processors import case_instructions
 from casework.selectors.recipients import recipient_notices
 
@@ -211,9 +212,12 @@ class Command(BaseCommand):
         notices = recipient_notices(case)
         if notices:
             write("  recipients (Art. 19)")
+            stopped = (
+                " (disclosure stopped: opt-out in force)" if case_disclosure_stopped(case) else ""
+            )
             for n in notices:
                 reason = f": {n.reason}" if n.reason else ""
-                write(f"    {n.recipient.code}: {n.get_outcome_display()}{reason}")
+                write(f"    {n.recipient.code}: {n.get_outcome_display()}{reason}{stopped}")
 
 
 def _anyone_allowed() -> Actor:
