@@ -49,6 +49,19 @@ def _forget_the_controller():
 
 
 @pytest.fixture(autouse=True)
+def _english_to_start_with():
+    """Each test starts in the default language: a request in Albanian leaves Albanian active
+    in the thread (LocaleMiddleware activates and never deactivates), and a later test in the
+    same process would read its messages in Albanian."""
+    from django.conf import settings as django_settings
+    from django.utils import translation
+
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Staff personas are made in most tests; a slow hasher would dominate the suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
