@@ -21,6 +21,7 @@ from casework.models import (
     PostalLetter,
     VerificationMethod,
 )
+from casework.selectors.bundles import download_ended_on, download_window_end  # noqa: F401 (the views read them here)
 from dsar.identifiers import InvalidEmail, email_key
 
 CALIFORNIA = "US-CA"
@@ -110,17 +111,6 @@ def letters_to_subject(case: Case) -> QuerySet[PostalLetter]:
     return PostalLetter.objects.filter(case=case).order_by("created_at", "pk")
 
 
-def download_window_end(bundle: Bundle) -> dt.datetime | None:
-    """The end of the download window: DSAR_DOWNLOAD_WINDOW_DAYS after the bundle was built,
-    and never past its retention (Bundle.expires_at)."""
-    if bundle.finished_at is None:
-        return None
-    end = bundle.finished_at + dt.timedelta(days=settings.DSAR_DOWNLOAD_WINDOW_DAYS)
-    if bundle.expires_at is not None:
-        end = min(end, bundle.expires_at)
-    return end
-
-
 def downloads_of(bundle: Bundle) -> int:
     """Downloads so far, counted on the audit trail (every download is an event)."""
     return AuditEvent.objects.filter(
@@ -159,21 +149,6 @@ def bundle_download(bundle: Bundle | None, now: dt.datetime | None = None) -> Do
 def download_state(case: Case, now: dt.datetime | None = None) -> Download | str:
     """The case's newest ready bundle as a download, or why there is none to download."""
     return bundle_download(_newest_ready(case), now)
-
-
-def download_ended_on(case: Case) -> dt.datetime | None:
-    """When the download window of the case's newest released bundle ended (or ends): the
-    bundle may since have been deleted after its retention. None when no bundle was ready
-    or the newest was revoked."""
-    bundle = (
-        case.bundles.filter(state__in=[Bundle.State.READY, Bundle.State.DELETED])
-        .exclude(finished_at=None)
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
-    if bundle is None or bundle.revoked_at is not None:
-        return None
-    return download_window_end(bundle)
 
 
 def current_download(case: Case, now: dt.datetime | None = None) -> Download | None:

@@ -447,3 +447,32 @@ def open_bundle(bundle: Bundle):
     """A readable stream of the decrypted ZIP (verified chunk by chunk)."""
     raw = default_storage.open(bundle.file, "rb")
     return DecryptingReader(raw, associated_id=associated_id(bundle.pk), close_fileobj=True)
+
+
+# --- the download window (the portal shows it; the DRP status gives it as expires_at) ---------
+
+
+def download_window_end(bundle: Bundle) -> dt.datetime | None:
+    """The end of the download window: DSAR_DOWNLOAD_WINDOW_DAYS after the bundle was built,
+    and never past its retention (Bundle.expires_at)."""
+    if bundle.finished_at is None:
+        return None
+    end = bundle.finished_at + dt.timedelta(days=settings.DSAR_DOWNLOAD_WINDOW_DAYS)
+    if bundle.expires_at is not None:
+        end = min(end, bundle.expires_at)
+    return end
+
+
+def download_ended_on(case: Case) -> dt.datetime | None:
+    """When the download window of the case's newest released bundle ended (or ends): the
+    bundle may since have been deleted after its retention. None when no bundle was ready
+    or the newest was revoked."""
+    bundle = (
+        case.bundles.filter(state__in=[Bundle.State.READY, Bundle.State.DELETED])
+        .exclude(finished_at=None)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+    if bundle is None or bundle.revoked_at is not None:
+        return None
+    return download_window_end(bundle)

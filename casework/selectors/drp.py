@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from casework.models import AskPurpose, Case, DrpAgent, DrpRequest, State
+from casework.selectors.bundles import download_ended_on
 
 # DRP 1.0 statuses and reasons.
 OPEN = "open"
@@ -137,7 +138,8 @@ def status_object(drp_request: DrpRequest) -> dict[str, Any]:
         "user_verification_url": verification_url(drp_request)
         if current.reason == NEED_USER_VERIFICATION
         else None,
-        "expires_at": None,
+        # The results' download window: when results_url stops leading to them.
+        "expires_at": _iso(download_ended_on(case)) if results else None,
         "results_url": results,
     }
 

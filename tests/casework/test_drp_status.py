@@ -339,3 +339,25 @@ def test_the_page_sends_the_confirmation_link_again(
         response = client.post(_verify_url(request_id))
     assert response.status_code == 200
     assert len(mailoutbox) == 1
+
+
+def test_results_expire_with_the_download_window_and_only_when_given(client, settings):
+    """`expires_at` says until when `results_url` leads to the results: the newest bundle's
+    download window; null where no results are given."""
+    from casework.models import Bundle, DrpAgent
+
+    agent = AgentClient(client)
+    agent.pair()
+    agent.exercise("access")
+    drp_request = DrpRequest.objects.get()
+    case = drp_request.case
+    finished = timezone.now()
+    Bundle.objects.create(case=case, state=Bundle.State.READY, finished_at=finished)
+    Case.objects.filter(pk=case.pk).update(state=State.COMPLETED, closed_at=finished)
+    assert status_object(DrpRequest.objects.get())["expires_at"] is None  # no results given
+    DrpAgent.objects.filter(pk=drp_request.agent_id).update(
+        trust_policy={"email_claim_suffices_for": ["sale:opt-out"], "results_for": ["access"]}
+    )
+    body = status_object(DrpRequest.objects.get())
+    window = finished + timezone.timedelta(days=settings.DSAR_DOWNLOAD_WINDOW_DAYS)
+    assert body["results_url"] and body["expires_at"] == window.isoformat()
