@@ -32,6 +32,7 @@ from casework.models import (
 )
 from casework.models.processors import RecipientNotice
 from casework.selectors.access import may_see_case
+from casework.services.drp import case_set_drp_denial_reason
 from casework.services.processors import case_record_recipient_notice
 from dsar.identifiers import IDENTIFIER_LABELS
 
@@ -732,6 +733,37 @@ OPERATIONS: tuple[Operation, ...] = (
             ),
         ),
         button=False,
+    ),
+    Operation(
+        "drp_denial_reason",
+        _("Reason told to the agent"),
+        _(
+            "The request came from an authorised agent (Data Rights Protocol): choose the "
+            "protocol's reason for the refusal that the agent is told. Without one, a refusal "
+            "as unfounded or excessive reads “too many requests”, any other “other”; “no "
+            "match” is never told before the person verified with us."
+        ),
+        case_set_drp_denial_reason,
+        permissions.check_drp_denial_reason,
+        permission="casework.reject_case",
+        fields=(
+            Field(
+                "reason",
+                _("Reason"),
+                kind="choice",
+                required=True,
+                choices=(
+                    ("suspected_fraud", _("Suspected fraud")),
+                    ("insuf_verification", _("Identity not sufficiently verified")),
+                    ("no_match", _("We hold no data about the person")),
+                    ("claim_not_covered", _("The request is not covered by the law")),
+                    ("outside_jurisdiction", _("Outside our jurisdiction")),
+                    ("too_many_requests", _("Too many requests (unfounded or excessive)")),
+                    ("other", _("Other")),
+                ),
+            ),
+        ),
+        done=lambda _request: str(_("The agent is told the reason.")),
     ),
     Operation(
         "make_confidential",

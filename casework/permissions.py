@@ -22,6 +22,7 @@ from casework.models import (
     AuditEvent,
     Case,
     ConnectorRun,
+    DrpRequest,
     FulfilmentPlan,
     State,
     is_marketing_objection,
@@ -482,3 +483,12 @@ def check_lift_legal_hold(case: Case, actor: Actor) -> None:
     require_perm(actor, "casework.hold_case")
     if case.legal_hold_at is None:
         raise ValidationError(_("The case is not on legal hold."))
+
+
+def check_drp_denial_reason(case: Case, actor: Actor) -> None:
+    """The DPO words a refusal for the authorised agent that filed the request (DRP)."""
+    require_perm(actor, "casework.reject_case")
+    if case.state != State.REJECTED:
+        raise TransitionNotAllowed(_("Only a refused request has a reason to tell the agent."))
+    if not DrpRequest.objects.filter(case=case).exists():
+        raise TransitionNotAllowed(_("No authorised agent filed this request."))

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from casework import queue
 from casework.actors import Actor
-from casework.audit import origin, record_event, record_global_event
+from casework.audit import origin, record_event, record_global_event, take_case
 from casework.models import (
     Case,
     Channel,
@@ -29,8 +31,9 @@ from casework.models import (
     DrpSeenMessage,
     VerificationMethod,
 )
+from casework.permissions import check_drp_denial_reason
 from casework.portal.selectors import regime_for
-from casework.selectors.drp import status_key, status_object
+from casework.selectors.drp import DENIAL_REASONS, status_key, status_object
 from casework.services.case import case_verify, case_withdraw
 from casework.services.intake import Intake, case_create
 from casework.tokens import hash_token, new_token
@@ -221,3 +224,25 @@ def drp_status_changed(case_id: int) -> DrpCallback | None:
         )
         queue.enqueue_on_commit("deliver_drp_callback", callback.pk)
     return callback
+
+
+def case_set_drp_denial_reason(*, case: Case, actor: Actor, reason: str) -> DrpRequest:
+    """The reason an authorised agent is told for a refusal (DRP `denied`), chosen by the DPO
+    where the case's own facts do not say it (suspected fraud, a claim not covered, outside
+    our jurisdiction, ...). The agent is called back if what it sees changes."""
+    check_drp_denial_reason(case, actor)
+    if reason not in DENIAL_REASONS:
+        raise ValidationError({"reason": _("Choose one of the protocol's reasons.")})
+    with transaction.atomic():
+        take_case(case.pk)
+        drp_request = DrpRequest.objects.select_for_update().get(case=case)
+        previous = drp_request.denial_reason
+        drp_request.denial_reason = reason
+        drp_request.save(update_fields=["denial_reason"])
+        record_event(
+            case,
+            "drp.denial_reason_set",
+            actor=actor,
+            details={"from": previous, "to": reason},
+        )
+    return drp_request

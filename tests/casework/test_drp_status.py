@@ -361,3 +361,28 @@ def test_results_expire_with_the_download_window_and_only_when_given(client, set
     body = status_object(DrpRequest.objects.get())
     window = finished + timezone.timedelta(days=settings.DSAR_DOWNLOAD_WINDOW_DAYS)
     assert body["results_url"] and body["expires_at"] == window.isoformat()
+
+
+def test_the_dpo_chooses_the_reason_an_agent_is_told_for_a_refusal(client, dora, alice):
+    from django.core.exceptions import PermissionDenied
+
+    from casework import operations
+    from casework.models import AuditEvent
+
+    agent = AgentClient(client)
+    agent.pair()
+    agent.exercise("access")
+    drp_request = DrpRequest.objects.get()
+    op = operations.get("drp_denial_reason")
+    assert not op.offered(drp_request.case, Actor.staff(dora))  # nothing refused yet
+    case = services.case_reject(
+        case=drp_request.case, actor=Actor.staff(dora), reason="We are not the controller"
+    )
+    assert status_object(DrpRequest.objects.get())["reason"] == "other"
+    with pytest.raises(PermissionDenied):
+        op.run(case=case, actor=Actor.staff(alice), values={"reason": "claim_not_covered"})
+    op.run(case=case, actor=Actor.staff(dora), values={"reason": "claim_not_covered"})
+    body = status_object(DrpRequest.objects.get())
+    assert (body["status"], body["reason"]) == ("denied", "claim_not_covered")
+    event = AuditEvent.objects.filter(case=case, action="drp.denial_reason_set").get()
+    assert event.details == {"from": "", "to": "claim_not_covered"}
