@@ -34,11 +34,13 @@ CONFLICT = error("Not possible in the case's state, or the case changed meanwhil
 
 
 class AutoSchema(openapi.AutoSchema):
-    """Every operation documents the error answers; a view with `may_conflict` also 409."""
+    """Every operation documents the error answers; a view with `may_conflict` also 409; a view
+    with `schema_errors` documents those instead (a protocol with its own error format)."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
-        errors = dict(ERRORS)
+        # A door with an error format of its own (the DRP's) names its errors itself.
+        errors = dict(getattr(self.view, "schema_errors", ERRORS))
         if getattr(self.view, "may_conflict", False):
             errors["409"] = CONFLICT
         for code, response in errors.items():

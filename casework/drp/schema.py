@@ -79,6 +79,15 @@ DESCRIPTIONS = {
 }
 
 
+# What any DRP operation may answer besides what it declares (an unknown path under it is a
+# 404, a wrong method a 405), in the protocol's error format.
+DEFAULT_ERRORS = {
+    str(code): OpenApiResponse(ErrorSerializer, description=DESCRIPTIONS[code])
+    for code in (400, 401, 404, 413, 429)
+}
+DEFAULT_ERRORS["405"] = OpenApiResponse(ErrorSerializer, description="Method not allowed")
+
+
 def responses(*codes: int) -> dict:
     out: dict = {}
     for code in codes:

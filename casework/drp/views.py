@@ -87,6 +87,7 @@ class DrpView(APIView):
     throttle_classes: list = []
     parser_classes = [PlainTextParser]
     renderer_classes = [JSONRenderer]
+    schema_errors = schema.DEFAULT_ERRORS  # before `schema` names the view's inspector
     schema = schema.DrpAutoSchema()
     agent_id = "-"
 

@@ -321,7 +321,7 @@ def test_a_submission_taken_back_from_a_dead_opener_is_delivered_again(
 def test_sweeps_go_to_a_queue_of_their_own():
     from config.celery import app
 
-    for name in ("sweep_gathering", "sweep_bundles", "sweep_submissions"):
+    for name in ("sweep_gathering", "sweep_bundles", "sweep_submissions", "sweep_drp_callbacks"):
         route = app.amqp.router.route({}, f"casework.tasks.{name}")
         assert route["queue"].name == settings.DSAR_SWEEP_QUEUE
     route = app.amqp.router.route({}, "casework.tasks.run_connector")
@@ -329,6 +329,6 @@ def test_sweeps_go_to_a_queue_of_their_own():
     from django_celery_beat.models import PeriodicTask
 
     sweeps = PeriodicTask.objects.filter(task__startswith="casework.tasks.sweep_")
-    assert sweeps.count() == 4
+    assert sweeps.count() == 5  # gathering, submissions, fulfilment, bundles, DRP callbacks
     for entry in sweeps:
         assert entry.queue == settings.DSAR_SWEEP_QUEUE

@@ -231,6 +231,7 @@ def _error_for(html: str, field_id: str) -> str:
 def test_invalid_fields_get_errors_next_to_them_and_nothing_is_stored(
     submit, mailoutbox, language, messages
 ):
+    events = AuditEvent.objects.count()  # the register's set-up is on the trail already
     response = submit(language, name="", email="not-an-address", country="", acknowledge=None)
     assert response.status_code == 200
     html = response.content.decode()
@@ -238,7 +239,7 @@ def test_invalid_fields_get_errors_next_to_them_and_nothing_is_stored(
         assert _error_for(html, field_id) == message
     assert 'class="error-summary"' in html
     assert Case.objects.count() == 0
-    assert AuditEvent.objects.count() == 0
+    assert AuditEvent.objects.count() == events
     assert mailoutbox == []
 
 
