@@ -36,6 +36,7 @@ from casework.models.case import (
     latest_request_plan,
     needs_four_eyes,
 )
+from casework.models.figures import CaseCloseDays, CaseMonthFigures
 from casework.models.fulfilment import (
     FulfilmentAction,
     FulfilmentPlan,
@@ -67,7 +68,9 @@ __all__ = [
     "BreachRecord",
     "Bundle",
     "Case",
+    "CaseCloseDays",
     "CaseIdentifier",
+    "CaseMonthFigures",
     "CaseNote",
     "Channel",
     "ConnectorRun",

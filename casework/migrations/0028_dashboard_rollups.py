@@ -1,0 +1,91 @@
+"""The dashboard's rollups (casework.models.figures), their triggers on the case table
+(casework.rollups) and their first count from the cases already there."""
+
+from django.db import migrations, models
+
+
+def forwards(apps, schema_editor):
+    from casework import rollups
+
+    rollups.install(schema_editor.connection)
+    rollups.rebuild(schema_editor.connection)
+
+
+def backwards(apps, schema_editor):
+    from casework import rollups
+
+    rollups.uninstall(schema_editor.connection)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("casework", "0023_dashboard_indexes")]
+
+    operations = [
+        migrations.CreateModel(
+            name="CaseMonthFigures",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "month",
+                    models.DateField(help_text="The first day of the controller's local month."),
+                ),
+                ("regime", models.CharField(max_length=20)),
+                ("request_type", models.CharField(max_length=20)),
+                ("channel", models.CharField(max_length=20)),
+                ("assignee_id", models.IntegerField(default=0)),
+                ("received", models.IntegerField(default=0)),
+                ("received_answered", models.IntegerField(default=0)),
+                ("received_in_time", models.IntegerField(default=0)),
+                ("received_extended", models.IntegerField(default=0)),
+                ("received_refused", models.IntegerField(default=0)),
+                ("received_open", models.IntegerField(default=0)),
+                ("answered", models.IntegerField(default=0)),
+                ("answered_in_time", models.IntegerField(default=0)),
+                ("refused", models.IntegerField(default=0)),
+                ("refused_unfounded", models.IntegerField(default=0)),
+                ("extended", models.IntegerField(default=0)),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("month", "regime", "request_type", "channel", "assignee_id"),
+                        name="case_month_figures_key",
+                    )
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="CaseCloseDays",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "month",
+                    models.DateField(help_text="The first day of the controller's local month."),
+                ),
+                ("regime", models.CharField(max_length=20)),
+                ("request_type", models.CharField(max_length=20)),
+                ("assignee_id", models.IntegerField(default=0)),
+                ("days", models.IntegerField()),
+                ("answered", models.IntegerField(default=0)),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("month", "regime", "request_type", "assignee_id", "days"),
+                        name="case_close_days_key",
+                    )
+                ],
+            },
+        ),
+        migrations.RunPython(forwards, backwards),
+    ]
