@@ -310,7 +310,7 @@ def install(connection, zone: str | None = None) -> None:
     vendor = connection.vendor
     statements = _postgres_uninstall() if vendor == "postgresql" else _sqlite_uninstall()
     statements += _postgres_install(zone) if vendor == "postgresql" else _sqlite_install(zone)
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
 
