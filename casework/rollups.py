@@ -221,13 +221,21 @@ def _changes(model, old: str | None, new: str | None, sql) -> str:
 
 
 def _postgres_function(operation: str, sql) -> str:
-    old = "old_rows" if operation in ("update", "delete") else None
-    new = "new_rows" if operation in ("update", "insert") else None
+    old = "old_c" if operation in ("update", "delete") else None
+    new = "new_c" if operation in ("update", "insert") else None
+    # The transition tables hold whole case rows: read each once, into the columns used.
+    columns = ", ".join(COLUMNS)
+    narrowed = "".join(
+        f"{name}_c AS MATERIALIZED (SELECT {columns} FROM {name}_rows), "
+        for name, used in (("old", old), ("new", new))
+        if used
+    )
     body = []
     for model in (CaseMonthFigures, CaseCloseDays):
         table = model._meta.db_table
         body.append(
-            f"WITH applied AS ({_upsert(model, _changes(model, old, new, sql), 't')} "
+            f"WITH {narrowed}"
+            f"applied AS ({_upsert(model, _changes(model, old, new, sql), 't')} "
             f"RETURNING t.id, ({_empty(model, 't')}) AS empty) "
             "SELECT array_agg(id) INTO emptied FROM applied WHERE empty;\n"
             f"IF emptied IS NOT NULL THEN DELETE FROM {table} "
