@@ -24,17 +24,20 @@ after the zone changed), the same as the selectors' TruncMonth(..., tzinfo=zone)
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
 from casework import deadlines
-from casework.models import OPEN_STATES, CaseCloseDays, CaseMonthFigures, State
+from casework.models import OPEN_STATES, CaseCloseDays, CaseGrounds, CaseMonthFigures, State
 
 CASE_TABLE = "casework_case"
 MONTHS = CaseMonthFigures._meta.db_table
 DAYS = CaseCloseDays._meta.db_table
+GROUNDS = CaseGrounds._meta.db_table
+ROLLUPS = (CaseMonthFigures, CaseCloseDays, CaseGrounds)
 ANSWERED = (State.COMPLETED, State.REJECTED)  # casework.selectors.dashboard.ANSWERED_STATES
 # The case columns a figure reads: a change to any other leaves the rollups as they are.
 COLUMNS = (
@@ -49,6 +52,9 @@ COLUMNS = (
     "channel",
     "assignee_id",
     "rejected_as_unfounded",
+    "rejection_reason",
+    "extension_reason",
+    "confidential",
 )
 TRIGGERS = ("insert", "update", "delete", "truncate")
 SQLITE_TRIGGERS = ("insert", "update", "delete")
@@ -83,6 +89,9 @@ class _Postgres:
             f" - ({received} AT TIME ZONE '{self.zone}')::date)"
         )
 
+    def md5(self, text: str) -> str:
+        return f"md5({text})"
+
 
 class _Sqlite:
     def __init__(self, zone: str):
@@ -93,6 +102,9 @@ class _Sqlite:
 
     def days(self, received: str, closed: str) -> str:
         return f"dsar_local_days({received}, {closed}, '{self.zone}')"
+
+    def md5(self, text: str) -> str:
+        return f"dsar_md5({text})"
 
 
 def _dialect(vendor: str, zone: str | None = None):
@@ -127,12 +139,17 @@ def local_days(received: str | None, closed: str | None, zone: str) -> int | Non
     return (_parse(closed).astimezone(tz).date() - _parse(received).astimezone(tz).date()).days
 
 
+def md5(text: str | None) -> str | None:
+    return None if text is None else hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
 def register_sqlite_functions(sender, connection, **kwargs) -> None:
     """`connection_created`: the functions the SQLite triggers and selectors call."""
     if connection.vendor != "sqlite":
         return
     connection.connection.create_function("dsar_local_month", 2, local_month, deterministic=True)
     connection.connection.create_function("dsar_local_days", 3, local_days, deterministic=True)
+    connection.connection.create_function("dsar_md5", 1, md5, deterministic=True)
 
 
 # --- what each case contributes ------------------------------------------------------------------
@@ -183,10 +200,33 @@ def _days_contributions(source: str, sign: int, sql) -> str:
     )
 
 
+def _grounds_contributions(source: str, sign: int, sql) -> str:
+    """The grounds of refusals and extensions, of the cases that are not confidential."""
+    key = "c.regime, c.request_type, COALESCE(c.assignee_id, 0) AS assignee_id"
+    shown = "NOT c.confidential"
+    refusal = (
+        f"SELECT {sql.month('c.closed_at')} AS month, '{CaseGrounds.Kind.REFUSAL}' AS kind, "
+        f"{key}, {sql.md5('c.rejection_reason')} AS reason_key, "
+        f"c.rejection_reason AS reason, {sign} AS cases FROM {source} AS c "
+        f"WHERE c.state = '{State.REJECTED}' AND c.closed_at IS NOT NULL AND {shown} "
+        "AND c.rejection_reason <> ''"
+    )
+    extension = (
+        f"SELECT {sql.month('c.extension_announced_at')}, '{CaseGrounds.Kind.EXTENSION}', "
+        f"{key}, {sql.md5('c.extension_reason')}, c.extension_reason, {sign} "
+        f"FROM {source} AS c WHERE c.original_due_at IS NOT NULL "
+        f"AND c.extension_announced_at IS NOT NULL AND {shown} AND c.extension_reason <> ''"
+    )
+    return f"{refusal} UNION ALL {extension}"
+
+
 def _summed(model, contributions: str) -> str:
     """The contributions added up by key, the keys whose counts do not all cancel out."""
     key = ", ".join(model.KEY)
-    sums = ", ".join(f"SUM({name}) AS {name}" for name in model.COUNTS)
+    sums = ", ".join(
+        [f"MAX({name}) AS {name}" for name in model.CARRIED]
+        + [f"SUM({name}) AS {name}" for name in model.COUNTS]
+    )
     changed = " OR ".join(f"SUM({name}) <> 0" for name in model.COUNTS)
     return f"SELECT {key}, {sums} FROM ({contributions}) AS d GROUP BY {key} HAVING {changed}"
 
@@ -196,7 +236,7 @@ def _upsert(model, summed: str, alias: str = "") -> str:
     SQLite takes no alias in a trigger)."""
     table = model._meta.db_table
     key = ", ".join(model.KEY)
-    columns = ", ".join((*model.KEY, *model.COUNTS))
+    columns = ", ".join((*model.KEY, *model.CARRIED, *model.COUNTS))
     prefix = f"{alias}." if alias else ""
     added = ", ".join(f"{name} = {prefix}{name} + excluded.{name}" for name in model.COUNTS)
     named = f"{table} AS {alias}" if alias else table
@@ -212,7 +252,11 @@ def _empty(model, alias: str = "") -> str:
 
 
 def _changes(model, old: str | None, new: str | None, sql) -> str:
-    contributions = _month_contributions if model is CaseMonthFigures else _days_contributions
+    contributions = {
+        CaseMonthFigures: _month_contributions,
+        CaseCloseDays: _days_contributions,
+        CaseGrounds: _grounds_contributions,
+    }[model]
     parts = [contributions(source, sign, sql) for source, sign in ((old, -1), (new, 1)) if source]
     return _summed(model, " UNION ALL ".join(parts))
 
@@ -231,7 +275,7 @@ def _postgres_function(operation: str, sql) -> str:
         if used
     )
     body = []
-    for model in (CaseMonthFigures, CaseCloseDays):
+    for model in ROLLUPS:
         table = model._meta.db_table
         body.append(
             f"WITH {narrowed}"
@@ -253,7 +297,8 @@ def _postgres_install(zone: str | None) -> list[str]:
     statements = [_postgres_function(op, sql) for op in ("insert", "update", "delete")]
     statements.append(
         "CREATE OR REPLACE FUNCTION casework_case_figures_truncate() RETURNS trigger AS $$\n"
-        f"BEGIN DELETE FROM {MONTHS}; DELETE FROM {DAYS}; RETURN NULL; END;\n"
+        f"BEGIN DELETE FROM {MONTHS}; DELETE FROM {DAYS}; DELETE FROM {GROUNDS}; RETURN NULL;"
+        " END;\n"
         "$$ LANGUAGE plpgsql;"
     )
     transitions = {
@@ -292,7 +337,7 @@ def _sqlite_install(zone: str | None) -> list[str]:
     statements = []
     for operation, (old, new) in rows.items():
         body = []
-        for model in (CaseMonthFigures, CaseCloseDays):
+        for model in ROLLUPS:
             changes = _changes(model, old and _row(old), new and _row(new), sql)
             body.append(_upsert(model, changes) + ";")
             body.append(f"DELETE FROM {model._meta.db_table} WHERE {_empty(model)};")
@@ -340,9 +385,9 @@ def rebuild(connection, zone: str | None = None) -> dict[str, int]:
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"LOCK TABLE {CASE_TABLE} IN SHARE MODE")
-        for model in (CaseMonthFigures, CaseCloseDays):
+        for model in ROLLUPS:
             table = model._meta.db_table
-            columns = ", ".join((*model.KEY, *model.COUNTS))
+            columns = ", ".join((*model.KEY, *model.CARRIED, *model.COUNTS))
             cursor.execute(f"DELETE FROM {table}")
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) SELECT {columns} "

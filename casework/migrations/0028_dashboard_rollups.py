@@ -87,5 +87,27 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.CreateModel(
+            name="CaseGrounds",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("month", models.DateField(help_text="The first day of the controller's local month.")),
+                ("kind", models.CharField(choices=[("refusal", "Refusal"), ("extension", "Extension")], max_length=10)),
+                ("regime", models.CharField(max_length=20)),
+                ("request_type", models.CharField(max_length=20)),
+                ("assignee_id", models.IntegerField(default=0)),
+                ("reason_key", models.CharField(max_length=32)),
+                ("reason", models.TextField()),
+                ("cases", models.IntegerField(default=0)),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("month", "kind", "regime", "request_type", "assignee_id", "reason_key"),
+                        name="case_grounds_key",
+                    )
+                ],
+            },
+        ),
         migrations.RunPython(forwards, backwards),
     ]

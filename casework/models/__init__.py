@@ -36,7 +36,7 @@ from casework.models.case import (
     latest_request_plan,
     needs_four_eyes,
 )
-from casework.models.figures import CaseCloseDays, CaseMonthFigures
+from casework.models.figures import CaseCloseDays, CaseGrounds, CaseMonthFigures
 from casework.models.fulfilment import (
     FulfilmentAction,
     FulfilmentPlan,
@@ -69,6 +69,7 @@ __all__ = [
     "Bundle",
     "Case",
     "CaseCloseDays",
+    "CaseGrounds",
     "CaseIdentifier",
     "CaseMonthFigures",
     "CaseNote",

@@ -8,8 +8,9 @@ contribution and add the new one's on every INSERT, UPDATE and DELETE, whichever
 
 A case contributes to up to three `CaseMonthFigures` rows, one per event, each keyed by the
 local month of that event: its receipt (with what became of it, for the yearly report), its
-answer (completed or refused) and the announcement of its extension; and to one
-`CaseCloseDays` row when answered. The grain (month, regime, request type, channel, assignee)
+answer (completed or refused) and the announcement of its extension; to one `CaseCloseDays`
+row when answered; and, unless confidential, to one `CaseGrounds` row per ground given (of its
+refusal, of its extension). The grain (month, regime, request type, channel, assignee)
 answers every filter of the dashboard; a period that starts or ends inside a month reads its
 partial months live from the cases (`casework.selectors.dashboard`).
 """
@@ -43,6 +44,7 @@ class CaseMonthFigures(models.Model):
     extended = models.IntegerField(default=0)
 
     KEY = ("month", "regime", "request_type", "channel", "assignee_id")
+    CARRIED = ()
     COUNTS = (
         "received",
         "received_answered",
@@ -82,6 +84,7 @@ class CaseCloseDays(models.Model):
     answered = models.IntegerField(default=0)
 
     KEY = ("month", "regime", "request_type", "assignee_id", "days")
+    CARRIED = ()
     COUNTS = ("answered",)
 
     class Meta:
@@ -94,3 +97,37 @@ class CaseCloseDays(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.request_type} {self.days} days"
+
+
+class CaseGrounds(models.Model):
+    """How many requests were refused, or had their deadline extended, in the month on one
+    ground (the reason the subject was told, word for word). Confidential cases' grounds are
+    not counted: the dashboard shows these texts."""
+
+    class Kind(models.TextChoices):
+        REFUSAL = "refusal"
+        EXTENSION = "extension"
+
+    month = models.DateField(help_text="The first day of the controller's local month.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    regime = models.CharField(max_length=20)
+    request_type = models.CharField(max_length=20)
+    assignee_id = models.IntegerField(default=NOBODY)
+    reason_key = models.CharField(max_length=32)  # md5 of the reason: a key of bounded length
+    reason = models.TextField()
+    cases = models.IntegerField(default=0)
+
+    KEY = ("month", "kind", "regime", "request_type", "assignee_id", "reason_key")
+    CARRIED = ("reason",)
+    COUNTS = ("cases",)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "kind", "regime", "request_type", "assignee_id", "reason_key"],
+                name="case_grounds_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.kind} {self.reason[:40]}"

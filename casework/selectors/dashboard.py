@@ -35,7 +35,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Avg, Count, F, Func, IntegerField, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Func, IntegerField, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from casework import deadlines, rollups
@@ -44,6 +44,7 @@ from casework.models import (
     OPEN_STATES,
     Case,
     CaseCloseDays,
+    CaseGrounds,
     CaseMonthFigures,
     ConnectorRun,
     FulfilmentPlan,
@@ -501,31 +502,33 @@ class Decisions:
         return sum(self.by_type.values())
 
 
-def extended_cases(filters: Filters) -> QuerySet[Case]:
-    return filters.cases().filter(
-        filters.within("extension_announced_at"), original_due_at__isnull=False
-    )
-
-
-def refused_cases(filters: Filters) -> QuerySet[Case]:
-    return filters.cases().filter(filters.within("closed_at"), state=State.REJECTED)
-
-
-def _grounds(cases: QuerySet[Case], field_name: str) -> list[tuple[str, int]]:
-    rows = (
-        cases.filter(confidential=False)
-        .exclude(**{field_name: ""})
-        .values(field_name)
-        .annotate(n=Count("id"))
-        .order_by("-n", field_name)[:GROUNDS_SHOWN]
-    )
-    return [(row[field_name], row["n"]) for row in rows]
+def _grounds(
+    filters: Filters, kind: str, cases: QuerySet[Case], date_field: str, reason_field: str
+) -> list[tuple[str, int]]:
+    """The grounds most given (of `kind`), with how many cases each, the most frequent first:
+    the rollups' for the whole months, the cases' (of `cases`, not confidential) for the part
+    months. Two queries at most."""
+    rolled = filters.rolled(CaseGrounds)
+    if rolled is not None:
+        rolled = (
+            rolled.filter(kind=kind, cases__gt=0)
+            .values("reason_key")
+            .annotate(ground=Max("reason"), n=Sum("cases"))
+            .values("ground", "n")
+            .order_by()
+        )
+    live = filters.live(date_field, cases.filter(confidential=False).exclude(**{reason_field: ""}))
+    if live is not None:
+        live = live.values(ground=F(reason_field)).annotate(n=Count("id")).order_by()
+    counted = _added(rolled, live, key=("ground",))
+    ranked = sorted(counted.items(), key=lambda item: (-item[1]["n"], item[0][0]))
+    return [(ground, row["n"]) for (ground,), row in ranked[:GROUNDS_SHOWN]]
 
 
 def extensions(filters: Filters, now: dt.datetime) -> Decisions:
     """Deadlines extended (announced) within the period, by type, with their grounds.
-    Three queries at most: the rollups of the whole months and the cases of the part months
-    for the counts, the cases for the grounds."""
+    Four queries at most: the rollups of the whole months and the cases of the part months,
+    for the counts and for the grounds."""
     rolled = filters.rolled(CaseMonthFigures)
     if rolled is not None:
         rolled = (
@@ -542,13 +545,19 @@ def extensions(filters: Filters, now: dt.datetime) -> Decisions:
     counts = _added(rolled, live, key=("request_type",))
     return Decisions(
         {request_type: row["n"] for (request_type,), row in sorted(counts.items())},
-        _grounds(extended_cases(filters), "extension_reason"),
+        _grounds(
+            filters,
+            CaseGrounds.Kind.EXTENSION,
+            Case.objects.filter(original_due_at__isnull=False),
+            "extension_announced_at",
+            "extension_reason",
+        ),
     )
 
 
 def refusals(filters: Filters, now: dt.datetime) -> Decisions:
     """Requests refused within the period, by type (and how many as manifestly unfounded or
-    excessive), with their grounds. Three queries at most, as `extensions`."""
+    excessive), with their grounds. Four queries at most, as `extensions`."""
     rolled = filters.rolled(CaseMonthFigures)
     if rolled is not None:
         rolled = (
@@ -567,7 +576,13 @@ def refusals(filters: Filters, now: dt.datetime) -> Decisions:
     counts = _added(rolled, live, key=("request_type",))
     return Decisions(
         {request_type: row["n"] for (request_type,), row in sorted(counts.items())},
-        _grounds(refused_cases(filters), "rejection_reason"),
+        _grounds(
+            filters,
+            CaseGrounds.Kind.REFUSAL,
+            Case.objects.filter(state=State.REJECTED),
+            "closed_at",
+            "rejection_reason",
+        ),
         unfounded=sum(row["unfounded_n"] for row in counts.values()),
     )
 
