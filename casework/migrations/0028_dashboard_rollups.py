@@ -1,5 +1,6 @@
 """The dashboard's rollups (casework.models.figures), their triggers on the case table
-(casework.rollups) and their first count from the cases already there."""
+(casework.rollups) and their first count from the cases already there; indexes for the figures
+that stay live (open cases, connector health)."""
 
 from django.db import migrations, models
 
@@ -110,4 +111,18 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(forwards, backwards),
+        # The live figures of open cases and connector health, at a million cases.
+        migrations.AddIndex(
+            model_name="case",
+            index=models.Index(
+                condition=models.Q(("state__in", ["received", "verified", "awaiting_subject", "gathering", "needs_identifier", "in_review", "fulfilling"])),
+                fields=["state", "request_type"],
+                include=("due_at", "regime", "assignee", "review_completed_at"),
+                name="case_open_figures",
+            ),
+        ),
+        migrations.AddIndex(
+            model_name="connectorrun",
+            index=models.Index(fields=["created_at"], include=("system", "state", "duration_ms"), name="connector_run_health"),
+        ),
     ]

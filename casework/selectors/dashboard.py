@@ -197,6 +197,10 @@ def _by_local_month(field_name: str) -> TruncMonth:
     return TruncMonth(field_name, tzinfo=deadlines.controller_tz())
 
 
+# Counts are COUNT(*), or, with a filter (which Django's Count("*") does not take), the count
+# of a column never null that the figure's covering index holds: PostgreSQL then answers from
+# the index alone.
+
 # --- open cases ---------------------------------------------------------------------------
 
 
@@ -252,9 +256,9 @@ def workload(filters: Filters, now: dt.datetime) -> Workload:
         .filter(state__in=OPEN_STATES)
         .values("state", "request_type")
         .annotate(
-            n=Count("id"),
-            overdue=Count("id", filter=Q(due_at__lt=now)),
-            due_soon=Count("id", filter=Q(due_at__gte=now, due_at__lte=horizon)),
+            n=Count("*"),
+            overdue=Count("due_at", filter=Q(due_at__lt=now)),
+            due_soon=Count("due_at", filter=Q(due_at__gte=now, due_at__lte=horizon)),
         )
         .order_by()
     )
@@ -334,7 +338,7 @@ def sla_compliance(filters: Filters, now: dt.datetime) -> Sla:
         live = (
             live.annotate(month=_by_local_month("closed_at"))
             .values("month", "regime")
-            .annotate(n=Count("id"), in_time_n=Count("id", filter=IN_TIME))
+            .annotate(n=Count("*"), in_time_n=Count("due_at", filter=IN_TIME))
             .order_by()
         )
     months = filters.months
@@ -423,7 +427,7 @@ def time_to_close(filters: Filters, now: dt.datetime) -> TimeToClose:
         live = (
             live.annotate(days=LocalDays("received_at", "closed_at"))
             .values("request_type", "days")
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))
             .order_by()
         )
     histograms: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -469,7 +473,7 @@ def volumes(filters: Filters, now: dt.datetime) -> Volumes:
         live = (
             live.annotate(month=_by_local_month("received_at"))
             .values(*key)
-            .annotate(n=Count("id"))
+            .annotate(n=Count("*"))
             .order_by()
         )
     by_type: dict[str, dict[dt.date, int]] = defaultdict(lambda: defaultdict(int))
@@ -519,7 +523,7 @@ def _grounds(
         )
     live = filters.live(date_field, cases.filter(confidential=False).exclude(**{reason_field: ""}))
     if live is not None:
-        live = live.values(ground=F(reason_field)).annotate(n=Count("id")).order_by()
+        live = live.values(ground=F(reason_field)).annotate(n=Count("*")).order_by()
     counted = _added(rolled, live, key=("ground",))
     ranked = sorted(counted.items(), key=lambda item: (-item[1]["n"], item[0][0]))
     return [(ground, row["n"]) for (ground,), row in ranked[:GROUNDS_SHOWN]]
@@ -541,7 +545,7 @@ def extensions(filters: Filters, now: dt.datetime) -> Decisions:
         "extension_announced_at", Case.objects.filter(original_due_at__isnull=False)
     )
     if live is not None:
-        live = live.values("request_type").annotate(n=Count("id")).order_by()
+        live = live.values("request_type").annotate(n=Count("*")).order_by()
     counts = _added(rolled, live, key=("request_type",))
     return Decisions(
         {request_type: row["n"] for (request_type,), row in sorted(counts.items())},
@@ -570,7 +574,9 @@ def refusals(filters: Filters, now: dt.datetime) -> Decisions:
     if live is not None:
         live = (
             live.values("request_type")
-            .annotate(n=Count("id"), unfounded_n=Count("id", filter=Q(rejected_as_unfounded=True)))
+            .annotate(
+                n=Count("*"), unfounded_n=Count("closed_at", filter=Q(rejected_as_unfounded=True))
+            )
             .order_by()
         )
     counts = _added(rolled, live, key=("request_type",))
@@ -615,8 +621,8 @@ def connector_health(filters: Filters, now: dt.datetime) -> list[SystemHealth]:
         ConnectorRun.objects.filter(created_at__gte=health_since(now), created_at__lte=now)
         .values("system_id", "system__name")
         .annotate(
-            searches=Count("id"),
-            failed=Count("id", filter=Q(state=ConnectorRun.State.FAILED)),
+            searches=Count("*"),
+            failed=Count("state", filter=Q(state=ConnectorRun.State.FAILED)),
             mean_ms=Avg("duration_ms"),
         )
         .order_by("system__name", "system_id")
@@ -744,12 +750,12 @@ def yearly_report(year: int, filters: Filters | None = None) -> YearReport:
         live = (
             live.values("request_type")
             .annotate(
-                received_n=Count("id"),
-                answered_n=Count("id", filter=answered),
-                answered_in_time_n=Count("id", filter=answered & IN_TIME),
-                extended_n=Count("id", filter=Q(original_due_at__isnull=False)),
-                refused_n=Count("id", filter=Q(state=State.REJECTED)),
-                still_open_n=Count("id", filter=Q(state__in=OPEN_STATES)),
+                received_n=Count("*"),
+                answered_n=Count("received_at", filter=answered),
+                answered_in_time_n=Count("received_at", filter=answered & IN_TIME),
+                extended_n=Count("received_at", filter=Q(original_due_at__isnull=False)),
+                refused_n=Count("received_at", filter=Q(state=State.REJECTED)),
+                still_open_n=Count("received_at", filter=Q(state__in=OPEN_STATES)),
             )
             .order_by()
         )
