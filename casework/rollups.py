@@ -8,8 +8,8 @@ case that changes no figure writes nothing), in key order; rows that fall to zer
 A bulk INSERT of a million cases is one GROUP BY, not a million upserts. TRUNCATE empties them.
 
 SQLite (the fast test run, `make run`): row-level triggers with the same SQL over OLD and NEW;
-the controller's local month and days come from two functions this module registers on every
-connection (`register_sqlite_functions`), as Django does for its own date functions.
+the controller's local month and days (and an md5) come from functions this module registers
+on every connection (`register_sqlite_functions`), as Django does for its own date functions.
 
 Months and days are the controller's local calendar (settings.DSAR_TIME_ZONE, written into the
 triggers when they are installed: `manage.py rebuild_dashboard_rollups` installs them again
