@@ -6,6 +6,9 @@ from django.db import migrations, models
 
 
 def forwards(apps, schema_editor):
+    # The triggers' SQL is casework.rollups' of today, written against the tables below: a
+    # later change to the rollups' tables or SQL comes with its own migration that installs
+    # and rebuilds them again (and freezes this one's SQL if the older tables no longer fit).
     from casework import rollups
 
     rollups.install(schema_editor.connection)
