@@ -381,7 +381,7 @@ def percentile(histogram: dict[int, int], fraction: float) -> float | None:
     """percentile_cont of the values counted in `histogram` (value -> how many): linear
     interpolation between the closest ranks."""
     total = sum(histogram.values())
-    if not total:
+    if total <= 0:
         return None
     position = (total - 1) * fraction
     low, high = math.floor(position), math.ceil(position)
