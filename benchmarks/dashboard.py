@@ -7,6 +7,12 @@ some withdrawn or expired), about 2 % extended, the last weeks' mostly open, wit
 systems searched for the last 30 days' cases. No audit events: the dashboard reads none. The
 cases are made once and kept while their number is the same.
 
+The dashboard's rollups (casework.rollups) follow the bulk INSERT through the case table's
+statement-level triggers (DSAR_BENCH_ROLLUPS=triggers, the default), or, with
+DSAR_BENCH_ROLLUPS=rebuild, the INSERT runs with the triggers off (session_replication_role)
+and the rollups are counted once after it (`rebuild_dashboard_rollups`); the JSON gives the
+seconds of each (DSAR_BENCH_RELOAD=1 makes the cases again even when their number is right).
+
 Then, through Django's test client signed in as the DPO (no second factor), each page timed
 DSAR_BENCH_REPEAT times (default 7) after a warm-up, with its number of SQL queries:
 - the dashboard (/dashboard/, the default last 12 months), and filtered by regime and type;
@@ -26,6 +32,8 @@ import time
 from benchmarks import services as bench
 
 CASES = int(os.environ.get("DSAR_BENCH_DASHBOARD_CASES", "1000000"))
+ROLLUPS = os.environ.get("DSAR_BENCH_ROLLUPS", "triggers")  # or "rebuild"
+RELOAD = os.environ.get("DSAR_BENCH_RELOAD", "") == "1"  # make the cases again anyway
 REPEAT = int(os.environ.get("DSAR_BENCH_REPEAT", "7"))
 TARGET_MS = 300
 PREFIX = "BENCH-"
@@ -74,14 +82,19 @@ def _staff() -> tuple:
     return dpo, team
 
 
-def _make_cases(n: int, assignees: list[int]) -> float:
-    from django.db import transaction
+def _make_cases(n: int, assignees: list[int]) -> dict:
+    from django.db import connection, transaction
 
+    from casework import rollups
     from casework.models import Case, ConnectorRun
     from dsar.models import SourceSystem
 
     started = time.monotonic()
+    rebuild_seconds = None
     with transaction.atomic():
+        if ROLLUPS == "rebuild":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = replica")  # no triggers
         bench_cases = Case.objects.filter(reference__startswith=PREFIX)
         bench_runs = ConnectorRun.objects.filter(case__in=bench_cases)
         bench_runs._raw_delete(bench_runs.db)
@@ -158,9 +171,19 @@ def _make_cases(n: int, assignees: list[int]) -> float:
             "WHERE c.reference LIKE %s AND c.received_at > now() - interval '30 days'",
             [systems, f"{PREFIX}%"],
         )
+        if ROLLUPS == "rebuild":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL session_replication_role = origin")
+            inserted = time.monotonic()
+            rollups.rebuild(connection)
+            rebuild_seconds = round(time.monotonic() - inserted, 1)
     if made != n:
         raise RuntimeError(f"made {made} cases, not {n}")
-    return time.monotonic() - started
+    return {
+        "rollups": ROLLUPS,
+        "cases_load_seconds": round(time.monotonic() - started, 1),
+        "rollups_rebuild_seconds": rebuild_seconds,
+    }
 
 
 def _vacuum() -> None:
@@ -168,10 +191,10 @@ def _vacuum() -> None:
     (autovacuum keeps both up to date in production; bulk-made rows have neither yet)."""
     from django.db import connection
 
-    from casework.models import Case, ConnectorRun
+    from casework.models import Case, CaseCloseDays, CaseMonthFigures, ConnectorRun
 
     with connection.cursor() as cursor:
-        for model in (Case, ConnectorRun):
+        for model in (Case, ConnectorRun, CaseMonthFigures, CaseCloseDays):
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
@@ -211,13 +234,13 @@ def main() -> int:
     from django.test.utils import setup_test_environment
     from django.urls import reverse
 
-    from casework.models import Case
+    from casework.models import Case, CaseCloseDays, CaseMonthFigures
 
     setup_test_environment()
     dpo, team = _staff()
-    load_seconds = None
-    if Case.objects.filter(reference__startswith=PREFIX).count() != CASES:
-        load_seconds = round(_make_cases(CASES, [u.pk for u in team]), 1)
+    load = {"cases_load_seconds": None}
+    if RELOAD or Case.objects.filter(reference__startswith=PREFIX).count() != CASES:
+        load = _make_cases(CASES, [u.pk for u in team])
     _vacuum()
     client = Client()
     client.force_login(dpo)
@@ -235,7 +258,11 @@ def main() -> int:
         "benchmark": "dashboard",
         "cases": CASES,
         "open_cases": Case.objects.filter(closed_at__isnull=True).count(),
-        "cases_load_seconds": load_seconds,
+        **load,
+        "rollup_rows": {
+            "month_figures": CaseMonthFigures.objects.count(),
+            "close_days": CaseCloseDays.objects.count(),
+        },
         "repeats": REPEAT,
         "target_ms": TARGET_MS,
         "pages": {name: _time(client, url) for name, url in pages.items()},

@@ -43,6 +43,7 @@ from casework.models.case import (
     stops_disclosure,
 )
 from casework.models.drp import DrpAgent, DrpCallback, DrpRequest, DrpSeenMessage
+from casework.models.figures import CaseCloseDays, CaseGrounds, CaseMonthFigures
 from casework.models.fulfilment import (
     FulfilmentAction,
     FulfilmentPlan,
@@ -78,7 +79,10 @@ __all__ = [
     "BreachRecord",
     "Bundle",
     "Case",
+    "CaseCloseDays",
+    "CaseGrounds",
     "CaseIdentifier",
+    "CaseMonthFigures",
     "CaseNote",
     "Channel",
     "ConnectorRun",

@@ -440,6 +440,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 condition=Q(original_due_at__isnull=False),
                 name="case_extended_figures",
             ),
+            # The open cases (few among a million closed ones): workload and waiting figures.
+            models.Index(
+                fields=["state", "request_type"],
+                include=["due_at", "regime", "assignee", "review_completed_at"],
+                condition=Q(state__in=OPEN_STATES),
+                name="case_open_figures",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

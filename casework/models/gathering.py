@@ -86,7 +86,15 @@ class ConnectorRun(WorkItem):
                 fields=["case", "gathering", "system", "round"], name="connector_run_unique"
             )
         ]
-        indexes = [models.Index(fields=["state", "updated_at"])]
+        indexes = [
+            models.Index(fields=["state", "updated_at"]),
+            # The dashboard's connector health: the last 7 days' searches, from the index alone.
+            models.Index(
+                fields=["created_at"],
+                include=["system", "state", "duration_ms"],
+                name="connector_run_health",
+            ),
+        ]
         permissions = [
             ("retry_run", "Can retry a failed source"),
             ("complete_manual_run", "Can complete a manual search"),
