@@ -18,7 +18,9 @@ DSAR_BENCH_REPEAT times (default 7) after a warm-up, with its number of SQL quer
 - the dashboard (/dashboard/, the default last 12 months), and filtered by regime and type;
 - the CSV of every figure;
 - the admin's case list, filtered (completed access requests) at page 100, and the overdue
-  list the dashboard links to.
+  list the dashboard links to;
+- the staff API's case list (first page by cursor), filtered and overdue;
+- the filtered lists again as a member of the privacy team (the confidential cases' rule).
 Prints one JSON document: median, min and max milliseconds and the query count of each.
 """
 
@@ -253,6 +255,17 @@ def main() -> int:
         "admin_case_list_filtered_page_100": cases
         + "?state__exact=completed&request_type__exact=access&p=100",
         "admin_case_list_overdue": cases + "?overdue=yes",
+        "api_case_list_filtered": "/api/v1/cases/?state=completed&request_type=access",
+        "api_case_list_overdue": "/api/v1/cases/?overdue=true",
+    }
+    # A member of the privacy team: the confidential cases' rule applies to her lists.
+    member = Client()
+    member.force_login(team[0])
+    member_pages = {
+        "admin_case_list_filtered_page_100_privacy_team": pages[
+            "admin_case_list_filtered_page_100"
+        ],
+        "api_case_list_filtered_privacy_team": pages["api_case_list_filtered"],
     }
     figures = {
         "benchmark": "dashboard",
@@ -265,7 +278,10 @@ def main() -> int:
         },
         "repeats": REPEAT,
         "target_ms": TARGET_MS,
-        "pages": {name: _time(client, url) for name, url in pages.items()},
+        "pages": {
+            **{name: _time(client, url) for name, url in pages.items()},
+            **{name: _time(member, url) for name, url in member_pages.items()},
+        },
     }
     print(json.dumps(figures, indent=2))
     return 0
