@@ -56,7 +56,7 @@ def prepare(var_dir: Path, *, demo: bool, desk_port: str) -> str:
     call_command("createcachetable", verbosity=0)  # else "already exists" on every restart
     call_command("load_data_map", verbosity=0)
     password = dev_key(var_dir / "keys", "demo_password", nbytes=9)
-    call_command("create_demo_staff", "--password", password)
+    call_command("create_demo_staff", password=password)  # a password may begin with "-"
     if demo:
         subjects = os.environ.get("DSAR_DEMO_SUBJECTS", "200")
         call_command("load_demo", "--subjects", subjects, "--supportdesk-port", desk_port)
