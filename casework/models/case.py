@@ -440,6 +440,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 condition=Q(original_due_at__isnull=False),
                 name="case_extended_figures",
             ),
+            # The few confidential cases, looked up before every list of a user who may not
+            # see them all (casework.selectors.access).
+            models.Index(
+                fields=["assignee"],
+                condition=Q(confidential=True),
+                name="case_confidential",
+            ),
             # The open cases (few among a million closed ones): workload and waiting figures.
             models.Index(
                 fields=["state", "request_type"],
