@@ -456,10 +456,3 @@ def test_the_administrator_edits_agents_and_the_privacy_team_does_not(adam, alic
     assert adam.has_perm("casework.change_drpagent")
     assert adam.has_perm("casework.add_drpagent")
     assert not alice.has_perm("casework.change_drpagent")
-
-
-def test_a_path_with_a_newline_is_a_json_404_too(client):
-    for path in ("/drp/v1/data-rights-request/p%0Aq", "/api/v1/cases/x%0Ay/extra"):
-        response = client.get(path)
-        assert response.status_code == 404
-        assert response["Content-Type"].startswith("application/json"), path
