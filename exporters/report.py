@@ -425,12 +425,38 @@ def origin_text(category: CategoryInfo) -> str:
     }[category.origin]
 
 
-def common_transfers(categories: Sequence[CategoryInfo]) -> list[str]:
-    """The transfers of every held category, stated once at the head of chapter 2 (they were
-    repeated on every category's page); a category's own section names only what differs."""
-    if not categories:
+def shared_items(lists: Sequence[Sequence[str]]) -> list[str]:
+    """What every category that has any recipients (or transfers) shares, in the first one's
+    order: stated once at the head of chapter 2 (it was repeated on every category's page),
+    while a category's own section names only what differs. Nothing is shared unless two
+    categories at least have some."""
+    filled = [items for items in lists if items]
+    if len(filled) < 2:
         return []
-    return [t for t in categories[0].transfers if all(t in c.transfers for c in categories)]
+    return [item for item in filled[0] if all(item in other for other in filled[1:])]
+
+
+@dataclass(frozen=True)
+class Stated:
+    """How a category's section states its recipients or transfers beside the shared ones:
+    `mode` "" says nothing (they are the shared ones), "none" says there are none, "also"
+    lists what it has besides the shared ones, "own" lists all of its own (nothing shared)."""
+
+    mode: str
+    items: tuple[str, ...] = ()
+
+
+def stated(items: Sequence[str], shared: Sequence[str], *, any_held: bool) -> Stated:
+    """`any_held`: some category has such items (else a category need not say it has none)."""
+    if shared:
+        if set(items) == set(shared):
+            return Stated("")
+        if not items:
+            return Stated("none")
+        return Stated("also", tuple(item for item in items if item not in shared))
+    if items:
+        return Stated("own", tuple(items))
+    return Stated("none") if any_held else Stated("")
 
 
 def report_tables(
@@ -500,17 +526,19 @@ def report_html(
             title = _("Your personal data: access report")
         else:
             title = _("Your personal data: portability report")
-        common = common_transfers([t.category for t in tables])
-        differ = {t.category.slug for t in tables if set(t.category.transfers) != set(common)}
-        if differ:
-            # Where categories differ, one not transferred at all says so too, not by silence.
-            differ |= {t.category.slug for t in tables if not t.category.transfers}
+        categories = [t.category for t in tables]
+        transfers = shared_items([c.transfers for c in categories])
+        recipients = shared_items([c.recipients for c in categories])
+        any_transfers = any(c.transfers for c in categories)
         held = [
             {
                 "info": t.category,
                 "data": t,
                 "origin": origin_text(t.category),
-                "transfers_differ": t.category.slug in differ,
+                "transfers": stated(t.category.transfers, transfers, any_held=any_transfers),
+                # Without shared recipients every section says who receives its data, or that
+                # nobody outside the company does (as it always did).
+                "recipients": stated(t.category.recipients, recipients, any_held=True),
             }
             for t in tables
         ]
@@ -528,8 +556,10 @@ def report_html(
             "landscape": landscape,
             "not_held": [c for c in facts.categories if not c.held],
             "total_records": sum(t.total for t in tables),
-            "common_transfers": common,
-            "transfers_differ": bool(differ),
+            "common_transfers": transfers,
+            "transfers_differ": any(c["transfers"].mode for c in held),
+            "common_recipients": recipients,
+            "recipients_differ": any(c["recipients"].mode for c in held),
         }
         html = render_to_string("exporters/report.html", context)
     return html, {t.category.slug: t.total for t in tables}

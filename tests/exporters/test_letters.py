@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -172,3 +173,10 @@ def test_a_custom_complaint_text_replaces_the_standard_one():
 def test_a_letter_without_what_the_subject_must_be_told_is_refused(kind, extra, message):
     with pytest.raises(ValueError, match=message):
         letter(kind, request_type="access", **extra)
+
+
+def test_a_letter_without_the_subjects_name_greets_politely_and_names_no_addressee():
+    facts = dataclasses.replace(letter("refusal", reason="r"), subject_name="")
+    text = " ".join(" ".join(pdf_pages(render_letter(facts))).split())
+    assert "Dear Sir or Madam," in text
+    assert "Dear ," not in text and "Addressed to" not in text

@@ -396,3 +396,15 @@ def test_categories_run_on_between_pages_but_never_split_a_row():
         assert page_of(f"PURPOSESTART{n}") == page_of(f"PURPOSEEND{n}"), n
     # Some category begins on the page where the one before it ends.
     assert any(page_of(f"RETENTION{n}") == page_of(f"PURPOSESTART{n + 1}") for n in range(5))
+
+
+@pytest.mark.parametrize(
+    ("language", "salutation"), [("en", "Dear Sir or Madam,"), ("sq", "Të nderuar,")]
+)
+def test_a_report_without_the_subjects_name_greets_politely_and_names_no_addressee(
+    language, salutation
+):
+    facts = dataclasses.replace(make_facts(language), subject_name="")
+    text = flat("\n".join(pdf_pages(render_report(facts, records_from(sample_records())))))
+    assert salutation in text
+    assert "Addressed to" not in text and "Drejtuar" not in text

@@ -10,7 +10,7 @@ import pytest
 
 from exporters.context import Authority, CategoryInfo
 from exporters.letters import render_letter
-from exporters.report import common_transfers, render_report
+from exporters.report import Stated, render_report, shared_items, stated
 
 from .conftest import make_facts, pdf_pages, records_from, sample_records, squeeze
 from .test_letters import letter
@@ -174,17 +174,56 @@ def test_blocks_common_to_every_category_appear_once(report):
 def test_a_category_whose_transfers_differ_says_so_in_its_own_section():
     facts = information_facts("en", events_transfers=[])
     text = Text(pdf_pages(render_report(facts, records_from(sample_records()))))
-    # The other categories share no transfer with the events: none is common, each says its own.
-    assert text.count("International transfers") == 6  # the common section and each category
+    # The others share their transfers: stated once, for all the data; the events say theirs.
+    assert text.count("International transfers") == 2  # the common section and the events
+    assert "Where a kind of data is transferred elsewhere too, or not at all" in text
     assert "This data is not transferred to other countries" in text
-    assert text.count(TEXTS["en"]["europe"]) == 4
+    assert text.count(TEXTS["en"]["europe"]) == 1
 
 
-def test_common_transfers_are_those_every_category_shares():
-    a = CategoryInfo(slug="a", code="1", name="A", transfers=["EU", "US"])
-    b = CategoryInfo(slug="b", code="2", name="B", transfers=["US", "EU", "JP"])
-    assert common_transfers([a, b]) == ["EU", "US"]
-    assert common_transfers([]) == []
+def test_a_category_with_further_transfers_names_only_those():
+    facts = information_facts("en", events_transfers=[TEXTS["en"]["europe"], "Japan: adequacy"])
+    text = Text(pdf_pages(render_report(facts, records_from(sample_records()))))
+    assert "this data may also be transferred to these countries" in text
+    assert text.count("Japan: adequacy") == 1
+    assert text.count(TEXTS["en"]["europe"]) == 1
+
+
+def test_recipients_every_category_shares_are_named_once():
+    text = Text(pdf_pages(render_report(information_facts("en"), records_from(sample_records()))))
+    # The conftest register's recipient and the events' group companies are not the same:
+    # nothing is shared with the events, so each section names its own.
+    assert text.count(TEXTS["en"]["group"]) == 1
+    facts = information_facts("en")
+    shared = "Our processors"
+    facts = replace(
+        facts,
+        categories=[
+            replace(c, recipients=[shared, *c.recipients]) if c.held else c
+            for c in facts.categories
+        ],
+    )
+    text = Text(pdf_pages(render_report(facts, records_from(sample_records()))))
+    assert text.count(shared) == 1
+    assert "Your data may be disclosed to these recipients:" in text
+    assert "Besides the recipients of all your data, this data may also be disclosed to:" in text
+    assert text.count(TEXTS["en"]["buyer"]) == 1
+
+
+def test_shared_items_are_those_every_category_with_some_shares():
+    assert shared_items([["EU", "US"], ["US", "EU", "JP"]]) == ["EU", "US"]
+    assert shared_items([["EU", "US"], [], ["US", "EU", "JP"]]) == ["EU", "US"]
+    assert shared_items([["EU"], []]) == []  # one category alone shares nothing
+    assert shared_items([]) == []
+
+
+def test_a_section_states_only_what_differs_from_the_shared_items():
+    assert stated(["EU"], ["EU"], any_held=True) == Stated("")
+    assert stated([], ["EU"], any_held=True) == Stated("none")
+    assert stated(["EU", "JP"], ["EU"], any_held=True) == Stated("also", ("JP",))
+    assert stated(["JP"], [], any_held=True) == Stated("own", ("JP",))
+    assert stated([], [], any_held=True) == Stated("none")
+    assert stated([], [], any_held=False) == Stated("")
 
 
 @pytest.mark.parametrize("language", ["en", "sq"])
