@@ -20,6 +20,7 @@ DSAR_REPORT_MAX_CHARS (300) are cut with an ellipsis, in the PDF only.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from exporters.context import (
     source_text,
 )
 from exporters.pdf import html_to_pdf, page_css
-from exporters.values import format_value
+from exporters.values import as_datetime, format_date, format_datetime, format_value
 
 DEFAULT_MAX_ROWS = 200
 DEFAULT_MAX_CHARS = 300
@@ -71,6 +72,7 @@ class Cell:
     text: str
     longest_word: int = 0
     wrap: bool = False  # a word too long for its column: break it anywhere
+    timed: bool = False  # a time, whose zone the column's header names
 
 
 @dataclass
@@ -86,6 +88,9 @@ class DataTable:
     files: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)  # column -> header
     columns: list[tuple[str, str]] = field(default_factory=list)  # (column, header)
+    # Columns holding times: their header names the time zone, once, not every cell.
+    timed: set[str] = field(default_factory=set)
+    zone: str = ""
     # Printed on landscape pages: the data chapter is, when any of its tables is wide.
     landscape: bool = False
 
@@ -110,7 +115,11 @@ class DataTable:
         keys: dict[str, None] = {}
         for row in self.rows:
             keys.update(dict.fromkeys(row))
-        self.columns = [(key, self.labels.get(key) or readable(key)) for key in keys]
+        self.columns = [(key, self.header(key)) for key in keys]
+
+    def header(self, key: str) -> str:
+        label = self.labels.get(key) or readable(key)
+        return f"{label} ({self.zone})" if key in self.timed and self.zone else label
 
     def column_shares(self) -> list[float]:
         """Each column's share of the table's width, from what it holds. First every column
@@ -244,8 +253,8 @@ def display_cell(value: Any, max_chars: int) -> Cell:
     return Cell(text, longest_word=max(map(len, text.split()), default=0))
 
 
-def text_cell(text: str) -> Cell:
-    return Cell(text, longest_word=max(map(len, text.split()), default=0))
+def text_cell(text: str, *, timed: bool = False) -> Cell:
+    return Cell(text, longest_word=max(map(len, text.split()), default=0), timed=timed)
 
 
 class Presenter:
@@ -278,6 +287,14 @@ class Presenter:
         return labels, currencies
 
     def cell(self, value: Any, currency: str = "") -> Cell:
+        if not currency and type(value) is str:
+            when = as_datetime(value)
+            if isinstance(when, dt.datetime):
+                # Every time in the controller's zone, named once in the column's header: a
+                # row of times then fits on a line.
+                return text_cell(format_datetime(when, self.zone, zone_named=False), timed=True)
+            if when is not None:
+                return text_cell(format_date(when))
         text = format_value(value, self.zone, currency=currency)
         if text is None:
             return display_cell(value, self.max_chars)
@@ -319,7 +336,7 @@ class CategoryReader:
             files = [e.filename(category, in_bundle) for e in self.exporters]
             shown = (info.place_label(place) if info else "") or readable_place(place)
             table = self.tables[source] = DataTable(
-                category=category, system=system, place=shown, files=files
+                category=category, system=system, place=shown, files=files, zone=presenter.zone.key
             )
             data.files.extend(name for name in files if name not in data.files)
         table.total += 1
@@ -341,7 +358,9 @@ class CategoryReader:
                 if withheld[key] == "other_person":
                     data.other_people_left_out = True
             else:
-                row[key] = presenter.cell(value, money.get(key, ""))
+                cell = row[key] = presenter.cell(value, money.get(key, ""))
+                if cell.timed:
+                    table.timed.add(key)
         table.rows.append(row)
 
     def finish(self) -> CategoryData:

@@ -2,7 +2,8 @@
 
 Records reach the exporters as plain JSON values (dsar.connectors.base.plain_value): dates and
 times are ISO text by then. The report shows them in the controller's time zone, with the zone
-named, in the language's own format ("4 dhjetor 2026, 14:05 (Europe/Tirane)"); booleans as
+named, in the language's own format ("4 dhjetor 2026, 14:05 (Europe/Tirane)"; a table names it
+once, in the column's header); booleans as
 words; amounts with their currency, where the system's mapping names one. Call these inside
 `translation.override(language)`: month names and separators come from the active language.
 
@@ -70,11 +71,13 @@ def format_date(value: dt.date) -> str:
     return _formatted(value, DATE_FORMAT)
 
 
-def format_datetime(value: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
+def format_datetime(value: dt.datetime, zone: zoneinfo.ZoneInfo, *, zone_named: bool = True) -> str:
+    """In `zone`, named after the time unless the caller names it once for many (a table's
+    column header)."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
-    local = value.astimezone(zone)
-    return f"{_formatted(local, DATETIME_FORMAT)} ({zone.key})"
+    text = _formatted(value.astimezone(zone), DATETIME_FORMAT)
+    return f"{text} ({zone.key})" if zone_named else text
 
 
 def format_amount(value: Any, currency: str) -> str:
