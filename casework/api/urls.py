@@ -35,5 +35,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     # Anything else under /api/ answers 404 in the API's error format.
-    re_path(r"^.*$", not_found),
+    # [\s\S], not ".": a newline in the path (%0A) is matched too; a (?s) flag would stop
+    # Django reversing every URL of the site.
+    re_path(r"^[\s\S]*$", not_found),
 ]

@@ -17,5 +17,6 @@ urlpatterns = [
         name="request",
     ),
     path("verify/<uuid:request_id>/", views.verify, name="verify"),
-    re_path(r"^.*$", views.not_found),
+    # [\s\S], not ".": a newline in the path (%0A) is matched too (see casework.api.urls).
+    re_path(r"^[\s\S]*$", views.not_found),
 ]

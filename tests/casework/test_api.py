@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -276,6 +277,16 @@ def test_unknown_addresses_under_api_answer_in_the_error_format(alice):
     client = client_for(alice)
     assert_error(client.get("/api/v1/nothing/"), 404, "not_found")
     assert_error(client.post("/api/v2/cases/", {}), 404, "not_found")
+
+
+def test_an_address_with_a_newline_under_api_answers_in_the_error_format_too(alice):
+    # Found by a longer fuzz run: the catch-all's "." did not match a newline (%0A).
+    client = client_for(alice)
+    assert_error(client.get("/api/v1/cases/x%0Ay/extra"), 404, "not_found")
+    assert_error(client.get("/api/%0A"), 404, "not_found")
+    # ... and every named URL of the site still reverses (an inline (?s) flag broke that).
+    assert reverse("api:schema") == "/api/schema/"
+    assert reverse("admin:index") == "/admin/"
 
 
 def test_a_method_not_allowed_answers_in_the_error_format(alice):

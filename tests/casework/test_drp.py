@@ -391,6 +391,12 @@ def test_an_unknown_address_under_the_base_path_is_a_json_404(client):
     assert response.json()["code"] == "404"
 
 
+def test_an_address_with_a_newline_under_the_base_path_is_a_json_404_too(client):
+    response = client.get("/drp/v1/data-rights-request/p%0Aq")
+    assert response.status_code == 404
+    assert response.json()["code"] == "404"
+
+
 # --- the information page and the schema ----------------------------------------------------------
 
 
