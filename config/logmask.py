@@ -67,17 +67,22 @@ def mask_path(path: str) -> str:
     return masked
 
 
+def _mask_arg(value):
+    # Only a path or URL can carry a link's token: other text (a Celery task's dotted name,
+    # its id) keeps its long words.
+    return mask_path(value) if isinstance(value, str) and "/" in value else value
+
+
 class MaskTokensFilter:
-    """A logging filter: masks tokens in the arguments of every record (django.request logs
-    "Not Found: <path>", and a path may carry a verification or download token)."""
+    """A logging filter: masks tokens in the arguments of every record that are paths or URLs
+    (django.request logs "Not Found: <path>", and a path may carry a verification or download
+    token)."""
 
     def filter(self, record) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(mask_path(a) if isinstance(a, str) else a for a in record.args)
+            record.args = tuple(_mask_arg(a) for a in record.args)
         elif isinstance(record.args, dict):
-            record.args = {
-                k: mask_path(v) if isinstance(v, str) else v for k, v in record.args.items()
-            }
+            record.args = {k: _mask_arg(v) for k, v in record.args.items()}
         if isinstance(record.msg, str) and not record.args:
             record.msg = mask_path(record.msg) if "/" in record.msg else record.msg
         return True

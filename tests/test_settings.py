@@ -163,6 +163,29 @@ def test_tokens_in_logged_paths_are_masked():
     assert "[token]" in record.getMessage()
 
 
+def test_long_words_that_are_not_paths_are_logged_as_they_are():
+    # Celery's "Task %(name)s[%(id)s] succeeded ...": a task's name and id carry no link.
+    task = "casework.tasks.send_deadline_reminders"
+    task_id = "3f1c2a9e-1b7d-4c55-9f0e-2a8b6c4d1e90"
+    record = logging.LogRecord(
+        "celery.app.trace",
+        logging.INFO,
+        __file__,
+        1,
+        "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s",
+        None,
+        None,
+    )
+    record.args = {"name": task, "id": task_id, "runtime": 0.01, "return_value": "'ready'"}
+    MaskTokensFilter().filter(record)
+    assert record.getMessage() == f"Task {task}[{task_id}] succeeded in 0.01s: 'ready'"
+    link = logging.LogRecord(
+        "casework", logging.INFO, __file__, 1, "%s then %s", (task, "/en/status/" + "B" * 43), None
+    )
+    MaskTokensFilter().filter(link)
+    assert link.getMessage() == f"{task} then /en/status/[token]"
+
+
 @pytest.mark.django_db
 def test_staff_need_a_second_factor_when_required(client, alice, settings):
     client.force_login(alice)
