@@ -171,6 +171,28 @@ def _report_renders(case_id: int) -> dict:
     return figures
 
 
+def _bundle_beside(case_id: int) -> dict:
+    """The heavy subject's access bundle (spool, data files, report) with its report rendered
+    by a forked child beside the data files (as shipped) and in the same process, alternately."""
+    from django.test import override_settings
+
+    from casework.models import Case
+    from casework.selectors.bundles import bundle_facts
+    from casework.spool import Spool, scratch
+    from exporters.bundle import write_bundle
+
+    case = Case.objects.get(pk=case_id)
+    facts = bundle_facts(case, "access")
+    samples: dict[str, list[float]] = {"report_in_child": [], "report_in_process": []}
+    for _ in range(REPEAT):
+        for label, in_child in (("report_in_child", True), ("report_in_process", False)):
+            with override_settings(DSAR_PDF_IN_CHILD=in_child), scratch("bench") as folder:
+                started = time.perf_counter()
+                write_bundle(io.BytesIO(), facts, Spool(case, Path(folder)), kind="access")
+                samples[label].append(time.perf_counter() - started)
+    return {label: _median(values) for label, values in samples.items()}
+
+
 def _persona_reports() -> dict:
     """Arta's access report, tagged, in each language: her records as the connectors export
     them (the systems that need no server)."""
@@ -259,7 +281,10 @@ def _schemas_validated(case_id: int) -> dict:
 def child() -> None:
     import django
 
+    from benchmarks.services import machine_speed
+
     django.setup()
+    speed_before = machine_speed()
     _prepare()
     reviewer = _privacy_team_member()
     _access_path_once("bench10@demo.example", reviewer)  # warm-up: imports, fonts, templates
@@ -280,8 +305,11 @@ def child() -> None:
             },
         },
         "report_10001_records": _report_renders(runs[0]["case"]),
+        "bundle_10001_records": _bundle_beside(runs[0]["case"]),
         "persona_report_tagged": _persona_reports(),
         "portability_schemas_10001_records": _schemas_validated(runs[0]["case"]),
+        # Before and after: the machine's speed moved during the run if these differ much.
+        "machine_speed": {"before": speed_before, "after": machine_speed()},
         "targets": {
             "access_path_total_under_s": 2.0,
             "bundle_under_s": 1.5,

@@ -20,6 +20,20 @@ DESK_PORT = os.environ.get("DSAR_BENCH_SUPPORTDESK_PORT", "8766")
 DESK_TOKEN = "bench-desk-token-0123456789abcdef"  # noqa: S105 - the local demo desk only
 
 
+def machine_speed() -> dict[str, float]:
+    """How fast this machine runs plain Python right now: the seconds of a fixed loop (median
+    of three). The shared 2-core machines vary by 1.5-2x from day to day; a figure read beside
+    this one can be compared with another day's."""
+    samples = []
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        samples.append(time.perf_counter() - started)
+    return {"python_loop_5m_s": round(sorted(samples)[1], 3), "load_average": os.getloadavg()[0]}
+
+
 def environment() -> dict[str, str]:
     env = os.environ.copy()
     env.update(

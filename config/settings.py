@@ -361,6 +361,10 @@ DSAR_WORK_LEASE_SECONDS = env.int("DSAR_WORK_LEASE_SECONDS", default=30)
 DSAR_BUNDLE_MAX_DELIVERIES = env.int("DSAR_BUNDLE_MAX_DELIVERIES", default=3)
 DSAR_MANUAL_UPLOAD_MAX_BYTES = env.int("DSAR_MANUAL_UPLOAD_MAX_BYTES", default=50 * 1024 * 1024)
 DSAR_BUNDLE_RETENTION_DAYS = env.int("DSAR_BUNDLE_RETENTION_DAYS", default=30)
+# An access bundle's report is rendered by a forked child process while the worker writes the
+# data files (two cores at work, not one); off, it is rendered in the worker's own process.
+DSAR_PDF_IN_CHILD = env.bool("DSAR_PDF_IN_CHILD", default=True)
+DSAR_PDF_RENDER_TIMEOUT = env.int("DSAR_PDF_RENDER_TIMEOUT", default=900)
 # Gathered records are deleted (with their keys) this long after the case closes.
 DSAR_GATHERED_RETENTION_DAYS = env.int("DSAR_GATHERED_RETENTION_DAYS", default=30)
 if max(DSAR_RETRY_BACKOFF_CAP, DSAR_RETRY_AFTER_MAX) > DSAR_MAX_COUNTDOWN:

@@ -17,5 +17,6 @@ its manifest, and letters. Takes plain data and imports nothing from casework.
 context.py). Formats are plug-ins (base.BaseExporter) listed in settings.DSAR_EXPORTERS
 (registry.DEFAULT_EXPORTERS when unset). Settings read, all optional: DSAR_EXPORTERS,
 DSAR_REPORT_MAX_ROWS (200), DSAR_REPORT_MAX_CELLS (3000), DSAR_REPORT_MAX_CHARS (300),
-DSAR_TIME_ZONE.
+DSAR_TIME_ZONE, DSAR_PDF_IN_CHILD (True: an access bundle's report is rendered by a forked
+child while the data files are written) and DSAR_PDF_RENDER_TIMEOUT (900 seconds).
 """

@@ -300,25 +300,44 @@ class KeptRecords:
         return map(normalise_record, self._records)
 
 
-def _write_category(
-    writer: _ZipWriter,
+@dataclass
+class _ReadCategory:
+    """A category after its first pass: its source tables and the records kept from it."""
+
+    entry: ManifestCategory
+    category: CategoryInfo
+    tables: list
+    kept: dict[str, list[Mapping[str, Any]]]
+
+
+def _read_category(
     entry: ManifestCategory,
-    exporters: Sequence[BaseExporter],
-    facts: BundleFacts,
     category: CategoryInfo,
     records_by_category: RecordsByCategory,
     index: SourceIndex,
     report_reader=None,
-) -> None:
-    """The files of one category: per source table, from the records kept in the first pass
-    when the table is small, else each from a new stream of its records. The report's reader,
-    if any, reads the records in that first pass too."""
+) -> _ReadCategory:
+    """The first pass over a category: its source tables and their record counts, the first
+    records kept, and the report's reader (if any) fed with every record."""
     kept: dict[str, list[Mapping[str, Any]]] = {}
     also = report_reader.add if report_reader is not None else None
     tables = list(source_tables(index, category, records_by_category, also=also, kept=kept))
     entry.records = sum(t.records for t in tables)
+    return _ReadCategory(entry, category, tables, kept)
+
+
+def _write_category(
+    writer: _ZipWriter,
+    read: _ReadCategory,
+    exporters: Sequence[BaseExporter],
+    facts: BundleFacts,
+    records_by_category: RecordsByCategory,
+) -> None:
+    """The files of one category: per source table, from the records kept in the first pass
+    when the table is small, else each from a new stream of its records."""
+    entry, category, tables = read.entry, read.category, read.tables
     for table in tables:
-        small = kept.get(table.stem)
+        small = read.kept.get(table.stem)
         if small is not None and len(small) == table.records:
             records = KeptRecords(small)
         elif len(tables) == 1:
@@ -364,9 +383,12 @@ def _write_contents(
     )
     writer = _ZipWriter(zf, _zip_time(facts), manifest)
     index = SourceIndex(facts)
-    # An access bundle's report reads each category in the pass that finds its tables.
-    read: dict[str, Any] = {}
     with translation.override(facts.language):
+        # First every category's first pass (its tables and counts; an access bundle's report
+        # reads its rows in the same pass), then the report is rendered beside the writing of
+        # the data files, on the other core: it needs nothing that writing finds out.
+        first_passes: list[_ReadCategory] = []
+        read: dict[str, Any] = {}
         for category in facts.categories:
             entry = ManifestCategory(
                 slug=category.slug,
@@ -384,18 +406,27 @@ def _write_contents(
                     from exporters.report import category_reader
 
                     reader = category_reader(category, facts, exporters=exporters)
-                _write_category(
-                    writer, entry, exporters, facts, category, records_by_category, index, reader
+                first_passes.append(
+                    _read_category(entry, category, records_by_category, index, reader)
                 )
                 if reader is not None:
                     read[category.slug] = reader.finish()
+        report = None
         if kind == "access":
-            # Last but one, from the tables read with the data files: the report states their
-            # record counts, and reads no record again.
-            from exporters.report import render_report
+            from exporters.pdf import render_pdf_beside
+            from exporters.report import report_html
 
-            pdf = render_report(facts, records_by_category, exporters=exporters, read=read)
-            writer.bytes_entry("report.pdf", "application/pdf", pdf)
+            html, _counts = report_html(facts, records_by_category, exporters=exporters, read=read)
+            report = render_pdf_beside(html)
+        try:
+            for first_pass in first_passes:
+                _write_category(writer, first_pass, exporters, facts, records_by_category)
+            if report is not None:
+                # Last but one: the report states the data files' record counts.
+                writer.bytes_entry("report.pdf", "application/pdf", report.result())
+        finally:
+            if report is not None:
+                report.cancel()
         manifest_json = json.dumps(manifest.to_dict(), ensure_ascii=False, indent=2) + "\n"
         content = manifest_json.encode("utf-8")
         writer.bytes_entry("manifest.json", "application/json", content)

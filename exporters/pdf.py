@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import os
 import re
+import select
+import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from django.conf import settings
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from weasyprint import HTML
@@ -72,6 +77,110 @@ def html_to_pdf(html: str, *, embedded: Mapping[str, tuple[bytes, str]] | None =
         return document.write_pdf(pdf_variant="pdf/ua-1")
     except FatalURLFetchingError as exc:
         raise UnsafeResource(str(exc.__cause__ or exc)) from exc
+
+
+# --- rendering beside other work -----------------------------------------------------------------
+
+# A tiny document with the report's stylesheet and both weights of its font: rendered once in a
+# process before it forks, so that every child starts with fonts and WeasyPrint's modules loaded
+# (the first render of a process costs about a second more than the next ones).
+_WARM_UP = (
+    '<html lang="en"><head><link rel="stylesheet" href="report.css"></head><body><h1>A</h1>'
+    '<p>b <b>c</b></p><table class="records"><tr><th>d</th><td>e</td></tr></table></body></html>'
+)
+_warm = False
+
+
+class PendingPdf:
+    """A PDF being rendered: `result()` returns its bytes (or raises what rendering raised),
+    `cancel()` stops a render not waited for. Rendered by a forked child process where the
+    platform can fork (and DSAR_PDF_IN_CHILD allows it), so that the bundle's data files are
+    written on the other core meanwhile; else rendered at once, in this process."""
+
+    def __init__(self, *, pdf: bytes | None = None, pid: int = 0, fd: int = -1):
+        self._pdf = pdf
+        self._pid = pid
+        self._fd = fd
+
+    def result(self, timeout: float | None = None) -> bytes:
+        if self._pdf is not None:
+            return self._pdf
+        timeout = timeout or float(getattr(settings, "DSAR_PDF_RENDER_TIMEOUT", 900))
+        deadline = time.monotonic() + timeout
+        chunks = []
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self._fd], [], [], remaining)[0]:
+                    raise TimeoutError(f"the PDF was not rendered within {timeout:.0f} s")
+                chunk = os.read(self._fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            self.cancel()
+        payload = b"".join(chunks)
+        kind, body = payload[:1], payload[1:]
+        if kind == b"P":
+            self._pdf = body
+            return body
+        if kind == b"U":
+            raise UnsafeResource(body.decode("utf-8", "replace"))
+        raise RuntimeError(
+            f"the PDF could not be rendered ({body.decode('ascii', 'replace') or 'child died'})"
+        )
+
+    def cancel(self) -> None:
+        """Close the pipe and reap the child (killed first if it still runs)."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._pid:
+            pid, self._pid = self._pid, 0
+            try:
+                if os.waitpid(pid, os.WNOHANG) == (0, 0):
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def render_pdf_beside(
+    html: str, *, embedded: Mapping[str, tuple[bytes, str]] | None = None
+) -> PendingPdf:
+    """Start rendering `html` (see `html_to_pdf`) and return at once where a child process can
+    render it; the caller goes on with other work and then asks for `result()`."""
+    if not getattr(settings, "DSAR_PDF_IN_CHILD", True) or not hasattr(os, "fork"):
+        return PendingPdf(pdf=html_to_pdf(html, embedded=embedded))
+    global _warm
+    if not _warm:
+        html_to_pdf(_WARM_UP)
+        _warm = True
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: render, hand the bytes over, and leave without any clean-up
+        status = 0
+        try:
+            os.close(read_end)
+            for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
+                signal.signal(number, signal.SIG_DFL)
+            try:
+                payload = b"P" + html_to_pdf(html, embedded=embedded)
+            except UnsafeResource as exc:
+                payload = b"U" + str(exc).encode("utf-8", "replace")
+            except Exception as exc:  # only its type: a message might quote the document
+                payload = b"E" + type(exc).__name__.encode("ascii", "replace")
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_end, view) :]
+        except BaseException:
+            status = 1
+        finally:
+            # Never return into the parent's code; no atexit, no finalizer: the database
+            # connections and files this child inherited are the parent's.
+            os._exit(status)
+    os.close(write_end)
+    return PendingPdf(pid=pid, fd=read_end)
 
 
 _CSS_SAFE = re.compile(r"[A-Za-z0-9 _.,:/()-]")
