@@ -118,6 +118,8 @@ def main() -> int:
     var_dir = Path(os.environ.get("DSAR_VAR_DIR", ROOT / "var"))
     demo = os.environ.get("DSAR_DEMO", "1") == "1"
     desk_port = os.environ.get("DSAR_DEMO_SUPPORTDESK_PORT", "8765")
+    # The links in e-mails point at this server (on another DSAR_PORT too), unless set.
+    os.environ.setdefault("SITE_URL", f"http://{host}:{port}")
     # The demo support desk and the worker that searches it share a bearer token, from
     # var/keys/ as in every other process (config.settings does the same).
     export_demo_secrets(var_dir / "keys")
