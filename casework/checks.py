@@ -82,3 +82,23 @@ def check_outbox_not_in_production(app_configs=None, **kwargs) -> list[checks.Ch
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.database)
+def check_database_vendor(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """The dashboard's rollups are kept by triggers written for PostgreSQL and SQLite only
+    (casework.rollups): on another database the migration that installs them would fail."""
+    from casework.rollups import SUPPORTED_VENDORS
+
+    vendor = connections["default"].vendor
+    if vendor in SUPPORTED_VENDORS:
+        return []
+    return [
+        checks.Error(
+            f"The database is {vendor}; DSAR casework runs on PostgreSQL (or SQLite for "
+            "development and tests): the dashboard's rollups are kept by triggers written "
+            "for those two.",
+            hint="Set DATABASE_URL to a PostgreSQL database.",
+            id="casework.E004",
+        )
+    ]

@@ -116,14 +116,13 @@ def require_perm(actor: Actor, perm: str) -> None:
         raise PermissionDenied(_("You are not allowed to do this."))
 
 
-def assignable_staff() -> QuerySet:
-    """Active staff a case can be assigned to (and who are reminded of unassigned cases)."""
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, groups__name__in=ASSIGNABLE_ROLES)
-        .distinct()
-        .order_by("username")
-    )
+def assignable_staff(*, active_only: bool = True) -> QuerySet:
+    """Active staff a case can be assigned to (and who are reminded of unassigned cases); with
+    `active_only=False` also those since deactivated, whose cases a filter still finds."""
+    staff = get_user_model().objects.filter(groups__name__in=ASSIGNABLE_ROLES)
+    if active_only:
+        staff = staff.filter(is_active=True)
+    return staff.distinct().order_by("username")
 
 
 def check_assignee(user) -> None:

@@ -28,6 +28,7 @@ import hashlib
 import re
 from zoneinfo import ZoneInfo
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from casework import deadlines
@@ -107,12 +108,16 @@ class _Sqlite:
         return f"dsar_md5({text})"
 
 
+SUPPORTED_VENDORS = ("postgresql", "sqlite")
+
+
 def _dialect(vendor: str, zone: str | None = None):
     if vendor == "postgresql":
         return _Postgres(_zone(zone))
     if vendor == "sqlite":
         return _Sqlite(_zone(zone))
-    raise NotImplementedError(f"no dashboard rollups on {vendor}")
+    # casework.checks.check_database_vendor says so at start, before any migration runs.
+    raise ImproperlyConfigured(f"the dashboard's rollups support {SUPPORTED_VENDORS}, not {vendor}")
 
 
 def local_days_sql(vendor: str, received: str, closed: str) -> str:

@@ -3,7 +3,9 @@ policy); their requests and callbacks are shown read-only."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 
 from casework.models import DrpAgent, DrpCallback, DrpRequest
 from casework.selectors.access import of_visible_cases
@@ -26,6 +28,10 @@ class DrpAgentAdmin(admin.ModelAdmin):
         "paired_at",
     )
     readonly_fields = ("paired_at",)
+    # An agent's address typed without a scheme is https (Django 6's default, chosen now).
+    formfield_overrides = {
+        models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"},
+    }
 
     def get_readonly_fields(self, request, obj=None):
         return ("id", "paired_at") if obj else ("paired_at",)

@@ -6,25 +6,14 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from casework import roles
+from casework import permissions
 from casework.deadlines import REGIME_CHOICES
 from casework.models import RequestType
 from casework.selectors.dashboard import MAX_PERIOD_MONTHS, Filters, months_between
 
 FIRST_YEAR, LAST_YEAR = 2000, 2999  # dates outside are typing mistakes
-
-
-def assignees():
-    """Who may be assigned a case: the privacy team and the DPO (the case admin's rule)."""
-    return (
-        get_user_model()
-        .objects.filter(groups__name__in=[roles.PRIVACY_TEAM, roles.DPO])
-        .distinct()
-        .order_by("username")
-    )
 
 
 class DateInput(forms.DateInput):
@@ -54,7 +43,8 @@ class FiltersForm(forms.Form):
     def __init__(self, *args, now: dt.datetime, **kwargs):
         super().__init__(*args, **kwargs)
         self.now = now
-        self.fields["assignee"].queryset = assignees()
+        # The case admin's rule; deactivated staff too: their cases are still counted.
+        self.fields["assignee"].queryset = permissions.assignable_staff(active_only=False)
 
     @classmethod
     def from_query(cls, query, *, now: dt.datetime) -> FiltersForm:

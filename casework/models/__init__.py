@@ -42,7 +42,13 @@ from casework.models.case import (
     needs_no_search,
     stops_disclosure,
 )
-from casework.models.drp import DrpAgent, DrpCallback, DrpRequest, DrpSeenMessage
+from casework.models.drp import (
+    DrpAgent,
+    DrpCallback,
+    DrpDenialReason,
+    DrpRequest,
+    DrpSeenMessage,
+)
 from casework.models.figures import CaseCloseDays, CaseGrounds, CaseMonthFigures
 from casework.models.fulfilment import (
     FulfilmentAction,
@@ -90,6 +96,7 @@ __all__ = [
     "DownloadCode",
     "DrpAgent",
     "DrpCallback",
+    "DrpDenialReason",
     "DrpRequest",
     "DrpSeenMessage",
     "FulfilmentAction",

@@ -27,6 +27,21 @@ EXERCISES = (
     "access:specific",
 )
 EXERCISE_CHOICES = [(name, name) for name in EXERCISES]
+
+
+class DrpDenialReason(models.TextChoices):
+    """The protocol's reasons for a denial (DRP 1.0, its `reason` of a denied status): the
+    values are the protocol's words, the labels what the DPO chooses from."""
+
+    SUSPECTED_FRAUD = "suspected_fraud", _("Suspected fraud")
+    INSUF_VERIFICATION = "insuf_verification", _("Identity not sufficiently verified")
+    NO_MATCH = "no_match", _("We hold no data about the person")
+    CLAIM_NOT_COVERED = "claim_not_covered", _("The request is not covered by the law")
+    OUTSIDE_JURISDICTION = "outside_jurisdiction", _("Outside our jurisdiction")
+    TOO_MANY_REQUESTS = "too_many_requests", _("Too many requests (unfounded or excessive)")
+    OTHER = "other", _("Other")
+
+
 # Point 6 of the issue: an agent's verified e-mail claim suffices, by default, only for an
 # opt-out of sale (it suppresses the claimed address and releases nothing).
 DEFAULT_CLAIMS_SUFFICE_FOR = ["sale:opt-out"]
@@ -104,15 +119,7 @@ class DrpRequest(models.Model):
         _("denial reason"),
         max_length=30,
         blank=True,
-        choices=[
-            ("suspected_fraud", "suspected_fraud"),
-            ("insuf_verification", "insuf_verification"),
-            ("no_match", "no_match"),
-            ("claim_not_covered", "claim_not_covered"),
-            ("outside_jurisdiction", "outside_jurisdiction"),
-            ("too_many_requests", "too_many_requests"),
-            ("other", "other"),
-        ],
+        choices=DrpDenialReason.choices,
     )
     last_status = models.CharField(_("last status sent"), max_length=20, blank=True)
     last_reason = models.CharField(_("last reason sent"), max_length=30, blank=True)

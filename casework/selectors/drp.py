@@ -16,7 +16,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from casework.models import AskPurpose, Case, DrpAgent, DrpRequest, State
+from casework.models import AskPurpose, Case, DrpAgent, DrpDenialReason, DrpRequest, State
 from casework.selectors.bundles import download_ended_on
 
 # DRP 1.0 statuses and reasons.
@@ -27,15 +27,7 @@ REVOKED = "revoked"
 EXPIRED = "expired"
 DENIED = "denied"
 NEED_USER_VERIFICATION = "need_user_verification"
-DENIAL_REASONS = (
-    "suspected_fraud",
-    "insuf_verification",
-    "no_match",
-    "claim_not_covered",
-    "outside_jurisdiction",
-    "too_many_requests",
-    "other",
-)
+DENIAL_REASONS = tuple(DrpDenialReason.values)
 
 # Every state, once. Closed states that need the case's facts are decided in `drp_status`.
 STATE_STATUS: dict[str, str] = {

@@ -8,7 +8,6 @@ import datetime as dt
 import io
 import itertools
 from urllib.parse import parse_qs, urlsplit
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -16,38 +15,19 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import translation
 
+from casework import permissions, roles
 from casework.models import Case, ConnectorRun, FulfilmentPlan, State
 from casework.selectors import dashboard
 from casework.selectors.identity import undecided_links
 from dsar.models import SourceSystem
+from tests.casework.helpers import TIRANE, a_case, local
+from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
 
-TIRANE = ZoneInfo("Europe/Tirane")
 NOW = dt.datetime(2026, 4, 15, 12, 0, tzinfo=TIRANE)
+_numbers = itertools.count(1)  # audit rounds
 PERIOD = dashboard.Filters(start=dt.date(2025, 5, 1), end=dt.date(2026, 4, 15))
-_numbers = itertools.count(1)
-
-
-def local(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TIRANE)
-
-
-def a_case(**fields) -> Case:
-    """A case row as the figures read it (dates and state set directly)."""
-    received = fields.pop("received_at", local(2026, 3, 2, 10))
-    values = {
-        "reference": f"DSAR-T-{next(_numbers):06d}",
-        "request_type": "access",
-        "regime": "gdpr",
-        "channel": "web",
-        "email": "subject@demo.example",
-        "state": State.VERIFIED,
-        "received_at": received,
-        "due_at": received + dt.timedelta(days=30),
-        **fields,
-    }
-    return Case.objects.create(**values)
 
 
 def answered(closed_at: dt.datetime, due_at: dt.datetime, **fields) -> Case:
@@ -629,3 +609,16 @@ def test_the_page_speaks_albanian(client, dora):
         page = client.get(reverse("dashboard:index"), HTTP_ACCEPT_LANGUAGE="sq")
     assert page.status_code == 200
     assert "Raste të hapura" in page.content.decode()
+
+
+def test_the_assignee_filter_offers_deactivated_staff_whose_cases_still_count():
+    from casework.dashboard.forms import FiltersForm
+
+    active = make_staff("paula", roles.PRIVACY_TEAM)
+    gone = make_staff("olga", roles.PRIVACY_TEAM, is_active=False)
+    make_staff("aud", roles.AUDITOR)
+    offered = list(FiltersForm(now=NOW).fields["assignee"].queryset)
+    assert active in offered and gone in offered
+    assert [u.username for u in offered if u.username == "aud"] == []
+    # ... while a case is assigned only to active staff.
+    assert gone not in permissions.assignable_staff()

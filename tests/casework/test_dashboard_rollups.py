@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 from collections import defaultdict
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -20,31 +18,9 @@ from casework import deadlines, rollups, services
 from casework.actors import Actor
 from casework.models import Case, CaseCloseDays, CaseGrounds, CaseMonthFigures, State
 from casework.selectors import dashboard
+from tests.casework.helpers import a_case, local
 
 pytestmark = pytest.mark.django_db
-
-TIRANE = ZoneInfo("Europe/Tirane")
-_numbers = itertools.count(1)
-
-
-def local(*args) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=TIRANE)
-
-
-def a_case(**fields) -> Case:
-    received = fields.pop("received_at", local(2026, 3, 2, 10))
-    values = {
-        "reference": f"DSAR-R-{next(_numbers):06d}",
-        "request_type": "access",
-        "regime": "gdpr",
-        "channel": "web",
-        "email": "subject@demo.example",
-        "state": State.VERIFIED,
-        "received_at": received,
-        "due_at": received + dt.timedelta(days=30),
-        **fields,
-    }
-    return Case.objects.create(**values)
 
 
 def rows() -> tuple[list[tuple], ...]:
@@ -356,3 +332,15 @@ def test_the_yearly_report_reads_one_query_of_the_rollups():
     assert len(queries) == 1
     assert CaseMonthFigures._meta.db_table in queries[0]["sql"]
     assert f'"{Case._meta.db_table}"' not in queries[0]["sql"]
+
+
+def test_another_database_is_a_system_check_error_not_a_crash_later(monkeypatch):
+    from django.core import checks
+    from django.core.exceptions import ImproperlyConfigured
+
+    assert not [m for m in checks.run_checks() if m.id == "casework.E004"]
+    monkeypatch.setattr(connection, "vendor", "mysql")
+    (error,) = [m for m in checks.run_checks() if m.id == "casework.E004"]
+    assert "mysql" in error.msg and "PostgreSQL" in error.hint
+    with pytest.raises(ImproperlyConfigured):
+        rollups.local_days_sql("mysql", "received_at", "closed_at")
