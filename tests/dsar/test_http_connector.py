@@ -639,3 +639,20 @@ def test_it_closes_its_one_client(connector):
     assert connector.client is client
     connector.close()
     assert client.is_closed
+
+
+def test_every_connector_of_a_process_verifies_servers_with_one_tls_context(config, token_env):
+    import ssl
+
+    from dsar.connectors.http import tls_context
+
+    first, second = HttpConnector(config), HttpConnector(config)
+    try:
+        # Made once: httpx's default loads the CA bundle again for every client (35-50 ms).
+        assert first.client._transport._pool._ssl_context is tls_context()
+        assert second.client._transport._pool._ssl_context is tls_context()
+        assert tls_context().verify_mode == ssl.CERT_REQUIRED
+        assert tls_context().check_hostname
+    finally:
+        first.close()
+        second.close()
