@@ -18,7 +18,12 @@ from casework import roles, selectors, services
 from casework.actors import Actor
 from casework.models import Case, State
 from casework.selectors.identity import FOUND_BY_CLAIM, LOOKALIKE
-from tests.browser.test_portal_browser import code_in_mail, link_in_mail, texts
+from tests.browser.test_portal_browser import (
+    code_in_mail,
+    fill_access_request,
+    link_in_mail,
+    texts,
+)
 from tests.casework.sources import csv_system, write_csv
 from tests.conftest import make_staff, wait_for
 
@@ -70,14 +75,9 @@ def file_request(page, live_server, *, email: str, customer_number: str = "") ->
     """The impostor fills in the form and confirms from the link in his mailbox."""
     words = texts("en")
     page.goto(f"{live_server.url}/en/request/")
-    page.get_by_label(words["access"]).check()
-    page.get_by_label(words["name"], exact=True).fill("Arta Krasniqi")
-    page.get_by_label(words["email"], exact=True).fill(email)
-    page.get_by_label(words["company"], exact=True).fill("Drini Sh.p.k.")
-    if customer_number:
-        page.get_by_label("Customer number (optional)").fill(customer_number)
-    page.get_by_label(words["country"], exact=True).select_option("AL")
-    page.get_by_label(words["acknowledge"]).check()
+    fill_access_request(
+        page, words, email=email, company="Drini Sh.p.k.", customer_number=customer_number
+    )
     page.get_by_role("button", name=words["send"]).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(words["sent"])
     case = Case.objects.exclude(email=ARTA).get()

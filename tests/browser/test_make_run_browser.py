@@ -26,7 +26,7 @@ from playwright.sync_api import expect
 
 from casework import outbox
 from tests.browser.conftest import artifacts_dir, screenshot
-from tests.browser.test_portal_browser import EMAIL, texts
+from tests.browser.test_portal_browser import EMAIL, fill_access_request, texts
 
 ROOT = Path(settings.BASE_DIR)
 BANNER_PASSWORD = "Staff logins above (password: "
@@ -131,12 +131,7 @@ def test_a_newcomer_finishes_the_portal_flow_on_make_runs_defaults(make_run, pag
     page.set_default_timeout(30_000)  # the first pages of a freshly started server
 
     page.goto(f"{site}/en/request/")
-    page.get_by_label(words["access"]).check()
-    page.get_by_label(words["name"], exact=True).fill("Arta Krasniqi")
-    page.get_by_label(words["email"], exact=True).fill(EMAIL)
-    page.get_by_label(words["company"], exact=True).fill("Drini Print Sh.p.k.")
-    page.get_by_label(words["country"], exact=True).select_option("AL")
-    page.get_by_label(words["acknowledge"]).check()
+    fill_access_request(page, words, company="Drini Print Sh.p.k.")
     page.get_by_role("button", name=words["send"]).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(words["sent"])
 

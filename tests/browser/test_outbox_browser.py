@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from casework import outbox, roles
 from casework.models import Case
 from tests.browser.conftest import screenshot
-from tests.browser.test_portal_browser import EMAIL, texts
+from tests.browser.test_portal_browser import EMAIL, fill_access_request, texts
 from tests.conftest import make_staff, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,12 +32,7 @@ def test_a_newcomer_confirms_a_request_from_the_link_in_the_outbox(live_server, 
     make_staff("alice", roles.PRIVACY_TEAM)
 
     page.goto(f"{live_server.url}/en/request/")
-    page.get_by_label(words["access"]).check()
-    page.get_by_label(words["name"], exact=True).fill("Arta Krasniqi")
-    page.get_by_label(words["email"], exact=True).fill(EMAIL)
-    page.get_by_label(words["company"], exact=True).fill("Demo Sh.p.k.")
-    page.get_by_label(words["country"], exact=True).select_option("AL")
-    page.get_by_label(words["acknowledge"]).check()
+    fill_access_request(page, words)
     page.get_by_role("button", name=words["send"]).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(words["sent"])
     case = Case.objects.get(email=EMAIL)

@@ -33,6 +33,7 @@ from casework.models import Case, PortalToken
 from casework.portal import services as portal_services
 from casework.portal.forms import RIGHTS, RequestForm
 from tests.browser.conftest import TIMEOUT_MS, screenshot
+from tests.browser.test_portal_browser import fill_access_request
 from tests.portal.conftest import ready_bundle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -265,12 +266,7 @@ def test_the_request_form_with_errors_passes_axe(live_server, page, language):
 def test_the_sent_page_passes_axe(live_server, page, language):
     w = words(language)
     page.goto(f"{live_server.url}/{language}/request/")
-    page.get_by_label(w["access"]).check()
-    page.get_by_label(w["name"], exact=True).fill("Arta Krasniqi")
-    page.get_by_label(w["email"], exact=True).fill(EMAIL)
-    page.get_by_label(w["company"], exact=True).fill("Demo Sh.p.k.")
-    page.get_by_label(w["country"], exact=True).select_option("AL")
-    page.get_by_label(w["acknowledge"]).check()
+    fill_access_request(page, w)
     page.get_by_role("button", name=w["send"]).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(w["sent"])
     check_page(page, f"sent-{language}")

@@ -92,6 +92,25 @@ def texts(language: str) -> dict[str, str]:
         }
 
 
+def fill_access_request(
+    page,
+    words: dict[str, str],
+    *,
+    email: str = EMAIL,
+    company: str = "Demo Sh.p.k.",
+    customer_number: str = "",
+) -> None:
+    """Fill in the portal's form for an access request by Arta (not yet sent)."""
+    page.get_by_label(words["access"]).check()
+    page.get_by_label(words["name"], exact=True).fill("Arta Krasniqi")
+    page.get_by_label(words["email"], exact=True).fill(email)
+    page.get_by_label(words["company"], exact=True).fill(company)
+    if customer_number:
+        page.get_by_label("Customer number (optional)").fill(customer_number)
+    page.get_by_label(words["country"], exact=True).select_option("AL")
+    page.get_by_label(words["acknowledge"]).check()
+
+
 def link_in_mail(message, pattern: str) -> str:
     """The path of the first link in an e-mail whose path matches `pattern`."""
     for url in re.findall(r"https?://[^\s\"'<>]+", message.body):
@@ -146,12 +165,7 @@ def test_subject_requests_access_confirms_follows_and_downloads_it(live_server, 
     expect(page.locator("html")).to_have_attribute("lang", language)
     screenshot(page, f"{step}-01-form")
 
-    page.get_by_label(words["access"]).check()
-    page.get_by_label(words["name"], exact=True).fill("Arta Krasniqi")
-    page.get_by_label(words["email"], exact=True).fill(EMAIL)
-    page.get_by_label(words["company"], exact=True).fill("Demo Sh.p.k.")
-    page.get_by_label(words["country"], exact=True).select_option("AL")
-    page.get_by_label(words["acknowledge"]).check()
+    fill_access_request(page, words)
     screenshot(page, f"{step}-02-filled")
     page.get_by_role("button", name=words["send"]).click()
 
