@@ -84,3 +84,22 @@ def test_a_render_that_takes_too_long_is_given_up(settings, monkeypatch):
 
 def test_a_finished_pending_pdf_needs_no_child():
     assert PendingPdf(pdf=b"%PDF-1.7").result() == b"%PDF-1.7"
+
+
+def test_the_collectors_thresholds_are_raised_while_rendering_and_restored_after(monkeypatch):
+    import gc
+
+    seen = []
+    real_write_pdf = pdf_module.HTML.write_pdf
+
+    def watching(self, *args, **kwargs):
+        seen.append(gc.get_threshold())
+        return real_write_pdf(self, *args, **kwargs)
+
+    monkeypatch.setattr(pdf_module.HTML, "write_pdf", watching)
+    before = gc.get_threshold()
+    assert pdf_module.html_to_pdf(PAGE).startswith(b"%PDF")
+    with pytest.raises(UnsafeResource):
+        pdf_module.html_to_pdf(PAGE.replace("<h1>", '<img src="file:///etc/passwd"><h1>'))
+    assert seen[0][0] > before[0] and seen[0][2] > before[2]  # the older generations wait
+    assert gc.get_threshold() == before  # restored, after a refusal too

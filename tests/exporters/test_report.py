@@ -184,7 +184,7 @@ def test_contents_give_the_page_of_each_chapter(report):
     toc = pages[contents]
     for chapter in ("how", "your_data"):
         heading = labels[chapter]
-        match = re.search(rf"\d\. {re.escape(heading)} \.+ ?(\d+)", toc)
+        match = re.search(rf"\d\. {re.escape(heading)}(?: *\.)+ *(\d+)", toc)
         assert match, f"{heading} not in contents"
         page = int(match.group(1))
         assert pages[page - 1].split("\n")[0].endswith(heading) or heading in pages[page - 1]
