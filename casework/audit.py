@@ -55,19 +55,13 @@ def checkpoint_mac(
     return hmac.new(settings.DSAR_AUDIT_KEY, message, hashlib.sha256).hexdigest()
 
 
-def _chain(key: str, case: Case | None = None) -> AuditChain:
-    chain = AuditChain.objects.filter(key=key).first()
-    if chain is None:
-        chain, _ = AuditChain.objects.get_or_create(key=key, defaults={"case": case})
-    return chain
-
-
-def _chain_for_case(case: Case) -> AuditChain:
-    return _chain(f"case:{case.pk}", case)
-
-
-def _global_chain() -> AuditChain:
-    return _chain(AuditChain.GLOBAL_KEY)
+def _locked_chain(key: str, case: Case | None = None) -> AuditChain:
+    """The head of the chain `key`, locked (created on its first event)."""
+    head = AuditChain.objects.select_for_update().filter(key=key).first()
+    if head is None:
+        created, _ = AuditChain.objects.get_or_create(key=key, defaults={"case": case})
+        head = AuditChain.objects.select_for_update().get(pk=created.pk)
+    return head
 
 
 # Action names events were stored under before every name was put in the past tense. Stored
@@ -118,7 +112,7 @@ def current_origin() -> dict[str, Any]:
 
 @transaction.atomic(savepoint=False)  # a part of its caller's transaction, or its own
 def _append(
-    chain: AuditChain,
+    chain_key: str,
     *,
     case: Case | None,
     action: str,
@@ -131,7 +125,7 @@ def _append(
     anchor = AuditAnchor.objects.select_for_update().filter(pk=1).first()
     if anchor is None:  # the first event ever (or after a test flush)
         anchor, _ = AuditAnchor.objects.select_for_update().get_or_create(pk=1)
-    head = AuditChain.objects.select_for_update().get(pk=chain.pk)
+    head = _locked_chain(chain_key, case)
     event = AuditEvent(
         chain=head,
         seq=head.head_seq + 1,
@@ -194,7 +188,7 @@ def record_event(
 ) -> AuditEvent:
     """Append one event to the case's chain, inside the caller's transaction."""
     return _append(
-        _chain_for_case(case),
+        f"case:{case.pk}",
         case=case,
         action=action,
         actor=actor,
@@ -208,7 +202,7 @@ def record_global_event(
     action: str, *, actor: Actor, details: dict[str, Any] | None = None
 ) -> AuditEvent:
     """Append one event that concerns no single case (sign-ins, register changes)."""
-    return _append(_global_chain(), case=None, action=action, actor=actor, details=details)
+    return _append(AuditChain.GLOBAL_KEY, case=None, action=action, actor=actor, details=details)
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Django starts), so that an eager app runs it in-process as `.delay` would.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import current_app
@@ -18,9 +19,18 @@ def task(name: str):
     return current_app.tasks[f"casework.tasks.{name}"]
 
 
+# An eager app (tests, DSAR_CELERY_EAGER) runs a task at once, whatever its countdown; a retry
+# must not come before its row is due (casework.work.claim), so a short countdown is waited out
+# here. A longer one finds its row not due, and the sweeper queues it again later.
+EAGER_COUNTDOWN_MAX = 1.0
+
+
 def enqueue(name: str, *args: Any, countdown: float | None = None) -> None:
     """Queue `name(*args)` now (outside a transaction, or when the row is committed already)."""
-    task(name).apply_async(args, countdown=countdown)
+    found = task(name)
+    if countdown and found.app.conf.task_always_eager:
+        time.sleep(min(countdown, EAGER_COUNTDOWN_MAX))
+    found.apply_async(args, countdown=countdown)
 
 
 def enqueue_on_commit(name: str, *args: Any, countdown: float | None = None) -> None:

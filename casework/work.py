@@ -41,6 +41,8 @@ from casework.models import WorkItem
 logger = logging.getLogger(__name__)
 
 Item = TypeVar("Item", bound=WorkItem)
+# How much later than its row a retry's message is due (a timer may fire a few ms early).
+RETRY_MESSAGE_MARGIN = 0.05
 ATTEMPT_NAME = re.compile(r"^(?P<prefix>[a-z]+)-(?P<pk>\d+)-(?P<attempt>\d+)(?:\D|$)")
 
 
@@ -67,7 +69,7 @@ def claim(
     duplicate message, or another worker has it) or is not due yet."""
     now = now or timezone.now()
     taken = model.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + dt.timedelta(seconds=1)),
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
         pk=pk,
         state=model.PENDING,
     ).update(
@@ -85,7 +87,7 @@ def claim(
     return model.objects.select_related(*select_related).get(pk=pk)
 
 
-def claim_next(pending: QuerySet[Item]) -> Item | None:
+def claim_next(pending: QuerySet[Item], *, select_related: Iterable[str] = ()) -> Item | None:
     """Take the oldest row of `pending` that no other worker is taking (SKIP LOCKED): for a
     worker that drains a backlog rather than working on one named row."""
     model = pending.model
@@ -97,7 +99,7 @@ def claim_next(pending: QuerySet[Item]) -> Item | None:
             .values_list("pk", flat=True)
             .first()
         )
-        return None if pk is None else claim(model, pk)
+        return None if pk is None else claim(model, pk, select_related=select_related)
 
 
 def over_delivery_bound(item: WorkItem, max_deliveries: int) -> str:
@@ -217,7 +219,10 @@ def retry_later(
         )
         if not moved:
             return None
-        queue.enqueue_on_commit(task, item.pk, countdown=delay)
+        # The message is due a little after the row, never before it: a message that comes
+        # early finds the row not due and is skipped, and any other message of the row
+        # (its first, still queued when another task took the row) is skipped until then.
+        queue.enqueue_on_commit(task, item.pk, countdown=delay + RETRY_MESSAGE_MARGIN)
     return delay
 
 

@@ -244,12 +244,22 @@ def advance(case_id: int) -> str:
     """Decide what comes next once runs have answered. Serialised on the case row."""
     actor = Actor.system()
     with transaction.atomic(savepoint=False):
-        case = Case.objects.select_for_update().get(pk=case_id)
-        if case.state != State.GATHERING:
+        # Every run but a round's last finds another still active: a light lock and check
+        # first, the whole case and its runs read only when this run was the last.
+        locked = (
+            Case.objects.select_for_update()
+            .filter(pk=case_id)
+            .values_list("state", "gathering")
+            .first()
+        )
+        if locked is None or locked[0] != State.GATHERING:
             return "not gathering"
-        runs = list(current_runs(case).select_related("system"))
-        if any(r.state in ConnectorRun.ACTIVE for r in runs):
+        if ConnectorRun.objects.filter(
+            case_id=case_id, gathering=locked[1], state__in=ConnectorRun.ACTIVE
+        ).exists():
             return "waiting for runs"
+        case = Case.objects.get(pk=case_id)
+        runs = list(current_runs(case).select_related("system"))
         known = {(i.kind, i.value) for i in CaseIdentifier.objects.filter(case=case)}
         new: dict[tuple[str, str], tuple[str, int]] = {}
         ambiguous: dict[tuple[str, str], tuple[str, int]] = {}

@@ -84,6 +84,7 @@ that is (a generated column, indexed) for the lookups to compare:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -296,8 +297,33 @@ def parse_mapping(config: Any) -> tuple[SqlMapping | None, list[str]]:
     return parse_merged_mapping(merged)
 
 
+# Parsed mappings by their configuration's text: every gathering run builds its connector (and
+# the planner one per system), and parsing a large mapping cost about 2 ms each time. A mapping
+# is frozen once parsed, so runs may share it; a changed configuration is another key.
+_PARSED: dict[str, tuple[SqlMapping | None, tuple[str, ...]]] = {}
+_PARSED_LOCK = threading.Lock()
+_PARSED_MAX = 64
+
+
 def parse_merged_mapping(config: dict[str, Any]) -> tuple[SqlMapping | None, list[str]]:
     """The mapping and no problems, or None and every problem found (no connection made)."""
+    try:
+        key = json.dumps(config, sort_keys=True)
+    except (TypeError, ValueError):  # not JSON (a test's odd value): parsed, not kept
+        return _parse_merged_mapping(config)
+    with _PARSED_LOCK:
+        found = _PARSED.get(key)
+    if found is None:
+        mapping, problems = _parse_merged_mapping(config)
+        found = (mapping, tuple(problems))
+        with _PARSED_LOCK:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[key] = found
+    return found[0], list(found[1])
+
+
+def _parse_merged_mapping(config: dict[str, Any]) -> tuple[SqlMapping | None, list[str]]:
     problems: list[str] = []
     _unknown_keys(config, TOP_KEYS, "", problems)
     url, url_env = _parse_url(config, problems)

@@ -277,6 +277,43 @@ def test_a_duplicated_message_is_harmless(tmp_path, make_case, django_capture_on
     assert ConnectorRun.objects.get(pk=run.pk).attempts == 1
 
 
+def test_a_runs_message_also_works_on_the_case_runs_that_no_worker_has_taken(
+    graph, tmp_path, make_case
+):
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    services.start_gathering(case.pk)  # round 1 planned; its messages never sent (no commit)
+    first, *rest_of_round = ConnectorRun.objects.filter(case=case).order_by("pk")
+    assert rest_of_round
+    assert gathering_engine.execute(first.pk) == "succeeded"
+    case.refresh_from_db()
+    assert case.state == State.IN_REVIEW
+    runs = list(ConnectorRun.objects.filter(case=case))
+    assert {r.round for r in runs} == {1, 2}  # the round its last run planned, too
+    assert all((r.state, r.attempts) == ("succeeded", 1) for r in runs)
+    # Their own messages come later and find them done.
+    assert [gathering_engine.execute(r.pk) for r in runs] == ["skipped"] * len(runs)
+
+
+def test_a_run_waiting_for_its_next_attempt_is_left_to_its_own_message(graph, tmp_path, make_case):
+    flaky = flaky_system(tmp_path, fail_times=0)
+    fairs = csv_system("fairs", tmp_path / "events", {"email": "Email"})  # planned after it
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    services.start_gathering(case.pk)
+    later = timezone.now() + dt.timedelta(hours=1)
+    ConnectorRun.objects.filter(case=case, system=flaky).update(next_attempt_at=later)
+    assert gathering_engine.execute(ConnectorRun.objects.get(case=case, system=graph[0]).pk) == (
+        "succeeded"
+    )
+    waiting = ConnectorRun.objects.get(case=case, system=flaky)
+    assert (waiting.state, waiting.attempts) == ("pending", 0)
+    assert ConnectorRun.objects.get(case=case, system=fairs).state == "succeeded"  # not blocked
+    case.refresh_from_db()
+    assert case.state == State.GATHERING  # the round waits for it
+
+
 def test_a_run_that_keeps_killing_its_worker_is_failed_after_the_delivery_bound(
     tmp_path, make_case, settings, system
 ):
