@@ -107,6 +107,9 @@ _CASE_READ = [
     "casework.view_casenote",
     "casework.view_drprequest",
 ]
+# What the reminder job sent (reminders, escalations, receipt confirmations, daily digests):
+# the DPO, who is escalated to, and the auditor read it.
+REMINDERS_SENT = ["casework.view_reminder", "casework.view_digestsent"]
 # The dashboard (casework.dashboard): the DPO, the privacy team and the auditor.
 DASHBOARD = "casework.view_dashboard"
 
@@ -138,6 +141,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *BREACH_PERMS,
         BREACH_ASSESS,
         *DRP_READ,
+        *REMINDERS_SENT,
     ],
     AUDITOR: [
         *_CASE_READ,
@@ -147,6 +151,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "casework.view_auditchain",
         "casework.view_connectorrun",  # identifiers' values stay hidden from auditors
         "casework.view_optout",  # the record of opt-outs (keyed hashes, no identifiers)
+        *REMINDERS_SENT,
     ],
     ADMINISTRATOR: [
         "auth.view_user",

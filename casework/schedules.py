@@ -112,8 +112,8 @@ def default_schedules() -> list[Schedule]:
             "hours",
             description=(
                 "Deadline reminders (7, 3 and 1 days), escalations of overdue cases, "
-                "extensions to announce, CCPA receipt confirmations, and the digest of "
-                "unassigned cases."
+                "extensions to announce, CCPA receipt confirmations, and the daily digest "
+                "of unassigned cases."
             ),
         ),
     ]

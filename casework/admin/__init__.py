@@ -12,6 +12,7 @@ from casework.admin import (  # noqa: F401
     letters,
     optouts,
     portal,
+    reminders,
     schedules,
     staff,
 )

@@ -61,7 +61,7 @@ from casework.models.health import BeatHeartbeat, WorkerHeartbeat
 from casework.models.optouts import OptOut
 from casework.models.portal import CountryRegime, DownloadCode, PortalSubmission, PortalToken
 from casework.models.processors import ProcessorInstruction, RecipientNotice
-from casework.models.reminders import Reminder
+from casework.models.reminders import DigestSent, Reminder
 from casework.models.review import RecordDecision
 from casework.models.staff import RoleGrant
 from casework.models.work import WorkItem
@@ -93,6 +93,7 @@ __all__ = [
     "Channel",
     "ConnectorRun",
     "CountryRegime",
+    "DigestSent",
     "DownloadCode",
     "DrpAgent",
     "DrpCallback",

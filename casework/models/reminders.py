@@ -45,6 +45,8 @@ class Reminder(models.Model):
 
     class Meta:
         ordering = ["-sent_at", "pk"]
+        verbose_name = _("reminder sent")
+        verbose_name_plural = _("reminders sent")
         constraints = [
             models.UniqueConstraint(
                 fields=["case", "kind", "for_due_at", "recipient"],
@@ -64,3 +66,27 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.case_id}"
+
+
+class DigestSent(models.Model):
+    """The digest of unassigned cases sent to one staff member for one day (in the
+    controller's time zone). The reminder job runs every few hours, and again when it failed
+    midway; the digest goes to each recipient once a day."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    for_date = models.DateField()
+    cases = models.PositiveIntegerField()  # how many it listed (no references: they change)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at", "pk"]
+        verbose_name = _("digest sent")
+        verbose_name_plural = _("digests sent")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "for_date"], name="digest_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"digest for {self.recipient_id} on {self.for_date}"

@@ -14,7 +14,16 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from casework import deadlines, roles
-from casework.models import AuditEvent, Case, Channel, Notice, PostalLetter, Reminder, State
+from casework.models import (
+    AuditEvent,
+    Case,
+    Channel,
+    DigestSent,
+    Notice,
+    PostalLetter,
+    Reminder,
+    State,
+)
 from casework.permissions import assignable_staff
 from casework.selectors.case import open_cases
 
@@ -137,6 +146,11 @@ def dpos() -> QuerySet:
 def digest_recipients() -> QuerySet:
     """The privacy team and the DPO (active, with an e-mail address)."""
     return assignable_staff().exclude(email="")
+
+
+def digests_sent(day: dt.date) -> set[int]:
+    """The staff members sent the digest of unassigned cases on `day`."""
+    return set(DigestSent.objects.filter(for_date=day).values_list("recipient_id", flat=True))
 
 
 def reminders_sent(cases: Iterable[Case]) -> set[tuple]:

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from casework import deadlines, queue
 from casework.mail import send_email
-from casework.models import Case, Notice, Reminder
+from casework.models import Case, DigestSent, Notice, Reminder
 from casework.selectors import reminders as found
 from casework.selectors.access import may_see_case, visible_cases
 
@@ -167,23 +167,35 @@ def confirm_receipts(*, now: dt.datetime) -> int:
 
 
 def send_unassigned_digest(*, now: dt.datetime) -> int:
-    """One e-mail to each member of the privacy team and each DPO listing the open cases
-    nobody is assigned that they may see (reference, type, state, due date)."""
+    """One e-mail a day to each member of the privacy team and each DPO listing the open cases
+    nobody is assigned that they may see (reference, type, state, due date). A recipient's day
+    is claimed with the sending: a run of the job later that day, or a retry of one that
+    failed midway, sends nobody a second digest."""
     cases = found.unassigned_cases()
     if not cases.exists():
         return 0
+    today = deadlines.local_date(now)
+    already = found.digests_sent(today)
     sent = 0
-    for user in found.digest_recipients():
+    for user in found.digest_recipients().exclude(pk__in=already):
         mine = list(visible_cases(user, cases))
         if not mine:
             continue
         lines = [_line(case, now) for case in mine]
-        send_email(
-            to=[user.email],
-            template="casework/email/unassigned_digest",
-            context={"cases": lines, "count": len(lines), "site_url": settings.SITE_URL},
-            language=settings.LANGUAGE_CODE,
-            cases=mine,
-        )
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    DigestSent.objects.create(
+                        recipient=user, for_date=today, cases=len(mine), sent_at=now
+                    )
+            except IntegrityError:
+                continue  # another run sent it meanwhile
+            send_email(
+                to=[user.email],
+                template="casework/email/unassigned_digest",
+                context={"cases": lines, "count": len(lines), "site_url": settings.SITE_URL},
+                language=settings.LANGUAGE_CODE,
+                cases=mine,
+            )
         sent += 1
     return sent

@@ -375,11 +375,37 @@ def test_the_digest_lists_unassigned_cases_to_the_privacy_team_and_the_dpo(
     assert digests_to(mailoutbox, audrey) == []
 
 
-def test_the_digest_is_sent_at_each_run_of_the_job(case_due, alice, mailoutbox):
+def test_the_digest_goes_once_a_day_however_often_the_job_runs(case_due, alice, mailoutbox):
     case_due(assignee=None)
+    run(days_before(20, hour=0))
     run(days_before(20))
-    run(days_before(20, hour=18))
+    run(days_before(20, hour=23))  # 22:00 UTC: still that day in Tirana
+    assert len(digests_to(mailoutbox, alice)) == 1
+    run(days_before(19, hour=6))
     assert len(digests_to(mailoutbox, alice)) == 2
+
+
+def test_a_digest_that_failed_to_go_is_sent_by_the_next_run_and_only_once(
+    case_due, alice, bob, mailoutbox, monkeypatch
+):
+    from casework.services import reminders as reminders_service
+
+    case_due(assignee=None)
+    real_send = reminders_service.send_email
+    calls = []
+
+    def failing_for_bob(**kwargs):
+        calls.append(kwargs["to"])
+        if kwargs["to"] == [bob.email] and len([c for c in calls if c == [bob.email]]) == 1:
+            raise OSError("mail server away")
+        return real_send(**kwargs)
+
+    monkeypatch.setattr(reminders_service, "send_email", failing_for_bob)
+    with pytest.raises(OSError):
+        run(days_before(20))  # the task is retried on OSError
+    run(days_before(20))  # the retry
+    assert len(digests_to(mailoutbox, bob)) == 1
+    assert len(digests_to(mailoutbox, alice)) == 1  # not sent again by the retry
 
 
 def test_nothing_unassigned_sends_no_digest(case_due, alice, mailoutbox):
@@ -424,3 +450,31 @@ def test_the_beat_task_runs_the_job(case_due, alice, mailoutbox):
     result = tasks.send_reminders.delay().get()
     assert result["staff"] == 1 and len(reminders_to(mailoutbox, alice)) == 1
     assert tasks.send_deadline_reminders.delay().get()["staff"] == 0  # its former name
+
+
+# --- what was sent, in the admin --------------------------------------------------------------------
+
+
+def test_the_dpo_and_the_auditor_read_what_was_sent_and_the_privacy_team_does_not(
+    case_due, alice, dora, audrey, client
+):
+    kept_secret = case_due()
+    unassigned = case_due(assignee=None)
+    run(days_before(7))  # to alice, of her case; the digest to all three
+    run(days_before(-1))  # overdue: escalated to the DPO
+    Case.objects.filter(pk=kept_secret.pk).update(confidential=True)
+    client.force_login(dora)
+    page = client.get("/admin/casework/reminder/").content.decode()
+    assert kept_secret.reference in page and unassigned.reference in page
+    assert "alice" in page and "dora" in page  # whom each went to
+    assert "Due within 7 days" in page and "Overdue: escalated to the DPO" in page
+    digests = client.get("/admin/casework/digestsent/").content.decode()
+    assert "alice" in digests and "dora" in digests
+    client.force_login(audrey)
+    page = client.get("/admin/casework/reminder/").content.decode()
+    assert unassigned.reference in page
+    assert kept_secret.reference not in page  # a confidential case's reminders stay hidden
+    assert client.get("/admin/casework/digestsent/").status_code == 200
+    client.force_login(alice)
+    assert client.get("/admin/casework/reminder/").status_code == 403
+    assert client.get("/admin/casework/digestsent/").status_code == 403

@@ -23,6 +23,9 @@ ADMIN_PAGES: dict[str, dict[str, tuple[str, ...]]] = {
     "casework.AuditEvent": {"view": (PT, DPO, AUD), "add": ()},
     "casework.BreachRecord": {"view": (DPO, AUD), "add": ()},
     "casework.PostalLetter": {"view": (PT, DPO, AUD), "add": ()},
+    # What the reminder job sent: the DPO (escalated to) and the auditor read it.
+    "casework.Reminder": {"view": (DPO, AUD), "add": ()},
+    "casework.DigestSent": {"view": (DPO, AUD), "add": ()},
     # The record of opt-outs: written and lifted by the cases only.
     "casework.OptOut": {"view": (PT, DPO, AUD), "add": ()},
     "casework.PortalSubmission": {"view": (PT, DPO), "add": ()},
