@@ -546,6 +546,22 @@ def test_it_ignores_kinds_it_has_no_column_for_without_connecting(monkeypatch):
     assert lookup.matches == [] and lookup.ambiguous == []
 
 
+def test_a_mapping_is_parsed_once_per_configuration_and_again_when_it_changes():
+    first = SqlConnector(mapping(), name="crm").mapping
+    assert SqlConnector(mapping(), name="crm").mapping is first  # every run builds a connector
+    changed = mapping()
+    changed["tables"]["orders"]["columns"]["total"] = {"category": "fulfilment"}
+    other = SqlConnector(changed, name="crm").mapping
+    assert other is not first
+    assert dict(other.tables["orders"].columns)["total"] == "fulfilment"
+    broken = mapping()
+    del broken["tables"]
+    with pytest.raises(ConfigurationError):
+        SqlConnector(broken, name="crm")
+    with pytest.raises(ConfigurationError):  # a refusal is kept as well, and raised again
+        SqlConnector(broken, name="crm")
+
+
 def test_explain_shows_the_index_behind_the_lookup(crm, source):
     plan = crm.explain("email")
     assert plan.strip()
