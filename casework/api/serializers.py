@@ -175,12 +175,29 @@ class OperationFieldSerializer(serializers.Serializer):
     initial = serializers.CharField(allow_null=True)
 
 
+class ReleaseItemSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="email, phone, customer_number or postal_address")
+    kind_label = serializers.CharField()
+    value = serializers.CharField()
+    places = serializers.ListField(
+        child=serializers.CharField(), help_text="System: source · category, as first found"
+    )
+    records = serializers.IntegerField(help_text="In how many records")
+    on_request = serializers.BooleanField(help_text="Given by the requester on the request")
+
+
 class OperationSerializer(serializers.Serializer):
     name = serializers.CharField()
     label = serializers.CharField()
     explanation = serializers.CharField()
     danger = serializers.BooleanField()
     fields = OperationFieldSerializer(many=True)
+    release_check = ReleaseItemSerializer(
+        many=True,
+        help_text="For an approval that asks `acknowledge`: the contact details and "
+        "identifiers other than the verified channel that the bundle carries, which the "
+        "acknowledgement covers (`release_seen` is their fingerprint). Empty otherwise.",
+    )
 
 
 class OperationResultSerializer(serializers.Serializer):

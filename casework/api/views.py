@@ -19,7 +19,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casework import audit, operations
+from casework import audit, operations, selectors
 from casework.actors import Actor
 from casework.api import serializers as s
 from casework.api.filters import CaseFilter
@@ -189,17 +189,37 @@ class CaseOperations(APIView):
     def get(self, request, reference: str):
         case = _visible_case(request, reference)
         actor = Actor.staff(request.user)
-        offered = [
-            {
-                "name": op.name,
-                "label": str(op.label),
-                "explanation": op.explain(case),
-                "danger": op.danger,
-                "fields": [_field(f, case) for f in op.fields if f.applies_to(case)],
-            }
-            for op in operations.offered(case, actor)
-        ]
+        offered = []
+        for op in operations.offered(case, actor):
+            fields = [f for f in op.fields if f.applies_to(case)]
+            offered.append(
+                {
+                    "name": op.name,
+                    "label": str(op.label),
+                    "explanation": op.explain(case),
+                    "danger": op.danger,
+                    "fields": [_field(f, case) for f in fields],
+                    # What the acknowledgement covers, as the admin's approval page lists it:
+                    # the caller sees the list, not only its fingerprint (release_seen).
+                    "release_check": [
+                        _release_item(item) for item in selectors.release_check_for_page(case)
+                    ]
+                    if operations.ACKNOWLEDGE in fields
+                    else [],
+                }
+            )
         return Response(s.OperationSerializer(offered, many=True).data)
+
+
+def _release_item(item: selectors.ReleaseItem) -> dict[str, Any]:
+    return {
+        "kind": item.kind,
+        "kind_label": item.kind_label,
+        "value": item.value,
+        "places": item.places,
+        "records": item.count,
+        "on_request": item.on_request,
+    }
 
 
 class CaseOperationRun(APIView):

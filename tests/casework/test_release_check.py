@@ -274,3 +274,32 @@ def test_an_acknowledgement_of_a_list_that_changed_since_is_refused(client, gath
     done = client.post(approve_url(gathered), {**stale, "release_seen": fresh})
     assert done.status_code == 302
     assert Case.objects.get(pk=gathered.pk).state == State.FULFILLING
+
+
+# --- the API ----------------------------------------------------------------------------------------
+
+
+def test_the_api_lists_what_the_acknowledgement_covers_beside_its_fingerprint(gathered, alice):
+    from tests.casework.api_support import client_for
+
+    services.complete_review(case=gathered, actor=Actor.staff(alice))
+    api = client_for(alice)
+    offered = api.get(f"/api/v1/cases/{gathered.reference}/operations/").json()
+    approve = next(op for op in offered if op["name"] == "approve")
+    shown = {(item["kind"], item["value"]): item for item in approve["release_check"]}
+    assert set(shown) == set(listed(gathered)) and len(shown) == 4
+    assert all(item["places"] and item["records"] for item in shown.values())
+    fields = {f["name"]: f for f in approve["fields"]}
+    assert fields["release_seen"]["initial"] == selectors.release_fingerprint(
+        selectors.release_check(gathered)
+    )
+    # The acknowledgement with that fingerprint approves.
+    done = api.post(
+        f"/api/v1/cases/{gathered.reference}/operations/approve/",
+        {"note": "Checked", "acknowledge": True, "release_seen": fields["release_seen"]["initial"]},
+        format="json",
+    )
+    assert done.status_code == 200, done.content
+    assert Case.objects.get(pk=gathered.pk).state == State.FULFILLING
+    # Operations with nothing to acknowledge list nothing.
+    assert all(op["release_check"] == [] for op in offered if op["name"] != "approve")
