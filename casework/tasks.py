@@ -97,14 +97,16 @@ def export_audit_anchor() -> bool:
 
 @shared_task(acks_late=True)
 def start_gathering(case_id: int) -> None:
-    """Move a verified case into gathering and plan its runs. Safe to deliver twice: a case no
-    longer verified is left alone."""
+    """Move a verified case into gathering, plan its runs and start on them here (their
+    messages bring other workers in). Safe to deliver twice: a case no longer verified is
+    left alone."""
     if not Case.objects.filter(pk=case_id, state=State.VERIFIED).exists():
         return
     try:
         services.start_gathering(case_id)
     except TransitionNotAllowed:
         return  # another delivery of this message got there first
+    gathering.work_on_case(case_id)
 
 
 @shared_task(acks_late=True)

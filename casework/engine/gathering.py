@@ -85,6 +85,13 @@ def execute(run_id: int) -> str:
     return outcome
 
 
+def work_on_case(case_id: int) -> int:
+    """Work on the case's runs that are due and that no worker has taken: for the task that
+    just planned them, which would otherwise wait for their messages to come round. Returns
+    how many it worked on."""
+    return _work_on_the_rest(case_id, time.monotonic())
+
+
 def _work_on_the_rest(case_id: int, started: float) -> int:
     """Take the case's runs that are due and still pending (the rest of its round, and the
     next round, which the last run of this one may just have planned) and work on them here,

@@ -348,16 +348,25 @@ def test_the_sweeper_requeues_a_run_whose_worker_died(
     assert case.state == State.IN_REVIEW
 
 
-def test_the_sweeper_requeues_lost_pending_runs_and_unstarted_cases(tmp_path, make_case):
+def test_the_sweeper_starts_an_unstarted_case_and_its_task_works_on_the_runs(tmp_path, make_case):
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())  # start_gathering message "lost"
     Case.objects.filter(pk=case.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
     assert gathering_engine.sweep()["started"] == 1
+    # The runs' messages wait for a commit the test never makes: the task that planned them
+    # took them on itself.
     case.refresh_from_db()
-    assert case.state == State.GATHERING
-    # The runs' own messages are lost too (they were to be sent after a commit that the test
-    # never makes): once past the grace period the sweeper sends them again.
+    assert case.state == State.IN_REVIEW
+    assert ConnectorRun.objects.get(case=case).attempts == 1
+
+
+def test_the_sweeper_requeues_lost_pending_runs(tmp_path, make_case):
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    services.start_gathering(case.pk)  # planned; the runs' messages never sent (no commit)
+    assert gathering_engine.sweep()["runs"] == 0  # not yet past the grace period
     ConnectorRun.objects.filter(case=case).update(updated_at=timezone.now() - dt.timedelta(hours=1))
     assert gathering_engine.sweep()["runs"] == 1
     case.refresh_from_db()
