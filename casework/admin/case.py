@@ -415,6 +415,14 @@ class CaseAdmin(GatheringAdminViews, ReviewAdminViews, FulfilmentAdminViews, adm
 
     @admin.display(description=_("subject"), ordering="name")
     def subject(self, case: Case) -> str:
+        if case.purged_at is not None:
+            # Counted in the dashboard's figures, kept without its subject (retention): said
+            # so, rather than a blank row behind a figure.
+            return format_html(
+                '<span class="case-purged">{}</span>',
+                _("Personal data deleted on %(date)s (retention)")
+                % {"date": date_format(deadlines.local_date(case.purged_at))},
+            )
         name = case.name or case.email or "—"
         if case.confidential:
             return format_html(

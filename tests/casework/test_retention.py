@@ -86,6 +86,18 @@ def closed_ago(case: Case, delta: dt.timedelta) -> Case:
     return Case.objects.get(pk=case.pk)
 
 
+def test_a_purged_case_is_marked_in_the_case_list_behind_the_figures(
+    gathered, dora, client, django_capture_on_commit_callbacks
+):
+    case = rejected(gathered, dora, django_capture_on_commit_callbacks)
+    closed_ago(case, 37 * MONTH)
+    services.purge_expired_cases()
+    client.force_login(dora)
+    page = client.get("/admin/casework/case/?state=rejected").content.decode()
+    assert case.reference in page
+    assert "Personal data deleted on" in page and "(retention)" in page
+
+
 def test_a_closed_case_is_kept_for_the_period_and_not_purged_before(
     gathered, dora, django_capture_on_commit_callbacks
 ):
