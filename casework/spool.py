@@ -4,7 +4,6 @@ temporary files, read back category by category without holding any in memory.""
 from __future__ import annotations
 
 import gzip
-import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -19,9 +18,6 @@ from casework.results import LineBatcher, json_lines
 from casework.selectors.bundles import request_records
 from casework.selectors.review import reviewed_records
 from dsar.crypto import DecryptingReader, EncryptingWriter
-
-# The spool's records are reviewed records, plain JSON already: no default for other types.
-_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 class Spool:
@@ -46,7 +42,7 @@ class Spool:
                     gz = stack.enter_context(
                         gzip.GzipFile(fileobj=sealed, mode="wb", compresslevel=1)
                     )
-                    lines = writers[category] = LineBatcher(gz, _ENCODER.encode)
+                    lines = writers[category] = LineBatcher(gz)
                     # Last in, first out: the batch is flushed before gzip closes.
                     stack.callback(lines.flush)
                 lines.write(record)

@@ -1393,21 +1393,24 @@ class SqlConnector(BaseConnector):
             for table, query in queries:
                 if query is None:
                     continue
-                groups = [
-                    (category, [table.data_key(column) for column in columns])
-                    for category, columns in table.category_groups()
-                ]
+                # (category, the record's keys, where its values start and end in the row)
+                groups = []
+                start = 1  # after the row's key
+                for category, columns in table.category_groups():
+                    keys = [table.data_key(column) for column in columns]
+                    groups.append((category, keys, start, start + len(keys)))
+                    start += len(keys)
+                source, subject_key, found_by = table.name, match.subject_key, match.found_by
                 for row in conn.execute(query):
-                    values = iter(row[1:])
-                    record_key = f"{table.name}:{key_text(row[0])}"
-                    for category, keys in groups:
+                    record_key = f"{source}:{key_text(row[0])}"
+                    for category, keys, first, last in groups:
                         yield Record(
-                            category=category,
-                            source=table.name,
-                            key=record_key,
-                            data={key: plain_value(next(values)) for key in keys},
-                            subject_key=match.subject_key,
-                            found_by=match.found_by,
+                            category,
+                            source,
+                            record_key,
+                            dict(zip(keys, map(plain_value, row[first:last]), strict=True)),
+                            subject_key,
+                            found_by,
                         )
 
     def _export_query(
