@@ -65,9 +65,10 @@ class RetentionRuleAdmin(admin.ModelAdmin):
 
 @admin.register(Recipient)
 class RecipientAdmin(admin.ModelAdmin):
-    list_display = ("code", "name_en", "name_sq")
+    list_display = ("code", "name_en", "kind")
+    list_filter = ("kind",)
     search_fields = ("code", "name_en", "name_sq", "description_en", "description_sq")
-    fields = ("code", *bilingual("name", "description", "condition"))
+    fields = ("code", "kind", *bilingual("name", "description", "condition"))
 
 
 @admin.register(Transfer)

@@ -163,10 +163,24 @@ class RetentionRule(BilingualText, models.Model):
         return months or DEFAULT_CASE_FILES_MONTHS
 
 
+class RecipientKind(models.TextChoices):
+    """Who a recipient is to the controller. An opt-out of disclosure ("sale") stops what goes
+    to third parties; a processor acts on the controller's behalf, and an authority receives
+    data where the law obliges the controller, whatever the subject asked."""
+
+    THIRD_PARTY = "third_party", _("third party (uses the data for its own purposes)")
+    PROCESSOR = "processor", _("processor (acts on our behalf, under contract)")
+    AUTHORITY = "authority", _("public authority (where the law obliges us)")
+
+
 class Recipient(BilingualText, models.Model):
     """A category of recipient (Art. 15(1)(c)), not a named company."""
 
     code = models.SlugField(max_length=50, unique=True)
+    # Third party unless the register says otherwise: an opt-out of disclosure then stops it.
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=RecipientKind.choices, default=RecipientKind.THIRD_PARTY
+    )
     name_sq = models.CharField(_("name (Albanian)"), max_length=200)
     name_en = models.CharField(_("name (English)"), max_length=200)
     description_sq = models.TextField(_("description (Albanian)"), blank=True)

@@ -17,7 +17,11 @@ from casework.actors import Actor
 from casework.models import Case, ProcessorInstruction
 from casework.selectors.optouts import case_disclosure_stopped
 from casework.selectors.processors import case_instructions
-from casework.selectors.recipients import recipient_notices, recipients_disclosed_to
+from casework.selectors.recipients import (
+    recipient_notices,
+    recipients_disclosed_to,
+    stopped_by_opt_out,
+)
 from casework.services import processors
 
 
@@ -37,7 +41,7 @@ class ProcessorAdminViews:
                 "code": recipient.code,
                 "name": recipient.text("name", language),
                 "notice": told.get(recipient.pk),
-                "disclosure_stopped": stopped,
+                "disclosure_stopped": stopped and stopped_by_opt_out(recipient),
             }
             for recipient in recipients_disclosed_to(case)
         ]
@@ -48,7 +52,7 @@ class ProcessorAdminViews:
                 "code": notice.recipient.code,
                 "name": notice.recipient.text("name", language),
                 "notice": notice,
-                "disclosure_stopped": stopped,
+                "disclosure_stopped": stopped and stopped_by_opt_out(notice.recipient),
             }
             for notice in notices
             if notice.recipient.code not in listed

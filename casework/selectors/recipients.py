@@ -12,7 +12,7 @@ from casework.deadlines import local_date
 from casework.models import Case, ConnectorRun, FulfilmentPlan, RecipientNotice
 from casework.selectors.identity import held_keys
 from casework.selectors.optouts import case_disclosure_stopped
-from dsar.models import Recipient
+from dsar.models import Recipient, RecipientKind
 
 
 def systems_with_records(case: Case) -> set[int]:
@@ -44,15 +44,25 @@ def recipients_disclosed_to(case: Case) -> QuerySet[Recipient]:
     )
 
 
+# The kinds of recipient an opt-out of disclosure ("sale") stops: a processor acts on our
+# behalf, and an authority receives what the law obliges us to give, whatever the subject asked.
+STOPPED_BY_OPT_OUT = (RecipientKind.THIRD_PARTY,)
+
+
+def stopped_by_opt_out(recipient: Recipient) -> bool:
+    """Whether an opt-out of disclosure stops what goes to `recipient`."""
+    return recipient.kind in STOPPED_BY_OPT_OUT
+
+
 def recipients_blocked_for(case: Case) -> QuerySet[Recipient]:
     """Of the recipients the case's subject's data was disclosed to, those that may no longer
-    receive it: every one while the subject's opt-out of disclosure ("sale") is in force
-    (`casework.selectors.optouts`), none otherwise. The register does not tell a recipient by
-    legal obligation (the police) from a third party, so the flag is shown on every one; a
-    legal obligation is for staff to judge, case by case."""
+    receive it: the third parties while the subject's opt-out of disclosure ("sale") is in
+    force (`casework.selectors.optouts`), none otherwise. A processor acts on our behalf and an
+    authority receives what the law obliges us to give: the opt-out does not stop either, and
+    the subject is never told it did."""
     if not case_disclosure_stopped(case):
         return Recipient.objects.none()
-    return recipients_disclosed_to(case)
+    return recipients_disclosed_to(case).filter(kind__in=STOPPED_BY_OPT_OUT)
 
 
 def recipient_notices(case: Case) -> QuerySet[RecipientNotice]:
@@ -97,7 +107,7 @@ def recipients_told(case: Case) -> list[tuple[str, str]]:
             ) % {"reason": notice.reason}
         else:
             told = _("We are telling them of the change.")
-        if stopped:
+        if stopped and stopped_by_opt_out(notice.recipient):
             told = "{} {}".format(
                 told, _("Your data is no longer disclosed to them, as you asked.")
             )

@@ -170,6 +170,33 @@ def test_her_recipients_show_that_disclosure_to_them_is_stopped(
     assert "disclosure stopped for this subject" not in page
 
 
+def test_an_opt_out_never_claims_to_stop_what_the_law_or_a_processor_receives(
+    events, make_case, alice, client, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    police = Recipient.objects.get(code="police_regulators")
+    vendors = Recipient.objects.get(code="vendors_subcontractors")
+    assert (police.kind, vendors.kind) == ("authority", "processor")  # as the register says
+    events.disclosed_to.add(police, vendors)
+    before = gathered(make_case, capture)
+    objection = opted_out(
+        gathered(make_case, capture, request_type="objection", details=OPT_OUT), alice, capture
+    )
+    providers = Recipient.objects.get(code="marketing_lead_survey_providers")
+    assert list(recipients_blocked_for(before)) == [providers]
+    told = selectors.bundle_facts(before, "access").disclosed_to
+    assert (
+        "Marketing, lead generation and survey providers (disclosure stopped at your request)"
+        in (told)
+    )
+    for recipient in (police, vendors):
+        [line] = [t for t in told if t.startswith(recipient.name_en)]
+        assert "disclosure stopped" not in line
+    client.force_login(alice)
+    page = client.get(reverse("admin:casework_case_change", args=[objection.pk])).content.decode()
+    assert page.count("disclosure stopped for this subject (opt-out in force)") == 1
+
+
 def test_a_sale_opt_out_is_due_within_15_business_days_whatever_the_regime(make_case):
     # Received on Monday 2 March 2026 in Tirana; a public holiday on Monday 16 March.
     received = dt.datetime(2026, 3, 2, 10, 0, tzinfo=TIRANA)

@@ -19,7 +19,7 @@ from casework.permissions import staff_user
 from casework.selectors.access import may_see_case
 from casework.selectors.optouts import case_disclosure_stopped
 from casework.selectors.processors import case_instructions
-from casework.selectors.recipients import recipient_notices
+from casework.selectors.recipients import recipient_notices, stopped_by_opt_out
 
 # The fields that have options of their own; the others are given as --field NAME=VALUE.
 OWN_OPTIONS = ("reason", "note", "date", "into")
@@ -212,11 +212,14 @@ class Command(BaseCommand):
         notices = recipient_notices(case)
         if notices:
             write("  recipients (Art. 19)")
-            stopped = (
-                " (disclosure stopped: opt-out in force)" if case_disclosure_stopped(case) else ""
-            )
+            opted_out = case_disclosure_stopped(case)
             for n in notices:
                 reason = f": {n.reason}" if n.reason else ""
+                stopped = (
+                    " (disclosure stopped: opt-out in force)"
+                    if opted_out and stopped_by_opt_out(n.recipient)
+                    else ""
+                )
                 write(f"    {n.recipient.code}: {n.get_outcome_display()}{reason}{stopped}")
 
 
