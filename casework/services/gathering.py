@@ -92,9 +92,14 @@ def _systems_for(identifiers: list[Identifier], round_no: int) -> list[SourceSys
 
 
 def _plan_round(
-    case: Case, round_no: int, identifiers: list[Identifier], actor: Actor
+    case: Case,
+    round_no: int,
+    identifiers: list[Identifier],
+    actor: Actor,
+    systems: list[SourceSystem] | None = None,
 ) -> list[int]:
-    systems = _systems_for(identifiers, round_no)
+    if systems is None:
+        systems = _systems_for(identifiers, round_no)
     done_keys: dict[int, set[str]] = {}
     for system_id, keys in current_runs(case).values_list("system_id", "subject_keys"):
         done_keys.setdefault(system_id, set()).update(keys)
@@ -155,13 +160,14 @@ def start_gathering(case_id: int) -> None:
             ],
             ignore_conflicts=True,
         )
-        if not identifiers or not _systems_for(identifiers, 1):
+        systems = _systems_for(identifiers, 1) if identifiers else []
+        if not systems:
             # Nothing it holds reaches any system: it waits for an identifier, never in review
             # as if the subject had no data. (The row is still locked, in this transaction.)
             record_event(case, "gathering.nothing_to_search", actor=actor, details={})
             case_needs_identifier(case=case, actor=actor, already_locked=True)
             return
-        _plan_round(case, 1, identifiers, actor)
+        _plan_round(case, 1, identifiers, actor, systems)
 
 
 def case_search_again(*, case: Case, actor: Actor, note: str = "") -> Case:
