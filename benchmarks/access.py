@@ -71,15 +71,17 @@ class _Clock:
 
 
 def _prepare() -> None:
-    """The database, the register and the demo, once (kept in var/bench-access)."""
+    """The database and the register brought up to date, and the demo loaded once (kept in
+    var/bench-access)."""
     from django.core.management import call_command
 
     from dsar.models import SourceSystem
 
     marker = VAR / "prepared"
+    # Every time: a folder prepared by an older version gets its migrations and register.
+    call_command("migrate", "--no-input", verbosity=0)
+    call_command("load_data_map", verbosity=0)
     if not marker.exists():
-        call_command("migrate", "--no-input", verbosity=0)
-        call_command("load_data_map", verbosity=0)
         call_command(
             "load_demo",
             "--subjects",
