@@ -73,14 +73,13 @@ def decode_line(line: bytes) -> Any:
 class LineBatcher:
     """JSON Lines written to a binary stream in batches (see BATCH_CHARS)."""
 
-    def __init__(self, fileobj, encode=encode_line):
+    def __init__(self, fileobj):
         self._fileobj = fileobj
-        self._encode = encode
         self._lines: list[bytes] = []
         self._size = 0
 
     def write(self, record: Any) -> None:
-        line = self._encode(record)
+        line = encode_line(record)
         self._lines.append(line)
         self._size += len(line)
         if self._size >= BATCH_CHARS:

@@ -253,16 +253,11 @@ def advance(case_id: int) -> str:
         # Every run but a round's last finds another still active: a light lock and check
         # first, the whole case and its runs read only when this run was the last.
         locked = (
-            Case.objects.select_for_update()
-            .filter(pk=case_id)
-            .values_list("state", "gathering")
-            .first()
+            Case.objects.select_for_update().only("state", "gathering").filter(pk=case_id).first()
         )
-        if locked is None or locked[0] != State.GATHERING:
+        if locked is None or locked.state != State.GATHERING:
             return "not gathering"
-        if ConnectorRun.objects.filter(
-            case_id=case_id, gathering=locked[1], state__in=ConnectorRun.ACTIVE
-        ).exists():
+        if current_runs(locked).filter(state__in=ConnectorRun.ACTIVE).exists():
             return "waiting for runs"
         case = Case.objects.get(pk=case_id)
         runs = list(current_runs(case).select_related("system"))
