@@ -17,11 +17,14 @@ import re
 import select
 import signal
 import time
+import types
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+import pydyf
 from django.conf import settings
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -31,6 +34,26 @@ from weasyprint.urls import FatalURLFetchingError, URLFetcher, URLFetcherRespons
 STATIC_ROOT = Path(__file__).resolve().parent / "static"
 # Templates link their stylesheet relative to this, e.g. href="report.css".
 BASE_URL = (STATIC_ROOT / "exporters").as_uri() + "/"
+
+
+# pydyf (WeasyPrint's PDF writer) deflates every stream at zlib's level 9: a tenth of a 22-page
+# report's rendering time, for streams 4% smaller than at level 6, the level zlib, gzip and ZIP
+# use by default (measured: 77 ms against 9 ms for the report's 0.8 MB of streams). Its module
+# reference to zlib is replaced by one whose compressobj uses level 6; every other name is
+# zlib's own. test_pdf checks that pydyf's streams come out at level 6.
+PDF_STREAM_ZLIB_LEVEL = 6
+
+
+def _compressobj(level: int = PDF_STREAM_ZLIB_LEVEL, *args, **kwargs):
+    return zlib.compressobj(PDF_STREAM_ZLIB_LEVEL, *args, **kwargs)
+
+
+_pdf_stream_zlib = types.ModuleType("zlib", "zlib, with streams deflated at level 6")
+_pdf_stream_zlib.__dict__.update(
+    {name: value for name, value in vars(zlib).items() if not name.startswith("__")}
+)
+_pdf_stream_zlib.compressobj = _compressobj
+pydyf.zlib = _pdf_stream_zlib
 
 
 class RefusedURL(ValueError):
