@@ -75,10 +75,16 @@ def _match_rows(
 
 def execute(run_id: int) -> str:
     """Run one system search on a claimed run, then the case's other runs that no worker has
-    taken yet; returns what happened to the first (for logs and tests)."""
+    taken yet; returns what happened to the first (for logs and tests): "skipped" when another
+    worker had taken it (or it was done), after helping with the rest."""
     started = time.monotonic()
     run = work.claim(ConnectorRun, run_id, select_related=("system",))
     if run is None:
+        # Taken by a worker that works on the case's runs one after another: this message
+        # helps it with those still pending, rather than leave them all to that worker.
+        case_id = ConnectorRun.objects.filter(pk=run_id).values_list("case_id", flat=True).first()
+        if case_id is not None:
+            _work_on_the_rest(case_id, started)
         return "skipped"
     outcome = _work_on(run)
     _work_on_the_rest(run.case_id, started)

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from casework import results, services
+from casework import results, services, work
 from casework.actors import Actor
 from casework.engine import gathering as gathering_engine
 from casework.models import AuditEvent, Case, CaseIdentifier, ConnectorRun, State
@@ -294,6 +294,28 @@ def test_a_runs_message_also_works_on_the_case_runs_that_no_worker_has_taken(
     assert all((r.state, r.attempts) == ("succeeded", 1) for r in runs)
     # Their own messages come later and find them done.
     assert [gathering_engine.execute(r.pk) for r in runs] == ["skipped"] * len(runs)
+
+
+def test_a_message_whose_run_another_worker_took_helps_with_the_cases_other_runs(
+    graph, tmp_path, make_case
+):
+    flaky_system(tmp_path, fail_times=0)
+    case = make_case(email=ARTA)
+    services.case_verify(case=case, actor=Actor.subject())
+    services.start_gathering(case.pk)  # round 1 planned; its messages never sent (no commit)
+    first, *rest_of_round = ConnectorRun.objects.filter(case=case).order_by("pk")
+    assert rest_of_round
+    taken = work.claim(ConnectorRun, first.pk)  # another worker is searching it
+
+    assert gathering_engine.execute(first.pk) == "skipped"
+
+    assert {r.state for r in ConnectorRun.objects.filter(pk__in=[r.pk for r in rest_of_round])} == {
+        "succeeded"
+    }
+    first.refresh_from_db()
+    assert (first.state, first.attempts, first.lease_token) == ("running", 1, taken.lease_token)
+    case.refresh_from_db()
+    assert case.state == State.GATHERING  # the round waits for the other worker's run
 
 
 def test_a_run_waiting_for_its_next_attempt_is_left_to_its_own_message(graph, tmp_path, make_case):
