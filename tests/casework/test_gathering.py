@@ -277,15 +277,22 @@ def test_a_duplicated_message_is_harmless(tmp_path, make_case, django_capture_on
     assert ConnectorRun.objects.get(pk=run.pk).attempts == 1
 
 
-def test_a_runs_message_also_works_on_the_case_runs_that_no_worker_has_taken(
-    graph, tmp_path, make_case
-):
+def round_one_planned(tmp_path, make_case):
+    """A verified case whose first round is planned, its messages never sent (no commit): the
+    case, its first run and the rest of the round."""
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
     services.case_verify(case=case, actor=Actor.subject())
-    services.start_gathering(case.pk)  # round 1 planned; its messages never sent (no commit)
+    services.start_gathering(case.pk)
     first, *rest_of_round = ConnectorRun.objects.filter(case=case).order_by("pk")
     assert rest_of_round
+    return case, first, rest_of_round
+
+
+def test_a_runs_message_also_works_on_the_case_runs_that_no_worker_has_taken(
+    graph, tmp_path, make_case
+):
+    case, first, _rest = round_one_planned(tmp_path, make_case)
     assert gathering_engine.execute(first.pk) == "succeeded"
     case.refresh_from_db()
     assert case.state == State.IN_REVIEW
@@ -299,12 +306,7 @@ def test_a_runs_message_also_works_on_the_case_runs_that_no_worker_has_taken(
 def test_a_message_whose_run_another_worker_took_helps_with_the_cases_other_runs(
     graph, tmp_path, make_case
 ):
-    flaky_system(tmp_path, fail_times=0)
-    case = make_case(email=ARTA)
-    services.case_verify(case=case, actor=Actor.subject())
-    services.start_gathering(case.pk)  # round 1 planned; its messages never sent (no commit)
-    first, *rest_of_round = ConnectorRun.objects.filter(case=case).order_by("pk")
-    assert rest_of_round
+    case, first, rest_of_round = round_one_planned(tmp_path, make_case)
     taken = work.claim(ConnectorRun, first.pk)  # another worker is searching it
 
     assert gathering_engine.execute(first.pk) == "skipped"
