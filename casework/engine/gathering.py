@@ -28,6 +28,7 @@ from casework import notifications, queue, results, work
 from casework.actors import Actor
 from casework.audit import record_event, take_case
 from casework.models import Case, ConnectorRun, State
+from casework.selectors.gathering import current_runs
 from casework.selectors.retention import not_on_hold
 from casework.services.gathering import _as_dicts, advance
 from dsar.connectors import (
@@ -167,29 +168,39 @@ def _succeed(
     for by_category in counts.values():
         for category, n in by_category.items():
             totals[category] = totals.get(category, 0) + n
-    with transaction.atomic():
-        stored = work.complete(
-            run,
-            state=ConnectorRun.State.SUCCEEDED,
-            duration_ms=ms,
-            records_count=count,
-            counts=totals,
-            subject_keys=sorted({m.subject_key for m in lookup.matches}),
-            matches=_match_rows(lookup, [Identifier.from_dict(i) for i in run.identifiers], counts),
-            learnt=_as_dicts(lookup.learnt()),
-            ambiguous=[{**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous],
-            result_file=name,
-            error="",
-            error_kind="",
-        )
-        if not stored:
-            # The sweeper took the run back meanwhile; the new attempt writes its own file.
-            transaction.on_commit(lambda: results.delete(name))
-            return False
-        # A success is on the run's row (counts, timing); the trail keeps rounds, failures,
-        # retries and the decisions of people.
+    stored = work.complete(
+        run,
+        state=ConnectorRun.State.SUCCEEDED,
+        duration_ms=ms,
+        records_count=count,
+        counts=totals,
+        subject_keys=sorted({m.subject_key for m in lookup.matches}),
+        matches=_match_rows(lookup, [Identifier.from_dict(i) for i in run.identifiers], counts),
+        learnt=_as_dicts(lookup.learnt()),
+        ambiguous=[{**a.identifier.as_dict(), "matches": a.matches} for a in lookup.ambiguous],
+        result_file=name,
+        error="",
+        error_kind="",
+    )
+    if not stored:
+        # The sweeper took the run back meanwhile; the new attempt writes its own file.
+        results.delete(name)
+        return False
+    # A success is on the run's row (counts, timing); the trail keeps rounds, failures,
+    # retries and the decisions of people. Only the round's last run moves the case on. Asked
+    # once this run's outcome is committed: of two runs that finish together, the one that
+    # commits later sees the other done. A process that dies before it advances leaves the
+    # case to the sweeper, which advances cases whose runs have all answered.
+    if not _round_still_running(run):
         advance(run.case_id)
     return True
+
+
+def _round_still_running(run: ConnectorRun) -> bool:
+    """Whether another run of the case's gathering is still pending or running: every run of a
+    round but its last finds one, and need not lock the case to learn it (`advance` does)."""
+    case = Case(pk=run.case_id, gathering=run.gathering)  # the run's gathering, not read again
+    return current_runs(case).filter(state__in=ConnectorRun.ACTIVE).exists()
 
 
 def _retry_or_fail(run: ConnectorRun, exc: TransientConnectorError) -> str:

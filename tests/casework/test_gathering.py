@@ -397,6 +397,23 @@ def test_the_sweeper_requeues_lost_pending_runs(tmp_path, make_case):
     assert case.state == State.IN_REVIEW
 
 
+def test_the_sweeper_moves_on_a_case_whose_last_run_stored_its_outcome_but_never_advanced(
+    graph, tmp_path, make_case
+):
+    case, first, rest_of_round = round_one_planned(tmp_path, make_case)
+    for run in [first, *rest_of_round]:  # each worker died right after storing its outcome
+        taken = work.claim(ConnectorRun, run.pk)
+        assert work.complete(taken, state=ConnectorRun.State.SUCCEEDED)
+    Case.objects.filter(pk=case.pk).update(updated_at=timezone.now() - dt.timedelta(hours=1))
+    case.refresh_from_db()
+    assert case.state == State.GATHERING
+
+    assert gathering_engine.sweep()["advanced"] == 1
+
+    case.refresh_from_db()
+    assert case.state == State.IN_REVIEW
+
+
 def test_the_sweeper_leaves_fresh_work_alone(tmp_path, make_case):
     flaky_system(tmp_path, fail_times=0)
     case = make_case(email=ARTA)
