@@ -40,7 +40,7 @@ BASE_URL = (STATIC_ROOT / "exporters").as_uri() + "/"
 # report's rendering time, for streams 4% smaller than at level 6, the level zlib, gzip and ZIP
 # use by default (measured: 77 ms against 9 ms for the report's 0.8 MB of streams). Its module
 # reference to zlib is replaced by one whose compressobj uses level 6; every other name is
-# zlib's own. test_pdf checks that pydyf's streams come out at level 6.
+# zlib's own. tests/exporters/test_pdf_streams.py checks that they come out at level 6.
 PDF_STREAM_ZLIB_LEVEL = 6
 
 

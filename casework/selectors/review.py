@@ -149,7 +149,6 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
     """(category, record) for every record review leaves in (`records_left_in`), redacted
     values replaced (and their grounds under "withheld"): the only view a bundle is built
     from."""
-    names: dict[int, str] = {}  # run -> its system's name, the start of each record's source
     for run, category, key, record, redactions in _left_in(case):
         data = dict(record.get("data") or {})
         withheld = {}
@@ -158,11 +157,8 @@ def reviewed_records(case: Case) -> Iterator[tuple[str, dict[str, Any]]]:
                 data[field] = REDACTED
                 withheld[field] = reason
         found_by = record.get("found_by") or {}
-        name = names.get(run.pk)
-        if name is None:
-            name = names[run.pk] = run.system.name
         reviewed = {
-            "source": f"{name}: {record.get('source', '')}".rstrip(": "),
+            "source": f"{run.system.name}: {record.get('source', '')}".rstrip(": "),
             "key": key,
             "found_by": found_by.get("kind", "") if isinstance(found_by, dict) else "",
             "data": data,
